@@ -1,0 +1,185 @@
+//! Connection commands: PING, ECHO, QUIT/EXIT, SELECT, AUTH, HELLO, CLIENT.
+
+use super::{eq_ignore_case, parse_i64, Command, Ctx, NO_AUTH, ERR_DB_INDEX, ERR_NOT_INTEGER, ERR_SYNTAX};
+use crate::protocol::Argv;
+use crate::reply;
+
+pub const COMMANDS: &[Command] = &[
+    Command { name: "ping", arity: -1, flags: 0, keys: (0, 0, 0), handler: ping },
+    Command { name: "echo", arity: 2, flags: 0, keys: (0, 0, 0), handler: echo },
+    Command { name: "quit", arity: -1, flags: NO_AUTH, keys: (0, 0, 0), handler: quit },
+    Command { name: "exit", arity: -1, flags: NO_AUTH, keys: (0, 0, 0), handler: quit },
+    Command { name: "select", arity: 2, flags: 0, keys: (0, 0, 0), handler: select },
+    Command { name: "auth", arity: -2, flags: NO_AUTH, keys: (0, 0, 0), handler: auth },
+    Command { name: "hello", arity: -1, flags: NO_AUTH, keys: (0, 0, 0), handler: hello },
+    Command { name: "client", arity: -2, flags: 0, keys: (0, 0, 0), handler: client },
+];
+
+const ERR_WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// PING [message]
+fn ping(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    match argv.len() {
+        1 => reply::simple(ctx.out, b"PONG"),
+        2 => reply::bulk(ctx.out, argv.get(1)),
+        _ => super::wrong_arity(ctx, "ping"),
+    }
+}
+
+/// ECHO message
+fn echo(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    reply::bulk(ctx.out, argv.get(1));
+}
+
+/// QUIT (EXIT is the seed program's name for it): reply OK, then close.
+fn quit(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
+    ctx.ok();
+    ctx.client.close_after_reply = true;
+}
+
+/// SELECT index
+fn select(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    match parse_i64(argv.get(1)) {
+        None => ctx.error(ERR_NOT_INTEGER),
+        Some(db) if db < 0 || db as u64 >= ctx.shared.store.databases() as u64 => ctx.error(ERR_DB_INDEX),
+        Some(db) => {
+            ctx.client.db = db as usize;
+            ctx.ok();
+        }
+    }
+}
+
+/// Check `user`/`pass` against `--requirepass` (only the `default` user exists).
+/// Returns the error to send, if any.
+fn check_password(ctx: &Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), &'static str> {
+    let Some(expected) = ctx.shared.config.password() else {
+        if user.is_none() {
+            return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        }
+        return if user == Some(&b"default"[..]) { Ok(()) } else { Err(ERR_WRONGPASS) };
+    };
+    if user.is_some_and(|u| u != b"default") || !constant_time_eq(pass, expected) {
+        return Err(ERR_WRONGPASS);
+    }
+    Ok(())
+}
+
+/// Compare without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// AUTH [username] password
+fn auth(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let (user, pass) = match argv.len() {
+        2 => (None, argv.get(1)),
+        3 => (Some(argv.get(1)), argv.get(2)),
+        _ => return ctx.error(ERR_SYNTAX),
+    };
+    match check_password(ctx, user, pass) {
+        Ok(()) => {
+            ctx.client.authenticated = true;
+            ctx.ok();
+        }
+        Err(e) => ctx.error(e),
+    }
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]] (RESP2 only)
+fn hello(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    if argv.len() >= 2 {
+        match parse_i64(argv.get(1)) {
+            None => return ctx.error("ERR Protocol version is not an integer or out of range"),
+            Some(2) => {}
+            Some(_) => return ctx.error("NOPROTO unsupported protocol version"),
+        }
+    }
+    let mut i = 2;
+    let mut setname = None;
+    while i < argv.len() {
+        let more = argv.len() - i - 1;
+        if eq_ignore_case(argv.get(i), "auth") && more >= 2 {
+            if let Err(e) = check_password(ctx, Some(argv.get(i + 1)), argv.get(i + 2)) {
+                return ctx.error(e);
+            }
+            ctx.client.authenticated = true;
+            i += 3;
+        } else if eq_ignore_case(argv.get(i), "setname") && more >= 1 {
+            setname = Some(argv.get(i + 1));
+            i += 2;
+        } else {
+            let opt = String::from_utf8_lossy(argv.get(i)).into_owned();
+            return ctx.error(&format!("ERR Syntax error in HELLO option '{opt}'"));
+        }
+    }
+    if !ctx.client.authenticated {
+        return ctx.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(name) = setname {
+        if !valid_client_name(name) {
+            return ctx.error(ERR_CLIENT_NAME);
+        }
+        ctx.client.name = (!name.is_empty()).then(|| name.into());
+    }
+    let id = ctx.client.id as i64;
+    let out = &mut *ctx.out;
+    reply::array(out, 14);
+    reply::bulk(out, b"server");
+    reply::bulk(out, b"redis");
+    reply::bulk(out, b"version");
+    reply::bulk(out, super::server::REDIS_COMPAT_VERSION.as_bytes());
+    reply::bulk(out, b"proto");
+    reply::integer(out, 2);
+    reply::bulk(out, b"id");
+    reply::integer(out, id);
+    reply::bulk(out, b"mode");
+    reply::bulk(out, b"standalone");
+    reply::bulk(out, b"role");
+    reply::bulk(out, b"master");
+    reply::bulk(out, b"modules");
+    reply::array(out, 0);
+}
+
+const ERR_CLIENT_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
+
+/// Redis allows names of printable ASCII without spaces.
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+/// CLIENT SETNAME name | GETNAME | ID | SETINFO attr value | INFO
+fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let sub = argv.get(1);
+    if eq_ignore_case(sub, "setname") && argv.len() == 3 {
+        let name = argv.get(2);
+        if !valid_client_name(name) {
+            return ctx.error(ERR_CLIENT_NAME);
+        }
+        ctx.client.name = (!name.is_empty()).then(|| name.into());
+        ctx.ok();
+    } else if eq_ignore_case(sub, "getname") && argv.len() == 2 {
+        let name = ctx.client.name.as_deref();
+        reply::opt_bulk(ctx.out, name);
+    } else if eq_ignore_case(sub, "id") && argv.len() == 2 {
+        reply::integer(ctx.out, ctx.client.id as i64);
+    } else if eq_ignore_case(sub, "setinfo") && argv.len() == 4 {
+        // Client libraries announce their name/version; ringkv accepts and ignores it.
+        ctx.ok();
+    } else if eq_ignore_case(sub, "info") && argv.len() == 2 {
+        let line = format!(
+            "id={} name={} db={}\n",
+            ctx.client.id,
+            String::from_utf8_lossy(ctx.client.name.as_deref().unwrap_or(b"")),
+            ctx.client.db
+        );
+        reply::bulk(ctx.out, line.as_bytes());
+    } else {
+        let known = ["setname", "getname", "id", "setinfo", "info"];
+        let name = String::from_utf8_lossy(sub).into_owned();
+        if known.iter().any(|k| eq_ignore_case(sub, k)) {
+            ctx.error(&format!("ERR wrong number of arguments for 'client|{}' command", name.to_ascii_lowercase()));
+        } else {
+            ctx.error(&format!("ERR unknown subcommand '{name}'. Try CLIENT HELP."));
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Keyspace and expiry commands.
+use super::Command;
+pub const COMMANDS: &[Command] = &[];

@@ -1,0 +1,3 @@
+//! String commands.
+use super::Command;
+pub const COMMANDS: &[Command] = &[];

@@ -1,0 +1,146 @@
+//! The I/O engines. They differ only in how bytes move between sockets and [`Session`]s;
+//! parsing, commands and the store are shared (see the crate docs for the picture).
+//!
+//! - [`threads`]: one blocking OS thread per connection (the seed program's design).
+//!
+//! This module also holds what every engine needs at the edges: the listener and stream
+//! types, and admission control (maxclients, protected mode) with Redis's exact messages.
+//!
+//! [`Session`]: crate::session::Session
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::config::YesNo;
+use crate::shared::Shared;
+
+pub mod threads;
+
+/// A listening socket.
+pub enum Listener {
+    Unix(UnixListener),
+    Tcp(TcpListener),
+}
+
+impl Listener {
+    pub fn fd(&self) -> RawFd {
+        match self {
+            Listener::Unix(l) => l.as_raw_fd(),
+            Listener::Tcp(l) => l.as_raw_fd(),
+        }
+    }
+    pub fn is_tcp(&self) -> bool {
+        matches!(self, Listener::Tcp(_))
+    }
+    /// Blocking accept.
+    pub fn accept(&self) -> io::Result<(Stream, Option<SocketAddr>)> {
+        match self {
+            Listener::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), None)),
+            Listener::Tcp(l) => l.accept().map(|(s, a)| {
+                let _ = s.set_nodelay(true);
+                (Stream::Tcp(s), Some(a))
+            }),
+        }
+    }
+    pub fn describe(&self) -> String {
+        match self {
+            Listener::Unix(l) => match l.local_addr().ok().and_then(|a| a.as_pathname().map(|p| p.display().to_string())) {
+                Some(p) => format!("unix:{p}"),
+                None => "unix:?".into(),
+            },
+            Listener::Tcp(l) => l.local_addr().map(|a| format!("tcp:{a}")).unwrap_or_else(|_| "tcp:?".into()),
+        }
+    }
+}
+
+/// A connected client socket.
+pub enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    pub fn fd(&self) -> RawFd {
+        match self {
+            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tcp(s) => s.as_raw_fd(),
+        }
+    }
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+        })
+    }
+    /// Shut down both directions (wakes a thread blocked reading it).
+    pub fn shutdown(&self, how: std::net::Shutdown) {
+        let _ = match self {
+            Stream::Unix(s) => s.shutdown(how),
+            Stream::Tcp(s) => s.shutdown(how),
+        };
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Redis's reply to a client over `maxclients`.
+pub const ERR_MAXCLIENTS: &[u8] = b"-ERR max number of clients reached\r\n";
+/// Redis's reply to a non-loopback client in protected mode (no password set).
+pub const ERR_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Decide whether a newly accepted client may stay. On `Ok` the client is counted in
+/// `connected_clients` (call [`client_closed`] when it goes). On `Err` the engine writes the
+/// returned message (best effort, non-blocking) and closes the socket.
+pub fn admit(shared: &Shared, peer: Option<SocketAddr>) -> Result<(), &'static [u8]> {
+    let stats = &shared.stats;
+    stats.total_connections_received.fetch_add(1, Relaxed);
+    if let Some(addr) = peer {
+        if shared.config.protected_mode == YesNo::Yes && shared.config.password().is_none() && !addr.ip().is_loopback() {
+            stats.rejected_connections.fetch_add(1, Relaxed);
+            return Err(ERR_DENIED);
+        }
+    }
+    let now = stats.connected_clients.fetch_add(1, Relaxed);
+    if now >= shared.config.maxclients {
+        stats.connected_clients.fetch_sub(1, Relaxed);
+        stats.rejected_connections.fetch_add(1, Relaxed);
+        return Err(ERR_MAXCLIENTS);
+    }
+    Ok(())
+}
+
+/// Undo [`admit`]'s count when an admitted client's connection ends.
+pub fn client_closed(shared: &Shared) {
+    shared.stats.connected_clients.fetch_sub(1, Relaxed);
+}
+
+/// Write a refusal message without blocking (the socket buffer of a fresh connection always
+/// has room for it; if not, the client simply sees the close).
+pub fn refuse(fd: RawFd, msg: &[u8]) {
+    // SAFETY: `fd` is an open socket owned by the caller; `msg` is a valid buffer of its length.
+    unsafe {
+        libc::send(fd, msg.as_ptr().cast(), msg.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+    }
+}

@@ -1,0 +1,571 @@
+//! RESP2 request parser: multibulk (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`) and inline (`GET k\r\n`).
+//!
+//! Why it looks like this: every engine (threads, epoll, io_uring) hands the parser whatever
+//! bytes arrived, possibly straight out of a kernel-filled provided buffer. So the parser is
+//! pure (bytes in, "complete after `consumed` bytes" / "incomplete" / protocol error out),
+//! never does I/O, and is *resumable*: when a request is split over many reads the parser keeps
+//! its position (`Parser` state) and does not rescan what it already validated. The caller keeps
+//! the unconsumed tail of the request and passes it again (with more bytes appended) — the
+//! buffer handed to [`Parser::parse`] always starts at the first byte of the current request.
+//!
+//! Arguments are returned as byte ranges into that buffer ([`Args`], viewed through [`Argv`]),
+//! so a multibulk request is parsed without copying. Inline requests may need unquoting
+//! (`SET k "a b"`), so their arguments live in the `Args` scratch buffer instead.
+//!
+//! Limits and error texts are Redis's (src/networking.c, processInlineBuffer and
+//! processMultibulkBuffer), because clients and test suites match on them.
+
+use std::ops::Range;
+
+/// Longest inline request line (Redis's PROTO_INLINE_MAX_SIZE): a newline must show up within
+/// this many bytes or the client gets `too big inline request` and is closed.
+pub const INLINE_MAX_BYTES: usize = 64 * 1024;
+/// Longest `*<count>` / `$<len>` header line before its `\r\n` (Redis: 64 KiB as well for the
+/// whole line; a count that long is nonsense, so we reject it early with Redis's texts
+/// `too big mbulk count string` / `too big bulk count string`).
+pub const HEADER_LINE_MAX_BYTES: usize = 64 * 1024;
+/// Largest multibulk element count Redis accepts (INT_MAX), for authenticated clients.
+pub const MULTIBULK_COUNT_MAX: i64 = i32::MAX as i64;
+/// Before AUTH, Redis accepts at most 10 elements and 16 KiB bulks (networking.c).
+pub const UNAUTH_MULTIBULK_COUNT_MAX: i64 = 10;
+/// See [`UNAUTH_MULTIBULK_COUNT_MAX`].
+pub const UNAUTH_BULK_LEN_MAX: i64 = 16 * 1024;
+/// Never preallocate more argument slots than this from a count the client sent.
+pub const ARGS_PREALLOC_MAX: usize = 1024;
+
+/// Per-connection parse limits (from the server config, tightened before AUTH).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// `--proto-max-bulk-len`: longest bulk string accepted.
+    pub bulk_len_max: i64,
+    /// Largest multibulk element count accepted.
+    pub multibulk_count_max: i64,
+}
+
+impl Limits {
+    /// The limits for an authenticated (or no-password) client.
+    pub fn new(proto_max_bulk_len: u64) -> Self {
+        Limits {
+            bulk_len_max: proto_max_bulk_len.min(i64::MAX as u64) as i64,
+            multibulk_count_max: MULTIBULK_COUNT_MAX,
+        }
+    }
+    /// Redis's limits for a client that has not authenticated yet.
+    pub fn unauthenticated(self) -> Self {
+        Limits {
+            bulk_len_max: self.bulk_len_max.min(UNAUTH_BULK_LEN_MAX),
+            multibulk_count_max: UNAUTH_MULTIBULK_COUNT_MAX,
+        }
+    }
+}
+
+/// A protocol error. The client gets `-ERR Protocol error: <text>\r\n` and is then closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtocolError {
+    TooBigInline,
+    UnbalancedQuotes,
+    TooBigMbulkCount,
+    InvalidMultibulkLength,
+    TooBigBulkCount,
+    /// `expected '$', got '<byte>'`
+    ExpectedDollar(u8),
+    InvalidBulkLength,
+}
+
+impl ProtocolError {
+    /// The full error reply line without the leading `-` and trailing CRLF, exactly as Redis
+    /// words it, e.g. `ERR Protocol error: invalid bulk length`.
+    pub fn message(&self) -> String {
+        let detail = match self {
+            ProtocolError::TooBigInline => "too big inline request".to_string(),
+            ProtocolError::UnbalancedQuotes => "unbalanced quotes in request".to_string(),
+            ProtocolError::TooBigMbulkCount => "too big mbulk count string".to_string(),
+            ProtocolError::InvalidMultibulkLength => "invalid multibulk length".to_string(),
+            ProtocolError::TooBigBulkCount => "too big bulk count string".to_string(),
+            // Redis turns CR and LF in error replies into spaces, so the reply stays one line.
+            ProtocolError::ExpectedDollar(b'\r' | b'\n') => "expected '$', got ' '".to_string(),
+            ProtocolError::ExpectedDollar(b) => format!("expected '$', got '{}'", *b as char),
+            ProtocolError::InvalidBulkLength => "invalid bulk length".to_string(),
+        };
+        format!("ERR Protocol error: {detail}")
+    }
+}
+
+/// What one call to [`Parser::parse`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A whole request: its arguments are in the `Args` passed in (possibly zero arguments, e.g.
+    /// an empty inline line or `*0\r\n`, which the caller skips), and it used the first
+    /// `consumed` bytes of the buffer.
+    Complete { consumed: usize },
+    /// More bytes are needed. Call again later with the same buffer start plus more bytes.
+    Incomplete,
+}
+
+/// The arguments of one parsed request. Reused across requests to avoid allocating.
+#[derive(Default, Debug)]
+pub struct Args {
+    ranges: Vec<Range<usize>>,
+    /// Inline requests: unquoted argument bytes; `ranges` then index into this.
+    scratch: Vec<u8>,
+    inline: bool,
+}
+
+impl Args {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Number of arguments (including the command name).
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+    /// View the arguments over `buf`, the same buffer that was passed to `parse`.
+    pub fn argv<'a>(&'a self, buf: &'a [u8]) -> Argv<'a> {
+        let base = if self.inline { &self.scratch[..] } else { buf };
+        Argv { base, ranges: &self.ranges }
+    }
+}
+
+/// A borrowed view of a request's arguments: `argv.get(0)` is the command name.
+#[derive(Clone, Copy, Debug)]
+pub struct Argv<'a> {
+    base: &'a [u8],
+    ranges: &'a [Range<usize>],
+}
+
+impl<'a> Argv<'a> {
+    /// Build a view from owned slices' backing data (used by tests and the CLI).
+    pub fn from_parts(base: &'a [u8], ranges: &'a [Range<usize>]) -> Self {
+        Argv { base, ranges }
+    }
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+    /// Argument `i`; panics if `i >= len()` (arity is checked before commands run).
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        &self.base[self.ranges[i].clone()]
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        let base = self.base;
+        self.ranges.iter().map(move |r| &base[r.clone()])
+    }
+}
+
+/// The parser gives back a `Vec` of argument slots bigger than this after a huge request, so one
+/// 100k-argument `MSET` does not pin 1.6 MB per connection forever (16 bytes per slot).
+const ARGS_RETAIN_MAX: usize = 64 * 1024;
+
+/// Resumable parser state for one connection.
+///
+/// The state machine, per request (offsets are into the buffer, which starts at the request):
+///
+/// ```text
+///            first byte '*'                        count <= 0: Complete
+///   Idle ──────────────────► CountLine ──────────────────────────────────────►
+///     │                          │ count > 0
+///     │ any other byte           ▼
+///     ▼                     BulkLenLine ◄────────────┐ more elements
+///   Inline ──► Complete          │ `$<len>` valid    │
+///   (line found, split)          ▼                   │
+///                            BulkBody ───────────────┘ last element: Complete
+/// ```
+///
+/// `Inline`, `CountLine` and `BulkLenLine` remember how far the line-end search got, so a line
+/// arriving in pieces is scanned once; `BulkBody` only compares the buffer length with the bulk
+/// length, so receiving a huge value costs O(1) per call. Multibulk argument ranges collect in
+/// `Parser::ranges` (not in the caller's `Args`), so nothing depends on the caller passing the
+/// same `Args` to every call; on `Complete` the two vectors are swapped, so both are reused.
+#[derive(Default, Debug)]
+pub struct Parser {
+    state: State,
+    /// Ranges of the multibulk elements read so far for the current request.
+    ranges: Vec<Range<usize>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum State {
+    /// Nothing of the current request has been looked at.
+    #[default]
+    Idle,
+    /// Inline request: no `\n` in `buf[..scanned]`.
+    Inline { scanned: usize },
+    /// `*<count>` line at offset 0: no usable `\r` in `buf[1..scanned]`.
+    CountLine { scanned: usize },
+    /// `$<len>` line at `start`: no usable `\r` in `buf[start..scanned]`; `remaining` elements
+    /// (this one included) are still to come.
+    BulkLenLine { start: usize, scanned: usize, remaining: u64 },
+    /// Body of `len` bytes plus its two terminator bytes, starting at `start`.
+    BulkBody { start: usize, len: u64, remaining: u64 },
+}
+
+impl State {
+    /// The furthest buffer offset this state relies on having seen.
+    fn offset(&self) -> usize {
+        match *self {
+            State::Idle => 0,
+            State::Inline { scanned } | State::CountLine { scanned } => scanned,
+            State::BulkLenLine { scanned, .. } => scanned,
+            State::BulkBody { start, .. } => start,
+        }
+    }
+}
+
+/// Where the end of a line is.
+enum Line {
+    /// The terminator is at this offset.
+    Found(usize),
+    /// Not yet; the search may resume at `scanned`.
+    Missing { scanned: usize },
+    /// No terminator within the line's byte limit.
+    TooLong,
+}
+
+impl Parser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parse one request from `buf`, which starts at the first byte of the current request.
+    /// On `Complete`, `args` holds the request and the parser is reset for the next one.
+    /// On `Incomplete`, the parser remembers how far it got; the next call must pass a buffer
+    /// with the same first bytes (the unconsumed tail plus whatever arrived since).
+    /// On error the connection must be closed after the error reply is written.
+    pub fn parse(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+        args: &mut Args,
+    ) -> Result<Parsed, ProtocolError> {
+        debug_assert!(self.state.offset() <= buf.len(), "buffer shrank between parse calls");
+        if self.state.offset() > buf.len() {
+            // The caller broke the contract. Starting over is always correct, only slower.
+            self.state = State::Idle;
+        }
+        let result = self.run(buf, limits, args);
+        if result != Ok(Parsed::Incomplete) {
+            self.state = State::Idle;
+        }
+        result
+    }
+
+    /// Step the state machine until the request is complete, incomplete or invalid.
+    fn run(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+        args: &mut Args,
+    ) -> Result<Parsed, ProtocolError> {
+        loop {
+            let step = match self.state {
+                State::Idle => match buf.first() {
+                    None => Some(Parsed::Incomplete),
+                    Some(b'*') => {
+                        self.state = State::CountLine { scanned: 1 };
+                        None
+                    }
+                    Some(_) => {
+                        self.state = State::Inline { scanned: 0 };
+                        None
+                    }
+                },
+                State::Inline { scanned } => Some(self.inline_line(buf, scanned, args)?),
+                State::CountLine { scanned } => self.count_line(buf, scanned, limits, args)?,
+                State::BulkLenLine { start, scanned, remaining } => {
+                    self.bulk_len_line(buf, start, scanned, remaining, limits)?
+                }
+                State::BulkBody { start, len, remaining } => {
+                    self.bulk_body(buf, start, len, remaining, args)
+                }
+            };
+            if let Some(parsed) = step {
+                return Ok(parsed);
+            }
+        }
+    }
+
+    /// `Inline`: find the `\n`, then split the line into `args.scratch`.
+    fn inline_line(
+        &mut self,
+        buf: &[u8],
+        scanned: usize,
+        args: &mut Args,
+    ) -> Result<Parsed, ProtocolError> {
+        let lf = match find_line(buf, 0, scanned, b'\n', INLINE_MAX_BYTES) {
+            Line::Found(lf) => lf,
+            Line::Missing { scanned } => {
+                self.state = State::Inline { scanned };
+                return Ok(Parsed::Incomplete);
+            }
+            Line::TooLong => return Err(ProtocolError::TooBigInline),
+        };
+        let line = &buf[..lf];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        split_inline(line, args)?;
+        Ok(Parsed::Complete { consumed: lf + 1 })
+    }
+
+    /// `CountLine`: read `*<count>`. Returns the result if the request ends here.
+    fn count_line(
+        &mut self,
+        buf: &[u8],
+        scanned: usize,
+        limits: &Limits,
+        args: &mut Args,
+    ) -> Result<Option<Parsed>, ProtocolError> {
+        let cr = match header_line(buf, 0, scanned) {
+            Line::Found(cr) => cr,
+            Line::Missing { scanned } => {
+                self.state = State::CountLine { scanned };
+                return Ok(Some(Parsed::Incomplete));
+            }
+            Line::TooLong => return Err(ProtocolError::TooBigMbulkCount),
+        };
+        let count = parse_i64(&buf[1..cr])
+            .filter(|&count| count <= limits.multibulk_count_max)
+            .ok_or(ProtocolError::InvalidMultibulkLength)?;
+        let next = cr + 2;
+        if count <= 0 {
+            args.ranges.clear();
+            args.inline = false;
+            return Ok(Some(Parsed::Complete { consumed: next }));
+        }
+        let count = count as u64;
+        self.ranges.clear();
+        if self.ranges.capacity() > ARGS_RETAIN_MAX {
+            self.ranges.shrink_to(ARGS_RETAIN_MAX);
+        }
+        // Never trust the count for memory: the slots fill as elements actually arrive.
+        self.ranges.reserve(count.min(ARGS_PREALLOC_MAX as u64) as usize);
+        self.state = State::BulkLenLine { start: next, scanned: next, remaining: count };
+        Ok(None)
+    }
+
+    /// `BulkLenLine`: read `$<len>`. Returns `Incomplete` if the line is not all there yet.
+    fn bulk_len_line(
+        &mut self,
+        buf: &[u8],
+        start: usize,
+        scanned: usize,
+        remaining: u64,
+        limits: &Limits,
+    ) -> Result<Option<Parsed>, ProtocolError> {
+        let cr = match header_line(buf, start, scanned) {
+            Line::Found(cr) => cr,
+            Line::Missing { scanned } => {
+                self.state = State::BulkLenLine { start, scanned, remaining };
+                return Ok(Some(Parsed::Incomplete));
+            }
+            Line::TooLong => return Err(ProtocolError::TooBigBulkCount),
+        };
+        // Like Redis, the `$` is checked only once the whole line is there.
+        let first = buf[start];
+        if first != b'$' {
+            return Err(ProtocolError::ExpectedDollar(first));
+        }
+        let len = parse_i64(&buf[start + 1..cr])
+            .filter(|len| (0..=limits.bulk_len_max).contains(len))
+            .ok_or(ProtocolError::InvalidBulkLength)?;
+        self.state = State::BulkBody { start: cr + 2, len: len as u64, remaining };
+        Ok(None)
+    }
+
+    /// `BulkBody`: wait for `len + 2` bytes, record the element. Returns the result if the
+    /// request is complete or more bytes are needed.
+    fn bulk_body(
+        &mut self,
+        buf: &[u8],
+        start: usize,
+        len: u64,
+        remaining: u64,
+        args: &mut Args,
+    ) -> Option<Parsed> {
+        debug_assert!(remaining > 0);
+        // `len <= i64::MAX`, so `len + 2` cannot overflow.
+        if ((buf.len() - start) as u64) < len + 2 {
+            return Some(Parsed::Incomplete);
+        }
+        // Fits: it is at most the buffer length. Like Redis, the two bytes after the body are
+        // taken to be `\r\n` without looking at them.
+        let end = start + len as usize;
+        self.ranges.push(start..end);
+        let next = end + 2;
+        if remaining == 1 {
+            std::mem::swap(&mut self.ranges, &mut args.ranges);
+            args.inline = false;
+            return Some(Parsed::Complete { consumed: next });
+        }
+        self.state = State::BulkLenLine { start: next, scanned: next, remaining: remaining - 1 };
+        None
+    }
+}
+
+/// Search `needle`, the terminator of the line starting at `start`, resuming at `scanned`. The
+/// terminator may be at most `line_max` bytes after `start` (Redis errors once more than
+/// `line_max` bytes are buffered without it; checking the position instead makes the outcome
+/// independent of how the bytes were split into reads).
+fn find_line(buf: &[u8], start: usize, scanned: usize, needle: u8, line_max: usize) -> Line {
+    let window_end = buf.len().min(start.saturating_add(line_max).saturating_add(1));
+    debug_assert!(start <= scanned && scanned <= window_end);
+    match buf[scanned..window_end].iter().position(|&b| b == needle) {
+        Some(i) => Line::Found(scanned + i),
+        None if window_end - start > line_max => Line::TooLong,
+        None => Line::Missing { scanned: window_end },
+    }
+}
+
+/// A `*<count>` / `$<len>` line: like Redis it ends at the first `\r`, and the byte after it
+/// (a `\n` in any sane request; Redis does not check) must have arrived too.
+fn header_line(buf: &[u8], start: usize, scanned: usize) -> Line {
+    match find_line(buf, start, scanned, b'\r', HEADER_LINE_MAX_BYTES) {
+        Line::Found(cr) if cr + 1 >= buf.len() => Line::Missing { scanned: cr },
+        line => line,
+    }
+}
+
+/// Redis's `string2ll`: optional `-`, then digits without leading zeros (just `0` is fine), no
+/// `+`, no spaces, at most 20 bytes, must fit an `i64`.
+fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (negative, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    if !matches!(digits.first(), Some(b'1'..=b'9')) {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    if negative {
+        // `-(i64::MIN)` does not fit an `i64`, hence the unsigned detour.
+        (value <= i64::MIN.unsigned_abs()).then(|| (value as i64).wrapping_neg())
+    } else {
+        i64::try_from(value).ok()
+    }
+}
+
+/// C's `isspace` in the "C" locale.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Split an inline line into arguments like Redis's `sdssplitargs`, unquoted into
+/// `args.scratch`. One difference: a NUL byte is ordinary data here, where Redis's C-string
+/// code stops at it.
+fn split_inline(line: &[u8], args: &mut Args) -> Result<(), ProtocolError> {
+    args.inline = true;
+    args.ranges.clear();
+    args.scratch.clear();
+    // Unquoting never makes a line longer, and the line is at most INLINE_MAX_BYTES.
+    args.scratch.reserve(line.len());
+    let mut p = 0;
+    loop {
+        while p < line.len() && is_space(line[p]) {
+            p += 1;
+        }
+        if p == line.len() {
+            return Ok(());
+        }
+        let start = args.scratch.len();
+        p = split_token(line, p, &mut args.scratch)?;
+        args.ranges.push(start..args.scratch.len());
+    }
+}
+
+/// One argument starting at `line[p]`: plain bytes, then optionally one quoted part that ends
+/// it (`ab"c d"` is `abc d`). Returns where the next search for an argument starts.
+fn split_token(line: &[u8], p: usize, out: &mut Vec<u8>) -> Result<usize, ProtocolError> {
+    let rest = &line[p..];
+    let plain = rest
+        .iter()
+        .position(|&b| matches!(b, b' ' | b'\n' | b'\r' | b'\t' | b'"' | b'\''))
+        .unwrap_or(rest.len());
+    out.extend_from_slice(&rest[..plain]);
+    let p = p + plain;
+    match line.get(p) {
+        None => Ok(p),
+        Some(b'"') => double_quoted(line, p + 1, out),
+        Some(b'\'') => single_quoted(line, p + 1, out),
+        // The separator itself is consumed, as in Redis.
+        Some(_) => Ok(p + 1),
+    }
+}
+
+/// The inside of `"..."` from `line[p]`: escapes `\n \r \t \b \a \xHH`, any other `\c` is `c`.
+/// Returns the offset after the closing quote.
+fn double_quoted(line: &[u8], mut p: usize, out: &mut Vec<u8>) -> Result<usize, ProtocolError> {
+    loop {
+        let rest = &line[p..];
+        let plain = rest.iter().position(|&b| b == b'\\' || b == b'"');
+        let Some(plain) = plain else {
+            return Err(ProtocolError::UnbalancedQuotes);
+        };
+        out.extend_from_slice(&rest[..plain]);
+        p += plain;
+        if line[p] == b'"' {
+            return closing_quote(line, p);
+        }
+        let hex = |i: usize| line.get(i).and_then(|&b| (b as char).to_digit(16));
+        match (line.get(p + 1), hex(p + 2), hex(p + 3)) {
+            (Some(b'x'), Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                p += 4;
+            }
+            (Some(&c), _, _) => {
+                out.push(match c {
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'b' => 0x08,
+                    b'a' => 0x07,
+                    c => c,
+                });
+                p += 2;
+            }
+            // A backslash ending the line: the quote is unterminated.
+            (None, _, _) => return Err(ProtocolError::UnbalancedQuotes),
+        }
+    }
+}
+
+/// The inside of `'...'` from `line[p]`: only `\'` is an escape. Returns the offset after the
+/// closing quote.
+fn single_quoted(line: &[u8], mut p: usize, out: &mut Vec<u8>) -> Result<usize, ProtocolError> {
+    loop {
+        match line.get(p) {
+            None => return Err(ProtocolError::UnbalancedQuotes),
+            Some(b'\\') if line.get(p + 1) == Some(&b'\'') => {
+                out.push(b'\'');
+                p += 2;
+            }
+            Some(b'\'') => return closing_quote(line, p),
+            Some(&c) => {
+                out.push(c);
+                p += 1;
+            }
+        }
+    }
+}
+
+/// A closing quote at `line[q]` must be followed by whitespace or the end of the line.
+fn closing_quote(line: &[u8], q: usize) -> Result<usize, ProtocolError> {
+    match line.get(q + 1) {
+        Some(&b) if !is_space(b) => Err(ProtocolError::UnbalancedQuotes),
+        _ => Ok(q + 1),
+    }
+}
