@@ -305,7 +305,8 @@ fn parse_i64(body: &[u8]) -> io::Result<i64> {
     if negative {
         Ok(n)
     } else {
-        n.checked_neg().ok_or_else(|| invalid("number out of range"))
+        n.checked_neg()
+            .ok_or_else(|| invalid("number out of range"))
     }
 }
 
@@ -332,8 +333,7 @@ pub fn split_args_bytes(line: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         if p == line.len() {
             return Ok(args);
         }
-        let (arg, next) =
-            split_one(line, p).ok_or_else(|| "Invalid argument(s)".to_string())?;
+        let (arg, next) = split_one(line, p).ok_or_else(|| "Invalid argument(s)".to_string())?;
         args.push(arg);
         p = next;
     }
@@ -583,7 +583,10 @@ mod tests {
         // A reply arriving one byte per read parses the same as one arriving whole.
         let (bytes, reply) = sample();
         let mut reader = BufReader::with_capacity(1, OneByte(bytes));
-        assert_eq!(read_reply_from(&mut reader, &mut Vec::new()).unwrap(), reply);
+        assert_eq!(
+            read_reply_from(&mut reader, &mut Vec::new()).unwrap(),
+            reply
+        );
     }
 
     #[test]
@@ -655,7 +658,10 @@ mod tests {
         client.send(&[b"PING"]).unwrap();
         client.send(&[b"GET", b"k"]).unwrap();
         client.flush().unwrap();
-        assert_eq!(client.read_reply().unwrap(), Reply::Status(b"PONG".to_vec()));
+        assert_eq!(
+            client.read_reply().unwrap(),
+            Reply::Status(b"PONG".to_vec())
+        );
         assert_eq!(client.read_reply().unwrap(), bulk("v"));
         peer.join().unwrap();
         let err = client.read_reply().unwrap_err();
@@ -696,7 +702,11 @@ mod tests {
         // Matches redis-cli 7 byte for byte, in TTY mode and in raw mode.
         let cases = [
             (Reply::Status(b"OK".to_vec()), "OK\n", "OK\n"),
-            (Reply::Error(b"ERR x".to_vec()), "(error) ERR x\n", "ERR x\n\n"),
+            (
+                Reply::Error(b"ERR x".to_vec()),
+                "(error) ERR x\n",
+                "ERR x\n\n",
+            ),
             (Reply::Integer(-7), "(integer) -7\n", "-7\n"),
             (bulk("v"), "\"v\"\n", "v\n"),
             (bulk(""), "\"\"\n", "\n"),

@@ -125,7 +125,10 @@ impl Args {
     /// View the arguments over `buf`, the same buffer that was passed to `parse`.
     pub fn argv<'a>(&'a self, buf: &'a [u8]) -> Argv<'a> {
         let base = if self.inline { &self.scratch[..] } else { buf };
-        Argv { base, ranges: &self.ranges }
+        Argv {
+            base,
+            ranges: &self.ranges,
+        }
     }
 }
 
@@ -199,9 +202,17 @@ enum State {
     CountLine { scanned: usize },
     /// `$<len>` line at `start`: no usable `\r` in `buf[start..scanned]`; `remaining` elements
     /// (this one included) are still to come.
-    BulkLenLine { start: usize, scanned: usize, remaining: u64 },
+    BulkLenLine {
+        start: usize,
+        scanned: usize,
+        remaining: u64,
+    },
     /// Body of `len` bytes plus its two terminator bytes, starting at `start`.
-    BulkBody { start: usize, len: u64, remaining: u64 },
+    BulkBody {
+        start: usize,
+        len: u64,
+        remaining: u64,
+    },
 }
 
 impl State {
@@ -242,7 +253,10 @@ impl Parser {
         limits: &Limits,
         args: &mut Args,
     ) -> Result<Parsed, ProtocolError> {
-        debug_assert!(self.state.offset() <= buf.len(), "buffer shrank between parse calls");
+        debug_assert!(
+            self.state.offset() <= buf.len(),
+            "buffer shrank between parse calls"
+        );
         if self.state.offset() > buf.len() {
             // The caller broke the contract. Starting over is always correct, only slower.
             self.state = State::Idle;
@@ -276,12 +290,16 @@ impl Parser {
                 },
                 State::Inline { scanned } => Some(self.inline_line(buf, scanned, args)?),
                 State::CountLine { scanned } => self.count_line(buf, scanned, limits, args)?,
-                State::BulkLenLine { start, scanned, remaining } => {
-                    self.bulk_len_line(buf, start, scanned, remaining, limits)?
-                }
-                State::BulkBody { start, len, remaining } => {
-                    self.bulk_body(buf, start, len, remaining, args)
-                }
+                State::BulkLenLine {
+                    start,
+                    scanned,
+                    remaining,
+                } => self.bulk_len_line(buf, start, scanned, remaining, limits)?,
+                State::BulkBody {
+                    start,
+                    len,
+                    remaining,
+                } => self.bulk_body(buf, start, len, remaining, args),
             };
             if let Some(parsed) = step {
                 return Ok(parsed);
@@ -341,8 +359,13 @@ impl Parser {
             self.ranges.shrink_to(ARGS_RETAIN_MAX);
         }
         // Never trust the count for memory: the slots fill as elements actually arrive.
-        self.ranges.reserve(count.min(ARGS_PREALLOC_MAX as u64) as usize);
-        self.state = State::BulkLenLine { start: next, scanned: next, remaining: count };
+        self.ranges
+            .reserve(count.min(ARGS_PREALLOC_MAX as u64) as usize);
+        self.state = State::BulkLenLine {
+            start: next,
+            scanned: next,
+            remaining: count,
+        };
         Ok(None)
     }
 
@@ -358,7 +381,11 @@ impl Parser {
         let cr = match header_line(buf, start, scanned) {
             Line::Found(cr) => cr,
             Line::Missing { scanned } => {
-                self.state = State::BulkLenLine { start, scanned, remaining };
+                self.state = State::BulkLenLine {
+                    start,
+                    scanned,
+                    remaining,
+                };
                 return Ok(Some(Parsed::Incomplete));
             }
             Line::TooLong => return Err(ProtocolError::TooBigBulkCount),
@@ -371,7 +398,11 @@ impl Parser {
         let len = parse_i64(&buf[start + 1..cr])
             .filter(|len| (0..=limits.bulk_len_max).contains(len))
             .ok_or(ProtocolError::InvalidBulkLength)?;
-        self.state = State::BulkBody { start: cr + 2, len: len as u64, remaining };
+        self.state = State::BulkBody {
+            start: cr + 2,
+            len: len as u64,
+            remaining,
+        };
         Ok(None)
     }
 
@@ -400,7 +431,11 @@ impl Parser {
             args.inline = false;
             return Some(Parsed::Complete { consumed: next });
         }
-        self.state = State::BulkLenLine { start: next, scanned: next, remaining: remaining - 1 };
+        self.state = State::BulkLenLine {
+            start: next,
+            scanned: next,
+            remaining: remaining - 1,
+        };
         None
     }
 }
@@ -410,12 +445,16 @@ impl Parser {
 /// `line_max` bytes are buffered without it; checking the position instead makes the outcome
 /// independent of how the bytes were split into reads).
 fn find_line(buf: &[u8], start: usize, scanned: usize, needle: u8, line_max: usize) -> Line {
-    let window_end = buf.len().min(start.saturating_add(line_max).saturating_add(1));
+    let window_end = buf
+        .len()
+        .min(start.saturating_add(line_max).saturating_add(1));
     debug_assert!(start <= scanned && scanned <= window_end);
     match buf[scanned..window_end].iter().position(|&b| b == needle) {
         Some(i) => Line::Found(scanned + i),
         None if window_end - start > line_max => Line::TooLong,
-        None => Line::Missing { scanned: window_end },
+        None => Line::Missing {
+            scanned: window_end,
+        },
     }
 }
 
@@ -567,5 +606,574 @@ fn closing_quote(line: &[u8], q: usize) -> Result<usize, ProtocolError> {
     match line.get(q + 1) {
         Some(&b) if !is_space(b) => Err(ProtocolError::UnbalancedQuotes),
         _ => Ok(q + 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What one parse produced: the arguments and bytes consumed, `None` for incomplete.
+    type Outcome = Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError>;
+
+    fn limits() -> Limits {
+        Limits::new(512 * 1024 * 1024)
+    }
+
+    fn feed(parser: &mut Parser, buf: &[u8], limits: &Limits, args: &mut Args) -> Outcome {
+        Ok(match parser.parse(buf, limits, args)? {
+            Parsed::Incomplete => None,
+            Parsed::Complete { consumed } => Some((
+                args.argv(buf).iter().map(<[u8]>::to_vec).collect(),
+                consumed,
+            )),
+        })
+    }
+
+    fn once_with(buf: &[u8], limits: &Limits) -> Outcome {
+        feed(&mut Parser::new(), buf, limits, &mut Args::new())
+    }
+
+    fn once(buf: &[u8]) -> Outcome {
+        once_with(buf, &limits())
+    }
+
+    /// Feed `buf[..cut]` for each cut (ascending), stopping at the first result that is not
+    /// "incomplete", then the whole buffer.
+    fn in_pieces(buf: &[u8], cuts: impl IntoIterator<Item = usize>, limits: &Limits) -> Outcome {
+        let mut parser = Parser::new();
+        let mut args = Args::new();
+        for cut in cuts {
+            if let Some(done) = feed(&mut parser, &buf[..cut], limits, &mut args)? {
+                return Ok(Some(done));
+            }
+        }
+        feed(&mut parser, buf, limits, &mut args)
+    }
+
+    fn owned(args: &[&[u8]]) -> Vec<Vec<u8>> {
+        args.iter().map(|a| a.to_vec()).collect()
+    }
+
+    fn encode(args: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    /// Every request kind the parser knows, with the arguments it must produce.
+    fn valid_requests() -> Vec<(&'static [u8], Vec<Vec<u8>>)> {
+        vec![
+            (
+                b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n",
+                owned(&[b"SET", b"k", b"hello"]),
+            ),
+            (
+                b"*2\r\n$4\r\nECHO\r\n$6\r\na\r\n\0\xffb\r\n",
+                owned(&[b"ECHO", b"a\r\n\0\xffb"]),
+            ),
+            (b"*2\r\n$4\r\nECHO\r\n$0\r\n\r\n", owned(&[b"ECHO", b""])),
+            (b"*1\r\n$10\r\n0123456789\r\n", owned(&[b"0123456789"])),
+            (b"*0\r\n", vec![]),
+            (b"*-1\r\n", vec![]),
+            (b"*-7\r\n", vec![]),
+            (b"PING\r\n", owned(&[b"PING"])),
+            (b"PING\n", owned(&[b"PING"])),
+            (b"\r\n", vec![]),
+            (b"\n", vec![]),
+            (b" \t \x0b\x0c \r\n", vec![]),
+            (b"  GET   k  \r\n", owned(&[b"GET", b"k"])),
+            (
+                b"SET k \"a b\\n\\x41\" 'it\\'s'\r\n",
+                owned(&[b"SET", b"k", b"a b\nA", b"it's"]),
+            ),
+            (
+                b"E \"\\t\\r\\a\\b\\\\\\\"\\z\\x4G\"\n",
+                owned(&[b"E", b"\t\r\x07\x08\\\"zx4G"]),
+            ),
+            (
+                b"E 'a\\b\\\"' \"\" ''\n",
+                owned(&[b"E", b"a\\b\\\"", b"", b""]),
+            ),
+            (b"E ab\"c d\"\tx'y z'\n", owned(&[b"E", b"abc d", b"xy z"])),
+            (b"E \"\\xfF\\x00\"\x0bz\n", owned(&[b"E", b"\xff\0", b"z"])),
+            (
+                b"E a\x0bb a\0b \xff\n",
+                owned(&[b"E", b"a\x0bb", b"a\0b", b"\xff"]),
+            ),
+            (b"E a\rb\r\r\n", owned(&[b"E", b"a", b"b"])),
+        ]
+    }
+
+    #[test]
+    fn every_request_kind_parses_in_one_piece() {
+        // Each request kind, whole in the buffer, gives its arguments and its exact length.
+        for (buf, want) in valid_requests() {
+            let got = once(buf).unwrap();
+            assert_eq!(
+                got,
+                Some((want, buf.len())),
+                "{:?}",
+                buf.escape_ascii().to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn every_split_gives_the_same_request() {
+        // A request cut at any byte offset is incomplete before the cut and then the same
+        // request as in one piece; so is a request arriving one byte at a time.
+        for (buf, want) in valid_requests() {
+            let whole = Some((want, buf.len()));
+            for cut in 0..buf.len() {
+                let mut parser = Parser::new();
+                let mut args = Args::new();
+                let first = feed(&mut parser, &buf[..cut], &limits(), &mut args);
+                assert_eq!(
+                    first,
+                    Ok(None),
+                    "{:?} cut at {cut}",
+                    buf.escape_ascii().to_string()
+                );
+                let second = feed(&mut parser, buf, &limits(), &mut args);
+                assert_eq!(second.as_ref().unwrap(), &whole);
+            }
+            assert_eq!(in_pieces(buf, 0..buf.len(), &limits()).unwrap(), whole);
+        }
+    }
+
+    #[test]
+    fn pipelined_requests_come_out_one_per_call() {
+        // Several requests in one buffer are parsed one after another, advancing by `consumed`.
+        let mut buf = Vec::new();
+        let mut wants = Vec::new();
+        for (request, want) in valid_requests() {
+            buf.extend_from_slice(request);
+            wants.push(want);
+        }
+        let mut parser = Parser::new();
+        let mut args = Args::new();
+        let mut at = 0;
+        for want in wants {
+            let (got, consumed) = feed(&mut parser, &buf[at..], &limits(), &mut args)
+                .unwrap()
+                .expect("complete");
+            assert_eq!(got, want);
+            at += consumed;
+        }
+        assert_eq!(at, buf.len());
+        assert_eq!(
+            parser.parse(&buf[at..], &limits(), &mut args),
+            Ok(Parsed::Incomplete)
+        );
+    }
+
+    #[test]
+    fn error_texts_are_redis_texts() {
+        // The replies clients see, word for word as redis-server sends them.
+        let cases = [
+            (
+                ProtocolError::TooBigInline,
+                "ERR Protocol error: too big inline request",
+            ),
+            (
+                ProtocolError::UnbalancedQuotes,
+                "ERR Protocol error: unbalanced quotes in request",
+            ),
+            (
+                ProtocolError::TooBigMbulkCount,
+                "ERR Protocol error: too big mbulk count string",
+            ),
+            (
+                ProtocolError::InvalidMultibulkLength,
+                "ERR Protocol error: invalid multibulk length",
+            ),
+            (
+                ProtocolError::TooBigBulkCount,
+                "ERR Protocol error: too big bulk count string",
+            ),
+            (
+                ProtocolError::ExpectedDollar(b'x'),
+                "ERR Protocol error: expected '$', got 'x'",
+            ),
+            (
+                ProtocolError::ExpectedDollar(b'\r'),
+                "ERR Protocol error: expected '$', got ' '",
+            ),
+            (
+                ProtocolError::ExpectedDollar(b'\n'),
+                "ERR Protocol error: expected '$', got ' '",
+            ),
+            (
+                ProtocolError::InvalidBulkLength,
+                "ERR Protocol error: invalid bulk length",
+            ),
+        ];
+        for (err, text) in cases {
+            assert_eq!(err.message(), text);
+        }
+    }
+
+    /// Bad requests and the error each must give, in one piece and byte by byte.
+    fn bad_requests() -> Vec<(&'static [u8], ProtocolError)> {
+        use ProtocolError::*;
+        vec![
+            (b"*1\r\nx3\r\nabc\r\n", ExpectedDollar(b'x')),
+            (b"*1\r\n\r\n", ExpectedDollar(b'\r')),
+            (b"*2\r\n$1\r\na\r\n*1\r\n", ExpectedDollar(b'*')),
+            (b"*1\r\n$-1\r\n", InvalidBulkLength),
+            (b"*1\r\n$abc\r\n", InvalidBulkLength),
+            (b"*1\r\n$+3\r\n", InvalidBulkLength),
+            (b"*1\r\n$03\r\n", InvalidBulkLength),
+            (b"*1\r\n$-0\r\n", InvalidBulkLength),
+            (b"*1\r\n$\r\n", InvalidBulkLength),
+            (b"*1\r\n$ 3\r\n", InvalidBulkLength),
+            (b"*1\r\n$3 \r\n", InvalidBulkLength),
+            (b"*1\r\n$99999999999999999999\r\n", InvalidBulkLength),
+            (b"*1\r\n$1000000000000000000000\r\n", InvalidBulkLength),
+            (b"*1\r\n$536870913\r\n", InvalidBulkLength),
+            (b"*abc\r\n", InvalidMultibulkLength),
+            (b"*+1\r\n", InvalidMultibulkLength),
+            (b"*01\r\n", InvalidMultibulkLength),
+            (b"* 1\r\n", InvalidMultibulkLength),
+            (b"*-0\r\n", InvalidMultibulkLength),
+            (b"*-\r\n", InvalidMultibulkLength),
+            (b"*\r\n", InvalidMultibulkLength),
+            (b"*1x\r\n", InvalidMultibulkLength),
+            (b"*2147483648\r\n", InvalidMultibulkLength),
+            (b"*-9223372036854775809\r\n", InvalidMultibulkLength),
+            (b"SET k \"abc\r\n", UnbalancedQuotes),
+            (b"SET k 'abc\r\n", UnbalancedQuotes),
+            (b"SET k \"a\"b\r\n", UnbalancedQuotes),
+            (b"SET k 'a'b\n", UnbalancedQuotes),
+            (b"SET k \"abc\\\n", UnbalancedQuotes),
+            (b"SET k \"abc\\\"\n", UnbalancedQuotes),
+            (b"SET k 'abc\\'\n", UnbalancedQuotes),
+        ]
+    }
+
+    #[test]
+    fn bad_requests_give_redis_errors() {
+        // Each malformed request gives its error whether it arrives whole or byte by byte.
+        for (buf, want) in bad_requests() {
+            let name = buf.escape_ascii().to_string();
+            assert_eq!(once(buf), Err(want), "{name}");
+            assert_eq!(in_pieces(buf, 0..buf.len(), &limits()), Err(want), "{name}");
+        }
+        let err = once(b"*1\r\nx3\r\nabc\r\n").unwrap_err();
+        assert_eq!(err.message(), "ERR Protocol error: expected '$', got 'x'");
+        let err = once(b"*1\r\n$-1\r\n").unwrap_err();
+        assert_eq!(err.message(), "ERR Protocol error: invalid bulk length");
+        let err = once(b"*x\r\n").unwrap_err();
+        assert_eq!(
+            err.message(),
+            "ERR Protocol error: invalid multibulk length"
+        );
+        let err = once(b"GET \"k\r\n").unwrap_err();
+        assert_eq!(
+            err.message(),
+            "ERR Protocol error: unbalanced quotes in request"
+        );
+    }
+
+    #[test]
+    fn numbers_follow_string2ll() {
+        // Redis's string2ll accepts exactly: "0", or an optional '-' and digits without a
+        // leading zero, at most 20 bytes, within i64.
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"-0",
+            b"00",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"1a",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"18446744073709551616",
+            b"000000000000000000001",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{}", bad.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn unauthenticated_limits_are_ten_args_and_16k_bulks() {
+        // Before AUTH at most 10 elements and 16384-byte bulks get through, as in Redis.
+        let unauth = limits().unauthenticated();
+        assert_eq!(once_with(b"*10\r\n", &unauth), Ok(None));
+        assert_eq!(
+            once_with(b"*11\r\n", &unauth),
+            Err(ProtocolError::InvalidMultibulkLength)
+        );
+        assert_eq!(once_with(b"*-1\r\n", &unauth), Ok(Some((vec![], 5))));
+        let big = vec![b'v'; 16384];
+        let ok = encode(&[b"SET".to_vec(), big.clone()]);
+        assert_eq!(
+            once_with(&ok, &unauth),
+            Ok(Some((vec![b"SET".to_vec(), big], ok.len())))
+        );
+        let err = once_with(b"*1\r\n$16385\r\n", &unauth).unwrap_err();
+        assert_eq!(err, ProtocolError::InvalidBulkLength);
+        assert_eq!(err.message(), "ERR Protocol error: invalid bulk length");
+        assert_eq!(once(b"*11\r\n"), Ok(None));
+        assert_eq!(once(b"*1\r\n$16385\r\n"), Ok(None));
+    }
+
+    #[test]
+    fn bulk_length_limit_comes_from_limits() {
+        // `--proto-max-bulk-len` is the largest bulk accepted, inclusive.
+        let small = Limits::new(3);
+        assert_eq!(
+            once_with(b"*1\r\n$3\r\nabc\r\n", &small),
+            Ok(Some((owned(&[b"abc"]), 13)))
+        );
+        assert_eq!(
+            once_with(b"*1\r\n$4\r\n", &small),
+            Err(ProtocolError::InvalidBulkLength)
+        );
+    }
+
+    #[test]
+    fn inline_line_limit() {
+        // A newline may come at most INLINE_MAX_BYTES bytes in; one byte more is an error.
+        let mut buf = vec![b'a'; INLINE_MAX_BYTES];
+        assert_eq!(once(&buf), Ok(None));
+        buf.push(b'\n');
+        let (args, consumed) = once(&buf).unwrap().unwrap();
+        assert_eq!(
+            (args.len(), args[0].len(), consumed),
+            (1, INLINE_MAX_BYTES, buf.len())
+        );
+        buf.pop();
+        buf.push(b'a');
+        let err = once(&buf).unwrap_err();
+        assert_eq!(err, ProtocolError::TooBigInline);
+        assert_eq!(err.message(), "ERR Protocol error: too big inline request");
+        buf.push(b'\n');
+        assert_eq!(once(&buf), Err(ProtocolError::TooBigInline));
+        assert_eq!(
+            in_pieces(&buf, (0..buf.len()).step_by(1000), &limits()),
+            Err(ProtocolError::TooBigInline)
+        );
+        assert_eq!(
+            in_pieces(&buf, 0..buf.len(), &limits()),
+            Err(ProtocolError::TooBigInline)
+        );
+    }
+
+    #[test]
+    fn header_line_limits() {
+        // A `*` or `$` line must reach its CR within HEADER_LINE_MAX_BYTES bytes.
+        let mut count = b"*".to_vec();
+        count.resize(HEADER_LINE_MAX_BYTES, b'1');
+        assert_eq!(once(&count), Ok(None));
+        count.push(b'1');
+        let err = once(&count).unwrap_err();
+        assert_eq!(err, ProtocolError::TooBigMbulkCount);
+        assert_eq!(
+            err.message(),
+            "ERR Protocol error: too big mbulk count string"
+        );
+        assert_eq!(in_pieces(&count, 0..count.len(), &limits()), Err(err));
+
+        let mut bulk = b"*2\r\n$4\r\nECHO\r\n$".to_vec();
+        let start = bulk.len() - 1;
+        bulk.resize(start + HEADER_LINE_MAX_BYTES, b'1');
+        assert_eq!(once(&bulk), Ok(None));
+        bulk.push(b'1');
+        let err = once(&bulk).unwrap_err();
+        assert_eq!(err, ProtocolError::TooBigBulkCount);
+        assert_eq!(
+            err.message(),
+            "ERR Protocol error: too big bulk count string"
+        );
+        assert_eq!(in_pieces(&bulk, 0..bulk.len(), &limits()), Err(err));
+
+        // Like Redis, the size cap is checked before the element's first byte.
+        let mut junk = b"*1\r\n".to_vec();
+        junk.resize(4 + HEADER_LINE_MAX_BYTES + 1, b'X');
+        assert_eq!(once(&junk), Err(ProtocolError::TooBigBulkCount));
+        // A long line that does end in time is judged on its value.
+        let mut long = b"*".to_vec();
+        long.resize(HEADER_LINE_MAX_BYTES, b'1');
+        long.extend_from_slice(b"\r\n");
+        assert_eq!(once(&long), Err(ProtocolError::InvalidMultibulkLength));
+    }
+
+    #[test]
+    fn huge_count_does_not_preallocate() {
+        // A client announcing 2^31-1 elements gets at most ARGS_PREALLOC_MAX slots up front.
+        let mut parser = Parser::new();
+        let mut args = Args::new();
+        let buf = b"*2147483647\r\n$1\r\na\r\n";
+        assert_eq!(
+            parser.parse(buf, &limits(), &mut args),
+            Ok(Parsed::Incomplete)
+        );
+        assert!(parser.ranges.capacity() <= ARGS_PREALLOC_MAX);
+        assert_eq!(parser.ranges.len(), 1);
+    }
+
+    #[test]
+    fn validated_bytes_are_not_read_again() {
+        // After "incomplete" the parser resumes where it stopped: overwriting the bytes it has
+        // already validated does not change the outcome, which shows they are not rescanned.
+        let real = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+        let mut parser = Parser::new();
+        let mut args = Args::new();
+        assert_eq!(
+            parser.parse(&real[..18], &limits(), &mut args),
+            Ok(Parsed::Incomplete)
+        );
+        let mut garbled = real.to_vec();
+        garbled[..18].fill(b'#');
+        let parsed = parser.parse(&garbled, &limits(), &mut args);
+        assert_eq!(
+            parsed,
+            Ok(Parsed::Complete {
+                consumed: real.len()
+            })
+        );
+        let got: Vec<&[u8]> = args.argv(real).iter().collect();
+        assert_eq!(got, [&b"GET"[..], b"k"]);
+
+        // Inline: the newline search resumes at the end of what was scanned.
+        assert_eq!(
+            parser.parse(b"PING", &limits(), &mut args),
+            Ok(Parsed::Incomplete)
+        );
+        let parsed = parser.parse(b"PI\nG\r\n", &limits(), &mut args);
+        assert_eq!(parsed, Ok(Parsed::Complete { consumed: 6 }));
+        let got: Vec<&[u8]> = args.argv(b"").iter().collect();
+        assert_eq!(got, [&b"PI"[..], b"G"]);
+    }
+
+    #[test]
+    fn huge_bulk_waits_with_a_length_check() {
+        // While a 4 MiB value trickles in, each call only compares lengths (state BulkBody).
+        let value = vec![7u8; 4 << 20];
+        let buf = encode(&[b"SET".to_vec(), b"k".to_vec(), value.clone()]);
+        let mut parser = Parser::new();
+        let mut args = Args::new();
+        let header_end = buf.len() - value.len() - 2;
+        for cut in (header_end..buf.len()).step_by(4096) {
+            assert_eq!(
+                parser.parse(&buf[..cut], &limits(), &mut args),
+                Ok(Parsed::Incomplete)
+            );
+            assert!(matches!(parser.state, State::BulkBody { .. }));
+        }
+        let parsed = parser.parse(&buf, &limits(), &mut args);
+        assert_eq!(
+            parsed,
+            Ok(Parsed::Complete {
+                consumed: buf.len()
+            })
+        );
+        assert_eq!(args.argv(&buf).get(2), &value[..]);
+        assert_eq!(parser.state, State::Idle);
+    }
+
+    #[test]
+    fn args_vectors_are_reused() {
+        // Steady-state parsing allocates nothing: the two range vectors trade places.
+        let buf = encode(&[b"GET".to_vec(), b"k".to_vec()]);
+        let mut parser = Parser::new();
+        let mut args = Args::new();
+        for _ in 0..2 {
+            parser.parse(&buf, &limits(), &mut args).unwrap();
+        }
+        let pointers = (args.ranges.as_ptr(), parser.ranges.as_ptr());
+        for _ in 0..2 {
+            parser.parse(&buf, &limits(), &mut args).unwrap();
+        }
+        assert_eq!((args.ranges.as_ptr(), parser.ranges.as_ptr()), pointers);
+    }
+
+    fn protocol_byte() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            any::<u8>(),
+            prop::sample::select(b"*$\r\n\r\n0123456789-+ \"'\\x".to_vec())
+        ]
+    }
+
+    fn any_limits() -> impl Strategy<Value = Limits> {
+        prop_oneof![
+            Just(limits()),
+            Just(limits().unauthenticated()),
+            Just(Limits::new(8))
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(
+            buf in prop::collection::vec(protocol_byte(), 0..400),
+            limits in any_limits(),
+        ) {
+            // Parse requests off the buffer until it is used up, incomplete or invalid.
+            let mut parser = Parser::new();
+            let mut args = Args::new();
+            let mut at = 0;
+            while let Ok(Parsed::Complete { consumed }) = parser.parse(&buf[at..], &limits, &mut args) {
+                prop_assert!(consumed > 0 && consumed <= buf.len() - at);
+                let _ = args.argv(&buf[at..]).iter().count();
+                at += consumed;
+            }
+        }
+
+        #[test]
+        fn random_splits_match_one_piece(
+            buf in prop::collection::vec(protocol_byte(), 0..400),
+            mut cuts in prop::collection::vec(0usize..400, 0..8),
+            limits in any_limits(),
+        ) {
+            // Whatever the bytes, feeding them in pieces ends the same way as feeding them whole.
+            cuts.retain(|&c| c < buf.len());
+            cuts.sort_unstable();
+            prop_assert_eq!(in_pieces(&buf, cuts, &limits), once_with(&buf, &limits));
+        }
+
+        #[test]
+        fn multibulk_round_trips(
+            argv in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..8),
+            mut cuts in prop::collection::vec(0usize..400, 0..8),
+        ) {
+            // Any arguments, encoded as a multibulk request, parse back exactly.
+            let buf = encode(&argv);
+            let want = Some((argv, buf.len()));
+            prop_assert_eq!(&once(&buf).unwrap(), &want);
+            cuts.retain(|&c| c < buf.len());
+            cuts.sort_unstable();
+            prop_assert_eq!(&in_pieces(&buf, cuts, &limits()).unwrap(), &want);
+        }
+
+        #[test]
+        fn quoted_inline_round_trips(
+            argv in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..20), 1..6),
+        ) {
+            // Any arguments, written double-quoted with \xHH escapes, parse back exactly.
+            let mut buf = Vec::new();
+            for arg in &argv {
+                buf.extend_from_slice(b" \"");
+                for b in arg {
+                    buf.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+                }
+                buf.push(b'"');
+            }
+            buf.extend_from_slice(b"\r\n");
+            prop_assert_eq!(once(&buf).unwrap(), Some((argv, buf.len())));
+        }
     }
 }

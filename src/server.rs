@@ -132,14 +132,20 @@ pub fn serve(shared: &Arc<Shared>, listeners: &Listeners) -> anyhow::Result<()> 
         env!("CARGO_PKG_VERSION")
     );
     match engine {
-        EngineKind::Uring | EngineKind::Epoll | EngineKind::Threads => {
-            let expiry = spawn_expiry_thread(shared);
-            let r = engine::threads::serve(shared, &listeners.list);
-            shared.begin_shutdown();
-            let _ = expiry.join();
-            r
-        }
+        // Until the io_uring engine lands, `uring` is served by the epoll engine.
+        EngineKind::Uring => with_expiry_thread(shared, || engine::epoll::serve(shared, &listeners.list)),
+        EngineKind::Epoll => with_expiry_thread(shared, || engine::epoll::serve(shared, &listeners.list)),
+        EngineKind::Threads => with_expiry_thread(shared, || engine::threads::serve(shared, &listeners.list)),
     }
+}
+
+/// Run `serve` with the active-expiry thread beside it (for engines without their own timer).
+fn with_expiry_thread(shared: &Arc<Shared>, serve: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let expiry = spawn_expiry_thread(shared);
+    let r = serve();
+    shared.begin_shutdown();
+    let _ = expiry.join();
+    r
 }
 
 /// Everything `ringkv-server` does: bind, install signals, serve, clean up.

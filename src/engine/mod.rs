@@ -2,6 +2,8 @@
 //! parsing, commands and the store are shared (see the crate docs for the picture).
 //!
 //! - [`threads`]: one blocking OS thread per connection (the seed program's design).
+//! - [`epoll`]: one mio/epoll event loop per worker thread.
+//! - `uring` lives in [`crate::ring`]: per-core io_uring rings.
 //!
 //! This module also holds what every engine needs at the edges: the listener and stream
 //! types, and admission control (maxclients, protected mode) with Redis's exact messages.
@@ -17,6 +19,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use crate::config::YesNo;
 use crate::shared::Shared;
 
+pub mod epoll;
 pub mod threads;
 
 /// A listening socket.

@@ -1,0 +1,126 @@
+//! Measures the store's memory per key: 1,000,000 keys of 16 bytes with 32-byte values in a
+//! `Store` with the default databases and shards. Prints bytes per key as the allocator sees
+//! them (a counting global allocator: requested bytes, no malloc headers) and as RSS growth
+//! (`/proc/self/statm`), plus insert and lookup speed. Only a generous bound is asserted, so
+//! the layout cannot silently explode.
+//!
+//! Run: `cargo test --release --test memory -- --nocapture`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use ringkv::store::{now_ms, Store, DATABASES_DEFAULT, SHARDS_PER_DB_DEFAULT};
+
+/// Keys inserted.
+const KEYS: usize = 1_000_000;
+/// Key and value sizes (the payload is 48 bytes per key).
+const KEY_BYTES: usize = 16;
+const VALUE_BYTES: usize = 32;
+/// Sanity bound on counted bytes per key; the measured figure is far below it.
+const BYTES_PER_KEY_MAX: f64 = 250.0;
+
+/// Live bytes handed out by the allocator.
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+struct Counting;
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged and only
+// adds bookkeeping, so `System`'s guarantees carry over.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is; the caller upholds `alloc_zeroed`'s contract.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is; `ptr` came from this allocator with `layout`.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded as is; `ptr` came from this allocator with `layout`.
+        let new_ptr = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new_ptr.is_null() {
+            LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+            LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        new_ptr
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Resident set size in bytes, from `/proc/self/statm` (0 where unavailable).
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf only reads a system constant.
+    let page_bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * usize::try_from(page_bytes).unwrap_or(4096)
+}
+
+fn key(i: usize) -> [u8; KEY_BYTES] {
+    let mut key = [0u8; KEY_BYTES];
+    let text = format!("key:{i:012}");
+    key.copy_from_slice(text.as_bytes());
+    key
+}
+
+#[test]
+fn bytes_per_key() {
+    let store = Store::new(DATABASES_DEFAULT, SHARDS_PER_DB_DEFAULT);
+    let now = now_ms();
+    let (live_before, rss_before) = (LIVE_BYTES.load(Ordering::Relaxed), rss_bytes());
+
+    let started = Instant::now();
+    for i in 0..KEYS {
+        let value = vec![b'v'; VALUE_BYTES];
+        store.with_key(0, &key(i), now, |kv| kv.set(value, None));
+    }
+    let insert_ns = started.elapsed().as_nanos() as f64 / KEYS as f64;
+
+    let live = LIVE_BYTES.load(Ordering::Relaxed) - live_before;
+    let rss = rss_bytes().saturating_sub(rss_before);
+    let bytes_per_key = live as f64 / KEYS as f64;
+    let payload = (KEY_BYTES + VALUE_BYTES) as f64;
+    println!(
+        "bytes_per_key={bytes_per_key:.1} (payload {payload}, overhead {:.1})",
+        bytes_per_key - payload
+    );
+    println!("rss_bytes_per_key={:.1}", rss as f64 / KEYS as f64);
+
+    let started = Instant::now();
+    let mut found = 0;
+    for i in (0..KEYS).map(|i| i.wrapping_mul(7919) % KEYS) {
+        found += store.with_key(0, &key(i), now, |kv| kv.get().map_or(0, |e| e.value.len()));
+    }
+    let get_ns = started.elapsed().as_nanos() as f64 / KEYS as f64;
+    println!("insert_ns_per_key={insert_ns:.0} get_ns_per_key={get_ns:.0} (one thread)");
+
+    assert_eq!(found, KEYS * VALUE_BYTES);
+    assert_eq!(store.db_len(0), KEYS);
+    assert!(
+        bytes_per_key < BYTES_PER_KEY_MAX,
+        "{bytes_per_key:.1} bytes per key"
+    );
+}
