@@ -93,11 +93,7 @@ impl Client {
     }
 
     fn new(stream: Stream) -> Client {
-        Client {
-            reader: BufReader::with_capacity(READ_BUFFER_BYTES, stream),
-            write_buf: Vec::new(),
-            line: Vec::new(),
-        }
+        Client { reader: BufReader::with_capacity(READ_BUFFER_BYTES, stream), write_buf: Vec::new(), line: Vec::new() }
     }
 
     /// Read and write timeout for the socket; `None` blocks forever (the default).
@@ -181,11 +177,7 @@ pub fn read_reply_from<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Re
     read_reply_depth(reader, line, 0)
 }
 
-fn read_reply_depth<R: BufRead>(
-    reader: &mut R,
-    line: &mut Vec<u8>,
-    depth: usize,
-) -> io::Result<Reply> {
+fn read_reply_depth<R: BufRead>(reader: &mut R, line: &mut Vec<u8>, depth: usize) -> io::Result<Reply> {
     read_line(reader, line)?;
     let (kind, body) = match line.split_first() {
         Some((kind, body)) => (*kind, body),
@@ -229,10 +221,7 @@ fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<()> {
             Err(e) => return Err(e),
         };
         if available.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed by server",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed by server"));
         }
         let newline = available.iter().position(|&b| b == b'\n');
         let take = newline.map_or(available.len(), |i| i + 1);
@@ -257,10 +246,7 @@ fn read_bulk<R: BufRead>(reader: &mut R, len: usize) -> io::Result<Vec<u8>> {
     let mut bulk = Vec::with_capacity(len.min(BULK_PREALLOC_MAX));
     reader.take(len as u64).read_to_end(&mut bulk)?;
     if bulk.len() != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "connection closed inside a bulk reply",
-        ));
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a bulk reply"));
     }
     let mut crlf = [0u8; 2];
     reader.read_exact(&mut crlf)?;
@@ -297,16 +283,12 @@ fn parse_i64(body: &[u8]) -> io::Result<i64> {
         }
         let digit = i64::from(d - b'0');
         // Accumulate negatively so i64::MIN parses.
-        n = n
-            .checked_mul(10)
-            .and_then(|n| n.checked_sub(digit))
-            .ok_or_else(|| invalid("number out of range"))?;
+        n = n.checked_mul(10).and_then(|n| n.checked_sub(digit)).ok_or_else(|| invalid("number out of range"))?;
     }
     if negative {
         Ok(n)
     } else {
-        n.checked_neg()
-            .ok_or_else(|| invalid("number out of range"))
+        n.checked_neg().ok_or_else(|| invalid("number out of range"))
     }
 }
 
@@ -552,14 +534,8 @@ mod tests {
         // Each RESP2 type, nested, parses to the matching `Reply`.
         let (bytes, reply) = sample();
         assert_eq!(parse(bytes).unwrap(), reply);
-        assert_eq!(
-            parse(b":9223372036854775807\r\n").unwrap(),
-            Reply::Integer(i64::MAX)
-        );
-        assert_eq!(
-            parse(b":-9223372036854775808\r\n").unwrap(),
-            Reply::Integer(i64::MIN)
-        );
+        assert_eq!(parse(b":9223372036854775807\r\n").unwrap(), Reply::Integer(i64::MAX));
+        assert_eq!(parse(b":-9223372036854775808\r\n").unwrap(), Reply::Integer(i64::MIN));
     }
 
     /// Yields one byte per `read`, so the parser sees the reply split at every offset.
@@ -583,10 +559,7 @@ mod tests {
         // A reply arriving one byte per read parses the same as one arriving whole.
         let (bytes, reply) = sample();
         let mut reader = BufReader::with_capacity(1, OneByte(bytes));
-        assert_eq!(
-            read_reply_from(&mut reader, &mut Vec::new()).unwrap(),
-            reply
-        );
+        assert_eq!(read_reply_from(&mut reader, &mut Vec::new()).unwrap(), reply);
     }
 
     #[test]
@@ -634,10 +607,7 @@ mod tests {
     fn encodes_multibulk() {
         let mut out = Vec::new();
         encode_command(&mut out, &[b"SET", b"k", b"", &[0u8; 10]]);
-        assert_eq!(
-            out,
-            b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n$10\r\n\0\0\0\0\0\0\0\0\0\0\r\n"
-        );
+        assert_eq!(out, b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n$10\r\n\0\0\0\0\0\0\0\0\0\0\r\n");
     }
 
     #[test]
@@ -658,10 +628,7 @@ mod tests {
         client.send(&[b"PING"]).unwrap();
         client.send(&[b"GET", b"k"]).unwrap();
         client.flush().unwrap();
-        assert_eq!(
-            client.read_reply().unwrap(),
-            Reply::Status(b"PONG".to_vec())
-        );
+        assert_eq!(client.read_reply().unwrap(), Reply::Status(b"PONG".to_vec()));
         assert_eq!(client.read_reply().unwrap(), bulk("v"));
         peer.join().unwrap();
         let err = client.read_reply().unwrap_err();
@@ -689,11 +656,7 @@ mod tests {
         }
         assert_eq!(split_args(r#""\xff""#), Ok(vec![vec![0xff]]));
         for line in [r#"get "a"#, "get 'a", r#""a"b"#, "'a'b", r#""a\"#] {
-            assert_eq!(
-                split_args(line),
-                Err("Invalid argument(s)".to_string()),
-                "{line:?}"
-            );
+            assert_eq!(split_args(line), Err("Invalid argument(s)".to_string()), "{line:?}");
         }
     }
 
@@ -702,11 +665,7 @@ mod tests {
         // Matches redis-cli 7 byte for byte, in TTY mode and in raw mode.
         let cases = [
             (Reply::Status(b"OK".to_vec()), "OK\n", "OK\n"),
-            (
-                Reply::Error(b"ERR x".to_vec()),
-                "(error) ERR x\n",
-                "ERR x\n\n",
-            ),
+            (Reply::Error(b"ERR x".to_vec()), "(error) ERR x\n", "ERR x\n\n"),
             (Reply::Integer(-7), "(integer) -7\n", "-7\n"),
             (bulk("v"), "\"v\"\n", "v\n"),
             (bulk(""), "\"\"\n", "\n"),
@@ -723,10 +682,7 @@ mod tests {
     #[test]
     fn formats_escapes() {
         let reply = Reply::Bulk(Some(b"a\"b\\c\nd\r\t\x07\x08\x01\x7f\xff ~".to_vec()));
-        assert_eq!(
-            format_reply(&reply, true),
-            "\"a\\\"b\\\\c\\nd\\r\\t\\a\\b\\x01\\x7f\\xff ~\"\n"
-        );
+        assert_eq!(format_reply(&reply, true), "\"a\\\"b\\\\c\\nd\\r\\t\\a\\b\\x01\\x7f\\xff ~\"\n");
         let mut raw = Vec::new();
         write_reply(&mut raw, &reply, false);
         assert_eq!(raw, b"a\"b\\c\nd\r\t\x07\x08\x01\x7f\xff ~\n");
@@ -760,10 +716,7 @@ mod tests {
 6) (nil)
 ";
         assert_eq!(format_reply(&reply, true), tty);
-        assert_eq!(
-            format_reply(&reply, false),
-            "1\n2\nx\n\na\n3\n4\nOK\nE1 bad\n\n\n"
-        );
+        assert_eq!(format_reply(&reply, false), "1\n2\nx\n\na\n3\n4\nOK\nE1 bad\n\n\n");
     }
 
     #[test]

@@ -123,9 +123,7 @@ impl Config {
     }
     /// Worker thread count after applying the default.
     pub fn worker_threads(&self) -> usize {
-        self.threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-            .max(1)
+        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
     }
     /// The password as bytes, if set and non-empty.
     pub fn password(&self) -> Option<&[u8]> {

@@ -71,7 +71,8 @@ fn match_impl(mut p: &[u8], mut s: &[u8], nocase: bool, skip_longer: &mut bool, 
                             std::mem::swap(&mut lo, &mut hi);
                         }
                         let c = if nocase { s[0].to_ascii_lowercase() } else { s[0] };
-                        let (lo, hi) = if nocase { (lo.to_ascii_lowercase(), hi.to_ascii_lowercase()) } else { (lo, hi) };
+                        let (lo, hi) =
+                            if nocase { (lo.to_ascii_lowercase(), hi.to_ascii_lowercase()) } else { (lo, hi) };
                         if c >= lo && c <= hi {
                             matched = true;
                         }
@@ -114,6 +115,13 @@ fn match_impl(mut p: &[u8], mut s: &[u8], nocase: bool, skip_longer: &mut bool, 
                 p = &p[1..];
             }
             break;
+        }
+    }
+    // Unlike Redis's C loop, trailing stars also match an empty remainder (e.g. `*` matches
+    // the empty key); Redis special-cases `KEYS *` to the same effect.
+    if s.is_empty() {
+        while p.first() == Some(&b'*') {
+            p = &p[1..];
         }
     }
     p.is_empty() && s.is_empty()

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod glob;
 pub mod protocol;
 pub mod reply;
+pub mod ring;
 pub mod server;
 pub mod session;
 pub mod shared;

@@ -125,10 +125,7 @@ impl Args {
     /// View the arguments over `buf`, the same buffer that was passed to `parse`.
     pub fn argv<'a>(&'a self, buf: &'a [u8]) -> Argv<'a> {
         let base = if self.inline { &self.scratch[..] } else { buf };
-        Argv {
-            base,
-            ranges: &self.ranges,
-        }
+        Argv { base, ranges: &self.ranges }
     }
 }
 
@@ -202,17 +199,9 @@ enum State {
     CountLine { scanned: usize },
     /// `$<len>` line at `start`: no usable `\r` in `buf[start..scanned]`; `remaining` elements
     /// (this one included) are still to come.
-    BulkLenLine {
-        start: usize,
-        scanned: usize,
-        remaining: u64,
-    },
+    BulkLenLine { start: usize, scanned: usize, remaining: u64 },
     /// Body of `len` bytes plus its two terminator bytes, starting at `start`.
-    BulkBody {
-        start: usize,
-        len: u64,
-        remaining: u64,
-    },
+    BulkBody { start: usize, len: u64, remaining: u64 },
 }
 
 impl State {
@@ -247,16 +236,8 @@ impl Parser {
     /// On `Incomplete`, the parser remembers how far it got; the next call must pass a buffer
     /// with the same first bytes (the unconsumed tail plus whatever arrived since).
     /// On error the connection must be closed after the error reply is written.
-    pub fn parse(
-        &mut self,
-        buf: &[u8],
-        limits: &Limits,
-        args: &mut Args,
-    ) -> Result<Parsed, ProtocolError> {
-        debug_assert!(
-            self.state.offset() <= buf.len(),
-            "buffer shrank between parse calls"
-        );
+    pub fn parse(&mut self, buf: &[u8], limits: &Limits, args: &mut Args) -> Result<Parsed, ProtocolError> {
+        debug_assert!(self.state.offset() <= buf.len(), "buffer shrank between parse calls");
         if self.state.offset() > buf.len() {
             // The caller broke the contract. Starting over is always correct, only slower.
             self.state = State::Idle;
@@ -269,12 +250,7 @@ impl Parser {
     }
 
     /// Step the state machine until the request is complete, incomplete or invalid.
-    fn run(
-        &mut self,
-        buf: &[u8],
-        limits: &Limits,
-        args: &mut Args,
-    ) -> Result<Parsed, ProtocolError> {
+    fn run(&mut self, buf: &[u8], limits: &Limits, args: &mut Args) -> Result<Parsed, ProtocolError> {
         loop {
             let step = match self.state {
                 State::Idle => match buf.first() {
@@ -290,16 +266,10 @@ impl Parser {
                 },
                 State::Inline { scanned } => Some(self.inline_line(buf, scanned, args)?),
                 State::CountLine { scanned } => self.count_line(buf, scanned, limits, args)?,
-                State::BulkLenLine {
-                    start,
-                    scanned,
-                    remaining,
-                } => self.bulk_len_line(buf, start, scanned, remaining, limits)?,
-                State::BulkBody {
-                    start,
-                    len,
-                    remaining,
-                } => self.bulk_body(buf, start, len, remaining, args),
+                State::BulkLenLine { start, scanned, remaining } => {
+                    self.bulk_len_line(buf, start, scanned, remaining, limits)?
+                }
+                State::BulkBody { start, len, remaining } => self.bulk_body(buf, start, len, remaining, args),
             };
             if let Some(parsed) = step {
                 return Ok(parsed);
@@ -308,12 +278,7 @@ impl Parser {
     }
 
     /// `Inline`: find the `\n`, then split the line into `args.scratch`.
-    fn inline_line(
-        &mut self,
-        buf: &[u8],
-        scanned: usize,
-        args: &mut Args,
-    ) -> Result<Parsed, ProtocolError> {
+    fn inline_line(&mut self, buf: &[u8], scanned: usize, args: &mut Args) -> Result<Parsed, ProtocolError> {
         let lf = match find_line(buf, 0, scanned, b'\n', INLINE_MAX_BYTES) {
             Line::Found(lf) => lf,
             Line::Missing { scanned } => {
@@ -359,13 +324,8 @@ impl Parser {
             self.ranges.shrink_to(ARGS_RETAIN_MAX);
         }
         // Never trust the count for memory: the slots fill as elements actually arrive.
-        self.ranges
-            .reserve(count.min(ARGS_PREALLOC_MAX as u64) as usize);
-        self.state = State::BulkLenLine {
-            start: next,
-            scanned: next,
-            remaining: count,
-        };
+        self.ranges.reserve(count.min(ARGS_PREALLOC_MAX as u64) as usize);
+        self.state = State::BulkLenLine { start: next, scanned: next, remaining: count };
         Ok(None)
     }
 
@@ -381,11 +341,7 @@ impl Parser {
         let cr = match header_line(buf, start, scanned) {
             Line::Found(cr) => cr,
             Line::Missing { scanned } => {
-                self.state = State::BulkLenLine {
-                    start,
-                    scanned,
-                    remaining,
-                };
+                self.state = State::BulkLenLine { start, scanned, remaining };
                 return Ok(Some(Parsed::Incomplete));
             }
             Line::TooLong => return Err(ProtocolError::TooBigBulkCount),
@@ -398,24 +354,13 @@ impl Parser {
         let len = parse_i64(&buf[start + 1..cr])
             .filter(|len| (0..=limits.bulk_len_max).contains(len))
             .ok_or(ProtocolError::InvalidBulkLength)?;
-        self.state = State::BulkBody {
-            start: cr + 2,
-            len: len as u64,
-            remaining,
-        };
+        self.state = State::BulkBody { start: cr + 2, len: len as u64, remaining };
         Ok(None)
     }
 
     /// `BulkBody`: wait for `len + 2` bytes, record the element. Returns the result if the
     /// request is complete or more bytes are needed.
-    fn bulk_body(
-        &mut self,
-        buf: &[u8],
-        start: usize,
-        len: u64,
-        remaining: u64,
-        args: &mut Args,
-    ) -> Option<Parsed> {
+    fn bulk_body(&mut self, buf: &[u8], start: usize, len: u64, remaining: u64, args: &mut Args) -> Option<Parsed> {
         debug_assert!(remaining > 0);
         // `len <= i64::MAX`, so `len + 2` cannot overflow.
         if ((buf.len() - start) as u64) < len + 2 {
@@ -431,11 +376,7 @@ impl Parser {
             args.inline = false;
             return Some(Parsed::Complete { consumed: next });
         }
-        self.state = State::BulkLenLine {
-            start: next,
-            scanned: next,
-            remaining: remaining - 1,
-        };
+        self.state = State::BulkLenLine { start: next, scanned: next, remaining: remaining - 1 };
         None
     }
 }
@@ -445,16 +386,12 @@ impl Parser {
 /// `line_max` bytes are buffered without it; checking the position instead makes the outcome
 /// independent of how the bytes were split into reads).
 fn find_line(buf: &[u8], start: usize, scanned: usize, needle: u8, line_max: usize) -> Line {
-    let window_end = buf
-        .len()
-        .min(start.saturating_add(line_max).saturating_add(1));
+    let window_end = buf.len().min(start.saturating_add(line_max).saturating_add(1));
     debug_assert!(start <= scanned && scanned <= window_end);
     match buf[scanned..window_end].iter().position(|&b| b == needle) {
         Some(i) => Line::Found(scanned + i),
         None if window_end - start > line_max => Line::TooLong,
-        None => Line::Missing {
-            scanned: window_end,
-        },
+        None => Line::Missing { scanned: window_end },
     }
 }
 
@@ -530,10 +467,8 @@ fn split_inline(line: &[u8], args: &mut Args) -> Result<(), ProtocolError> {
 /// it (`ab"c d"` is `abc d`). Returns where the next search for an argument starts.
 fn split_token(line: &[u8], p: usize, out: &mut Vec<u8>) -> Result<usize, ProtocolError> {
     let rest = &line[p..];
-    let plain = rest
-        .iter()
-        .position(|&b| matches!(b, b' ' | b'\n' | b'\r' | b'\t' | b'"' | b'\''))
-        .unwrap_or(rest.len());
+    let plain =
+        rest.iter().position(|&b| matches!(b, b' ' | b'\n' | b'\r' | b'\t' | b'"' | b'\'')).unwrap_or(rest.len());
     out.extend_from_slice(&rest[..plain]);
     let p = p + plain;
     match line.get(p) {
@@ -624,10 +559,7 @@ mod tests {
     fn feed(parser: &mut Parser, buf: &[u8], limits: &Limits, args: &mut Args) -> Outcome {
         Ok(match parser.parse(buf, limits, args)? {
             Parsed::Incomplete => None,
-            Parsed::Complete { consumed } => Some((
-                args.argv(buf).iter().map(<[u8]>::to_vec).collect(),
-                consumed,
-            )),
+            Parsed::Complete { consumed } => Some((args.argv(buf).iter().map(<[u8]>::to_vec).collect(), consumed)),
         })
     }
 
@@ -669,14 +601,8 @@ mod tests {
     /// Every request kind the parser knows, with the arguments it must produce.
     fn valid_requests() -> Vec<(&'static [u8], Vec<Vec<u8>>)> {
         vec![
-            (
-                b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n",
-                owned(&[b"SET", b"k", b"hello"]),
-            ),
-            (
-                b"*2\r\n$4\r\nECHO\r\n$6\r\na\r\n\0\xffb\r\n",
-                owned(&[b"ECHO", b"a\r\n\0\xffb"]),
-            ),
+            (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n", owned(&[b"SET", b"k", b"hello"])),
+            (b"*2\r\n$4\r\nECHO\r\n$6\r\na\r\n\0\xffb\r\n", owned(&[b"ECHO", b"a\r\n\0\xffb"])),
             (b"*2\r\n$4\r\nECHO\r\n$0\r\n\r\n", owned(&[b"ECHO", b""])),
             (b"*1\r\n$10\r\n0123456789\r\n", owned(&[b"0123456789"])),
             (b"*0\r\n", vec![]),
@@ -688,24 +614,12 @@ mod tests {
             (b"\n", vec![]),
             (b" \t \x0b\x0c \r\n", vec![]),
             (b"  GET   k  \r\n", owned(&[b"GET", b"k"])),
-            (
-                b"SET k \"a b\\n\\x41\" 'it\\'s'\r\n",
-                owned(&[b"SET", b"k", b"a b\nA", b"it's"]),
-            ),
-            (
-                b"E \"\\t\\r\\a\\b\\\\\\\"\\z\\x4G\"\n",
-                owned(&[b"E", b"\t\r\x07\x08\\\"zx4G"]),
-            ),
-            (
-                b"E 'a\\b\\\"' \"\" ''\n",
-                owned(&[b"E", b"a\\b\\\"", b"", b""]),
-            ),
+            (b"SET k \"a b\\n\\x41\" 'it\\'s'\r\n", owned(&[b"SET", b"k", b"a b\nA", b"it's"])),
+            (b"E \"\\t\\r\\a\\b\\\\\\\"\\z\\x4G\"\n", owned(&[b"E", b"\t\r\x07\x08\\\"zx4G"])),
+            (b"E 'a\\b\\\"' \"\" ''\n", owned(&[b"E", b"a\\b\\\"", b"", b""])),
             (b"E ab\"c d\"\tx'y z'\n", owned(&[b"E", b"abc d", b"xy z"])),
             (b"E \"\\xfF\\x00\"\x0bz\n", owned(&[b"E", b"\xff\0", b"z"])),
-            (
-                b"E a\x0bb a\0b \xff\n",
-                owned(&[b"E", b"a\x0bb", b"a\0b", b"\xff"]),
-            ),
+            (b"E a\x0bb a\0b \xff\n", owned(&[b"E", b"a\x0bb", b"a\0b", b"\xff"])),
             (b"E a\rb\r\r\n", owned(&[b"E", b"a", b"b"])),
         ]
     }
@@ -715,12 +629,7 @@ mod tests {
         // Each request kind, whole in the buffer, gives its arguments and its exact length.
         for (buf, want) in valid_requests() {
             let got = once(buf).unwrap();
-            assert_eq!(
-                got,
-                Some((want, buf.len())),
-                "{:?}",
-                buf.escape_ascii().to_string()
-            );
+            assert_eq!(got, Some((want, buf.len())), "{:?}", buf.escape_ascii().to_string());
         }
     }
 
@@ -734,12 +643,7 @@ mod tests {
                 let mut parser = Parser::new();
                 let mut args = Args::new();
                 let first = feed(&mut parser, &buf[..cut], &limits(), &mut args);
-                assert_eq!(
-                    first,
-                    Ok(None),
-                    "{:?} cut at {cut}",
-                    buf.escape_ascii().to_string()
-                );
+                assert_eq!(first, Ok(None), "{:?} cut at {cut}", buf.escape_ascii().to_string());
                 let second = feed(&mut parser, buf, &limits(), &mut args);
                 assert_eq!(second.as_ref().unwrap(), &whole);
             }
@@ -760,59 +664,27 @@ mod tests {
         let mut args = Args::new();
         let mut at = 0;
         for want in wants {
-            let (got, consumed) = feed(&mut parser, &buf[at..], &limits(), &mut args)
-                .unwrap()
-                .expect("complete");
+            let (got, consumed) = feed(&mut parser, &buf[at..], &limits(), &mut args).unwrap().expect("complete");
             assert_eq!(got, want);
             at += consumed;
         }
         assert_eq!(at, buf.len());
-        assert_eq!(
-            parser.parse(&buf[at..], &limits(), &mut args),
-            Ok(Parsed::Incomplete)
-        );
+        assert_eq!(parser.parse(&buf[at..], &limits(), &mut args), Ok(Parsed::Incomplete));
     }
 
     #[test]
     fn error_texts_are_redis_texts() {
         // The replies clients see, word for word as redis-server sends them.
         let cases = [
-            (
-                ProtocolError::TooBigInline,
-                "ERR Protocol error: too big inline request",
-            ),
-            (
-                ProtocolError::UnbalancedQuotes,
-                "ERR Protocol error: unbalanced quotes in request",
-            ),
-            (
-                ProtocolError::TooBigMbulkCount,
-                "ERR Protocol error: too big mbulk count string",
-            ),
-            (
-                ProtocolError::InvalidMultibulkLength,
-                "ERR Protocol error: invalid multibulk length",
-            ),
-            (
-                ProtocolError::TooBigBulkCount,
-                "ERR Protocol error: too big bulk count string",
-            ),
-            (
-                ProtocolError::ExpectedDollar(b'x'),
-                "ERR Protocol error: expected '$', got 'x'",
-            ),
-            (
-                ProtocolError::ExpectedDollar(b'\r'),
-                "ERR Protocol error: expected '$', got ' '",
-            ),
-            (
-                ProtocolError::ExpectedDollar(b'\n'),
-                "ERR Protocol error: expected '$', got ' '",
-            ),
-            (
-                ProtocolError::InvalidBulkLength,
-                "ERR Protocol error: invalid bulk length",
-            ),
+            (ProtocolError::TooBigInline, "ERR Protocol error: too big inline request"),
+            (ProtocolError::UnbalancedQuotes, "ERR Protocol error: unbalanced quotes in request"),
+            (ProtocolError::TooBigMbulkCount, "ERR Protocol error: too big mbulk count string"),
+            (ProtocolError::InvalidMultibulkLength, "ERR Protocol error: invalid multibulk length"),
+            (ProtocolError::TooBigBulkCount, "ERR Protocol error: too big bulk count string"),
+            (ProtocolError::ExpectedDollar(b'x'), "ERR Protocol error: expected '$', got 'x'"),
+            (ProtocolError::ExpectedDollar(b'\r'), "ERR Protocol error: expected '$', got ' '"),
+            (ProtocolError::ExpectedDollar(b'\n'), "ERR Protocol error: expected '$', got ' '"),
+            (ProtocolError::InvalidBulkLength, "ERR Protocol error: invalid bulk length"),
         ];
         for (err, text) in cases {
             assert_eq!(err.message(), text);
@@ -870,15 +742,9 @@ mod tests {
         let err = once(b"*1\r\n$-1\r\n").unwrap_err();
         assert_eq!(err.message(), "ERR Protocol error: invalid bulk length");
         let err = once(b"*x\r\n").unwrap_err();
-        assert_eq!(
-            err.message(),
-            "ERR Protocol error: invalid multibulk length"
-        );
+        assert_eq!(err.message(), "ERR Protocol error: invalid multibulk length");
         let err = once(b"GET \"k\r\n").unwrap_err();
-        assert_eq!(
-            err.message(),
-            "ERR Protocol error: unbalanced quotes in request"
-        );
+        assert_eq!(err.message(), "ERR Protocol error: unbalanced quotes in request");
     }
 
     #[test]
@@ -912,17 +778,11 @@ mod tests {
         // Before AUTH at most 10 elements and 16384-byte bulks get through, as in Redis.
         let unauth = limits().unauthenticated();
         assert_eq!(once_with(b"*10\r\n", &unauth), Ok(None));
-        assert_eq!(
-            once_with(b"*11\r\n", &unauth),
-            Err(ProtocolError::InvalidMultibulkLength)
-        );
+        assert_eq!(once_with(b"*11\r\n", &unauth), Err(ProtocolError::InvalidMultibulkLength));
         assert_eq!(once_with(b"*-1\r\n", &unauth), Ok(Some((vec![], 5))));
         let big = vec![b'v'; 16384];
         let ok = encode(&[b"SET".to_vec(), big.clone()]);
-        assert_eq!(
-            once_with(&ok, &unauth),
-            Ok(Some((vec![b"SET".to_vec(), big], ok.len())))
-        );
+        assert_eq!(once_with(&ok, &unauth), Ok(Some((vec![b"SET".to_vec(), big], ok.len()))));
         let err = once_with(b"*1\r\n$16385\r\n", &unauth).unwrap_err();
         assert_eq!(err, ProtocolError::InvalidBulkLength);
         assert_eq!(err.message(), "ERR Protocol error: invalid bulk length");
@@ -934,14 +794,8 @@ mod tests {
     fn bulk_length_limit_comes_from_limits() {
         // `--proto-max-bulk-len` is the largest bulk accepted, inclusive.
         let small = Limits::new(3);
-        assert_eq!(
-            once_with(b"*1\r\n$3\r\nabc\r\n", &small),
-            Ok(Some((owned(&[b"abc"]), 13)))
-        );
-        assert_eq!(
-            once_with(b"*1\r\n$4\r\n", &small),
-            Err(ProtocolError::InvalidBulkLength)
-        );
+        assert_eq!(once_with(b"*1\r\n$3\r\nabc\r\n", &small), Ok(Some((owned(&[b"abc"]), 13))));
+        assert_eq!(once_with(b"*1\r\n$4\r\n", &small), Err(ProtocolError::InvalidBulkLength));
     }
 
     #[test]
@@ -951,10 +805,7 @@ mod tests {
         assert_eq!(once(&buf), Ok(None));
         buf.push(b'\n');
         let (args, consumed) = once(&buf).unwrap().unwrap();
-        assert_eq!(
-            (args.len(), args[0].len(), consumed),
-            (1, INLINE_MAX_BYTES, buf.len())
-        );
+        assert_eq!((args.len(), args[0].len(), consumed), (1, INLINE_MAX_BYTES, buf.len()));
         buf.pop();
         buf.push(b'a');
         let err = once(&buf).unwrap_err();
@@ -962,14 +813,8 @@ mod tests {
         assert_eq!(err.message(), "ERR Protocol error: too big inline request");
         buf.push(b'\n');
         assert_eq!(once(&buf), Err(ProtocolError::TooBigInline));
-        assert_eq!(
-            in_pieces(&buf, (0..buf.len()).step_by(1000), &limits()),
-            Err(ProtocolError::TooBigInline)
-        );
-        assert_eq!(
-            in_pieces(&buf, 0..buf.len(), &limits()),
-            Err(ProtocolError::TooBigInline)
-        );
+        assert_eq!(in_pieces(&buf, (0..buf.len()).step_by(1000), &limits()), Err(ProtocolError::TooBigInline));
+        assert_eq!(in_pieces(&buf, 0..buf.len(), &limits()), Err(ProtocolError::TooBigInline));
     }
 
     #[test]
@@ -981,10 +826,7 @@ mod tests {
         count.push(b'1');
         let err = once(&count).unwrap_err();
         assert_eq!(err, ProtocolError::TooBigMbulkCount);
-        assert_eq!(
-            err.message(),
-            "ERR Protocol error: too big mbulk count string"
-        );
+        assert_eq!(err.message(), "ERR Protocol error: too big mbulk count string");
         assert_eq!(in_pieces(&count, 0..count.len(), &limits()), Err(err));
 
         let mut bulk = b"*2\r\n$4\r\nECHO\r\n$".to_vec();
@@ -994,10 +836,7 @@ mod tests {
         bulk.push(b'1');
         let err = once(&bulk).unwrap_err();
         assert_eq!(err, ProtocolError::TooBigBulkCount);
-        assert_eq!(
-            err.message(),
-            "ERR Protocol error: too big bulk count string"
-        );
+        assert_eq!(err.message(), "ERR Protocol error: too big bulk count string");
         assert_eq!(in_pieces(&bulk, 0..bulk.len(), &limits()), Err(err));
 
         // Like Redis, the size cap is checked before the element's first byte.
@@ -1017,10 +856,7 @@ mod tests {
         let mut parser = Parser::new();
         let mut args = Args::new();
         let buf = b"*2147483647\r\n$1\r\na\r\n";
-        assert_eq!(
-            parser.parse(buf, &limits(), &mut args),
-            Ok(Parsed::Incomplete)
-        );
+        assert_eq!(parser.parse(buf, &limits(), &mut args), Ok(Parsed::Incomplete));
         assert!(parser.ranges.capacity() <= ARGS_PREALLOC_MAX);
         assert_eq!(parser.ranges.len(), 1);
     }
@@ -1032,27 +868,16 @@ mod tests {
         let real = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
         let mut parser = Parser::new();
         let mut args = Args::new();
-        assert_eq!(
-            parser.parse(&real[..18], &limits(), &mut args),
-            Ok(Parsed::Incomplete)
-        );
+        assert_eq!(parser.parse(&real[..18], &limits(), &mut args), Ok(Parsed::Incomplete));
         let mut garbled = real.to_vec();
         garbled[..18].fill(b'#');
         let parsed = parser.parse(&garbled, &limits(), &mut args);
-        assert_eq!(
-            parsed,
-            Ok(Parsed::Complete {
-                consumed: real.len()
-            })
-        );
+        assert_eq!(parsed, Ok(Parsed::Complete { consumed: real.len() }));
         let got: Vec<&[u8]> = args.argv(real).iter().collect();
         assert_eq!(got, [&b"GET"[..], b"k"]);
 
         // Inline: the newline search resumes at the end of what was scanned.
-        assert_eq!(
-            parser.parse(b"PING", &limits(), &mut args),
-            Ok(Parsed::Incomplete)
-        );
+        assert_eq!(parser.parse(b"PING", &limits(), &mut args), Ok(Parsed::Incomplete));
         let parsed = parser.parse(b"PI\nG\r\n", &limits(), &mut args);
         assert_eq!(parsed, Ok(Parsed::Complete { consumed: 6 }));
         let got: Vec<&[u8]> = args.argv(b"").iter().collect();
@@ -1068,19 +893,11 @@ mod tests {
         let mut args = Args::new();
         let header_end = buf.len() - value.len() - 2;
         for cut in (header_end..buf.len()).step_by(4096) {
-            assert_eq!(
-                parser.parse(&buf[..cut], &limits(), &mut args),
-                Ok(Parsed::Incomplete)
-            );
+            assert_eq!(parser.parse(&buf[..cut], &limits(), &mut args), Ok(Parsed::Incomplete));
             assert!(matches!(parser.state, State::BulkBody { .. }));
         }
         let parsed = parser.parse(&buf, &limits(), &mut args);
-        assert_eq!(
-            parsed,
-            Ok(Parsed::Complete {
-                consumed: buf.len()
-            })
-        );
+        assert_eq!(parsed, Ok(Parsed::Complete { consumed: buf.len() }));
         assert_eq!(args.argv(&buf).get(2), &value[..]);
         assert_eq!(parser.state, State::Idle);
     }
@@ -1102,18 +919,11 @@ mod tests {
     }
 
     fn protocol_byte() -> impl Strategy<Value = u8> {
-        prop_oneof![
-            any::<u8>(),
-            prop::sample::select(b"*$\r\n\r\n0123456789-+ \"'\\x".to_vec())
-        ]
+        prop_oneof![any::<u8>(), prop::sample::select(b"*$\r\n\r\n0123456789-+ \"'\\x".to_vec())]
     }
 
     fn any_limits() -> impl Strategy<Value = Limits> {
-        prop_oneof![
-            Just(limits()),
-            Just(limits().unauthenticated()),
-            Just(Limits::new(8))
-        ]
+        prop_oneof![Just(limits()), Just(limits().unauthenticated()), Just(Limits::new(8))]
     }
 
     proptest! {

@@ -90,9 +90,6 @@ mod tests {
         null_array(&mut out);
         array(&mut out, 2);
         bulk_int(&mut out, 7);
-        assert_eq!(
-            out,
-            b"+OK\r\n+PONG\r\n-ERR bad  thing\r\n:-42\r\n$4\r\na\r\nb\r\n$-1\r\n*-1\r\n*2\r\n$1\r\n7\r\n"
-        );
+        assert_eq!(out, b"+OK\r\n+PONG\r\n-ERR bad  thing\r\n:-42\r\n$4\r\na\r\nb\r\n$-1\r\n*-1\r\n*2\r\n$1\r\n7\r\n");
     }
 }

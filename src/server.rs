@@ -66,14 +66,20 @@ pub fn bind(config: &Config) -> anyhow::Result<Listeners> {
 fn bind_unix(path: &Path, perm: u32) -> anyhow::Result<UnixListener> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
-            Ok(_) => bail!("another server is already listening on {}; stop it or choose another --unixsocket", path.display()),
+            Ok(_) => bail!(
+                "another server is already listening on {}; stop it or choose another --unixsocket",
+                path.display()
+            ),
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
                 tracing::info!(path = %path.display(), "removing stale socket file");
-                std::fs::remove_file(path).with_context(|| format!("could not remove stale socket {}", path.display()))?;
+                std::fs::remove_file(path)
+                    .with_context(|| format!("could not remove stale socket {}", path.display()))?;
             }
             Err(e) => bail!("{} exists and could not be checked ({e}); refusing to replace it", path.display()),
         },
-        Ok(_) => bail!("{} exists and is not a socket; refusing to replace it (choose another --unixsocket)", path.display()),
+        Ok(_) => {
+            bail!("{} exists and is not a socket; refusing to replace it (choose another --unixsocket)", path.display())
+        }
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => bail!("could not inspect {}: {e}", path.display()),
     }
@@ -109,7 +115,8 @@ pub fn spawn_expiry_thread(shared: &Arc<Shared>) -> std::thread::JoinHandle<()> 
 
 /// Install SIGINT/SIGTERM handling: the first signal starts a graceful shutdown.
 pub fn install_signal_handlers(shared: &Arc<Shared>) -> anyhow::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM]).context("installing signal handlers")?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM]).context("installing signal handlers")?;
     let shared = shared.clone();
     std::thread::Builder::new().name("ringkv-signals".into()).spawn(move || {
         if let Some(sig) = signals.forever().next() {
@@ -132,8 +139,16 @@ pub fn serve(shared: &Arc<Shared>, listeners: &Listeners) -> anyhow::Result<()> 
         env!("CARGO_PKG_VERSION")
     );
     match engine {
-        // Until the io_uring engine lands, `uring` is served by the epoll engine.
-        EngineKind::Uring => with_expiry_thread(shared, || engine::epoll::serve(shared, &listeners.list)),
+        // io_uring runs expiry and shutdown inside its rings. If the kernel refuses io_uring
+        // (old kernel, seccomp, sysctl, memlock, missing ops), log one line and use epoll.
+        EngineKind::Uring => match crate::ring::serve(shared, &listeners.list) {
+            Ok(()) => Ok(()),
+            Err(crate::ring::ServeError::Unsupported(why)) => {
+                tracing::warn!("io_uring unusable, falling back to the epoll engine: {why}");
+                with_expiry_thread(shared, || engine::epoll::serve(shared, &listeners.list))
+            }
+            Err(crate::ring::ServeError::Failed(e)) => Err(e),
+        },
         EngineKind::Epoll => with_expiry_thread(shared, || engine::epoll::serve(shared, &listeners.list)),
         EngineKind::Threads => with_expiry_thread(shared, || engine::threads::serve(shared, &listeners.list)),
     }

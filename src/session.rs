@@ -46,6 +46,8 @@ pub struct Session {
     pub out: Vec<u8>,
     close: Option<CloseReason>,
     limits: Limits,
+    /// Complete requests are buffered that backpressure kept from running.
+    held: bool,
 }
 
 impl Session {
@@ -61,6 +63,7 @@ impl Session {
             in_start: 0,
             out: Vec::new(),
             close: None,
+            held: false,
         }
     }
 
@@ -84,7 +87,7 @@ impl Session {
     /// True if requests are buffered that backpressure held back: call [`Session::resume`]
     /// once output has been sent.
     pub fn has_held_input(&self) -> bool {
-        self.close.is_none() && self.buffered_input() > 0
+        self.close.is_none() && self.held
     }
 
     /// Handle bytes received from the client: run every complete request (until backpressure
@@ -102,14 +105,22 @@ impl Session {
             }
         } else {
             self.inbuf.extend_from_slice(data);
-            self.resume(shared);
+            self.run_buffered(shared);
         }
         self.check_query_buffer(shared);
     }
 
-    /// Run requests held in the input buffer (after backpressure or with appended bytes).
+    /// Run requests that backpressure held back, once the engine has sent some output.
     pub fn resume(&mut self, shared: &Shared) {
+        if self.has_held_input() {
+            self.run_buffered(shared);
+        }
+    }
+
+    /// Run what is in the input buffer.
+    fn run_buffered(&mut self, shared: &Shared) {
         if self.close.is_some() || self.buffered_input() == 0 {
+            self.held = false;
             return;
         }
         let inbuf = std::mem::take(&mut self.inbuf);
@@ -140,13 +151,23 @@ impl Session {
     fn run(&mut self, shared: &Shared, buf: &[u8]) -> usize {
         let mut pos = 0;
         let pause = shared.config.client_output_pause;
-        while pos < buf.len() && self.close.is_none() && (self.out.len() as u64) < pause {
+        self.held = false;
+        while pos < buf.len() && self.close.is_none() {
+            if self.out.len() as u64 >= pause {
+                self.held = true;
+                break;
+            }
             match self.parser.parse(&buf[pos..], &self.limits, &mut self.args) {
                 Ok(Parsed::Complete { consumed }) => {
                     if !self.args.is_empty() {
                         let argv = self.args.argv(&buf[pos..]);
                         let was_authenticated = self.client.authenticated;
-                        let mut ctx = Ctx { shared, client: &mut self.client, out: &mut self.out, now_ms: crate::store::now_ms() };
+                        let mut ctx = Ctx {
+                            shared,
+                            client: &mut self.client,
+                            out: &mut self.out,
+                            now_ms: crate::store::now_ms(),
+                        };
                         cmd::execute(&mut ctx, argv);
                         if self.client.authenticated && !was_authenticated {
                             self.limits = Limits::new(shared.config.proto_max_bulk_len);

@@ -32,11 +32,7 @@ impl Server {
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn ringkv-server");
-        let mut server = Server {
-            child,
-            socket,
-            _dir: dir,
-        };
+        let mut server = Server { child, socket, _dir: dir };
         server.wait_until_accepting();
         server
     }
@@ -47,10 +43,7 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("ringkv-server exited during startup: {status}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "ringkv-server did not accept in time"
-            );
+            assert!(Instant::now() < deadline, "ringkv-server did not accept in time");
             thread::sleep(SERVER_START_POLL);
         }
     }
@@ -100,10 +93,7 @@ fn one_shot_scalar_replies() {
     assert_eq!(server.one_shot(&["INCRBY", "n", "-5"]), "-4\n");
     // An error reply is still a reply: printed on stdout, exit status 0 (as redis-cli).
     let out = server.one_shot(&["NOSUCHCOMMAND", "x"]);
-    assert!(
-        out.starts_with("ERR unknown command 'NOSUCHCOMMAND'"),
-        "{out:?}"
-    );
+    assert!(out.starts_with("ERR unknown command 'NOSUCHCOMMAND'"), "{out:?}");
     assert!(out.ends_with("\n\n"), "{out:?}");
 }
 
@@ -113,19 +103,10 @@ fn one_shot_array_replies() {
     let server = Server::start();
     server.one_shot(&["SET", "a", "1"]);
     server.one_shot(&["SET", "b", "line1\nline2"]);
-    assert_eq!(
-        server.one_shot(&["MGET", "a", "none", "b"]),
-        "1\n\nline1\nline2\n"
-    );
-    assert_eq!(
-        server.one_shot(&["--no-raw", "MGET", "a", "none", "b"]),
-        "1) \"1\"\n2) (nil)\n3) \"line1\\nline2\"\n"
-    );
+    assert_eq!(server.one_shot(&["MGET", "a", "none", "b"]), "1\n\nline1\nline2\n");
+    assert_eq!(server.one_shot(&["--no-raw", "MGET", "a", "none", "b"]), "1) \"1\"\n2) (nil)\n3) \"line1\\nline2\"\n");
     assert_eq!(server.one_shot(&["--no-raw", "GET", "a"]), "\"1\"\n");
-    assert_eq!(
-        server.one_shot(&["--no-raw", "EXISTS", "a"]),
-        "(integer) 1\n"
-    );
+    assert_eq!(server.one_shot(&["--no-raw", "EXISTS", "a"]), "(integer) 1\n");
 }
 
 #[test]
@@ -162,10 +143,7 @@ fn stdin_runs_one_command_per_line() {
                   SET after exit\n";
     let out = server.cli(&[], input);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        "OK\nhello world\nInvalid argument(s)\nOK\nxA\ny\nOK\n\n"
-    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "OK\nhello world\nInvalid argument(s)\nOK\nxA\ny\nOK\n\n");
     assert_eq!(server.one_shot(&["EXISTS", "after"]), "0\n");
 }
 
@@ -189,10 +167,7 @@ fn connection_failure_exits_1() {
         assert_eq!(out.status.code(), Some(1), "{out:?}");
         assert!(out.stdout.is_empty(), "{out:?}");
         let stderr = String::from_utf8(out.stderr).unwrap();
-        let want = format!(
-            "Could not connect to ringkv at {}: No such file or directory\n",
-            socket.display()
-        );
+        let want = format!("Could not connect to ringkv at {}: No such file or directory\n", socket.display());
         assert_eq!(stderr, want);
     }
 }

@@ -7,6 +7,7 @@
 //! Run: `cargo test --release --test memory -- --nocapture`
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -69,11 +70,7 @@ static GLOBAL: Counting = Counting;
 /// Resident set size in bytes, from `/proc/self/statm` (0 where unavailable).
 fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let pages: usize = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     // SAFETY: sysconf only reads a system constant.
     let page_bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * usize::try_from(page_bytes).unwrap_or(4096)
@@ -103,10 +100,7 @@ fn bytes_per_key() {
     let rss = rss_bytes().saturating_sub(rss_before);
     let bytes_per_key = live as f64 / KEYS as f64;
     let payload = (KEY_BYTES + VALUE_BYTES) as f64;
-    println!(
-        "bytes_per_key={bytes_per_key:.1} (payload {payload}, overhead {:.1})",
-        bytes_per_key - payload
-    );
+    println!("bytes_per_key={bytes_per_key:.1} (payload {payload}, overhead {:.1})", bytes_per_key - payload);
     println!("rss_bytes_per_key={:.1}", rss as f64 / KEYS as f64);
 
     let started = Instant::now();
@@ -119,8 +113,33 @@ fn bytes_per_key() {
 
     assert_eq!(found, KEYS * VALUE_BYTES);
     assert_eq!(store.db_len(0), KEYS);
-    assert!(
-        bytes_per_key < BYTES_PER_KEY_MAX,
-        "{bytes_per_key:.1} bytes per key"
+    assert!(bytes_per_key < BYTES_PER_KEY_MAX, "{bytes_per_key:.1} bytes per key");
+    drop(store);
+    baseline_hash_map();
+}
+
+/// The same workload on one plain `HashMap` with the entry stored inline (key, value,
+/// deadline: 48 bytes per bucket), no locks: a yardstick for the numbers above, measured in
+/// the same run because absolute timings depend on the machine's load.
+fn baseline_hash_map() {
+    let live_before = LIVE_BYTES.load(Ordering::Relaxed);
+    let mut map: HashMap<Box<[u8]>, (Vec<u8>, u64), ahash::RandomState> = HashMap::default();
+    let started = Instant::now();
+    for i in 0..KEYS {
+        map.insert(Box::from(&key(i)[..]), (vec![b'v'; VALUE_BYTES], 0));
+    }
+    let insert_ns = started.elapsed().as_nanos() as f64 / KEYS as f64;
+    let live = LIVE_BYTES.load(Ordering::Relaxed) - live_before;
+    let started = Instant::now();
+    let mut found = 0;
+    for i in (0..KEYS).map(|i| i.wrapping_mul(7919) % KEYS) {
+        found += map.get(&key(i)[..]).map_or(0, |(v, _)| v.len());
+    }
+    let get_ns = started.elapsed().as_nanos() as f64 / KEYS as f64;
+    println!(
+        "baseline HashMap<Box<[u8]>, (Vec<u8>, u64)>: bytes_per_key={:.1} \
+         insert_ns_per_key={insert_ns:.0} get_ns_per_key={get_ns:.0}",
+        live as f64 / KEYS as f64
     );
+    assert_eq!(found, KEYS * VALUE_BYTES);
 }

@@ -50,7 +50,8 @@ fn regular_file_is_not_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("not-a-socket");
     std::fs::write(&path, b"precious").unwrap();
-    let err = run_server_expect_failure(&["--unixsocket", path.to_str().unwrap(), "--port", "0", "--engine", "threads"]);
+    let err =
+        run_server_expect_failure(&["--unixsocket", path.to_str().unwrap(), "--port", "0", "--engine", "threads"]);
     assert!(err.contains("not a socket"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), b"precious");
 }

@@ -64,11 +64,7 @@ struct Opts {
     #[arg(long)]
     no_raw: bool,
     /// Command and arguments to run once; without one, commands are read from standard input
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     command: Vec<OsString>,
 }
 
@@ -126,11 +122,7 @@ impl Session {
         match self.connect() {
             Ok(()) => true,
             Err(e) => {
-                eprintln!(
-                    "Could not connect to ringkv at {}: {}",
-                    self.target,
-                    os_message(&e)
-                );
+                eprintln!("Could not connect to ringkv at {}: {}", self.target, os_message(&e));
                 false
             }
         }
@@ -171,10 +163,7 @@ impl Session {
         }
         let name = args[0].to_ascii_lowercase();
         if name == b"select" && args.len() == 2 {
-            if let Some(db) = std::str::from_utf8(&args[1])
-                .ok()
-                .and_then(|s| s.parse().ok())
-            {
+            if let Some(db) = std::str::from_utf8(&args[1]).ok().and_then(|s| s.parse().ok()) {
                 self.db = db;
             }
         } else if name == b"auth" && args.len() > 1 {
@@ -186,11 +175,7 @@ impl Session {
         if self.client.is_none() {
             return "not connected> ".to_string();
         }
-        let db = if self.db == 0 {
-            String::new()
-        } else {
-            format!("[{}]", self.db)
-        };
+        let db = if self.db == 0 { String::new() } else { format!("[{}]", self.db) };
         match &self.target {
             Target::Unix(_) => format!("ringkv {}{db}> ", self.target),
             Target::Tcp(..) => format!("{}{db}> ", self.target),
@@ -201,10 +186,7 @@ impl Session {
 /// Whether `e` means the connection is gone, so a reconnect and retry may help.
 fn is_disconnect(e: &io::Error) -> bool {
     use io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        BrokenPipe | ConnectionReset | ConnectionAborted | NotConnected | UnexpectedEof
-    )
+    matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted | NotConnected | UnexpectedEof)
 }
 
 /// The error text without Rust's " (os error N)" suffix, as C's `strerror` prints it.
@@ -232,24 +214,12 @@ fn print_reply(reply: &Reply, tty: bool) -> io::Result<()> {
 fn main() -> ExitCode {
     let opts = Opts::parse();
     let target = if opts.host.is_some() || opts.port.is_some() {
-        Target::Tcp(
-            opts.host.unwrap_or_else(|| DEFAULT_HOST.to_string()),
-            opts.port.unwrap_or(DEFAULT_PORT),
-        )
+        Target::Tcp(opts.host.unwrap_or_else(|| DEFAULT_HOST.to_string()), opts.port.unwrap_or(DEFAULT_PORT))
     } else {
         Target::Unix(opts.socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)))
     };
-    let tty = if opts.raw || opts.no_raw {
-        opts.no_raw
-    } else {
-        io::stdout().is_terminal()
-    };
-    let mut session = Session {
-        target,
-        auth: opts.password.map(|p| vec![p.into_vec()]),
-        db: opts.db,
-        client: None,
-    };
+    let tty = if opts.raw || opts.no_raw { opts.no_raw } else { io::stdout().is_terminal() };
+    let mut session = Session { target, auth: opts.password.map(|p| vec![p.into_vec()]), db: opts.db, client: None };
     let result = if !opts.command.is_empty() {
         let args: Vec<Vec<u8>> = opts.command.into_iter().map(OsString::into_vec).collect();
         one_shot(&mut session, &args, tty)

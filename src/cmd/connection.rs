@@ -1,6 +1,6 @@
 //! Connection commands: PING, ECHO, QUIT/EXIT, SELECT, AUTH, HELLO, CLIENT.
 
-use super::{eq_ignore_case, parse_i64, Command, Ctx, NO_AUTH, ERR_DB_INDEX, ERR_NOT_INTEGER, ERR_SYNTAX};
+use super::{eq_ignore_case, parse_i64, Command, Ctx, ERR_DB_INDEX, ERR_NOT_INTEGER, ERR_SYNTAX, NO_AUTH};
 use crate::protocol::Argv;
 use crate::reply;
 

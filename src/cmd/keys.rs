@@ -11,161 +11,35 @@
 //! [`Store::with_keys`]: crate::store::Store::with_keys
 
 use super::{
-    eq_ignore_case, parse_i64, Command, Ctx, ERR_DB_INDEX, ERR_NOT_INTEGER, ERR_NO_SUCH_KEY,
-    ERR_SYNTAX, READONLY, WRITE,
+    eq_ignore_case, parse_i64, Command, Ctx, ERR_DB_INDEX, ERR_NOT_INTEGER, ERR_NO_SUCH_KEY, ERR_SYNTAX, READONLY,
+    WRITE,
 };
 use crate::glob;
 use crate::protocol::Argv;
 use crate::reply;
 
 pub const COMMANDS: &[Command] = &[
-    Command {
-        name: "del",
-        arity: -2,
-        flags: WRITE,
-        keys: (1, -1, 1),
-        handler: del,
-    },
-    Command {
-        name: "unlink",
-        arity: -2,
-        flags: WRITE,
-        keys: (1, -1, 1),
-        handler: unlink,
-    },
-    Command {
-        name: "exists",
-        arity: -2,
-        flags: READONLY,
-        keys: (1, -1, 1),
-        handler: exists,
-    },
-    Command {
-        name: "type",
-        arity: 2,
-        flags: READONLY,
-        keys: (1, 1, 1),
-        handler: type_,
-    },
-    Command {
-        name: "touch",
-        arity: -2,
-        flags: READONLY,
-        keys: (1, -1, 1),
-        handler: touch,
-    },
-    Command {
-        name: "rename",
-        arity: 3,
-        flags: WRITE,
-        keys: (1, 2, 1),
-        handler: rename,
-    },
-    Command {
-        name: "renamenx",
-        arity: 3,
-        flags: WRITE,
-        keys: (1, 2, 1),
-        handler: renamenx,
-    },
-    Command {
-        name: "copy",
-        arity: -3,
-        flags: WRITE,
-        keys: (1, 2, 1),
-        handler: copy,
-    },
-    Command {
-        name: "move",
-        arity: 3,
-        flags: WRITE,
-        keys: (1, 1, 1),
-        handler: move_,
-    },
-    Command {
-        name: "keys",
-        arity: 2,
-        flags: READONLY,
-        keys: (0, 0, 0),
-        handler: keys,
-    },
-    Command {
-        name: "scan",
-        arity: -2,
-        flags: READONLY,
-        keys: (0, 0, 0),
-        handler: scan,
-    },
-    Command {
-        name: "randomkey",
-        arity: 1,
-        flags: READONLY,
-        keys: (0, 0, 0),
-        handler: randomkey,
-    },
-    Command {
-        name: "expire",
-        arity: -3,
-        flags: WRITE,
-        keys: (1, 1, 1),
-        handler: expire,
-    },
-    Command {
-        name: "pexpire",
-        arity: -3,
-        flags: WRITE,
-        keys: (1, 1, 1),
-        handler: pexpire,
-    },
-    Command {
-        name: "expireat",
-        arity: -3,
-        flags: WRITE,
-        keys: (1, 1, 1),
-        handler: expireat,
-    },
-    Command {
-        name: "pexpireat",
-        arity: -3,
-        flags: WRITE,
-        keys: (1, 1, 1),
-        handler: pexpireat,
-    },
-    Command {
-        name: "ttl",
-        arity: 2,
-        flags: READONLY,
-        keys: (1, 1, 1),
-        handler: ttl,
-    },
-    Command {
-        name: "pttl",
-        arity: 2,
-        flags: READONLY,
-        keys: (1, 1, 1),
-        handler: pttl,
-    },
-    Command {
-        name: "expiretime",
-        arity: 2,
-        flags: READONLY,
-        keys: (1, 1, 1),
-        handler: expiretime,
-    },
-    Command {
-        name: "pexpiretime",
-        arity: 2,
-        flags: READONLY,
-        keys: (1, 1, 1),
-        handler: pexpiretime,
-    },
-    Command {
-        name: "persist",
-        arity: 2,
-        flags: WRITE,
-        keys: (1, 1, 1),
-        handler: persist,
-    },
+    Command { name: "del", arity: -2, flags: WRITE, keys: (1, -1, 1), handler: del },
+    Command { name: "unlink", arity: -2, flags: WRITE, keys: (1, -1, 1), handler: unlink },
+    Command { name: "exists", arity: -2, flags: READONLY, keys: (1, -1, 1), handler: exists },
+    Command { name: "type", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: type_ },
+    Command { name: "touch", arity: -2, flags: READONLY, keys: (1, -1, 1), handler: touch },
+    Command { name: "rename", arity: 3, flags: WRITE, keys: (1, 2, 1), handler: rename },
+    Command { name: "renamenx", arity: 3, flags: WRITE, keys: (1, 2, 1), handler: renamenx },
+    Command { name: "copy", arity: -3, flags: WRITE, keys: (1, 2, 1), handler: copy },
+    Command { name: "move", arity: 3, flags: WRITE, keys: (1, 1, 1), handler: move_ },
+    Command { name: "keys", arity: 2, flags: READONLY, keys: (0, 0, 0), handler: keys },
+    Command { name: "scan", arity: -2, flags: READONLY, keys: (0, 0, 0), handler: scan },
+    Command { name: "randomkey", arity: 1, flags: READONLY, keys: (0, 0, 0), handler: randomkey },
+    Command { name: "expire", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: expire },
+    Command { name: "pexpire", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: pexpire },
+    Command { name: "expireat", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: expireat },
+    Command { name: "pexpireat", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: pexpireat },
+    Command { name: "ttl", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: ttl },
+    Command { name: "pttl", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: pttl },
+    Command { name: "expiretime", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: expiretime },
+    Command { name: "pexpiretime", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: pexpiretime },
+    Command { name: "persist", arity: 2, flags: WRITE, keys: (1, 1, 1), handler: persist },
 ];
 
 /// Largest COUNT hint SCAN honours. COUNT sizes how many shards one call walks (and so the
@@ -181,8 +55,7 @@ const KEYS_STEP: usize = 1024;
 
 const ERR_SAME_OBJECT: &str = "ERR source and destination objects are the same";
 const ERR_INVALID_CURSOR: &str = "ERR invalid cursor";
-const ERR_INT_RANGE: &str =
-    "ERR value is out of range, value must between -2147483648 and 2147483647";
+const ERR_INT_RANGE: &str = "ERR value is out of range, value must between -2147483648 and 2147483647";
 
 /// DEL key [key ...]
 fn del(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
@@ -198,11 +71,7 @@ fn unlink(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 fn remove_keys(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (db, now) = (ctx.db(), ctx.now_ms);
     let store = &ctx.shared.store;
-    let removed = argv
-        .iter()
-        .skip(1)
-        .filter(|key| store.with_key(db, key, now, |k| k.remove().is_some()))
-        .count();
+    let removed = argv.iter().skip(1).filter(|key| store.with_key(db, key, now, |k| k.remove().is_some())).count();
     reply::integer(ctx.out, removed as i64);
 }
 
@@ -220,20 +89,13 @@ fn touch(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 fn count_existing(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (db, now) = (ctx.db(), ctx.now_ms);
     let store = &ctx.shared.store;
-    let found = argv
-        .iter()
-        .skip(1)
-        .filter(|key| store.with_key(db, key, now, |k| k.exists()))
-        .count();
+    let found = argv.iter().skip(1).filter(|key| store.with_key(db, key, now, |k| k.exists())).count();
     reply::integer(ctx.out, found as i64);
 }
 
 /// TYPE key
 fn type_(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let exists = ctx
-        .shared
-        .store
-        .with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| k.exists());
+    let exists = ctx.shared.store.with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| k.exists());
     reply::simple(ctx.out, if exists { b"string" } else { b"none" });
 }
 
@@ -333,22 +195,17 @@ fn copy(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     if src_db == dst_db && src == dst {
         return ctx.error(ERR_SAME_OBJECT);
     }
-    let copied = ctx
-        .shared
-        .store
-        .with_keys(&[(src_db, src), (dst_db, dst)], ctx.now_ms, |m| {
-            let Some((value, deadline)) =
-                m.key(0).get().map(|e| (e.value.clone(), e.expire_at_ms()))
-            else {
-                return false;
-            };
-            let mut target = m.key(1);
-            if target.exists() && !replace {
-                return false;
-            }
-            target.put_entry(value, deadline);
-            true
-        });
+    let copied = ctx.shared.store.with_keys(&[(src_db, src), (dst_db, dst)], ctx.now_ms, |m| {
+        let Some((value, deadline)) = m.key(0).get().map(|e| (e.value.clone(), e.expire_at_ms())) else {
+            return false;
+        };
+        let mut target = m.key(1);
+        if target.exists() && !replace {
+            return false;
+        }
+        target.put_entry(value, deadline);
+        true
+    });
     reply::integer(ctx.out, copied as i64);
 }
 
@@ -362,18 +219,15 @@ fn move_(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         return ctx.error(ERR_SAME_OBJECT);
     }
     let key = argv.get(1);
-    let moved = ctx
-        .shared
-        .store
-        .with_keys(&[(src_db, key), (dst_db, key)], ctx.now_ms, |m| {
-            if !m.key(0).exists() || m.key(1).exists() {
-                return false;
-            }
-            let entry = m.key(0).remove().expect("source exists under the lock");
-            let deadline = entry.expire_at_ms();
-            m.key(1).put_entry(entry.value, deadline);
-            true
-        });
+    let moved = ctx.shared.store.with_keys(&[(src_db, key), (dst_db, key)], ctx.now_ms, |m| {
+        if !m.key(0).exists() || m.key(1).exists() {
+            return false;
+        }
+        let entry = m.key(0).remove().expect("source exists under the lock");
+        let deadline = entry.expire_at_ms();
+        m.key(1).put_entry(entry.value, deadline);
+        true
+    });
     reply::integer(ctx.out, moved as i64);
 }
 
@@ -455,15 +309,12 @@ fn scan(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     }
     let mut body = Vec::new();
     let mut found = 0usize;
-    let next = ctx
-        .shared
-        .store
-        .scan(ctx.db(), cursor, count, ctx.now_ms, |key| {
-            if type_ok && pattern.is_none_or(|p| glob::matches(p, key, false)) {
-                reply::bulk(&mut body, key);
-                found += 1;
-            }
-        });
+    let next = ctx.shared.store.scan(ctx.db(), cursor, count, ctx.now_ms, |key| {
+        if type_ok && pattern.is_none_or(|p| glob::matches(p, key, false)) {
+            reply::bulk(&mut body, key);
+            found += 1;
+        }
+    });
     let out = &mut *ctx.out;
     reply::array(out, 2);
     reply::bulk(out, itoa::Buffer::new().format(next).as_bytes());
@@ -527,10 +378,7 @@ fn parse_expire_flags(argv: Argv<'_>) -> Result<ExpireFlags, String> {
         } else if eq_ignore_case(opt, "lt") {
             f.lt = true;
         } else {
-            return Err(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(opt)
-            ));
+            return Err(format!("ERR Unsupported option {}", String::from_utf8_lossy(opt)));
         }
     }
     if f.nx && (f.xx || f.gt || f.lt) {
@@ -627,9 +475,7 @@ fn pexpiretime(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 /// deadline itself); seconds are rounded to nearest as Redis does (`(ms + 500) / 1000`).
 fn ttl_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, ms: bool, abs: bool) {
     let now = ctx.now_ms;
-    let deadline = ctx.shared.store.with_key(ctx.db(), argv.get(1), now, |k| {
-        k.get().map(|e| e.expire_at_ms())
-    });
+    let deadline = ctx.shared.store.with_key(ctx.db(), argv.get(1), now, |k| k.get().map(|e| e.expire_at_ms()));
     let n = match deadline {
         None => -2,
         Some(None) => -1,
@@ -644,13 +490,10 @@ fn ttl_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, ms: bool, abs: bool) {
 
 /// PERSIST key
 fn persist(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let cleared = ctx
-        .shared
-        .store
-        .with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| {
-            let has_deadline = k.get().is_some_and(|e| e.expire_at_ms().is_some());
-            has_deadline && k.set_expire(None)
-        });
+    let cleared = ctx.shared.store.with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| {
+        let has_deadline = k.get().is_some_and(|e| e.expire_at_ms().is_some());
+        has_deadline && k.set_expire(None)
+    });
     reply::integer(ctx.out, cleared as i64);
 }
 
@@ -670,15 +513,11 @@ mod tests {
     }
 
     fn set(shared: &Shared, db: usize, key: &[u8], value: &[u8], deadline_ms: Option<u64>) {
-        shared
-            .store
-            .with_key(db, key, now_ms(), |k| k.set(value.to_vec(), deadline_ms));
+        shared.store.with_key(db, key, now_ms(), |k| k.set(value.to_vec(), deadline_ms));
     }
 
     fn get(shared: &Shared, db: usize, key: &[u8]) -> Option<(Vec<u8>, Option<u64>)> {
-        shared.store.with_key(db, key, now_ms(), |k| {
-            k.get().map(|e| (e.value.clone(), e.expire_at_ms()))
-        })
+        shared.store.with_key(db, key, now_ms(), |k| k.get().map(|e| (e.value.clone(), e.expire_at_ms())))
     }
 
     fn int(n: i64) -> Vec<u8> {
@@ -698,17 +537,9 @@ mod tests {
 
     /// Read one bulk string at `at`, returning it and the position after it.
     fn read_bulk(r: &[u8], at: usize) -> (Vec<u8>, usize) {
-        assert_eq!(
-            r[at],
-            b'$',
-            "bulk expected at {at} in {:?}",
-            String::from_utf8_lossy(r)
-        );
+        assert_eq!(r[at], b'$', "bulk expected at {at} in {:?}", String::from_utf8_lossy(r));
         let nl = at + r[at..].windows(2).position(|w| w == b"\r\n").unwrap();
-        let len: usize = std::str::from_utf8(&r[at + 1..nl])
-            .unwrap()
-            .parse()
-            .unwrap();
+        let len: usize = std::str::from_utf8(&r[at + 1..nl]).unwrap().parse().unwrap();
         let start = nl + 2;
         assert_eq!(&r[start + len..start + len + 2], b"\r\n");
         (r[start..start + len].to_vec(), start + len + 2)
@@ -718,10 +549,7 @@ mod tests {
     fn read_bulk_array(r: &[u8], at: usize) -> (Vec<Vec<u8>>, usize) {
         assert_eq!(r[at], b'*');
         let nl = at + r[at..].windows(2).position(|w| w == b"\r\n").unwrap();
-        let n: usize = std::str::from_utf8(&r[at + 1..nl])
-            .unwrap()
-            .parse()
-            .unwrap();
+        let n: usize = std::str::from_utf8(&r[at + 1..nl]).unwrap().parse().unwrap();
         let mut pos = nl + 2;
         let mut items = Vec::with_capacity(n);
         for _ in 0..n {
@@ -753,24 +581,15 @@ mod tests {
         let (shared, mut c) = setup();
         set(&shared, 0, b"a", b"1", None);
         set(&shared, 0, b"b", b"2", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"DEL", b"a", b"b", b"c"]),
-            int(2)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"DEL", b"a", b"b", b"c"]), int(2));
         assert_eq!(get(&shared, 0, b"a"), None);
         assert_eq!(run_for_test(&shared, &mut c, &[b"DEL", b"a"]), int(0));
         set(&shared, 0, b"a", b"1", None);
         assert_eq!(run_for_test(&shared, &mut c, &[b"del", b"a", b"a"]), int(1));
         set(&shared, 0, b"u", b"1", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"UNLINK", b"u", b"v"]),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"UNLINK", b"u", b"v"]), int(1));
         assert_eq!(get(&shared, 0, b"u"), None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"DEL"]),
-            err("ERR wrong number of arguments for 'del' command")
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"DEL"]), err("ERR wrong number of arguments for 'del' command"));
     }
 
     #[test]
@@ -789,15 +608,9 @@ mod tests {
         // EXISTS and TOUCH count a repeated existing key every time it is named.
         let (shared, mut c) = setup();
         set(&shared, 0, b"a", b"1", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"EXISTS", b"a", b"a", b"b"]),
-            int(2)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"EXISTS", b"a", b"a", b"b"]), int(2));
         assert_eq!(run_for_test(&shared, &mut c, &[b"EXISTS", b"b"]), int(0));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"TOUCH", b"a", b"b", b"a"]),
-            int(2)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"TOUCH", b"a", b"b", b"a"]), int(2));
     }
 
     #[test]
@@ -809,10 +622,7 @@ mod tests {
         assert_eq!(run_for_test(&shared, &mut c, &[b"EXISTS", b"gone"]), int(0));
         assert_eq!(run_for_test(&shared, &mut c, &[b"TTL", b"gone"]), int(-2));
         assert_eq!(run_for_test(&shared, &mut c, &[b"KEYS", b"*"]), b"*0\r\n");
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RENAME", b"gone", b"x"]),
-            err("ERR no such key")
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RENAME", b"gone", b"x"]), err("ERR no such key"));
     }
 
     #[test]
@@ -820,14 +630,8 @@ mod tests {
         // TYPE answers with a status reply: string for any key, none when absent.
         let (shared, mut c) = setup();
         set(&shared, 0, b"a", b"1", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"TYPE", b"a"]),
-            b"+string\r\n"
-        );
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"TYPE", b"b"]),
-            b"+none\r\n"
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"TYPE", b"a"]), b"+string\r\n");
+        assert_eq!(run_for_test(&shared, &mut c, &[b"TYPE", b"b"]), b"+none\r\n");
     }
 
     #[test]
@@ -837,21 +641,12 @@ mod tests {
         let deadline = now_ms() + 100_000;
         set(&shared, 0, b"src", b"v", Some(deadline));
         set(&shared, 0, b"dst", b"old", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RENAME", b"src", b"dst"]),
-            b"+OK\r\n"
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RENAME", b"src", b"dst"]), b"+OK\r\n");
         assert_eq!(get(&shared, 0, b"src"), None);
-        assert_eq!(
-            get(&shared, 0, b"dst"),
-            Some((b"v".to_vec(), Some(deadline)))
-        );
+        assert_eq!(get(&shared, 0, b"dst"), Some((b"v".to_vec(), Some(deadline))));
         // A destination with a TTL loses it when the source has none.
         set(&shared, 0, b"plain", b"p", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RENAME", b"plain", b"dst"]),
-            b"+OK\r\n"
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RENAME", b"plain", b"dst"]), b"+OK\r\n");
         assert_eq!(get(&shared, 0, b"dst"), Some((b"p".to_vec(), None)));
     }
 
@@ -859,19 +654,10 @@ mod tests {
     fn rename_errors_and_same_key() {
         // A missing source is an error; renaming a key onto itself succeeds if it exists.
         let (shared, mut c) = setup();
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RENAME", b"nope", b"x"]),
-            err("ERR no such key")
-        );
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RENAME", b"nope", b"nope"]),
-            err("ERR no such key")
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RENAME", b"nope", b"x"]), err("ERR no such key"));
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RENAME", b"nope", b"nope"]), err("ERR no such key"));
         set(&shared, 0, b"k", b"v", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RENAME", b"k", b"k"]),
-            b"+OK\r\n"
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RENAME", b"k", b"k"]), b"+OK\r\n");
         assert_eq!(get(&shared, 0, b"k"), Some((b"v".to_vec(), None)));
         assert_eq!(
             run_for_test(&shared, &mut c, &[b"RENAME", b"k"]),
@@ -885,30 +671,16 @@ mod tests {
         let (shared, mut c) = setup();
         set(&shared, 0, b"a", b"1", None);
         set(&shared, 0, b"b", b"2", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RENAMENX", b"a", b"b"]),
-            int(0)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RENAMENX", b"a", b"b"]), int(0));
         assert_eq!(get(&shared, 0, b"a"), Some((b"1".to_vec(), None)));
         assert_eq!(get(&shared, 0, b"b"), Some((b"2".to_vec(), None)));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RENAMENX", b"a", b"a"]),
-            int(0)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RENAMENX", b"a", b"a"]), int(0));
         let deadline = now_ms() + 50_000;
-        shared
-            .store
-            .with_key(0, b"a", now_ms(), |k| k.set_expire(Some(deadline)));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RENAMENX", b"a", b"c"]),
-            int(1)
-        );
+        shared.store.with_key(0, b"a", now_ms(), |k| k.set_expire(Some(deadline)));
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RENAMENX", b"a", b"c"]), int(1));
         assert_eq!(get(&shared, 0, b"c"), Some((b"1".to_vec(), Some(deadline))));
         assert_eq!(get(&shared, 0, b"a"), None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RENAMENX", b"a", b"z"]),
-            err("ERR no such key")
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RENAMENX", b"a", b"z"]), err("ERR no such key"));
     }
 
     #[test]
@@ -917,36 +689,15 @@ mod tests {
         let (shared, mut c) = setup();
         let deadline = now_ms() + 100_000;
         set(&shared, 0, b"src", b"v", Some(deadline));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"COPY", b"src", b"dst"]),
-            int(1)
-        );
-        assert_eq!(
-            get(&shared, 0, b"src"),
-            Some((b"v".to_vec(), Some(deadline)))
-        );
-        assert_eq!(
-            get(&shared, 0, b"dst"),
-            Some((b"v".to_vec(), Some(deadline)))
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"COPY", b"src", b"dst"]), int(1));
+        assert_eq!(get(&shared, 0, b"src"), Some((b"v".to_vec(), Some(deadline))));
+        assert_eq!(get(&shared, 0, b"dst"), Some((b"v".to_vec(), Some(deadline))));
         set(&shared, 0, b"other", b"o", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"COPY", b"other", b"dst"]),
-            int(0)
-        );
-        assert_eq!(
-            get(&shared, 0, b"dst"),
-            Some((b"v".to_vec(), Some(deadline)))
-        );
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"COPY", b"other", b"dst", b"replace"]),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"COPY", b"other", b"dst"]), int(0));
+        assert_eq!(get(&shared, 0, b"dst"), Some((b"v".to_vec(), Some(deadline))));
+        assert_eq!(run_for_test(&shared, &mut c, &[b"COPY", b"other", b"dst", b"replace"]), int(1));
         assert_eq!(get(&shared, 0, b"dst"), Some((b"o".to_vec(), None)));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"COPY", b"missing", b"dst", b"REPLACE"]),
-            int(0)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"COPY", b"missing", b"dst", b"REPLACE"]), int(0));
         assert_eq!(get(&shared, 0, b"dst"), Some((b"o".to_vec(), None)));
     }
 
@@ -955,25 +706,12 @@ mod tests {
         // COPY ... DB n writes into database n and leaves the source alone.
         let (shared, mut c) = setup();
         set(&shared, 0, b"k", b"v", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"COPY", b"k", b"k", b"DB", b"3"]),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"COPY", b"k", b"k", b"DB", b"3"]), int(1));
         assert_eq!(get(&shared, 3, b"k"), Some((b"v".to_vec(), None)));
         assert_eq!(get(&shared, 0, b"k"), Some((b"v".to_vec(), None)));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"COPY", b"k", b"k", b"DB", b"3"]),
-            int(0)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"COPY", b"k", b"k", b"DB", b"3"]), int(0));
         set(&shared, 0, b"k", b"new", None);
-        assert_eq!(
-            run_for_test(
-                &shared,
-                &mut c,
-                &[b"COPY", b"k", b"k", b"REPLACE", b"db", b"3"]
-            ),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"COPY", b"k", b"k", b"REPLACE", b"db", b"3"]), int(1));
         assert_eq!(get(&shared, 3, b"k"), Some((b"new".to_vec(), None)));
         // The DB option naming the current db is the same db.
         c.db = 3;
@@ -981,10 +719,7 @@ mod tests {
             run_for_test(&shared, &mut c, &[b"COPY", b"k", b"k", b"DB", b"3"]),
             err("ERR source and destination objects are the same")
         );
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"COPY", b"k", b"k2", b"DB", b"0"]),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"COPY", b"k", b"k2", b"DB", b"0"]), int(1));
         assert_eq!(get(&shared, 0, b"k2"), Some((b"new".to_vec(), None)));
     }
 
@@ -993,32 +728,17 @@ mod tests {
         // COPY's option errors use Redis's texts, checked before the key is looked at.
         let (shared, mut c) = setup();
         let cases: &[(&[&[u8]], &str)] = &[
-            (
-                &[b"COPY", b"a", b"a"],
-                "ERR source and destination objects are the same",
-            ),
-            (
-                &[b"COPY", b"a", b"b", b"DB", b"16"],
-                "ERR DB index is out of range",
-            ),
-            (
-                &[b"COPY", b"a", b"b", b"DB", b"-1"],
-                "ERR DB index is out of range",
-            ),
-            (
-                &[b"COPY", b"a", b"b", b"DB", b"x"],
-                "ERR value is not an integer or out of range",
-            ),
+            (&[b"COPY", b"a", b"a"], "ERR source and destination objects are the same"),
+            (&[b"COPY", b"a", b"b", b"DB", b"16"], "ERR DB index is out of range"),
+            (&[b"COPY", b"a", b"b", b"DB", b"-1"], "ERR DB index is out of range"),
+            (&[b"COPY", b"a", b"b", b"DB", b"x"], "ERR value is not an integer or out of range"),
             (
                 &[b"COPY", b"a", b"b", b"DB", b"4294967296"],
                 "ERR value is out of range, value must between -2147483648 and 2147483647",
             ),
             (&[b"COPY", b"a", b"b", b"DB"], "ERR syntax error"),
             (&[b"COPY", b"a", b"b", b"NX"], "ERR syntax error"),
-            (
-                &[b"COPY", b"a"],
-                "ERR wrong number of arguments for 'copy' command",
-            ),
+            (&[b"COPY", b"a"], "ERR wrong number of arguments for 'copy' command"),
         ];
         for (args, want) in cases {
             assert_eq!(run_for_test(&shared, &mut c, args), err(want), "{args:?}");
@@ -1031,21 +751,12 @@ mod tests {
         let (shared, mut c) = setup();
         let deadline = now_ms() + 100_000;
         set(&shared, 0, b"k", b"v", Some(deadline));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"MOVE", b"k", b"1"]),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"MOVE", b"k", b"1"]), int(1));
         assert_eq!(get(&shared, 0, b"k"), None);
         assert_eq!(get(&shared, 1, b"k"), Some((b"v".to_vec(), Some(deadline))));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"MOVE", b"k", b"1"]),
-            int(0)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"MOVE", b"k", b"1"]), int(0));
         set(&shared, 0, b"k", b"again", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"MOVE", b"k", b"1"]),
-            int(0)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"MOVE", b"k", b"1"]), int(0));
         assert_eq!(get(&shared, 0, b"k"), Some((b"again".to_vec(), None)));
         assert_eq!(get(&shared, 1, b"k"), Some((b"v".to_vec(), Some(deadline))));
     }
@@ -1056,16 +767,10 @@ mod tests {
         let (shared, mut c) = setup();
         c.db = 2;
         let cases: &[(&[&[u8]], &str)] = &[
-            (
-                &[b"MOVE", b"k", b"2"],
-                "ERR source and destination objects are the same",
-            ),
+            (&[b"MOVE", b"k", b"2"], "ERR source and destination objects are the same"),
             (&[b"MOVE", b"k", b"16"], "ERR DB index is out of range"),
             (&[b"MOVE", b"k", b"-1"], "ERR DB index is out of range"),
-            (
-                &[b"MOVE", b"k", b"one"],
-                "ERR value is not an integer or out of range",
-            ),
+            (&[b"MOVE", b"k", b"one"], "ERR value is not an integer or out of range"),
             (
                 &[b"MOVE", b"k", b"-2147483649"],
                 "ERR value is out of range, value must between -2147483648 and 2147483647",
@@ -1074,38 +779,22 @@ mod tests {
         for (args, want) in cases {
             assert_eq!(run_for_test(&shared, &mut c, args), err(want), "{args:?}");
         }
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"MOVE", b"missing", b"0"]),
-            int(0)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"MOVE", b"missing", b"0"]), int(0));
     }
 
     #[test]
     fn keys_matches_globs() {
         // KEYS returns exactly the keys of the selected db that match the pattern.
         let (shared, mut c) = setup();
-        for k in [
-            &b"hello"[..],
-            b"hallo",
-            b"hxllo",
-            b"hllo",
-            b"heeeello",
-            b"user:1",
-            b"user:2",
-        ] {
+        for k in [&b"hello"[..], b"hallo", b"hxllo", b"hllo", b"heeeello", b"user:1", b"user:2"] {
             set(&shared, 0, k, b"v", None);
         }
         set(&shared, 1, b"hello", b"other db", None);
-        let keys = |c: &mut ClientState, pat: &[u8]| {
-            parse_keys_reply(&run_for_test(&shared, c, &[b"KEYS", pat]))
-        };
+        let keys = |c: &mut ClientState, pat: &[u8]| parse_keys_reply(&run_for_test(&shared, c, &[b"KEYS", pat]));
         let v = |ks: &[&[u8]]| ks.iter().map(|k| k.to_vec()).collect::<Vec<_>>();
         assert_eq!(keys(&mut c, b"*").len(), 7);
         assert_eq!(keys(&mut c, b"h?llo"), v(&[b"hallo", b"hello", b"hxllo"]));
-        assert_eq!(
-            keys(&mut c, b"h*llo"),
-            v(&[b"hallo", b"heeeello", b"hello", b"hllo", b"hxllo"])
-        );
+        assert_eq!(keys(&mut c, b"h*llo"), v(&[b"hallo", b"heeeello", b"hello", b"hllo", b"hxllo"]));
         assert_eq!(keys(&mut c, b"h[ae]llo"), v(&[b"hallo", b"hello"]));
         assert_eq!(keys(&mut c, b"h[^e]llo"), v(&[b"hallo", b"hxllo"]));
         assert_eq!(keys(&mut c, b"user:*"), v(&[b"user:1", b"user:2"]));
@@ -1136,20 +825,14 @@ mod tests {
                 *seen.entry(k).or_default() += 1;
             }
             calls += 1;
-            assert!(
-                calls <= shared.store.shards_per_db() + 1,
-                "SCAN did not terminate"
-            );
+            assert!(calls <= shared.store.shards_per_db() + 1, "SCAN did not terminate");
             if next == 0 {
                 break;
             }
             assert!(next > cursor, "cursor must advance");
             cursor = next;
         }
-        assert!(
-            calls > 1,
-            "COUNT 10 over 1000 keys should take several calls"
-        );
+        assert!(calls > 1, "COUNT 10 over 1000 keys should take several calls");
         assert_eq!(seen.len(), 1000);
         assert!(seen.values().all(|&n| n == 1));
         for i in 0..1000 {
@@ -1187,28 +870,15 @@ mod tests {
         let users = scan_all(&shared, &mut c, &[b"MATCH", b"user:*"]);
         assert_eq!(users.len(), 50);
         assert!(users.iter().all(|k| k.starts_with(b"user:")));
-        assert_eq!(
-            scan_all(&shared, &mut c, &[b"match", b"user:1?", b"count", b"1000"]).len(),
-            10
-        );
+        assert_eq!(scan_all(&shared, &mut c, &[b"match", b"user:1?", b"count", b"1000"]).len(), 10);
         assert_eq!(scan_all(&shared, &mut c, &[b"MATCH", b"*"]).len(), 100);
         assert_eq!(scan_all(&shared, &mut c, &[b"TYPE", b"STRING"]).len(), 100);
         assert_eq!(scan_all(&shared, &mut c, &[b"TYPE", b"list"]).len(), 0);
-        assert_eq!(
-            scan_all(&shared, &mut c, &[b"TYPE", b"nosuchtype"]).len(),
-            0
-        );
-        let both = scan_all(
-            &shared,
-            &mut c,
-            &[b"MATCH", b"item:4*", b"TYPE", b"string", b"COUNT", b"5"],
-        );
+        assert_eq!(scan_all(&shared, &mut c, &[b"TYPE", b"nosuchtype"]).len(), 0);
+        let both = scan_all(&shared, &mut c, &[b"MATCH", b"item:4*", b"TYPE", b"string", b"COUNT", b"5"]);
         assert_eq!(both.len(), 11);
         // A huge COUNT is a hint, capped, and still answers.
-        assert_eq!(
-            scan_all(&shared, &mut c, &[b"COUNT", b"9223372036854775807"]).len(),
-            100
-        );
+        assert_eq!(scan_all(&shared, &mut c, &[b"COUNT", b"9223372036854775807"]).len(), 100);
     }
 
     #[test]
@@ -1216,56 +886,29 @@ mod tests {
         // Cursors parse like strtoul; COUNT < 1 and unknown options are syntax errors.
         let (shared, mut c) = setup();
         set(&shared, 0, b"k", b"v", None);
-        for bad in [
-            &b"abc"[..],
-            b" 1",
-            b"1 ",
-            b"1x",
-            b"18446744073709551616",
-            b"+",
-            b"-",
-        ] {
-            assert_eq!(
-                run_for_test(&shared, &mut c, &[b"SCAN", bad]),
-                err("ERR invalid cursor"),
-                "{bad:?}"
-            );
+        for bad in [&b"abc"[..], b" 1", b"1 ", b"1x", b"18446744073709551616", b"+", b"-"] {
+            assert_eq!(run_for_test(&shared, &mut c, &[b"SCAN", bad]), err("ERR invalid cursor"), "{bad:?}");
         }
         for ok in [&b""[..], b"0", b"+0", b"00"] {
             assert_eq!(
-                parse_scan_reply(&run_for_test(
-                    &shared,
-                    &mut c,
-                    &[b"SCAN", ok, b"COUNT", b"100000"]
-                ))
-                .1
-                .len(),
+                parse_scan_reply(&run_for_test(&shared, &mut c, &[b"SCAN", ok, b"COUNT", b"100000"])).1.len(),
                 1
             );
         }
         // A cursor past the last shard (or -1, which wraps) is a finished scan.
         for past in [&b"-1"[..], b"18446744073709551615", b"100000"] {
-            assert_eq!(
-                run_for_test(&shared, &mut c, &[b"SCAN", past]),
-                b"*2\r\n$1\r\n0\r\n*0\r\n"
-            );
+            assert_eq!(run_for_test(&shared, &mut c, &[b"SCAN", past]), b"*2\r\n$1\r\n0\r\n*0\r\n");
         }
         let cases: &[(&[&[u8]], &str)] = &[
             (&[b"SCAN", b"0", b"COUNT", b"0"], "ERR syntax error"),
             (&[b"SCAN", b"0", b"COUNT", b"-5"], "ERR syntax error"),
-            (
-                &[b"SCAN", b"0", b"COUNT", b"ten"],
-                "ERR value is not an integer or out of range",
-            ),
+            (&[b"SCAN", b"0", b"COUNT", b"ten"], "ERR value is not an integer or out of range"),
             (&[b"SCAN", b"0", b"COUNT"], "ERR syntax error"),
             (&[b"SCAN", b"0", b"MATCH"], "ERR syntax error"),
             (&[b"SCAN", b"0", b"TYPE"], "ERR syntax error"),
             (&[b"SCAN", b"0", b"LIMIT", b"5"], "ERR syntax error"),
             (&[b"SCAN", b"x", b"LIMIT", b"5"], "ERR invalid cursor"),
-            (
-                &[b"SCAN"],
-                "ERR wrong number of arguments for 'scan' command",
-            ),
+            (&[b"SCAN"], "ERR wrong number of arguments for 'scan' command"),
         ];
         for (args, want) in cases {
             assert_eq!(run_for_test(&shared, &mut c, args), err(want), "{args:?}");
@@ -1278,10 +921,7 @@ mod tests {
         let (shared, mut c) = setup();
         assert_eq!(run_for_test(&shared, &mut c, &[b"RANDOMKEY"]), b"$-1\r\n");
         set(&shared, 0, b"only", b"v", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RANDOMKEY"]),
-            bulk(b"only")
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RANDOMKEY"]), bulk(b"only"));
         c.db = 1;
         assert_eq!(run_for_test(&shared, &mut c, &[b"randomkey"]), b"$-1\r\n");
     }
@@ -1292,48 +932,22 @@ mod tests {
         let (shared, mut c) = setup();
         set(&shared, 0, b"k", b"v", None);
         let before = now_ms();
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"EXPIRE", b"k", b"100"]),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"EXPIRE", b"k", b"100"]), int(1));
         let at = get(&shared, 0, b"k").unwrap().1.unwrap();
         assert!(at >= before + 100_000 && at <= now_ms() + 100_000);
         assert_eq!(run_for_test(&shared, &mut c, &[b"TTL", b"k"]), int(100));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"PEXPIRE", b"k", b"5000"]),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"PEXPIRE", b"k", b"5000"]), int(1));
         let at = get(&shared, 0, b"k").unwrap().1.unwrap();
         assert!(at >= before + 5000 && at <= now_ms() + 5000);
         let target_s = now_ms() / 1000 + 1000;
-        assert_eq!(
-            run_for_test(
-                &shared,
-                &mut c,
-                &[b"EXPIREAT", b"k", target_s.to_string().as_bytes()]
-            ),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"EXPIREAT", b"k", target_s.to_string().as_bytes()]), int(1));
         assert_eq!(get(&shared, 0, b"k").unwrap().1, Some(target_s * 1000));
         let target_ms = now_ms() + 123_456;
-        assert_eq!(
-            run_for_test(
-                &shared,
-                &mut c,
-                &[b"PEXPIREAT", b"k", target_ms.to_string().as_bytes()]
-            ),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"PEXPIREAT", b"k", target_ms.to_string().as_bytes()]), int(1));
         assert_eq!(get(&shared, 0, b"k").unwrap().1, Some(target_ms));
         // A missing key: 0, nothing created.
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"EXPIRE", b"missing", b"100"]),
-            int(0)
-        );
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"EXPIRE", b"missing", b"-1"]),
-            int(0)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"EXPIRE", b"missing", b"100"]), int(0));
+        assert_eq!(run_for_test(&shared, &mut c, &[b"EXPIRE", b"missing", b"-1"]), int(0));
         assert_eq!(get(&shared, 0, b"missing"), None);
     }
 
@@ -1357,17 +971,11 @@ mod tests {
         }
         // LT treats "no expiry" as infinite, so a past deadline passes LT and deletes.
         set(&shared, 0, b"k", b"v", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"EXPIRE", b"k", b"-1", b"LT"]),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"EXPIRE", b"k", b"-1", b"LT"]), int(1));
         assert_eq!(get(&shared, 0, b"k"), None);
         // GT with a past deadline fails against a live TTL and keeps the key.
         set(&shared, 0, b"k", b"v", Some(now_ms() + 100_000));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"EXPIRE", b"k", b"-1", b"GT"]),
-            int(0)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"EXPIRE", b"k", b"-1", b"GT"]), int(0));
         assert!(get(&shared, 0, b"k").is_some());
     }
 
@@ -1407,16 +1015,8 @@ mod tests {
             set(&shared, 0, b"k", b"v", has_ttl.then_some(d));
             let mut args: Vec<&[u8]> = vec![b"PEXPIREAT", b"k", when.as_bytes()];
             args.extend_from_slice(flags);
-            assert_eq!(
-                run_for_test(&shared, &mut c, &args),
-                int(want),
-                "{args:?} ttl={has_ttl}"
-            );
-            assert_eq!(
-                get(&shared, 0, b"k").map(|e| e.1),
-                Some(after),
-                "{args:?} ttl={has_ttl}"
-            );
+            assert_eq!(run_for_test(&shared, &mut c, &args), int(want), "{args:?} ttl={has_ttl}");
+            assert_eq!(get(&shared, 0, b"k").map(|e| e.1), Some(after), "{args:?} ttl={has_ttl}");
         }
     }
 
@@ -1434,64 +1034,24 @@ mod tests {
             (&[b"EXPIRE", b"k", b"10", b"NX", b"GT", b"LT"], nx_err),
             (&[b"PEXPIRE", b"missing", b"10", b"GT", b"LT"], gtlt_err),
             (&[b"EXPIREAT", b"k", b"10", b"XX", b"GT", b"LT"], gtlt_err),
-            (
-                &[b"EXPIRE", b"k", b"10", b"FOO"],
-                "ERR Unsupported option FOO",
-            ),
-            (
-                &[b"EXPIRE", b"k", b"ten", b"FOO"],
-                "ERR Unsupported option FOO",
-            ),
-            (
-                &[b"EXPIRE", b"k", b"ten"],
-                "ERR value is not an integer or out of range",
-            ),
-            (
-                &[b"EXPIRE", b"k", b"1.5"],
-                "ERR value is not an integer or out of range",
-            ),
-            (
-                &[b"EXPIRE", b"k", b"9223372036854775807"],
-                "ERR invalid expire time in 'expire' command",
-            ),
-            (
-                &[b"EXPIRE", b"k", b"-9223372036854776"],
-                "ERR invalid expire time in 'expire' command",
-            ),
-            (
-                &[b"EXPIRE", b"missing", b"9223372036854775"],
-                "ERR invalid expire time in 'expire' command",
-            ),
-            (
-                &[b"PEXPIRE", b"k", b"9223372036854775807"],
-                "ERR invalid expire time in 'pexpire' command",
-            ),
-            (
-                &[b"EXPIREAT", b"k", b"9223372036854776"],
-                "ERR invalid expire time in 'expireat' command",
-            ),
-            (
-                &[b"EXPIRE", b"k"],
-                "ERR wrong number of arguments for 'expire' command",
-            ),
+            (&[b"EXPIRE", b"k", b"10", b"FOO"], "ERR Unsupported option FOO"),
+            (&[b"EXPIRE", b"k", b"ten", b"FOO"], "ERR Unsupported option FOO"),
+            (&[b"EXPIRE", b"k", b"ten"], "ERR value is not an integer or out of range"),
+            (&[b"EXPIRE", b"k", b"1.5"], "ERR value is not an integer or out of range"),
+            (&[b"EXPIRE", b"k", b"9223372036854775807"], "ERR invalid expire time in 'expire' command"),
+            (&[b"EXPIRE", b"k", b"-9223372036854776"], "ERR invalid expire time in 'expire' command"),
+            (&[b"EXPIRE", b"missing", b"9223372036854775"], "ERR invalid expire time in 'expire' command"),
+            (&[b"PEXPIRE", b"k", b"9223372036854775807"], "ERR invalid expire time in 'pexpire' command"),
+            (&[b"EXPIREAT", b"k", b"9223372036854776"], "ERR invalid expire time in 'expireat' command"),
+            (&[b"EXPIRE", b"k"], "ERR wrong number of arguments for 'expire' command"),
         ];
         for (args, want) in cases {
             assert_eq!(run_for_test(&shared, &mut c, args), err(want), "{args:?}");
         }
         assert_eq!(get(&shared, 0, b"k"), Some((b"v".to_vec(), None)));
         // The largest absolute deadline is accepted as is.
-        assert_eq!(
-            run_for_test(
-                &shared,
-                &mut c,
-                &[b"PEXPIREAT", b"k", b"9223372036854775807"]
-            ),
-            int(1)
-        );
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"PEXPIRETIME", b"k"]),
-            int(i64::MAX)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"PEXPIREAT", b"k", b"9223372036854775807"]), int(1));
+        assert_eq!(run_for_test(&shared, &mut c, &[b"PEXPIRETIME", b"k"]), int(i64::MAX));
     }
 
     #[test]
@@ -1510,10 +1070,7 @@ mod tests {
         set(&shared, 0, b"up", b"v", Some(now_ms() + 100_700));
         assert_eq!(run_for_test(&shared, &mut c, &[b"TTL", b"up"]), int(101));
         let r = run_for_test(&shared, &mut c, &[b"PTTL", b"up"]);
-        let ms: i64 = std::str::from_utf8(&r[1..r.len() - 2])
-            .unwrap()
-            .parse()
-            .unwrap();
+        let ms: i64 = std::str::from_utf8(&r[1..r.len() - 2]).unwrap().parse().unwrap();
         assert!((100_000..=100_700).contains(&ms), "{ms}");
     }
 
@@ -1524,18 +1081,9 @@ mod tests {
         let base = (now_ms() / 1000 + 10_000) * 1000;
         set(&shared, 0, b"a", b"v", Some(base + 499));
         set(&shared, 0, b"b", b"v", Some(base + 500));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"EXPIRETIME", b"a"]),
-            int((base / 1000) as i64)
-        );
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"EXPIRETIME", b"b"]),
-            int((base / 1000 + 1) as i64)
-        );
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"PEXPIRETIME", b"a"]),
-            int((base + 499) as i64)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"EXPIRETIME", b"a"]), int((base / 1000) as i64));
+        assert_eq!(run_for_test(&shared, &mut c, &[b"EXPIRETIME", b"b"]), int((base / 1000 + 1) as i64));
+        assert_eq!(run_for_test(&shared, &mut c, &[b"PEXPIRETIME", b"a"]), int((base + 499) as i64));
     }
 
     #[test]
@@ -1547,10 +1095,7 @@ mod tests {
         assert_eq!(get(&shared, 0, b"k"), Some((b"v".to_vec(), None)));
         assert_eq!(run_for_test(&shared, &mut c, &[b"TTL", b"k"]), int(-1));
         assert_eq!(run_for_test(&shared, &mut c, &[b"PERSIST", b"k"]), int(0));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"PERSIST", b"missing"]),
-            int(0)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"PERSIST", b"missing"]), int(0));
     }
 
     #[test]
@@ -1561,56 +1106,30 @@ mod tests {
         let crlf: &[u8] = b"c\r\nd";
         set(&shared, 0, a, b"1", None);
         set(&shared, 0, crlf, b"2", None);
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"EXISTS", a, crlf, b"a"]),
-            int(2)
-        );
-        assert_eq!(
-            parse_keys_reply(&run_for_test(&shared, &mut c, &[b"KEYS", b"*"])),
-            vec![a.to_vec(), crlf.to_vec()]
-        );
-        assert_eq!(
-            parse_keys_reply(&run_for_test(&shared, &mut c, &[b"KEYS", b"a\0*"])),
-            vec![a.to_vec()]
-        );
-        assert_eq!(
-            scan_all(&shared, &mut c, &[b"MATCH", b"c\r\n?"]),
-            vec![crlf.to_vec()]
-        );
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"RENAME", a, b"x\0y"]),
-            b"+OK\r\n"
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"EXISTS", a, crlf, b"a"]), int(2));
+        assert_eq!(parse_keys_reply(&run_for_test(&shared, &mut c, &[b"KEYS", b"*"])), vec![a.to_vec(), crlf.to_vec()]);
+        assert_eq!(parse_keys_reply(&run_for_test(&shared, &mut c, &[b"KEYS", b"a\0*"])), vec![a.to_vec()]);
+        assert_eq!(scan_all(&shared, &mut c, &[b"MATCH", b"c\r\n?"]), vec![crlf.to_vec()]);
+        assert_eq!(run_for_test(&shared, &mut c, &[b"RENAME", a, b"x\0y"]), b"+OK\r\n");
         assert_eq!(get(&shared, 0, b"x\0y"), Some((b"1".to_vec(), None)));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"EXPIRE", crlf, b"100"]),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"EXPIRE", crlf, b"100"]), int(1));
         assert_eq!(run_for_test(&shared, &mut c, &[b"TTL", crlf]), int(100));
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"COPY", crlf, b"\0", b"DB", b"1"]),
-            int(1)
-        );
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"MOVE", b"x\0y", b"1"]),
-            int(1)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"COPY", crlf, b"\0", b"DB", b"1"]), int(1));
+        assert_eq!(run_for_test(&shared, &mut c, &[b"MOVE", b"x\0y", b"1"]), int(1));
         c.db = 1;
         assert_eq!(
             parse_keys_reply(&run_for_test(&shared, &mut c, &[b"KEYS", b"*"])),
             vec![b"\0".to_vec(), b"x\0y".to_vec()]
         );
-        assert_eq!(
-            run_for_test(&shared, &mut c, &[b"DEL", b"\0", b"x\0y"]),
-            int(2)
-        );
+        assert_eq!(run_for_test(&shared, &mut c, &[b"DEL", b"\0", b"x\0y"]), int(2));
     }
 
     #[test]
     fn table_rows_match_redis() {
         // Arity, flags and key positions as Redis's COMMAND reports them.
         use crate::cmd::{lookup, READONLY, WRITE};
-        let rows: &[(&str, i32, u16, (i32, i32, i32))] = &[
+        type Row = (&'static str, i32, u16, (i32, i32, i32));
+        let rows: &[Row] = &[
             ("del", -2, WRITE, (1, -1, 1)),
             ("exists", -2, READONLY, (1, -1, 1)),
             ("rename", 3, WRITE, (1, 2, 1)),
@@ -1624,11 +1143,7 @@ mod tests {
         ];
         for &(name, arity, flags, keys) in rows {
             let cmd = lookup(name.as_bytes()).unwrap();
-            assert_eq!(
-                (cmd.arity, cmd.flags, cmd.keys),
-                (arity, flags, keys),
-                "{name}"
-            );
+            assert_eq!((cmd.arity, cmd.flags, cmd.keys), (arity, flags, keys), "{name}");
         }
         assert_eq!(super::COMMANDS.len(), 21);
     }

@@ -238,7 +238,11 @@ pub fn format_f64(v: f64) -> String {
         format!("{}", v as i128)
     } else {
         let s = format!("{v}");
-        if s.contains('e') { format!("{v:.17}").trim_end_matches('0').to_string() } else { s }
+        if s.contains('e') {
+            format!("{v:.17}").trim_end_matches('0').to_string()
+        } else {
+            s
+        }
     }
 }
 

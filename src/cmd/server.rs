@@ -65,7 +65,11 @@ fn command(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             reply::bulk(ctx.out, c.name.as_bytes());
         }
     } else if eq_ignore_case(sub, "info") {
-        let wanted = if argv.len() == 2 { cmds.iter().map(|c| c.name.as_bytes()).collect() } else { argv.iter().skip(2).collect::<Vec<_>>() };
+        let wanted = if argv.len() == 2 {
+            cmds.iter().map(|c| c.name.as_bytes()).collect()
+        } else {
+            argv.iter().skip(2).collect::<Vec<_>>()
+        };
         reply::array(ctx.out, wanted.len());
         for name in wanted {
             match super::lookup(name) {
@@ -74,7 +78,8 @@ fn command(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             }
         }
     } else if eq_ignore_case(sub, "docs") {
-        let found: Vec<&Command> = if argv.len() == 2 { cmds } else { argv.iter().skip(2).filter_map(super::lookup).collect() };
+        let found: Vec<&Command> =
+            if argv.len() == 2 { cmds } else { argv.iter().skip(2).filter_map(super::lookup).collect() };
         // RESP2 rendering of Redis's map: name, then [summary, since, group] as a flat list.
         reply::array(ctx.out, found.len() * 2);
         for c in found {
@@ -133,7 +138,15 @@ fn config(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
     } else if eq_ignore_case(sub, "resetstat") && argv.len() == 2 {
         let s = &ctx.shared.stats;
-        for a in [&s.total_connections_received, &s.total_commands_processed, &s.rejected_connections, &s.protocol_errors, &s.expired_keys, &s.keyspace_hits, &s.keyspace_misses] {
+        for a in [
+            &s.total_connections_received,
+            &s.total_commands_processed,
+            &s.rejected_connections,
+            &s.protocol_errors,
+            &s.expired_keys,
+            &s.keyspace_hits,
+            &s.keyspace_misses,
+        ] {
             a.store(0, Relaxed);
         }
         ctx.ok();
@@ -164,7 +177,9 @@ fn human(bytes: u64) -> String {
 
 /// The text of INFO for the given sections (lower-case names; empty = all).
 pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
-    let want = |s: &str| sections.is_empty() || sections.iter().any(|x| x == s || x == "all" || x == "everything" || x == "default");
+    let want = |s: &str| {
+        sections.is_empty() || sections.iter().any(|x| x == s || x == "all" || x == "everything" || x == "default")
+    };
     let shared = ctx.shared;
     let st = &shared.stats;
     let mut s = String::new();

@@ -850,3 +850,562 @@ fn lcs(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     reply::bulk(out, b"len");
     reply::integer(out, len);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::{run_for_test, ClientState};
+    use crate::config::Config;
+    use crate::store::now_ms;
+
+    /// A server state plus one client, driving commands through the real command table.
+    struct Fixture {
+        shared: Shared,
+        client: ClientState,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Self::with_config(Config::defaults())
+        }
+        /// A fixture whose proto-max-bulk-len is `max` bytes.
+        fn with_bulk_max(max: u64) -> Self {
+            let mut config = Config::defaults();
+            config.proto_max_bulk_len = max;
+            Self::with_config(config)
+        }
+        fn with_config(config: Config) -> Self {
+            let shared = Shared::new(config);
+            let client = ClientState::new(&shared);
+            Fixture { shared, client }
+        }
+        /// Run a command given as raw arguments; returns the raw reply.
+        fn raw(&mut self, args: &[&[u8]]) -> Vec<u8> {
+            run_for_test(&self.shared, &mut self.client, args)
+        }
+        /// Run a command given as space-separated words; returns the reply as text.
+        fn cmd(&mut self, line: &str) -> String {
+            let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+            String::from_utf8(self.raw(&args)).expect("reply is not UTF-8; use raw()")
+        }
+        /// The key's deadline (Unix ms), straight from the store.
+        fn deadline(&self, key: &[u8]) -> Option<u64> {
+            self.shared.store.with_key(0, key, now_ms(), |k| k.get().and_then(|e| e.expire_at_ms()))
+        }
+        /// The key's value, straight from the store.
+        fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
+            self.shared.store.with_key(0, key, now_ms(), |k| k.get().map(|e| e.value.clone()))
+        }
+        fn hits_misses(&self) -> (u64, u64) {
+            let s = &self.shared.stats;
+            (s.keyspace_hits.load(Relaxed), s.keyspace_misses.load(Relaxed))
+        }
+    }
+
+    /// Assert `deadline` is `ttl_ms` after a time between `before` and now.
+    fn assert_deadline_in(deadline: Option<u64>, before: u64, ttl_ms: u64) {
+        let d = deadline.expect("key should have a deadline");
+        assert!(d >= before + ttl_ms && d <= now_ms() + ttl_ms, "deadline {d} not ~{ttl_ms}ms after {before}");
+    }
+
+    fn bulk(s: &str) -> String {
+        format!("${}\r\n{s}\r\n", s.len())
+    }
+
+    const OK: &str = "+OK\r\n";
+    const NIL: &str = "$-1\r\n";
+    const EMPTY: &str = "$0\r\n\r\n";
+
+    fn err(msg: &str) -> String {
+        format!("-{msg}\r\n")
+    }
+
+    #[test]
+    fn every_command_is_registered_with_its_arity() {
+        let mut t = Fixture::new();
+        for cmd in COMMANDS {
+            assert!(crate::cmd::lookup(cmd.name.as_bytes()).is_some(), "{}", cmd.name);
+            assert!(cmd.flags & (WRITE | READONLY) != 0, "{}", cmd.name);
+        }
+        assert_eq!(t.cmd("GET a b"), err("ERR wrong number of arguments for 'get' command"));
+        assert_eq!(t.cmd("SET a"), err("ERR wrong number of arguments for 'set' command"));
+        assert_eq!(t.cmd("LCS a"), err("ERR wrong number of arguments for 'lcs' command"));
+    }
+
+    #[test]
+    fn get_and_set_round_trip_and_count_hits() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("GET k"), NIL);
+        assert_eq!(t.cmd("SET k v"), OK);
+        assert_eq!(t.cmd("GET k"), bulk("v"));
+        assert_eq!(t.hits_misses(), (1, 1));
+        assert_eq!(t.cmd("SET k other"), OK);
+        assert_eq!(t.cmd("GET k"), bulk("other"));
+    }
+
+    #[test]
+    fn values_are_binary_safe() {
+        let mut t = Fixture::new();
+        let value: &[u8] = b"a\r\nb\0c\xff";
+        assert_eq!(t.raw(&[b"SET", b"k\0\r\n", value]), b"+OK\r\n");
+        assert_eq!(t.raw(&[b"GET", b"k\0\r\n"]), b"$7\r\na\r\nb\0c\xff\r\n");
+        assert_eq!(t.raw(&[b"APPEND", b"k\0\r\n", b"\r\n"]), b":9\r\n");
+        assert_eq!(t.raw(&[b"MGET", b"k\0\r\n"]), b"*1\r\n$9\r\na\r\nb\0c\xff\r\n\r\n");
+        assert_eq!(t.raw(&[b"GETRANGE", b"k\0\r\n", b"1", b"2"]), b"$2\r\n\r\n\r\n");
+    }
+
+    #[test]
+    fn set_nx_and_xx() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("SET k v XX"), NIL);
+        assert_eq!(t.value(b"k"), None);
+        assert_eq!(t.cmd("SET k v nx"), OK);
+        assert_eq!(t.cmd("SET k w NX"), NIL);
+        assert_eq!(t.value(b"k").as_deref(), Some(&b"v"[..]));
+        assert_eq!(t.cmd("SET k w XX"), OK);
+        assert_eq!(t.value(b"k").as_deref(), Some(&b"w"[..]));
+        assert_eq!(t.cmd("SET k w NX NX"), NIL);
+        assert_eq!(t.cmd("SET k w NX XX"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("SET k w XX NX"), err(ERR_SYNTAX));
+    }
+
+    #[test]
+    fn set_get_returns_the_old_value() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("SET k v1 GET"), NIL);
+        assert_eq!(t.cmd("SET k v2 GET"), bulk("v1"));
+        assert_eq!(t.cmd("GET k"), bulk("v2"));
+        // NX aborts the write but GET still answers with the old value.
+        assert_eq!(t.cmd("SET k v3 NX GET"), bulk("v2"));
+        assert_eq!(t.cmd("GET k"), bulk("v2"));
+        assert_eq!(t.cmd("SET new v XX GET"), NIL);
+        assert_eq!(t.value(b"new"), None);
+    }
+
+    #[test]
+    fn set_expire_options_set_deadlines() {
+        let mut t = Fixture::new();
+        let before = now_ms();
+        assert_eq!(t.cmd("SET k v EX 100"), OK);
+        assert_deadline_in(t.deadline(b"k"), before, 100_000);
+        let before = now_ms();
+        assert_eq!(t.cmd("SET k v px 1500"), OK);
+        assert_deadline_in(t.deadline(b"k"), before, 1500);
+        let at_s = now_ms() / 1000 + 1000;
+        assert_eq!(t.cmd(&format!("SET k v EXAT {at_s}")), OK);
+        assert_eq!(t.deadline(b"k"), Some(at_s * 1000));
+        let at_ms = now_ms() + 50_000;
+        assert_eq!(t.cmd(&format!("SET k v PXAT {at_ms}")), OK);
+        assert_eq!(t.deadline(b"k"), Some(at_ms));
+        // A later option of the same kind wins.
+        let before = now_ms();
+        assert_eq!(t.cmd("SET k v EX 10 EX 20"), OK);
+        assert_deadline_in(t.deadline(b"k"), before, 20_000);
+        // A plain SET drops the TTL.
+        assert_eq!(t.cmd("SET k v"), OK);
+        assert_eq!(t.deadline(b"k"), None);
+        // A deadline in the past: OK, and the key is gone.
+        assert_eq!(t.cmd("SET k v PXAT 1"), OK);
+        assert_eq!(t.cmd("GET k"), NIL);
+    }
+
+    #[test]
+    fn set_keepttl_keeps_the_deadline() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("SET k v EX 100"), OK);
+        let deadline = t.deadline(b"k");
+        assert!(deadline.is_some());
+        assert_eq!(t.cmd("SET k v2 KEEPTTL"), OK);
+        assert_eq!(t.deadline(b"k"), deadline);
+        assert_eq!(t.cmd("GET k"), bulk("v2"));
+        assert_eq!(t.cmd("SET fresh v KEEPTTL"), OK);
+        assert_eq!(t.deadline(b"fresh"), None);
+    }
+
+    #[test]
+    fn set_rejects_bad_options_with_redis_errors() {
+        let mut t = Fixture::new();
+        let invalid = err("ERR invalid expire time in 'set' command");
+        assert_eq!(t.cmd("SET k v EX 0"), invalid);
+        assert_eq!(t.cmd("SET k v EX -1"), invalid);
+        assert_eq!(t.cmd("SET k v PX 0"), invalid);
+        assert_eq!(t.cmd("SET k v EXAT 0"), invalid);
+        assert_eq!(t.cmd("SET k v EX 9223372036854775807"), invalid);
+        assert_eq!(t.cmd("SET k v PX 9223372036854775807"), invalid);
+        assert_eq!(t.cmd("SET k v EX abc"), err(ERR_NOT_INTEGER));
+        assert_eq!(t.cmd("SET k v EX 1.5"), err(ERR_NOT_INTEGER));
+        assert_eq!(t.cmd("SET k v EX"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("SET k v EX 10 PX 10"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("SET k v PXAT 10 EXAT 10"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("SET k v KEEPTTL EX 10"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("SET k v EX 10 KEEPTTL"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("SET k v PERSIST"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("SET k v BOGUS"), err(ERR_SYNTAX));
+        assert_eq!(t.value(b"k"), None, "no failed SET may write");
+    }
+
+    #[test]
+    fn setnx_setex_psetex() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("SETNX k v"), ":1\r\n");
+        assert_eq!(t.cmd("SETNX k w"), ":0\r\n");
+        assert_eq!(t.cmd("GET k"), bulk("v"));
+        let before = now_ms();
+        assert_eq!(t.cmd("SETEX k 10 v2"), OK);
+        assert_deadline_in(t.deadline(b"k"), before, 10_000);
+        assert_eq!(t.cmd("GET k"), bulk("v2"));
+        let before = now_ms();
+        assert_eq!(t.cmd("PSETEX k 2500 v3"), OK);
+        assert_deadline_in(t.deadline(b"k"), before, 2500);
+        assert_eq!(t.cmd("SETEX k 0 v"), err("ERR invalid expire time in 'setex' command"));
+        assert_eq!(t.cmd("SETEX k -5 v"), err("ERR invalid expire time in 'setex' command"));
+        assert_eq!(t.cmd("PSETEX k 0 v"), err("ERR invalid expire time in 'psetex' command"));
+        assert_eq!(t.cmd("SETEX k x v"), err(ERR_NOT_INTEGER));
+        assert_eq!(t.cmd("GET k"), bulk("v3"));
+    }
+
+    #[test]
+    fn getset_and_getdel() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("GETSET k v"), NIL);
+        assert_eq!(t.cmd("SET k v EX 100"), OK);
+        assert_eq!(t.cmd("GETSET k w"), bulk("v"));
+        assert_eq!(t.deadline(b"k"), None, "GETSET drops the TTL");
+        assert_eq!(t.cmd("GETDEL k"), bulk("w"));
+        assert_eq!(t.cmd("GETDEL k"), NIL);
+        assert_eq!(t.value(b"k"), None);
+    }
+
+    #[test]
+    fn getex_changes_or_keeps_the_ttl() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("GETEX k"), NIL);
+        // A missing key answers nil even before the expire argument is checked (as Redis).
+        assert_eq!(t.cmd("GETEX k EX -1"), NIL);
+        assert_eq!(t.cmd("SET k v"), OK);
+        assert_eq!(t.cmd("GETEX k"), bulk("v"));
+        assert_eq!(t.deadline(b"k"), None);
+        let before = now_ms();
+        assert_eq!(t.cmd("GETEX k EX 100"), bulk("v"));
+        assert_deadline_in(t.deadline(b"k"), before, 100_000);
+        assert_eq!(t.cmd("GETEX k PERSIST"), bulk("v"));
+        assert_eq!(t.deadline(b"k"), None);
+        let before = now_ms();
+        assert_eq!(t.cmd("GETEX k PX 700"), bulk("v"));
+        assert_deadline_in(t.deadline(b"k"), before, 700);
+        let at = now_ms() + 60_000;
+        assert_eq!(t.cmd(&format!("GETEX k PXAT {at}")), bulk("v"));
+        assert_eq!(t.deadline(b"k"), Some(at));
+        assert_eq!(t.cmd("GETEX k EX 0"), err("ERR invalid expire time in 'getex' command"));
+        assert_eq!(t.cmd("GETEX k EX x"), err(ERR_NOT_INTEGER));
+        assert_eq!(t.cmd("GETEX k NX"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("GETEX k KEEPTTL"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("GETEX k GET"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("GETEX k EX 10 PERSIST"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("GETEX k PERSIST EX 10"), err(ERR_SYNTAX));
+        assert_eq!(t.deadline(b"k"), Some(at));
+        // An absolute deadline already passed deletes the key after replying.
+        assert_eq!(t.cmd("GETEX k EXAT 1"), bulk("v"));
+        assert_eq!(t.value(b"k"), None);
+    }
+
+    #[test]
+    fn mget_mset_msetnx() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("MSET a 1 b 2"), OK);
+        assert_eq!(t.cmd("MGET a nope b"), format!("*3\r\n{}{NIL}{}", bulk("1"), bulk("2")));
+        assert_eq!(t.hits_misses(), (2, 1));
+        assert_eq!(t.cmd("MSET a 1 b"), err("ERR wrong number of arguments for 'mset' command"));
+        assert_eq!(t.cmd("MSET a"), err("ERR wrong number of arguments for 'mset' command"));
+        assert_eq!(t.cmd("MSET dup 1 dup 2"), OK);
+        assert_eq!(t.cmd("GET dup"), bulk("2"));
+        assert_eq!(t.cmd("SET ttl v EX 100"), OK);
+        assert_eq!(t.cmd("MSET ttl w"), OK);
+        assert_eq!(t.deadline(b"ttl"), None, "MSET drops the TTL");
+
+        assert_eq!(t.cmd("MSETNX x 1 y 2"), ":1\r\n");
+        assert_eq!(t.cmd("MSETNX z 3 x 9"), ":0\r\n");
+        assert_eq!(t.value(b"z"), None, "MSETNX sets nothing when one key exists");
+        assert_eq!(t.cmd("GET x"), bulk("1"));
+        assert_eq!(t.cmd("MSETNX z"), err("ERR wrong number of arguments for 'msetnx' command"));
+        assert_eq!(t.cmd("MSETNX z 1 w"), err("ERR wrong number of arguments for 'msetnx' command"));
+    }
+
+    #[test]
+    fn incr_family() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("INCR n"), ":1\r\n");
+        assert_eq!(t.cmd("INCRBY n 10"), ":11\r\n");
+        assert_eq!(t.cmd("DECR n"), ":10\r\n");
+        assert_eq!(t.cmd("DECRBY n 15"), ":-5\r\n");
+        assert_eq!(t.cmd("GET n"), bulk("-5"));
+        assert_eq!(t.cmd("DECR fresh"), ":-1\r\n");
+        assert_eq!(t.cmd("INCRBY fresh2 -7"), ":-7\r\n");
+        assert_eq!(t.cmd("INCRBY n x"), err(ERR_NOT_INTEGER));
+        assert_eq!(t.cmd("DECRBY n 1.0"), err(ERR_NOT_INTEGER));
+        assert_eq!(t.cmd("DECRBY n -9223372036854775808"), err("ERR decrement would overflow"));
+        // TTL survives an increment.
+        assert_eq!(t.cmd("SET n 1 EX 100"), OK);
+        assert_eq!(t.cmd("INCR n"), ":2\r\n");
+        assert!(t.deadline(b"n").is_some());
+    }
+
+    #[test]
+    fn incr_overflow_and_non_integers() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("SET n 9223372036854775807"), OK);
+        assert_eq!(t.cmd("INCR n"), err(ERR_OVERFLOW));
+        assert_eq!(t.cmd("GET n"), bulk("9223372036854775807"));
+        assert_eq!(t.cmd("SET n -9223372036854775808"), OK);
+        assert_eq!(t.cmd("DECR n"), err(ERR_OVERFLOW));
+        assert_eq!(t.cmd("INCRBY n 9223372036854775807"), ":-1\r\n");
+        for bad in ["abc", "01", "+1", "1.0", "", "99999999999999999999", "-0"] {
+            assert_eq!(t.raw(&[b"SET", b"n", bad.as_bytes()]), b"+OK\r\n");
+            assert_eq!(t.cmd("INCR n"), err(ERR_NOT_INTEGER), "value {bad:?}");
+        }
+        for bad in [" 1", "1 ", "1\r\n"] {
+            assert_eq!(t.raw(&[b"SET", b"n", bad.as_bytes()]), b"+OK\r\n");
+            assert_eq!(t.raw(&[b"INCR", b"n"]), format!("-{ERR_NOT_INTEGER}\r\n").as_bytes(), "value {bad:?}");
+        }
+    }
+
+    #[test]
+    fn incrbyfloat_formats_like_redis() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("SET f 10.5"), OK);
+        assert_eq!(t.cmd("INCRBYFLOAT f 0.1"), bulk("10.6"));
+        assert_eq!(t.cmd("SET f 5.0e3"), OK);
+        assert_eq!(t.cmd("INCRBYFLOAT f 2.0e2"), bulk("5200"));
+        assert_eq!(t.cmd("INCRBYFLOAT f 200"), bulk("5400"));
+        assert_eq!(t.cmd("GET f"), bulk("5400"));
+        assert_eq!(t.cmd("INCRBYFLOAT new -3.5"), bulk("-3.5"));
+        assert_eq!(t.cmd("INCRBYFLOAT i 3"), bulk("3"));
+        assert_eq!(t.cmd("INCRBYFLOAT f abc"), err(ERR_NOT_FLOAT));
+        assert_eq!(t.cmd("INCRBYFLOAT f nan"), err(ERR_NOT_FLOAT));
+        assert_eq!(t.cmd("INCRBYFLOAT f inf"), err("ERR increment would produce NaN or Infinity"));
+        assert_eq!(t.cmd("SET f 1e308"), OK);
+        assert_eq!(t.cmd("INCRBYFLOAT f 1e308"), err("ERR increment would produce NaN or Infinity"));
+        assert_eq!(t.cmd("SET s hello"), OK);
+        assert_eq!(t.cmd("INCRBYFLOAT s 1"), err(ERR_NOT_FLOAT));
+        assert_eq!(t.raw(&[b"SET", b"s", b" 1"]), b"+OK\r\n");
+        assert_eq!(t.cmd("INCRBYFLOAT s 1"), err(ERR_NOT_FLOAT));
+        // TTL survives.
+        assert_eq!(t.cmd("SET f 1 EX 100"), OK);
+        assert_eq!(t.cmd("INCRBYFLOAT f 1.5"), bulk("2.5"));
+        assert!(t.deadline(b"f").is_some());
+    }
+
+    #[test]
+    fn append_and_strlen() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("STRLEN k"), ":0\r\n");
+        assert_eq!(t.cmd("APPEND k Hello"), ":5\r\n");
+        assert_eq!(t.cmd("APPEND k _World"), ":11\r\n");
+        assert_eq!(t.cmd("GET k"), bulk("Hello_World"));
+        assert_eq!(t.cmd("STRLEN k"), ":11\r\n");
+        assert_eq!(t.cmd("SET t v EX 100"), OK);
+        assert_eq!(t.cmd("APPEND t w"), ":2\r\n");
+        assert!(t.deadline(b"t").is_some(), "APPEND keeps the TTL");
+    }
+
+    #[test]
+    fn append_respects_proto_max_bulk_len() {
+        let mut t = Fixture::with_bulk_max(8);
+        assert_eq!(t.cmd("APPEND k 12345"), ":5\r\n");
+        assert_eq!(t.cmd("APPEND k 678"), ":8\r\n");
+        assert_eq!(t.cmd("APPEND k 9"), err(ERR_STRING_TOO_LONG));
+        assert_eq!(t.cmd("GET k"), bulk("12345678"));
+    }
+
+    #[test]
+    fn getrange_and_substr() {
+        let mut t = Fixture::new();
+        assert_eq!(t.raw(&[b"SET", b"k", b"This is a string"]), b"+OK\r\n");
+        assert_eq!(t.cmd("GETRANGE k 0 3"), bulk("This"));
+        assert_eq!(t.cmd("GETRANGE k -3 -1"), bulk("ing"));
+        assert_eq!(t.cmd("GETRANGE k 0 -1"), bulk("This is a string"));
+        assert_eq!(t.cmd("GETRANGE k 10 100"), bulk("string"));
+        assert_eq!(t.cmd("GETRANGE k -100 3"), bulk("This"));
+        assert_eq!(t.cmd("GETRANGE k -1 -5"), EMPTY);
+        assert_eq!(t.cmd("GETRANGE k 5 3"), EMPTY);
+        assert_eq!(t.cmd("GETRANGE k 100 200"), EMPTY);
+        assert_eq!(t.cmd("GETRANGE k -9223372036854775808 9223372036854775807"), bulk("This is a string"));
+        assert_eq!(t.cmd("GETRANGE missing 0 -1"), EMPTY);
+        assert_eq!(t.cmd("GETRANGE k x 1"), err(ERR_NOT_INTEGER));
+        assert_eq!(t.cmd("SUBSTR k 5 6"), bulk("is"));
+        assert_eq!(t.raw(&[b"SET", b"e", b""]), b"+OK\r\n");
+        assert_eq!(t.cmd("GETRANGE e 0 -1"), EMPTY);
+    }
+
+    #[test]
+    fn setrange_pads_with_zeros() {
+        let mut t = Fixture::new();
+        assert_eq!(t.raw(&[b"SET", b"k", b"Hello World"]), b"+OK\r\n");
+        assert_eq!(t.cmd("SETRANGE k 6 Redis"), ":11\r\n");
+        assert_eq!(t.value(b"k").as_deref(), Some(&b"Hello Redis"[..]));
+        assert_eq!(t.cmd("SETRANGE k 13 !"), ":14\r\n");
+        assert_eq!(t.value(b"k").as_deref(), Some(&b"Hello Redis\0\0!"[..]));
+        assert_eq!(t.cmd("SETRANGE new 5 ab"), ":7\r\n");
+        assert_eq!(t.raw(&[b"GET", b"new"]), b"$7\r\n\0\0\0\0\0ab\r\n");
+        // Empty patch: current length, nothing created.
+        assert_eq!(t.raw(&[b"SETRANGE", b"k", b"100", b""]), b":14\r\n");
+        assert_eq!(t.raw(&[b"SETRANGE", b"none", b"100", b""]), b":0\r\n");
+        assert_eq!(t.value(b"none"), None);
+        assert_eq!(t.cmd("SETRANGE k -1 x"), err("ERR offset is out of range"));
+        assert_eq!(t.cmd("SETRANGE k x x"), err(ERR_NOT_INTEGER));
+        // A huge offset errors instead of allocating.
+        assert_eq!(t.cmd("SETRANGE k 9223372036854775807 x"), err(ERR_STRING_TOO_LONG));
+        assert_eq!(t.cmd("SETRANGE big 536870912 x"), err(ERR_STRING_TOO_LONG));
+        assert_eq!(t.value(b"big"), None);
+        // TTL survives.
+        assert_eq!(t.cmd("SET t abc EX 100"), OK);
+        assert_eq!(t.cmd("SETRANGE t 1 X"), ":3\r\n");
+        assert!(t.deadline(b"t").is_some());
+    }
+
+    #[test]
+    fn setrange_limit_is_inclusive() {
+        let mut t = Fixture::with_bulk_max(10);
+        assert_eq!(t.cmd("SETRANGE k 9 x"), ":10\r\n");
+        assert_eq!(t.cmd("SETRANGE k 10 x"), err(ERR_STRING_TOO_LONG));
+        assert_eq!(t.cmd("SETRANGE k 8 xyz"), err(ERR_STRING_TOO_LONG));
+    }
+
+    #[test]
+    fn setbit_and_getbit() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("SETBIT k 7 1"), ":0\r\n");
+        assert_eq!(t.raw(&[b"GET", b"k"]), b"$1\r\n\x01\r\n");
+        assert_eq!(t.cmd("SETBIT k 7 1"), ":1\r\n");
+        assert_eq!(t.cmd("SETBIT k 7 0"), ":1\r\n");
+        assert_eq!(t.cmd("SETBIT k 0 1"), ":0\r\n");
+        assert_eq!(t.cmd("SETBIT k 17 1"), ":0\r\n");
+        assert_eq!(t.raw(&[b"GET", b"k"]), b"$3\r\n\x80\x00\x40\r\n");
+        assert_eq!(t.cmd("GETBIT k 0"), ":1\r\n");
+        assert_eq!(t.cmd("GETBIT k 1"), ":0\r\n");
+        assert_eq!(t.cmd("GETBIT k 17"), ":1\r\n");
+        assert_eq!(t.cmd("GETBIT k 1000"), ":0\r\n");
+        assert_eq!(t.cmd("GETBIT missing 3"), ":0\r\n");
+        // "A" = 0x41 = 0100_0001
+        assert_eq!(t.cmd("SET a A"), OK);
+        let bits: Vec<String> = (0..8).map(|i| t.cmd(&format!("GETBIT a {i}"))).collect();
+        assert_eq!(bits.concat(), ":0\r\n:1\r\n:0\r\n:0\r\n:0\r\n:0\r\n:0\r\n:1\r\n");
+    }
+
+    #[test]
+    fn setbit_errors_and_limits() {
+        let mut t = Fixture::new();
+        let offset_err = err("ERR bit offset is not an integer or out of range");
+        let bit_err = err("ERR bit is not an integer or out of range");
+        assert_eq!(t.cmd("SETBIT k -1 1"), offset_err);
+        assert_eq!(t.cmd("SETBIT k x 1"), offset_err);
+        assert_eq!(t.cmd("SETBIT k 4294967296 1"), offset_err, "byte 512MiB is past proto-max-bulk-len");
+        assert_eq!(t.cmd("GETBIT k 4294967296"), offset_err);
+        assert_eq!(t.cmd("GETBIT k -1"), offset_err);
+        assert_eq!(t.cmd("SETBIT k 1 2"), bit_err);
+        assert_eq!(t.cmd("SETBIT k 1 -1"), bit_err);
+        assert_eq!(t.cmd("SETBIT k 1 x"), bit_err);
+        assert_eq!(t.value(b"k"), None);
+
+        let mut t = Fixture::with_bulk_max(4);
+        assert_eq!(t.cmd("SETBIT k 31 1"), ":0\r\n");
+        assert_eq!(t.cmd("SETBIT k 32 1"), offset_err);
+        assert_eq!(t.cmd("SETBIT k 9223372036854775807 1"), offset_err);
+        assert_eq!(t.value(b"k").map(|v| v.len()), Some(4));
+    }
+
+    #[test]
+    fn bitcount_bytes_and_bits() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("SET mykey foobar"), OK);
+        assert_eq!(t.cmd("BITCOUNT mykey"), ":26\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey 0 0"), ":4\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey 1 1"), ":6\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey 1 1 BYTE"), ":6\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey 5 30 BIT"), ":17\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey 0 -1"), ":26\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey -1 -1"), ":4\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey -1 -2"), ":0\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey 3 2"), ":0\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey 0 100"), ":26\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey 0 -1 bit"), ":26\r\n");
+        // 'f' = 0x66 = 0110_0110: bits 1..=2 are set, bits 3..=4 are not.
+        assert_eq!(t.cmd("BITCOUNT mykey 1 2 BIT"), ":2\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey 3 4 BIT"), ":0\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey -8 -1 BIT"), ":4\r\n");
+        assert_eq!(t.cmd("BITCOUNT missing"), ":0\r\n");
+        assert_eq!(t.cmd("BITCOUNT missing 0 -1 BIT"), ":0\r\n");
+        assert_eq!(t.cmd("BITCOUNT mykey 0"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("BITCOUNT mykey 0 1 WORD"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("BITCOUNT mykey 0 1 BIT x"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("BITCOUNT mykey a 1"), err(ERR_NOT_INTEGER));
+    }
+
+    #[test]
+    fn lcs_examples_from_the_redis_docs() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("MSET key1 ohmytext key2 mynewtext"), OK);
+        assert_eq!(t.cmd("LCS key1 key2"), bulk("mytext"));
+        assert_eq!(t.cmd("LCS key1 key2 LEN"), ":6\r\n");
+        assert_eq!(
+            t.cmd("LCS key1 key2 IDX"),
+            "*4\r\n$7\r\nmatches\r\n*2\r\n\
+             *2\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n\
+             *2\r\n*2\r\n:2\r\n:3\r\n*2\r\n:0\r\n:1\r\n\
+             $3\r\nlen\r\n:6\r\n"
+        );
+        assert_eq!(
+            t.cmd("LCS key1 key2 IDX MINMATCHLEN 4 WITHMATCHLEN"),
+            "*4\r\n$7\r\nmatches\r\n*1\r\n\
+             *3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n\
+             $3\r\nlen\r\n:6\r\n"
+        );
+        assert_eq!(
+            t.cmd("LCS key1 key2 IDX WITHMATCHLEN MINMATCHLEN -3"),
+            "*4\r\n$7\r\nmatches\r\n*2\r\n\
+             *3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n\
+             *3\r\n*2\r\n:2\r\n:3\r\n*2\r\n:0\r\n:1\r\n:2\r\n\
+             $3\r\nlen\r\n:6\r\n"
+        );
+    }
+
+    #[test]
+    fn lcs_edge_cases_and_errors() {
+        let mut t = Fixture::new();
+        assert_eq!(t.cmd("LCS a b"), EMPTY);
+        assert_eq!(t.cmd("LCS a b LEN"), ":0\r\n");
+        assert_eq!(t.cmd("LCS a b IDX"), "*4\r\n$7\r\nmatches\r\n*0\r\n$3\r\nlen\r\n:0\r\n");
+        assert_eq!(t.hits_misses(), (0, 6));
+        assert_eq!(t.cmd("SET a same"), OK);
+        assert_eq!(t.cmd("LCS a a"), bulk("same"));
+        assert_eq!(t.cmd("LCS a b LEN IDX"), err("ERR If you want both the length and indexes, please just use IDX."));
+        assert_eq!(t.cmd("LCS a b MINMATCHLEN"), err(ERR_SYNTAX));
+        assert_eq!(t.cmd("LCS a b MINMATCHLEN x"), err(ERR_NOT_INTEGER));
+        assert_eq!(t.cmd("LCS a b BOGUS"), err(ERR_SYNTAX));
+        assert_eq!(t.raw(&[b"MSET", b"x", b"a\0b\r\nc", b"y", b"\0\r\n"]), b"+OK\r\n");
+        assert_eq!(t.raw(&[b"LCS", b"x", b"y"]), b"$3\r\n\0\r\n\r\n");
+    }
+
+    #[test]
+    fn lcs_table_is_capped_by_proto_max_bulk_len() {
+        // 11 x 11 cells of 4 bytes = 484 bytes > 400.
+        let mut t = Fixture::with_bulk_max(400);
+        assert_eq!(t.cmd("MSET a 0123456789 b 9876543210"), OK);
+        let cap = err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+        assert_eq!(t.cmd("LCS a b"), cap);
+        assert_eq!(t.cmd("LCS a b LEN"), cap);
+        // 10 x 10 cells = 400 bytes: allowed.
+        assert_eq!(t.cmd("MSET a 012345678 b 876543210"), OK);
+        assert_eq!(t.cmd("LCS a b LEN"), ":1\r\n");
+    }
+
+    #[test]
+    fn clamp_range_matches_redis() {
+        assert_eq!(clamp_range(0, -1, 0), None);
+        assert_eq!(clamp_range(0, 0, 1), Some((0, 0)));
+        assert_eq!(clamp_range(-5, -1, 3), Some((0, 2)));
+        assert_eq!(clamp_range(-1, -3, 3), None);
+        assert_eq!(clamp_range(2, 1, 3), None);
+        assert_eq!(clamp_range(i64::MIN, i64::MAX, 4), Some((0, 3)));
+    }
+}

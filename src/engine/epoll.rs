@@ -141,7 +141,16 @@ struct Worker<'a> {
 
 impl<'a> Worker<'a> {
     fn new(index: usize, shared: &'a Shared, poll: Poll, rx: Receiver<(Sock, Option<SocketAddr>)>) -> Self {
-        Worker { index, shared, io: shared.worker_io(index), poll, rx, conns: Vec::new(), free: Vec::new(), buf: vec![0u8; READ_BUF_BYTES] }
+        Worker {
+            index,
+            shared,
+            io: shared.worker_io(index),
+            poll,
+            rx,
+            conns: Vec::new(),
+            free: Vec::new(),
+            buf: vec![0u8; READ_BUF_BYTES],
+        }
     }
 
     fn count(&self, n: u64) {
@@ -264,7 +273,14 @@ impl<'a> Worker<'a> {
         }
         self.io.connections.fetch_add(1, Relaxed);
         self.io.connections_total.fetch_add(1, Relaxed);
-        self.conns[slot] = Some(Conn { sock, session: Session::new(self.shared), sent: 0, want_write: false, read_pending: true, last_active: Instant::now() });
+        self.conns[slot] = Some(Conn {
+            sock,
+            session: Session::new(self.shared),
+            sent: 0,
+            want_write: false,
+            read_pending: true,
+            last_active: Instant::now(),
+        });
         // Data may already be waiting (edge-triggered: no event for it until more arrives).
         self.on_ready(slot, true, false);
     }
@@ -375,7 +391,8 @@ impl<'a> Worker<'a> {
     fn close_idle(&mut self) {
         let limit = Duration::from_secs(self.shared.config.timeout);
         for slot in 0..self.conns.len() {
-            let idle = self.conns[slot].as_ref().is_some_and(|c| c.last_active.elapsed() > limit && c.session.out.is_empty());
+            let idle =
+                self.conns[slot].as_ref().is_some_and(|c| c.last_active.elapsed() > limit && c.session.out.is_empty());
             if idle {
                 let conn = self.conns[slot].take().expect("checked above");
                 self.shared.stats.timedout_clients.fetch_add(1, Relaxed);

@@ -50,10 +50,12 @@ impl Listener {
     }
     pub fn describe(&self) -> String {
         match self {
-            Listener::Unix(l) => match l.local_addr().ok().and_then(|a| a.as_pathname().map(|p| p.display().to_string())) {
-                Some(p) => format!("unix:{p}"),
-                None => "unix:?".into(),
-            },
+            Listener::Unix(l) => {
+                match l.local_addr().ok().and_then(|a| a.as_pathname().map(|p| p.display().to_string())) {
+                    Some(p) => format!("unix:{p}"),
+                    None => "unix:?".into(),
+                }
+            }
             Listener::Tcp(l) => l.local_addr().map(|a| format!("tcp:{a}")).unwrap_or_else(|_| "tcp:?".into()),
         }
     }
@@ -120,7 +122,8 @@ pub fn admit(shared: &Shared, peer: Option<SocketAddr>) -> Result<(), &'static [
     let stats = &shared.stats;
     stats.total_connections_received.fetch_add(1, Relaxed);
     if let Some(addr) = peer {
-        if shared.config.protected_mode == YesNo::Yes && shared.config.password().is_none() && !addr.ip().is_loopback() {
+        if shared.config.protected_mode == YesNo::Yes && shared.config.password().is_none() && !addr.ip().is_loopback()
+        {
             stats.rejected_connections.fetch_add(1, Relaxed);
             return Err(ERR_DENIED);
         }

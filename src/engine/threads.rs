@@ -84,10 +84,8 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener, registry: &Arc<Registr
         io.connections.fetch_add(1, Relaxed);
         io.connections_total.fetch_add(1, Relaxed);
         let (shared2, registry2) = (shared.clone(), registry.clone());
-        let spawned = std::thread::Builder::new()
-            .name("ringkv-conn".into())
-            .stack_size(CONN_STACK_BYTES)
-            .spawn(move || {
+        let spawned =
+            std::thread::Builder::new().name("ringkv-conn".into()).stack_size(CONN_STACK_BYTES).spawn(move || {
                 let mut session = Session::new(&shared2);
                 let id = session.client.id;
                 if let Ok(clone) = stream.try_clone() {

@@ -45,7 +45,14 @@ impl Mapping {
         // SAFETY: a fresh anonymous private mapping; no existing memory is affected. The result
         // is checked against MAP_FAILED before use.
         let ptr = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
@@ -86,7 +93,10 @@ impl BufRing {
     /// `count` must be a power of two in 1..=32768.
     pub fn new(count: u16, buf_size: u32, bgid: u16) -> io::Result<BufRing> {
         if count == 0 || !count.is_power_of_two() || count > BUF_RING_ENTRIES_MAX {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "buffer count must be a power of two in 1..=32768"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer count must be a power of two in 1..=32768",
+            ));
         }
         if !(BUF_SIZE_MIN..=BUF_SIZE_MAX).contains(&buf_size) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "buffer size out of range"));

@@ -149,7 +149,21 @@ mod tests {
 
     #[test]
     fn tokens_round_trip() {
-        for op in [Op::Accept, Op::Recv, Op::Send, Op::Cancel, Op::Close, Op::Wake, Op::Tick, Op::DrainTick, Op::Handoff, Op::HandoffSent, Op::CloseUnowned, Op::CancelReserved, Op::AcceptBackoff] {
+        for op in [
+            Op::Accept,
+            Op::Recv,
+            Op::Send,
+            Op::Cancel,
+            Op::Close,
+            Op::Wake,
+            Op::Tick,
+            Op::DrainTick,
+            Op::Handoff,
+            Op::HandoffSent,
+            Op::CloseUnowned,
+            Op::CancelReserved,
+            Op::AcceptBackoff,
+        ] {
             for (slot, gen) in [(0, 0), (1, 1), (12345, GEN_MASK), (SLOT_RESERVED - 1, 77), (SLOT_RESERVED, 3)] {
                 let t = Token::conn(slot, gen, op);
                 assert_eq!(Token::decode(t.encode()), Some(t));
@@ -166,7 +180,8 @@ mod tests {
 
     #[test]
     fn reserved_values_are_distinct_and_unknown_ops_rejected() {
-        let all = [WAKE, TICK, DRAIN_TICK, HANDOFF, CLOSE_UNOWNED, CANCEL_RESERVED, accept(0), accept(1), accept_backoff(0)];
+        let all =
+            [WAKE, TICK, DRAIN_TICK, HANDOFF, CLOSE_UNOWNED, CANCEL_RESERVED, accept(0), accept(1), accept_backoff(0)];
         for (i, a) in all.iter().enumerate() {
             assert!(Token::decode(*a).is_some_and(|t| t.is_reserved()));
             for b in &all[i + 1..] {

@@ -29,8 +29,10 @@ pub struct Engine {
 
 pub const THREADS: Engine = Engine { name: "threads", args: &["--engine", "threads"] };
 pub const EPOLL: Engine = Engine { name: "epoll", args: &["--engine", "epoll", "--threads", "2"] };
-pub const URING: Engine = Engine { name: "uring", args: &["--engine", "uring", "--uring-mode", "full", "--threads", "2"] };
-pub const URING_BASIC: Engine = Engine { name: "uring-basic", args: &["--engine", "uring", "--uring-mode", "basic", "--threads", "2"] };
+pub const URING: Engine =
+    Engine { name: "uring", args: &["--engine", "uring", "--uring-mode", "full", "--threads", "2"] };
+pub const URING_BASIC: Engine =
+    Engine { name: "uring-basic", args: &["--engine", "uring", "--uring-mode", "basic", "--threads", "2"] };
 pub const ALL_ENGINES: &[Engine] = &[THREADS, EPOLL, URING, URING_BASIC];
 
 /// Generate one `#[test]` per engine for each listed `fn name(engine: Engine)`.
@@ -88,9 +90,10 @@ impl Server {
         loop {
             if let Ok(mut s) = UnixStream::connect(&self.sock) {
                 s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                // Any well-formed reply will do (a password-protected server says -NOAUTH).
                 if s.write_all(b"PING\r\n").is_ok() {
-                    let mut buf = [0u8; 7];
-                    if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                    let line = read_line(&mut s);
+                    if line == b"+PONG" || line.starts_with(b"-NOAUTH") {
                         return;
                     }
                 }
@@ -98,7 +101,12 @@ impl Server {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("server ({}) exited during startup: {status}\n{}", self.engine.name, self.stderr());
             }
-            assert!(Instant::now() < deadline, "server ({}) did not start in time\n{}", self.engine.name, self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "server ({}) did not start in time\n{}",
+                self.engine.name,
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -180,7 +188,11 @@ impl Server {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("server ({}) did not exit within {STOP_TIMEOUT:?} of SIGTERM\n{}", self.engine.name, self.stderr());
+                panic!(
+                    "server ({}) did not exit within {STOP_TIMEOUT:?} of SIGTERM\n{}",
+                    self.engine.name,
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -197,7 +209,13 @@ impl Drop for Server {
 }
 
 /// Start the server process (not waiting for it).
-pub fn spawn(sock: &std::path::Path, port: u16, engine: Engine, extra: &[&str], stderr_path: &std::path::Path) -> Child {
+pub fn spawn(
+    sock: &std::path::Path,
+    port: u16,
+    engine: Engine,
+    extra: &[&str],
+    stderr_path: &std::path::Path,
+) -> Child {
     let stderr = std::fs::File::create(stderr_path).expect("stderr log");
     let port_s = port.to_string();
     Command::new(env!("CARGO_BIN_EXE_ringkv-server"))
@@ -218,7 +236,12 @@ pub fn spawn(sock: &std::path::Path, port: u16, engine: Engine, extra: &[&str], 
 pub fn roundtrip<S: Read + Write>(s: &mut S, req: &[u8], expect: &[u8]) {
     s.write_all(req).unwrap();
     let got = read_n(s, expect.len());
-    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(expect), "request {:?}", String::from_utf8_lossy(req));
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(expect),
+        "request {:?}",
+        String::from_utf8_lossy(req)
+    );
 }
 
 /// Read exactly `n` bytes.
@@ -226,6 +249,26 @@ pub fn read_n<S: Read>(s: &mut S, n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
     s.read_exact(&mut buf).unwrap_or_else(|e| panic!("reading {n} bytes: {e}"));
     buf
+}
+
+/// Read one CRLF-terminated line (without the CRLF), byte by byte; empty on EOF/error.
+pub fn read_line<S: Read>(s: &mut S) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while s.read_exact(&mut b).is_ok() {
+        line.push(b[0]);
+        if line.ends_with(b"\r\n") {
+            line.truncate(line.len() - 2);
+            return line;
+        }
+    }
+    Vec::new()
+}
+
+/// Send an inline command and read a one-line reply (status, error or integer).
+pub fn line_cmd<S: Read + Write>(s: &mut S, cmd: &str) -> String {
+    s.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+    String::from_utf8_lossy(&read_line(s)).into_owned()
 }
 
 /// Read until the peer closes; returns everything read (bounded by the IO timeout).

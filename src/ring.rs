@@ -1,0 +1,610 @@
+//! The `uring` engine: per-worker io_uring rings that batch every accept, recv and send of a
+//! loop iteration into one `io_uring_enter`.
+//!
+//! This file is the thin layer over the `io-uring` crate ([`Ring`]: setup that probes, SQE
+//! queueing with a reservation rule, the one enter per iteration, completion reaping) and the
+//! engine's entry point ([`serve`]). The ring loop itself is in [`worker`] (one per thread);
+//! [`conn`] holds the per-connection state, [`bufring`] the provided-buffer ring and [`token`]
+//! the `user_data` layout.
+//!
+//! ```text
+//!                 listeners (unix, tcp)
+//!                        │ multishot accept (worker 0)
+//!                        ▼
+//!   ┌──────────── worker 0 ─────────────┐  MSG_RING(fd)  ┌──────────── worker 1 ───────────┐
+//!   │ ring: SQ ─► kernel ─► CQ          │ ─────────────► │ ring: SQ ─► kernel ─► CQ        │
+//!   │ buffer ring (recv data lands here)│                │ buffer ring                     │
+//!   │ slab of Conn { Session, send buf }│                │ slab of Conn { Session, ... }   │
+//!   │ eventfd read (shutdown), timers   │                │ eventfd read, timers            │
+//!   └──────────────┬────────────────────┘                └──────────────┬──────────────────┘
+//!                  └────────── Arc<Shared>: store, stats, INFO io ──────┘
+//! ```
+//!
+//! One loop iteration: enter the kernel once (submit everything queued, wait for at least one
+//! completion) → copy a bounded batch of CQEs out → handle each (feed received bytes to the
+//! connection's `Session`, which runs the requests and appends replies to `session.out`; give
+//! the receive buffer back at once) → after the whole batch, for every connection touched:
+//! start one send of all its output, resume input held back by backpressure, re-arm or cancel
+//! its recv, start its close. All of that is queued, and the next iteration's single enter
+//! submits it together with the wait.
+//!
+//! # Modes
+//! - `full` (Linux 6.0+): multishot accept, multishot recv selecting buffers from the
+//!   provided-buffer ring; requests are parsed straight out of the kernel-filled buffer.
+//! - `basic` (Linux 5.6+): single-shot accept and single-shot recv into a per-connection
+//!   buffer; still one enter per iteration. Chosen by `--uring-mode basic` or automatically
+//!   on kernels older than 6.0.
+//!
+//! # Accept spread
+//! Measured on Linux 6.18, 2 workers, 50 clients (`redis-benchmark -c 50`): when every worker
+//! arms its own multishot accept on the same listener, the kernel's exclusive wakeup gives
+//! (almost) every connection to one worker (see the numbers in the issue note). So worker 0
+//! alone accepts and hands descriptors round-robin to the others with `IORING_OP_MSG_RING`
+//! (the descriptor travels in the CQE's result; no extra syscall). Without MSG_RING (before
+//! 5.18) every worker accepts for itself.
+//!
+//! # Errors from `io_uring_enter` (every errno has a named decision, see [`enter_decision`])
+//! | errno  | meaning here                                             | decision             |
+//! |--------|----------------------------------------------------------|----------------------|
+//! | EINTR  | a signal interrupted the wait (SQEs were not lost)       | reap, enter again    |
+//! | EAGAIN | the kernel could not allocate request memory             | reap, back off, retry|
+//! | EBUSY  | CQ overflow backlog not flushed yet / too much in flight | reap, back off, retry|
+//! | EBADR  | the kernel dropped completions (CQ overflow, no memory)  | log error, reap, retry|
+//! | ETIME  | a wait timeout expired (not used: no timed waits)        | reap, enter again    |
+//! | other  | EBADF, EFAULT, EINVAL, ENXIO, EOPNOTSUPP, EEXIST (single issuer violated): a bug | fatal: worker stops, server shuts down |
+//!
+//! # Buffer-ring sizing and RLIMIT_MEMLOCK
+//! Only the ring's own memory is pinned/accounted: the SQ/CQ arrays and the buffer ring's
+//! entry array (16 bytes per buffer, one page for 256). The receive buffers are ordinary
+//! anonymous memory the kernel copies into, never pinned, so they do not count against
+//! RLIMIT_MEMLOCK on any kernel. Since 5.12 ring memory is charged to the memory cgroup;
+//! since 6.13 (io_uring "regions") the rings and the buffer-ring entry array are also charged
+//! to RLIMIT_MEMLOCK for processes without CAP_IPC_LOCK. Verified on this 6.18 kernel as user
+//! `nobody` with `prlimit --memlock=...` (see the issue note). With [`SQ_ENTRIES`] = 1024 and
+//! [`CQ_ENTRIES`] = 4096 one worker pins about 140 KiB (SQEs 64 KiB + CQ ring 64 KiB + SQ array
+//! + buffer-ring page), so the default 8 MiB limit holds about 55 workers; the default
+//! 256 x 16 KiB receive buffers (4 MiB per worker, touched lazily) are outside that limit.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use io_uring::{opcode, squeue, IoUring};
+
+use crate::config::UringMode;
+use crate::engine::Listener;
+use crate::shared::Shared;
+
+pub mod bufring;
+pub mod conn;
+pub mod token;
+pub mod worker;
+
+/// Submission queue entries per ring. Bounds SQEs queued per iteration before an extra enter
+/// is needed to make room .
+pub const SQ_ENTRIES: u32 = 1024;
+/// Completion queue entries per ring (4x the SQ: multishot ops post many CQEs per SQE). The
+/// kernel keeps overflowing CQEs on a list (FEAT_NODROP), so this bounds latency, not safety.
+pub const CQ_ENTRIES: u32 = 4096;
+/// CQEs copied out and handled per iteration before the post-batch work (sends, re-arms) runs.
+pub const CQE_BATCH_MAX: usize = 1024;
+/// After an enter failed with EAGAIN/EBUSY and nothing could be reaped, wait this long
+/// before retrying, so a kernel short of memory is not spun on.
+pub const ENTER_BACKOFF: Duration = Duration::from_millis(1);
+/// Submit attempts [`Ring::reserve`] makes before it reports the SQ as stuck.
+pub const RESERVE_ATTEMPTS_MAX: usize = 64;
+
+/// Why the engine could not run.
+#[derive(Debug)]
+pub enum ServeError {
+    /// io_uring is unusable here (old kernel, seccomp, sysctl, memlock, missing opcodes, or the
+    /// test-only forced failure): a one-line reason with a hint. The caller falls back.
+    Unsupported(String),
+    /// Anything else: bad configuration, or a fatal error while serving.
+    Failed(anyhow::Error),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::Unsupported(why) => write!(f, "io_uring unusable: {why}"),
+            ServeError::Failed(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+/// How completions of this ring's deferred work get run (from most to least efficient).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// `SINGLE_ISSUER | DEFER_TASKRUN | SUBMIT_ALL` (6.1+): task work runs only inside our
+    /// enter, no IPIs or interrupting the loop.
+    DeferTaskrun,
+    /// `COOP_TASKRUN | TASKRUN_FLAG | SUBMIT_ALL` (5.19+).
+    CoopTaskrun,
+    /// No setup flags (5.6+).
+    Plain,
+}
+
+/// One copied-out completion.
+#[derive(Clone, Copy, Debug)]
+pub struct Cqe {
+    pub user_data: u64,
+    pub result: i32,
+    pub flags: u32,
+}
+
+/// Running totals of one ring, published to `INFO io` by the worker.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tally {
+    /// Every `io_uring_enter` (successful or not) plus any other syscall the worker makes.
+    pub syscalls: u64,
+    pub sqes_submitted: u64,
+    pub cqes_reaped: u64,
+}
+
+/// What to do after `io_uring_enter` failed with an errno (table in the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnterDecision {
+    /// Interrupted: go on (reap what is there, enter again).
+    Retry,
+    /// Transient shortage: reap what is there, back off briefly if nothing was, retry.
+    ReapBackoffRetry,
+    /// Completions were lost: log loudly, then as ReapBackoffRetry.
+    LostCompletions,
+    /// A bug or an unusable ring: stop the worker.
+    Fatal,
+}
+
+/// The named decision for each `io_uring_enter` errno.
+pub fn enter_decision(errno: i32) -> EnterDecision {
+    match errno {
+        libc::EINTR | libc::ETIME => EnterDecision::Retry,
+        libc::EAGAIN | libc::EBUSY => EnterDecision::ReapBackoffRetry,
+        libc::EBADR => EnterDecision::LostCompletions,
+        _ => EnterDecision::Fatal,
+    }
+}
+
+/// An io_uring instance plus the bookkeeping every worker needs around it.
+pub struct Ring {
+    uring: IoUring,
+    pub flavor: Flavor,
+    /// Completions reaped while making room in the SQ mid-batch; handled with the next batch.
+    backlog: Vec<Cqe>,
+    pub tally: Tally,
+    /// Consecutive EAGAIN/EBUSY results, for the log.
+    transient_streak: u64,
+}
+
+impl Ring {
+    /// Create a ring, trying the most efficient setup flags first and falling back on EINVAL
+    /// (flags unknown to this kernel). Other errors (ENOSYS, EPERM, ENOMEM) are returned.
+    pub fn new(sq_entries: u32, cq_entries: u32) -> io::Result<Ring> {
+        let mut last = io::Error::from_raw_os_error(libc::EINVAL);
+        for flavor in [Flavor::DeferTaskrun, Flavor::CoopTaskrun, Flavor::Plain] {
+            let mut builder = IoUring::builder();
+            builder.setup_cqsize(cq_entries).setup_clamp();
+            match flavor {
+                Flavor::DeferTaskrun => builder.setup_single_issuer().setup_defer_taskrun().setup_submit_all(),
+                Flavor::CoopTaskrun => builder.setup_coop_taskrun().setup_taskrun_flag().setup_submit_all(),
+                Flavor::Plain => &mut builder,
+            };
+            match builder.build(sq_entries) {
+                Ok(uring) => {
+                    return Ok(Ring {
+                        uring,
+                        flavor,
+                        backlog: Vec::new(),
+                        tally: Tally::default(),
+                        transient_streak: 0,
+                    })
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Check that the kernel supports every opcode in `ops` (name, code). Returns the names
+    /// of the missing ones, or an error if the kernel cannot be probed at all (before 5.6).
+    pub fn probe(&self, ops: &[(&'static str, u8)]) -> io::Result<Vec<&'static str>> {
+        let mut probe = io_uring::Probe::new();
+        self.uring.submitter().register_probe(&mut probe)?;
+        Ok(ops.iter().filter(|(_, code)| !probe.is_supported(*code)).map(|(name, _)| *name).collect())
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.uring.as_raw_fd()
+    }
+
+    pub fn submitter(&self) -> io_uring::Submitter<'_> {
+        self.uring.submitter()
+    }
+
+    /// Free SQ slots right now.
+    fn sq_free(&mut self) -> usize {
+        let sq = self.uring.submission();
+        sq.capacity() - sq.len()
+    }
+
+    /// Make sure `n` SQEs can be queued without failing: if the SQ lacks room, submit what is
+    /// queued (an extra enter, counted) and check again. A submit that succeeds but frees no
+    /// slot is a bug (assert). EAGAIN/EBUSY/EINTR: reap into the backlog and retry, bounded.
+    pub fn reserve(&mut self, n: usize) -> Result<(), anyhow::Error> {
+        debug_assert!(n <= SQ_ENTRIES as usize);
+        for _ in 0..RESERVE_ATTEMPTS_MAX {
+            let free = self.sq_free();
+            if free >= n {
+                return Ok(());
+            }
+            self.tally.syscalls += 1;
+            match self.uring.submit() {
+                Ok(submitted) => {
+                    self.tally.sqes_submitted += submitted as u64;
+                    assert!(submitted > 0, "io_uring_enter submitted nothing from a full SQ");
+                }
+                Err(e) => self.on_enter_error(&e)?,
+            }
+        }
+        anyhow::bail!("submission queue stayed full after {RESERVE_ATTEMPTS_MAX} submits")
+    }
+
+    /// Queue one SQE, first making room with [`Ring::reserve`] if the SQ is full. Queueing
+    /// fails only if that does (the ring is unusable).
+    ///
+    /// # Safety
+    /// Every buffer, pointer and descriptor the SQE refers to must stay valid until its final
+    /// completion has been reaped (the connection slab, send buffers and the worker's boxed
+    /// timespecs/eventfd buffer guarantee this; see `conn.rs`).
+    pub unsafe fn push(&mut self, sqe: &squeue::Entry) -> Result<(), anyhow::Error> {
+        self.reserve(1)?;
+        // SAFETY: forwarded to our caller's contract above.
+        let pushed = unsafe { self.uring.submission().push(sqe) }.is_ok();
+        assert!(pushed, "SQ full although room was reserved");
+        Ok(())
+    }
+
+    /// The loop's one kernel entry: submit everything queued and wait for at least one
+    /// completion. No syscall when completions are already waiting and nothing is queued.
+    /// Returns true if the call waited for completions (and so ran deferred task work).
+    pub fn enter(&mut self) -> Result<bool, anyhow::Error> {
+        let ready = !self.backlog.is_empty() || !self.uring.completion().is_empty();
+        let queued = !self.uring.submission().is_empty();
+        if ready && !queued {
+            return Ok(false);
+        }
+        self.tally.syscalls += 1;
+        match self.uring.submit_and_wait(if ready { 0 } else { 1 }) {
+            Ok(submitted) => {
+                self.tally.sqes_submitted += submitted as u64;
+                self.transient_streak = 0;
+                Ok(!ready)
+            }
+            Err(e) => self.on_enter_error(&e).map(|()| false),
+        }
+    }
+
+    /// Apply the errno decision table. Transient errors reap into the backlog.
+    fn on_enter_error(&mut self, e: &io::Error) -> Result<(), anyhow::Error> {
+        let errno = e.raw_os_error().unwrap_or(0);
+        match enter_decision(errno) {
+            EnterDecision::Retry => {}
+            EnterDecision::LostCompletions => {
+                tracing::error!("io_uring_enter: EBADR, the kernel dropped completions; some connections may stall");
+                self.reap_backlog();
+            }
+            EnterDecision::ReapBackoffRetry => {
+                self.transient_streak += 1;
+                if self.transient_streak.is_power_of_two() && self.transient_streak >= 1024 {
+                    tracing::warn!(error = %e, streak = self.transient_streak, "io_uring_enter keeps failing transiently");
+                }
+                if self.reap_backlog() == 0 {
+                    std::thread::sleep(ENTER_BACKOFF);
+                }
+            }
+            EnterDecision::Fatal => return Err(anyhow::anyhow!("io_uring_enter failed: {e}")),
+        }
+        Ok(())
+    }
+
+    /// Move every available CQE to the backlog. Returns how many.
+    fn reap_backlog(&mut self) -> usize {
+        let mut n = 0;
+        for cqe in self.uring.completion() {
+            self.backlog.push(Cqe { user_data: cqe.user_data(), result: cqe.result(), flags: cqe.flags() });
+            n += 1;
+        }
+        self.tally.cqes_reaped += n as u64;
+        n
+    }
+
+    /// Copy up to `max` completions into `batch` (backlog first).
+    pub fn reap(&mut self, batch: &mut Vec<Cqe>, max: usize) {
+        let from_backlog = self.backlog.len().min(max);
+        batch.extend(self.backlog.drain(..from_backlog));
+        let mut n = 0u64;
+        let mut cq = self.uring.completion();
+        while batch.len() < max {
+            let Some(cqe) = cq.next() else { break };
+            batch.push(Cqe { user_data: cqe.user_data(), result: cqe.result(), flags: cqe.flags() });
+            n += 1;
+        }
+        drop(cq);
+        self.tally.cqes_reaped += n;
+    }
+}
+
+/// SQE builders: thin, named wrappers so the loop reads as "recv_multi", "send", "close".
+pub mod sqe {
+    use io_uring::types::{Fd, Timespec};
+    use io_uring::{opcode, squeue::Entry};
+
+    pub fn accept_multi(fd: i32, user_data: u64) -> Entry {
+        opcode::AcceptMulti::new(Fd(fd)).flags(libc::SOCK_CLOEXEC).build().user_data(user_data)
+    }
+    pub fn accept(fd: i32, user_data: u64) -> Entry {
+        opcode::Accept::new(Fd(fd), std::ptr::null_mut(), std::ptr::null_mut())
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(user_data)
+    }
+    pub fn recv_multi(fd: i32, bgid: u16, user_data: u64) -> Entry {
+        opcode::RecvMulti::new(Fd(fd), bgid).build().user_data(user_data)
+    }
+    pub fn recv(fd: i32, buf: *mut u8, len: u32, user_data: u64) -> Entry {
+        opcode::Recv::new(Fd(fd), buf, len).build().user_data(user_data)
+    }
+    pub fn send(fd: i32, buf: *const u8, len: u32, user_data: u64) -> Entry {
+        opcode::Send::new(Fd(fd), buf, len).flags(libc::MSG_NOSIGNAL).build().user_data(user_data)
+    }
+    pub fn cancel(target: u64, user_data: u64) -> Entry {
+        opcode::AsyncCancel::new(target).build().user_data(user_data)
+    }
+    pub fn close(fd: i32, user_data: u64) -> Entry {
+        opcode::Close::new(Fd(fd)).build().user_data(user_data)
+    }
+    pub fn read(fd: i32, buf: *mut u8, len: u32, user_data: u64) -> Entry {
+        opcode::Read::new(Fd(fd), buf, len).build().user_data(user_data)
+    }
+    pub fn timeout(ts: *const Timespec, user_data: u64) -> Entry {
+        opcode::Timeout::new(ts).build().user_data(user_data)
+    }
+    /// Post a CQE with `result` and `target_user_data` on the ring `ring_fd`.
+    pub fn msg_ring(ring_fd: i32, result: i32, target_user_data: u64, user_data: u64) -> Entry {
+        opcode::MsgRingData::new(Fd(ring_fd), result, target_user_data, None).build().user_data(user_data)
+    }
+}
+
+/// Opcodes every mode needs (basic mode runs on these alone).
+const OPS_BASIC: &[(&str, u8)] = &[
+    ("ACCEPT", opcode::Accept::CODE),
+    ("RECV", opcode::Recv::CODE),
+    ("SEND", opcode::Send::CODE),
+    ("CLOSE", opcode::Close::CODE),
+    ("ASYNC_CANCEL", opcode::AsyncCancel::CODE),
+    ("TIMEOUT", opcode::Timeout::CODE),
+    ("READ", opcode::Read::CODE),
+];
+/// Opcode used for hand-offs when present (5.18+); without it every worker accepts.
+const OP_MSG_RING: (&str, u8) = ("MSG_RING", opcode::MsgRingData::CODE);
+
+/// Oldest kernel with multishot recv (full mode).
+const FULL_MODE_KERNEL_MIN: (u32, u32) = (6, 0);
+
+/// The running kernel's (major, minor), if uname can tell.
+pub fn kernel_version() -> Option<(u32, u32)> {
+    // SAFETY: utsname is plain old data; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, writable utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return None;
+    }
+    // SAFETY: uname NUL-terminates `release`.
+    let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy().into_owned();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// A one-line reason plus hint for a failed setup step.
+pub fn unsupported_reason(step: &str, e: &io::Error) -> String {
+    let sysctl = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    match e.raw_os_error() {
+        Some(libc::ENOSYS) => format!("{step}: ENOSYS, this kernel has no io_uring (hint: Linux 5.6+ needed; use --engine epoll)"),
+        Some(libc::EPERM) if sysctl > 0 => {
+            format!("{step}: EPERM, disabled by sysctl kernel.io_uring_disabled={sysctl} (hint: set it to 0, or use --engine epoll)")
+        }
+        Some(libc::EPERM) => format!("{step}: EPERM, blocked by a seccomp filter (hint: Docker's default profile blocks io_uring; run with a profile that allows it, or use --engine epoll)"),
+        Some(libc::ENOMEM) => format!("{step}: ENOMEM, locked-memory limit too low (hint: raise RLIMIT_MEMLOCK, e.g. `ulimit -l` or LimitMEMLOCK=, or use fewer --threads)"),
+        Some(libc::EINVAL) => format!("{step}: EINVAL, the kernel rejected the ring parameters (hint: kernel too old; Linux 5.6+ needed)"),
+        _ => format!("{step}: {e} (hint: use --engine epoll)"),
+    }
+}
+
+/// The mode to run in: the configured one, downgraded to basic on kernels without multishot
+/// recv.
+fn effective_mode(configured: UringMode) -> UringMode {
+    match (configured, kernel_version()) {
+        (UringMode::Full, Some(v)) if v < FULL_MODE_KERNEL_MIN => {
+            tracing::info!(kernel = ?v, "kernel older than 6.0 has no multishot recv: using --uring-mode basic");
+            UringMode::Basic
+        }
+        (mode, _) => mode,
+    }
+}
+
+/// Validate the buffer-ring flags (only full mode uses the ring; basic uses the size).
+fn validate_buffers(shared: &Shared) -> Result<(u16, u32), ServeError> {
+    let c = &shared.config;
+    let count = c.uring_buffers;
+    if count == 0 || !count.is_power_of_two() || count > bufring::BUF_RING_ENTRIES_MAX {
+        return Err(ServeError::Failed(anyhow::anyhow!(
+            "--uring-buffers {count}: must be a power of two from 1 to 32768"
+        )));
+    }
+    let size = c.uring_buffer_size;
+    if !(bufring::BUF_SIZE_MIN as u64..=bufring::BUF_SIZE_MAX as u64).contains(&size) {
+        return Err(ServeError::Failed(anyhow::anyhow!(
+            "--uring-buffer-size {size}: must be from {} to {} bytes",
+            bufring::BUF_SIZE_MIN,
+            bufring::BUF_SIZE_MAX
+        )));
+    }
+    Ok((count, size as u32))
+}
+
+/// What a worker learns once every worker's setup succeeded.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// This worker arms accepts on the listeners.
+    pub acceptor: bool,
+    /// Ring fds of all workers (index = worker id) to hand accepted descriptors to; empty
+    /// when each worker keeps what it accepts.
+    pub peers: Vec<RawFd>,
+}
+
+/// State shared by the workers of one engine run.
+pub struct Coord {
+    /// Acceptor workers that may still hand descriptors to others. A worker finishes its
+    /// shutdown only after this is 0 (so no hand-off can land on a ring that is gone).
+    pub acceptors_running: AtomicUsize,
+}
+
+/// Serve until shutdown on io_uring. `Err(Unsupported)` means nothing was started and the
+/// caller should fall back to another engine.
+pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeError> {
+    if shared.config.uring_force_setup_failure {
+        return Err(ServeError::Unsupported(
+            "setup failure forced by --uring-force-setup-failure (test-only switch; hint: remove the flag)".into(),
+        ));
+    }
+    let (buffers, buffer_size) = validate_buffers(shared)?;
+    let mode = effective_mode(shared.config.uring_mode);
+    let workers = shared.config.worker_threads();
+    let coord = Coord { acceptors_running: AtomicUsize::new(0) };
+    let opts = worker::Options { mode, buffers, buffer_size };
+    std::thread::scope(|scope| {
+        let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<(RawFd, bool), ServeError>)>();
+        let mut go = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for id in 0..workers {
+            let (go_tx, go_rx) = mpsc::channel::<Option<Plan>>();
+            let worker_ready = ready_tx.clone();
+            let coord = &coord;
+            let spawned =
+                std::thread::Builder::new().name(format!("ringkv-uring-{id}")).spawn_scoped(scope, move || {
+                    worker::thread_main(id, shared, listeners, opts, coord, worker_ready, go_rx)
+                });
+            match spawned {
+                Ok(h) => {
+                    handles.push(h);
+                    go.push(go_tx);
+                }
+                Err(e) => {
+                    let _ = ready_tx
+                        .send((id, Err(ServeError::Failed(anyhow::anyhow!("could not spawn worker thread: {e}")))));
+                }
+            }
+        }
+        drop(ready_tx);
+        // Phase 1: every worker sets up its ring; any failure aborts all (nothing served yet).
+        let mut ring_fds = vec![-1; workers];
+        let mut have_msg_ring = true;
+        let mut first_err = None;
+        for _ in 0..workers {
+            match ready_rx.recv() {
+                Ok((id, Ok((fd, msg_ring)))) => {
+                    ring_fds[id] = fd;
+                    have_msg_ring &= msg_ring;
+                }
+                Ok((_, Err(e))) => first_err = first_err.or(Some(e)),
+                Err(_) => {
+                    first_err =
+                        first_err.or(Some(ServeError::Failed(anyhow::anyhow!("a worker thread died during setup"))))
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            for tx in &go {
+                let _ = tx.send(None);
+            }
+            for h in handles {
+                let _ = h.join();
+            }
+            return Err(e);
+        }
+        // Phase 2: register the engine and start serving.
+        let name = match mode {
+            UringMode::Full => "uring",
+            UringMode::Basic => "uring-basic",
+        };
+        shared.set_io(name, workers);
+        let handoff = have_msg_ring && workers > 1 && worker::accept_handoff();
+        coord.acceptors_running.store(if handoff { 1 } else { workers }, Ordering::Release);
+        for (id, tx) in go.iter().enumerate() {
+            let plan = Plan {
+                acceptor: !handoff || id == 0,
+                peers: if handoff && id == 0 { ring_fds.clone() } else { Vec::new() },
+            };
+            let _ = tx.send(Some(plan));
+        }
+        let mut result = Ok(());
+        for h in handles {
+            let r = match h.join() {
+                Ok(r) => r,
+                Err(_) => Err(anyhow::anyhow!("an io_uring worker panicked")),
+            };
+            if let Err(e) = r {
+                shared.begin_shutdown();
+                if result.is_ok() {
+                    result = Err(ServeError::Failed(e));
+                }
+            }
+        }
+        result
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_enter_errno_has_a_decision() {
+        assert_eq!(enter_decision(libc::EINTR), EnterDecision::Retry);
+        assert_eq!(enter_decision(libc::EAGAIN), EnterDecision::ReapBackoffRetry);
+        assert_eq!(enter_decision(libc::EBUSY), EnterDecision::ReapBackoffRetry);
+        assert_eq!(enter_decision(libc::EBADR), EnterDecision::LostCompletions);
+        for fatal in [libc::EBADF, libc::EFAULT, libc::EINVAL, libc::ENXIO, libc::EOPNOTSUPP, libc::EEXIST] {
+            assert_eq!(enter_decision(fatal), EnterDecision::Fatal);
+        }
+    }
+
+    #[test]
+    fn reasons_name_the_errno_and_a_hint() {
+        for errno in [libc::ENOSYS, libc::EPERM, libc::ENOMEM, libc::EINVAL, libc::EACCES] {
+            let r = unsupported_reason("io_uring_setup", &io::Error::from_raw_os_error(errno));
+            assert!(r.starts_with("io_uring_setup: "), "{r}");
+            assert!(r.contains("hint:"), "{r}");
+        }
+    }
+
+    #[test]
+    fn kernel_version_parses() {
+        assert!(kernel_version().is_some_and(|(major, _)| major >= 3));
+    }
+
+    #[test]
+    fn ring_setup_and_probe_work_here() {
+        let ring = Ring::new(8, 32).expect("io_uring available on the test machine");
+        let missing = ring.probe(OPS_BASIC).expect("probe");
+        assert!(missing.is_empty(), "{missing:?}");
+    }
+}

@@ -1,0 +1,284 @@
+//! Per-connection state of the ring loop and the slab that holds it.
+//!
+//! Lifecycle (monoio's rule: an in-flight operation owns its buffer and keeps its fd alive):
+//!
+//! ```text
+//!   accept/hand-off ──► Open ──(EOF+flushed | error | QUIT/protocol error+flushed |
+//!                        │      idle timeout | shutdown+flushed)──► Closing ──► freed
+//!                        │                                           │
+//!                        └ recv/send SQEs in flight                   └ cancels + Close SQE
+//! ```
+//!
+//! A slot is freed (and its generation bumped) only when `inflight` — the number of SQEs of
+//! this slot whose final completion has not arrived — is back to zero. Until then the send
+//! buffer and the basic-mode receive buffer stay where the kernel was told they are, and the
+//! descriptor is not reused by a later connection in this slot.
+
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use crate::session::Session;
+
+/// A finished send buffer keeps its allocation for the next reply up to this capacity; larger
+/// ones (after a big value) are freed so an idle connection does not pin megabytes.
+pub const SEND_BUF_KEEP_BYTES: usize = 64 * 1024;
+/// One Send SQE carries at most this many bytes (the SQE length field is 32 bits).
+pub const SEND_CHUNK_MAX: usize = 1 << 30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Serving requests.
+    Open,
+    /// Cancels and the Close are queued; waiting for `inflight` to reach 0.
+    Closing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecvState {
+    /// No recv in flight.
+    Idle,
+    /// A recv (multishot in full mode) is in flight.
+    Armed,
+    /// An AsyncCancel for the recv is in flight; its final CQE has not arrived yet.
+    Cancelling,
+}
+
+/// Reply bytes handed to the kernel: taken whole out of `session.out`, so they never move
+/// while a Send is in flight; a short send resubmits from `progress`.
+#[derive(Debug, Default)]
+pub struct SendBuf {
+    buf: Vec<u8>,
+    progress: usize,
+    pub in_flight: bool,
+}
+
+impl SendBuf {
+    pub fn new(buf: Vec<u8>) -> SendBuf {
+        debug_assert!(buf.is_empty());
+        SendBuf { buf, progress: 0, in_flight: false }
+    }
+
+    /// Bytes not yet accepted by the kernel.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.progress
+    }
+
+    /// Swap `out` (the session's replies) in as the new buffer to send; `out` gets the old,
+    /// empty allocation back to fill with the next replies.
+    pub fn take_from(&mut self, out: &mut Vec<u8>) {
+        assert!(!self.in_flight);
+        assert_eq!(self.pending(), 0);
+        self.buf.clear();
+        self.progress = 0;
+        std::mem::swap(&mut self.buf, out);
+    }
+
+    /// The next chunk to hand to the kernel (pointer, length). Stable until `advance`.
+    pub fn chunk(&self) -> (*const u8, u32) {
+        let rest = &self.buf[self.progress..];
+        let len = rest.len().min(SEND_CHUNK_MAX);
+        (rest.as_ptr(), len as u32)
+    }
+
+    /// The kernel accepted `n` more bytes. Returns true once everything was sent.
+    pub fn advance(&mut self, n: usize) -> bool {
+        assert!(n <= self.pending(), "send progress {} + {n} passes length {}", self.progress, self.buf.len());
+        self.progress += n;
+        if self.progress < self.buf.len() {
+            return false;
+        }
+        self.buf.clear();
+        self.progress = 0;
+        if self.buf.capacity() > SEND_BUF_KEEP_BYTES {
+            self.buf = Vec::new();
+        }
+        true
+    }
+
+    /// The allocation, for reuse by a later connection.
+    pub fn into_vec(self) -> Vec<u8> {
+        let mut v = self.buf;
+        v.clear();
+        v
+    }
+}
+
+/// One client connection owned by a worker.
+pub struct Conn {
+    pub fd: RawFd,
+    pub session: Session,
+    pub phase: Phase,
+    /// SQEs of this slot whose final completion has not arrived (recv, send, cancels, close).
+    pub inflight: u32,
+    pub recv: RecvState,
+    /// Basic mode: where the single-shot recv writes (owned by the recv while it is armed).
+    pub rbuf: Vec<u8>,
+    pub send: SendBuf,
+    /// The peer finished sending: stop reading; close once every reply is flushed.
+    pub eof: bool,
+    /// Close now without flushing (connection error, idle timeout, shutdown deadline).
+    pub kill: bool,
+    /// Requests are buffered in the session, held back by backpressure (output too large);
+    /// resume them once output has been handed to the kernel.
+    pub held: bool,
+    /// Queued for post-batch service (dedupes the touched list).
+    pub touched: bool,
+    /// Last time bytes moved in either direction (for `--timeout`).
+    pub last_active: Instant,
+}
+
+impl Conn {
+    pub fn new(fd: RawFd, session: Session, rbuf: Vec<u8>, send: Vec<u8>, now: Instant) -> Conn {
+        Conn {
+            fd,
+            session,
+            phase: Phase::Open,
+            inflight: 0,
+            recv: RecvState::Idle,
+            rbuf,
+            send: SendBuf::new(send),
+            eof: false,
+            kill: false,
+            held: false,
+            touched: false,
+            last_active: now,
+        }
+    }
+
+    /// Every reply produced so far has been accepted by the kernel.
+    pub fn flushed(&self) -> bool {
+        !self.send.in_flight && self.send.pending() == 0 && self.session.out.is_empty()
+    }
+
+    /// One more SQE of this slot is in flight.
+    pub fn op_started(&mut self) {
+        self.inflight += 1;
+    }
+
+    /// A final completion arrived. Returns true when nothing is in flight any more.
+    pub fn op_finished(&mut self) -> bool {
+        assert!(self.inflight > 0, "completion for a slot with nothing in flight");
+        self.inflight -= 1;
+        self.inflight == 0
+    }
+}
+
+struct Slot {
+    gen: u32,
+    conn: Option<Conn>,
+}
+
+/// The connection slab: slots addressed by index, each with a generation for its tokens.
+#[derive(Default)]
+pub struct Slab {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl Slab {
+    /// Store `conn`; returns (slot, generation).
+    pub fn insert(&mut self, conn: Conn) -> (u32, u32) {
+        self.live += 1;
+        if let Some(i) = self.free.pop() {
+            let slot = &mut self.slots[i as usize];
+            debug_assert!(slot.conn.is_none());
+            slot.conn = Some(conn);
+            return (i, slot.gen);
+        }
+        let i = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|i| *i < super::token::SLOT_RESERVED)
+            .expect("slab index fits a token");
+        self.slots.push(Slot { gen: 0, conn: Some(conn) });
+        (i, 0)
+    }
+
+    /// The connection in `slot` if its generation is `gen`.
+    pub fn get_mut(&mut self, slot: u32, gen: u32) -> Option<&mut Conn> {
+        let s = self.slots.get_mut(slot as usize)?;
+        if s.gen != gen {
+            return None;
+        }
+        s.conn.as_mut()
+    }
+
+    /// The connection in `slot` (any generation) and its generation.
+    pub fn get_any(&mut self, slot: u32) -> Option<(&mut Conn, u32)> {
+        let s = self.slots.get_mut(slot as usize)?;
+        let gen = s.gen;
+        s.conn.as_mut().map(|c| (c, gen))
+    }
+
+    /// Free `slot`: bump its generation so stale tokens no longer match.
+    pub fn remove(&mut self, slot: u32) -> Option<Conn> {
+        let s = self.slots.get_mut(slot as usize)?;
+        let conn = s.conn.take()?;
+        s.gen = (s.gen + 1) & super::token::GEN_MASK;
+        self.free.push(slot);
+        self.live -= 1;
+        Some(conn)
+    }
+
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Slot indices currently holding a connection.
+    pub fn occupied(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots.iter().enumerate().filter(|(_, s)| s.conn.is_some()).map(|(i, _)| i as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_buf_tracks_progress_and_recycles() {
+        let mut s = SendBuf::new(Vec::with_capacity(16));
+        let mut out = b"hello world".to_vec();
+        s.take_from(&mut out);
+        assert!(out.is_empty());
+        assert!(out.capacity() >= 16, "old allocation handed back to the session");
+        assert_eq!(s.pending(), 11);
+        assert!(!s.advance(5));
+        let (_, len) = s.chunk();
+        assert_eq!(len, 6);
+        assert!(s.advance(6));
+        assert_eq!(s.pending(), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "passes length")]
+    fn send_progress_never_passes_length() {
+        let mut s = SendBuf::new(Vec::new());
+        s.take_from(&mut b"abc".to_vec());
+        s.advance(4);
+    }
+
+    #[test]
+    fn big_send_buffers_are_not_kept() {
+        let mut s = SendBuf::new(Vec::new());
+        s.take_from(&mut vec![0u8; SEND_BUF_KEEP_BYTES * 2]);
+        assert!(s.advance(SEND_BUF_KEEP_BYTES * 2));
+        assert_eq!(s.into_vec().capacity(), 0);
+    }
+
+    #[test]
+    fn slab_generations_reject_stale_tokens() {
+        let shared = crate::shared::Shared::new(crate::config::Config::defaults());
+        let mk = || Conn::new(7, Session::new(&shared), Vec::new(), Vec::new(), Instant::now());
+        let mut slab = Slab::default();
+        let (a, ga) = slab.insert(mk());
+        assert!(slab.get_mut(a, ga).is_some());
+        assert!(slab.remove(a).is_some());
+        assert!(slab.get_mut(a, ga).is_none());
+        let (b, gb) = slab.insert(mk());
+        assert_eq!(a, b, "slot reused");
+        assert_ne!(ga, gb, "with a new generation");
+        assert!(slab.get_mut(a, ga).is_none());
+        assert_eq!(slab.live(), 1);
+        assert_eq!(slab.occupied().collect::<Vec<_>>(), vec![b]);
+    }
+}
