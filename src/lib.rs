@@ -1,5 +1,48 @@
 //! ringkv: a Redis-protocol, in-memory key-value server whose network path runs on io_uring.
-//! (Layout section is written once the modules settle.)
+//!
+//! # Layout
+//!
+//! Read in this order; each module opens with a header saying what it does and why.
+//!
+//! - [`ring`] — **the io_uring engine**: per-worker rings, multishot accept/recv into a provided
+//!   buffer ring, one send per connection per tick, one `io_uring_enter` per loop iteration.
+//!   This is what ringkv exists for.
+//! - [`engine`] — the other engines, `threads` (one OS thread per connection: the seed
+//!   program's design) and `epoll` (mio event loops), plus listener types and admission
+//!   control (maxclients, protected mode). Engines only move bytes.
+//! - [`session`] — one connection's protocol state, shared by every engine: feed it bytes, it
+//!   runs complete requests and fills an output buffer; backpressure and close reasons live
+//!   here.
+//! - [`protocol`] — the RESP2 + inline request parser: pure, resumable, zero-copy for
+//!   multibulk, Redis's limits and error texts.
+//! - [`cmd`] — **the command table** and the command families (`connection`, `server`,
+//!   `strings`, `keys`): arity and auth checked centrally, one handler per command.
+//! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys and values,
+//!   millisecond expiry (lazy + active cycle).
+//! - [`reply`] — RESP reply encoding. [`glob`] — Redis glob patterns.
+//! - [`server`] — binding listeners, choosing the engine (falling back from io_uring when the
+//!   kernel refuses it), signals and graceful shutdown. [`config`] — the flags and limits.
+//!   [`shared`] — state every worker shares (store, stats, I/O counters, shutdown).
+//! - [`client`] — a small blocking RESP client used by `ringkv-cli`, tests and benches.
+//!
+//! # Thread model
+//!
+//! ```text
+//!                         clients (Unix socket / TCP)
+//!                 ┌───────────────┼────────────────┐
+//!                 ▼               ▼                ▼
+//!  uring:   worker 0 ring     worker 1 ring   ...  worker N-1 ring      (--threads N)
+//!           accept+recv+send  recv+send            recv+send
+//!           SQEs batched, one io_uring_enter per loop iteration
+//!  epoll:   event loop 0      event loop 1    ...  (accept on loop 0, handed round-robin)
+//!  threads: accept thread ──► one blocking thread per connection
+//!                 │               │                │
+//!                 └──── Session: parser → cmd::execute → reply bytes ────┘
+//!                                 │
+//!                                 ▼
+//!                  Store: dbs × shards, each a padded Mutex<table>
+//!                  (shard chosen by the key's ahash; active expiry on a timer)
+//! ```
 
 pub mod client;
 pub mod cmd;

@@ -208,6 +208,8 @@ pub struct Worker<'a> {
     connections_total: u64,
     /// Completions for slots already freed/reused (dropped after returning their buffer).
     stale: u64,
+    /// Multishot recvs ended by an empty buffer ring (re-armed after their batch).
+    enobufs: u64,
 }
 
 impl<'a> Worker<'a> {
@@ -261,6 +263,7 @@ impl<'a> Worker<'a> {
             last_sweep: now,
             connections_total: 0,
             stale: 0,
+            enobufs: 0,
         }
     }
 
@@ -293,9 +296,7 @@ impl<'a> Worker<'a> {
                 tracing::debug!(error = %e, "unregistering the buffer ring");
             }
         }
-        if self.stale > 0 {
-            tracing::debug!(worker = self.id, stale = self.stale, "stale completions dropped");
-        }
+        tracing::debug!(worker = self.id, stale = self.stale, enobufs = self.enobufs, stats = ?self.ring.tally, "worker done");
         Ok(())
     }
 
@@ -434,6 +435,9 @@ impl<'a> Worker<'a> {
     fn on_conn(&mut self, tok: Token, cqe: &Cqe) -> anyhow::Result<()> {
         let bid = cqueue::buffer_select(cqe.flags);
         let ends = !(tok.op == Op::Recv && cqueue::more(cqe.flags));
+        if tok.op == Op::Recv && cqe.result == -libc::ENOBUFS {
+            self.enobufs += 1;
+        }
         let Some(conn) = self.slab.get_mut(tok.slot, tok.gen) else {
             // A slot is never reused while its ops are in flight, so this is a bug; still,
             // the buffer must go back or the ring would shrink for good.
