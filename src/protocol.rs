@@ -24,9 +24,10 @@ pub const INLINE_MAX_BYTES: usize = 64 * 1024;
 /// whole line; a count that long is nonsense, so we reject it early with Redis's texts
 /// `too big mbulk count string` / `too big bulk count string`).
 pub const HEADER_LINE_MAX_BYTES: usize = 64 * 1024;
-/// Largest multibulk element count Redis accepts (INT_MAX), for authenticated clients.
+/// Largest multibulk element count Redis accepts (INT_MAX).
 pub const MULTIBULK_COUNT_MAX: i64 = i32::MAX as i64;
-/// Before AUTH, Redis accepts at most 10 elements and 16 KiB bulks (networking.c).
+/// Before AUTH, Redis accepts at most 10 elements and 16 KiB bulks (networking.c), so a client
+/// that has not proved it knows the password cannot make the server buffer much for it.
 pub const UNAUTH_MULTIBULK_COUNT_MAX: i64 = 10;
 /// See [`UNAUTH_MULTIBULK_COUNT_MAX`].
 pub const UNAUTH_BULK_LEN_MAX: i64 = 16 * 1024;
@@ -40,6 +41,9 @@ pub struct Limits {
     pub bulk_len_max: i64,
     /// Largest multibulk element count accepted.
     pub multibulk_count_max: i64,
+    /// The client has not authenticated yet: counts over [`UNAUTH_MULTIBULK_COUNT_MAX`] and
+    /// bulks over [`UNAUTH_BULK_LEN_MAX`] are refused with Redis's `unauthenticated` texts.
+    pub unauthenticated: bool,
 }
 
 impl Limits {
@@ -48,14 +52,12 @@ impl Limits {
         Limits {
             bulk_len_max: proto_max_bulk_len.min(i64::MAX as u64) as i64,
             multibulk_count_max: MULTIBULK_COUNT_MAX,
+            unauthenticated: false,
         }
     }
     /// Redis's limits for a client that has not authenticated yet.
     pub fn unauthenticated(self) -> Self {
-        Limits {
-            bulk_len_max: self.bulk_len_max.min(UNAUTH_BULK_LEN_MAX),
-            multibulk_count_max: UNAUTH_MULTIBULK_COUNT_MAX,
-        }
+        Limits { unauthenticated: true, ..self }
     }
 }
 
@@ -70,6 +72,10 @@ pub enum ProtocolError {
     /// `expected '$', got '<byte>'`
     ExpectedDollar(u8),
     InvalidBulkLength,
+    /// A count over [`UNAUTH_MULTIBULK_COUNT_MAX`] before AUTH.
+    UnauthenticatedMultibulkLength,
+    /// A bulk over [`UNAUTH_BULK_LEN_MAX`] bytes before AUTH.
+    UnauthenticatedBulkLength,
 }
 
 impl ProtocolError {
@@ -86,6 +92,8 @@ impl ProtocolError {
             ProtocolError::ExpectedDollar(b'\r' | b'\n') => "expected '$', got ' '".to_string(),
             ProtocolError::ExpectedDollar(b) => format!("expected '$', got '{}'", *b as char),
             ProtocolError::InvalidBulkLength => "invalid bulk length".to_string(),
+            ProtocolError::UnauthenticatedMultibulkLength => "unauthenticated multibulk length".to_string(),
+            ProtocolError::UnauthenticatedBulkLength => "unauthenticated bulk length".to_string(),
         };
         format!("ERR Protocol error: {detail}")
     }
@@ -312,6 +320,10 @@ impl Parser {
         let count = parse_i64(&buf[1..cr])
             .filter(|&count| count <= limits.multibulk_count_max)
             .ok_or(ProtocolError::InvalidMultibulkLength)?;
+        // Checked after the general limit, as Redis does (so `*99999999999` stays "invalid").
+        if limits.unauthenticated && count > UNAUTH_MULTIBULK_COUNT_MAX {
+            return Err(ProtocolError::UnauthenticatedMultibulkLength);
+        }
         let next = cr + 2;
         if count <= 0 {
             args.ranges.clear();
@@ -354,6 +366,9 @@ impl Parser {
         let len = parse_i64(&buf[start + 1..cr])
             .filter(|len| (0..=limits.bulk_len_max).contains(len))
             .ok_or(ProtocolError::InvalidBulkLength)?;
+        if limits.unauthenticated && len > UNAUTH_BULK_LEN_MAX {
+            return Err(ProtocolError::UnauthenticatedBulkLength);
+        }
         self.state = State::BulkBody { start: cr + 2, len: len as u64, remaining };
         Ok(None)
     }
@@ -685,6 +700,8 @@ mod tests {
             (ProtocolError::ExpectedDollar(b'\r'), "ERR Protocol error: expected '$', got ' '"),
             (ProtocolError::ExpectedDollar(b'\n'), "ERR Protocol error: expected '$', got ' '"),
             (ProtocolError::InvalidBulkLength, "ERR Protocol error: invalid bulk length"),
+            (ProtocolError::UnauthenticatedMultibulkLength, "ERR Protocol error: unauthenticated multibulk length"),
+            (ProtocolError::UnauthenticatedBulkLength, "ERR Protocol error: unauthenticated bulk length"),
         ];
         for (err, text) in cases {
             assert_eq!(err.message(), text);
@@ -778,14 +795,22 @@ mod tests {
         // Before AUTH at most 10 elements and 16384-byte bulks get through, as in Redis.
         let unauth = limits().unauthenticated();
         assert_eq!(once_with(b"*10\r\n", &unauth), Ok(None));
-        assert_eq!(once_with(b"*11\r\n", &unauth), Err(ProtocolError::InvalidMultibulkLength));
+        let err = once_with(b"*11\r\n", &unauth).unwrap_err();
+        assert_eq!(err, ProtocolError::UnauthenticatedMultibulkLength);
+        assert_eq!(err.message(), "ERR Protocol error: unauthenticated multibulk length");
         assert_eq!(once_with(b"*-1\r\n", &unauth), Ok(Some((vec![], 5))));
+        // Over INT_MAX is "invalid" whether or not the client has authenticated.
+        assert_eq!(once_with(b"*2147483648\r\n", &unauth), Err(ProtocolError::InvalidMultibulkLength));
         let big = vec![b'v'; 16384];
         let ok = encode(&[b"SET".to_vec(), big.clone()]);
         assert_eq!(once_with(&ok, &unauth), Ok(Some((vec![b"SET".to_vec(), big], ok.len()))));
         let err = once_with(b"*1\r\n$16385\r\n", &unauth).unwrap_err();
-        assert_eq!(err, ProtocolError::InvalidBulkLength);
-        assert_eq!(err.message(), "ERR Protocol error: invalid bulk length");
+        assert_eq!(err, ProtocolError::UnauthenticatedBulkLength);
+        assert_eq!(err.message(), "ERR Protocol error: unauthenticated bulk length");
+        assert_eq!(in_pieces(b"*1\r\n$16385\r\n", 0..13, &unauth), Err(err));
+        // A negative or over-proto-max-bulk-len length is "invalid" first, as in Redis.
+        assert_eq!(once_with(b"*1\r\n$-1\r\n", &unauth), Err(ProtocolError::InvalidBulkLength));
+        assert_eq!(once_with(b"*1\r\n$9\r\n", &Limits::new(8).unauthenticated()), Err(ProtocolError::InvalidBulkLength));
         assert_eq!(once(b"*11\r\n"), Ok(None));
         assert_eq!(once(b"*1\r\n$16385\r\n"), Ok(None));
     }

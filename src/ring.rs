@@ -59,11 +59,14 @@
 //! anonymous memory the kernel copies into, never pinned, so they do not count against
 //! RLIMIT_MEMLOCK on any kernel. Since 5.12 ring memory is charged to the memory cgroup;
 //! since 6.13 (io_uring "regions") the rings and the buffer-ring entry array are also charged
-//! to RLIMIT_MEMLOCK for processes without CAP_IPC_LOCK. Verified on this 6.18 kernel as user
-//! `nobody` with `prlimit --memlock=...` (see the issue note). With [`SQ_ENTRIES`] = 1024 and
-//! [`CQ_ENTRIES`] = 4096 one worker pins about 140 KiB (SQEs 64 KiB + CQ ring 64 KiB + SQ array
-//! + buffer-ring page), so the default 8 MiB limit holds about 55 workers; the default
-//! 256 x 16 KiB receive buffers (4 MiB per worker, touched lazily) are outside that limit.
+//! to RLIMIT_MEMLOCK for processes without CAP_IPC_LOCK. Measured on this 6.18 kernel as user
+//! `nobody` (`prlimit --memlock=N:N setpriv --reuid=65534 ... ringkv-server --threads T`):
+//! with [`SQ_ENTRIES`] = 512 and [`CQ_ENTRIES`] = 2048 one ring needs 68 KiB (basic mode starts
+//! at 68 KiB), the default 256-entry buffer ring adds 4 KiB (full mode needs 72 KiB;
+//! `--uring-buffers 4096` adds 64 KiB), and an 8 MiB limit serves 112 workers (113: ENOMEM,
+//! fall back). The default 256 x 16 KiB receive buffers (4 MiB per worker, touched lazily)
+//! are outside that limit. With 1024/4096 entries a ring needed 136 KiB and 8 MiB held only
+//! 58 workers, which is why the queues are this size.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -82,12 +85,13 @@ pub mod conn;
 pub mod token;
 pub mod worker;
 
-/// Submission queue entries per ring. Bounds SQEs queued per iteration before an extra enter
-/// is needed to make room .
-pub const SQ_ENTRIES: u32 = 1024;
+/// Submission queue entries per ring: SQEs one iteration can queue before [`Ring::reserve`]
+/// needs an extra enter to make room (then amortised over this many SQEs). Sized with the
+/// CQ to keep a ring's locked memory small (see "Buffer-ring sizing" above).
+pub const SQ_ENTRIES: u32 = 512;
 /// Completion queue entries per ring (4x the SQ: multishot ops post many CQEs per SQE). The
 /// kernel keeps overflowing CQEs on a list (FEAT_NODROP), so this bounds latency, not safety.
-pub const CQ_ENTRIES: u32 = 4096;
+pub const CQ_ENTRIES: u32 = 2048;
 /// CQEs copied out and handled per iteration before the post-batch work (sends, re-arms) runs.
 pub const CQE_BATCH_MAX: usize = 1024;
 /// After an enter failed with EAGAIN/EBUSY and nothing could be reaped, wait this long

@@ -9,17 +9,59 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::store::Store;
 
+/// Slots of a [`StripedCounter`]: more than the worker threads we expect on one machine's
+/// cores would gain little; each slot is a cache line.
+const COUNTER_STRIPES: usize = 16;
+
+/// A statistics counter bumped on every request by every worker: one cache-padded atomic per
+/// stripe, a thread always uses the same stripe, so workers on different cores do not bounce
+/// one cache line per command. Reads sum the stripes.
+pub struct StripedCounter {
+    stripes: [crossbeam_utils::CachePadded<AtomicU64>; COUNTER_STRIPES],
+}
+
+impl Default for StripedCounter {
+    fn default() -> Self {
+        StripedCounter { stripes: std::array::from_fn(|_| Default::default()) }
+    }
+}
+
+fn stripe_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % COUNTER_STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
+
+impl StripedCounter {
+    /// Add `n` (the ordering argument mirrors `AtomicU64` so call sites read the same).
+    pub fn fetch_add(&self, n: u64, _order: std::sync::atomic::Ordering) {
+        self.stripes[stripe_index()].fetch_add(n, Relaxed);
+    }
+    /// The sum over all stripes.
+    pub fn load(&self, _order: std::sync::atomic::Ordering) -> u64 {
+        self.stripes.iter().map(|s| s.load(Relaxed)).fold(0u64, u64::wrapping_add)
+    }
+    /// Reset to zero (CONFIG RESETSTAT).
+    pub fn reset(&self) {
+        for s in &self.stripes {
+            s.store(0, Relaxed);
+        }
+    }
+}
+
 /// Server-wide counters, reported by INFO. Relaxed atomics: they are statistics.
 #[derive(Default)]
 pub struct Stats {
     pub total_connections_received: AtomicU64,
-    pub total_commands_processed: AtomicU64,
+    pub total_commands_processed: StripedCounter,
     pub rejected_connections: AtomicU64,
     pub connected_clients: AtomicUsize,
     pub protocol_errors: AtomicU64,
     pub expired_keys: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
+    pub keyspace_hits: StripedCounter,
+    pub keyspace_misses: StripedCounter,
     /// Largest pending output (bytes) any client has had (INFO clients).
     pub client_output_max: AtomicUsize,
     /// Clients closed for idling past `--timeout`.

@@ -266,7 +266,10 @@ fn client_that_never_reads_stays_bounded(engine: Engine) {
     let requested_mib = sent / get.len();
     assert!(requested_mib > 100, "client could only queue {requested_mib} requests");
     let growth = server.rss_bytes().saturating_sub(rss_before);
-    assert!(growth < 64 << 20, "server grew {growth} bytes for a client that asked for {requested_mib} MiB and read none");
+    assert!(
+        growth < 64 << 20,
+        "server grew {growth} bytes for a client that asked for {requested_mib} MiB and read none"
+    );
     roundtrip(&mut admin, b"PING\r\n", b"+PONG\r\n");
     drop(hog);
     assert!(eventually(SETTLE_TIMEOUT, || info_u64(&mut admin, "clients", "connected_clients") == 1));

@@ -94,31 +94,38 @@ fn hello(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             Some(_) => return ctx.error("NOPROTO unsupported protocol version"),
         }
     }
+    // Options are checked first and AUTH applied only after, as Redis's helloCommand does: a
+    // request with a bad option authenticates nobody.
     let mut i = 2;
+    let mut credentials = None;
     let mut setname = None;
     while i < argv.len() {
         let more = argv.len() - i - 1;
         if eq_ignore_case(argv.get(i), "auth") && more >= 2 {
-            if let Err(e) = check_password(ctx, Some(argv.get(i + 1)), argv.get(i + 2)) {
-                return ctx.error(e);
-            }
-            ctx.client.authenticated = true;
+            credentials = Some((argv.get(i + 1), argv.get(i + 2)));
             i += 3;
         } else if eq_ignore_case(argv.get(i), "setname") && more >= 1 {
-            setname = Some(argv.get(i + 1));
+            let name = argv.get(i + 1);
+            if !valid_client_name(name) {
+                return ctx.error(ERR_CLIENT_NAME);
+            }
+            setname = Some(name);
             i += 2;
         } else {
             let opt = String::from_utf8_lossy(argv.get(i)).into_owned();
             return ctx.error(&format!("ERR Syntax error in HELLO option '{opt}'"));
         }
     }
+    if let Some((user, pass)) = credentials {
+        if let Err(e) = check_password(ctx, Some(user), pass) {
+            return ctx.error(e);
+        }
+        ctx.client.authenticated = true;
+    }
     if !ctx.client.authenticated {
         return ctx.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = setname {
-        if !valid_client_name(name) {
-            return ctx.error(ERR_CLIENT_NAME);
-        }
         ctx.client.name = (!name.is_empty()).then(|| name.into());
     }
     let id = ctx.client.id as i64;

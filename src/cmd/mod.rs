@@ -6,7 +6,6 @@
 //! A handler gets a [`Ctx`] (shared server state, this client's state, its output buffer and
 //! the time of the request) and the request's [`Argv`]; it writes exactly one reply.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::protocol::Argv;
@@ -90,10 +89,13 @@ impl Ctx<'_> {
     }
 }
 
-fn table() -> &'static HashMap<&'static [u8], &'static Command> {
-    static TABLE: OnceLock<HashMap<&'static [u8], &'static Command>> = OnceLock::new();
+/// Name → command. ahash: the lookup runs once per request.
+type Table = ahash::HashMap<&'static [u8], &'static Command>;
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut map = HashMap::new();
+        let mut map = Table::default();
         for family in [connection::COMMANDS, server::COMMANDS, strings::COMMANDS, keys::COMMANDS] {
             for cmd in family {
                 let old = map.insert(cmd.name.as_bytes(), cmd);

@@ -138,16 +138,11 @@ fn config(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
     } else if eq_ignore_case(sub, "resetstat") && argv.len() == 2 {
         let s = &ctx.shared.stats;
-        for a in [
-            &s.total_connections_received,
-            &s.total_commands_processed,
-            &s.rejected_connections,
-            &s.protocol_errors,
-            &s.expired_keys,
-            &s.keyspace_hits,
-            &s.keyspace_misses,
-        ] {
+        for a in [&s.total_connections_received, &s.rejected_connections, &s.protocol_errors, &s.expired_keys] {
             a.store(0, Relaxed);
+        }
+        for c in [&s.total_commands_processed, &s.keyspace_hits, &s.keyspace_misses] {
+            c.reset();
         }
         ctx.ok();
     } else {

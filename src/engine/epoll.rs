@@ -348,6 +348,11 @@ impl<'a> Worker<'a> {
                 Ok(0) => return ReadOutcome::Closed,
                 Ok(n) => {
                     conn.session.feed(self.shared, &self.buf[..n]);
+                    // A short read on a stream socket means its receive queue is empty now;
+                    // new data raises a new edge, so skip the read that would say EAGAIN.
+                    if n < self.buf.len() {
+                        return ReadOutcome::Drained;
+                    }
                     if !conn.session.out.is_empty() || conn.session.close_reason().is_some() {
                         return ReadOutcome::Progress;
                     }
@@ -422,7 +427,7 @@ impl<'a> Worker<'a> {
 enum ReadOutcome {
     /// Read something; the caller loops (flush, run, read again).
     Progress,
-    /// The socket has no more data now.
+    /// The socket has no more data now (possibly after reading some).
     Drained,
     /// EOF or error.
     Closed,

@@ -118,9 +118,6 @@ pub struct Conn {
     pub eof: bool,
     /// Close now without flushing (connection error, idle timeout, shutdown deadline).
     pub kill: bool,
-    /// Requests are buffered in the session, held back by backpressure (output too large);
-    /// resume them once output has been handed to the kernel.
-    pub held: bool,
     /// Queued for post-batch service (dedupes the touched list).
     pub touched: bool,
     /// Last time bytes moved in either direction (for `--timeout`).
@@ -139,7 +136,6 @@ impl Conn {
             send: SendBuf::new(send),
             eof: false,
             kill: false,
-            held: false,
             touched: false,
             last_active: now,
         }

@@ -117,10 +117,8 @@ fn setup(opts: Options) -> Result<Setup, ServeError> {
             let b = BufRing::new(opts.buffers, opts.buffer_size, BGID)
                 .map_err(|e| ServeError::Failed(anyhow::anyhow!("mapping the receive buffer ring: {e}")))?;
             b.register(&ring.submitter()).map_err(|e| {
-                ServeError::Unsupported(unsupported_reason(
-                    "IORING_REGISTER_PBUF_RING (hint: or --uring-mode basic)",
-                    &e,
-                ))
+                let why = unsupported_reason("IORING_REGISTER_PBUF_RING", &e);
+                ServeError::Unsupported(format!("{why} (or use --uring-mode basic)"))
             })?;
             Some(b)
         }
@@ -629,16 +627,16 @@ impl<'a> Worker<'a> {
             return start_close(conn, slot, gen, &mut self.ring);
         }
         pump_send(conn, slot, gen, &mut self.ring)?;
-        if conn.held && !draining && (conn.session.out.len() as u64) < pause {
+        if conn.session.has_held_input() && !draining && (conn.session.out.len() as u64) < pause {
             conn.session.resume(shared);
-            conn.held = is_held(&conn.session, pause);
             pump_send(conn, slot, gen, &mut self.ring)?;
         }
         let quitting = conn.session.close_reason().is_some();
-        if (draining || quitting || (conn.eof && !conn.held)) && conn.flushed() {
+        if (draining || quitting || (conn.eof && !conn.session.has_held_input())) && conn.flushed() {
             return start_close(conn, slot, gen, &mut self.ring);
         }
-        let want_read = !draining && !quitting && !conn.eof && !conn.held && conn.session.wants_read(shared);
+        let want_read =
+            !draining && !quitting && !conn.eof && !conn.session.has_held_input() && conn.session.wants_read(shared);
         let recv_token = Token::conn(slot, gen, Op::Recv).encode();
         match (conn.recv, want_read) {
             (RecvState::Idle, true) => {
@@ -776,11 +774,6 @@ impl Drop for Worker<'_> {
 // ---- per-connection steps (free functions so a `&mut Conn` and the ring can be borrowed
 // ---- side by side) --------------------------------------------------------------------
 
-/// Requests are buffered and held back because the output is over the pause limit.
-fn is_held(session: &Session, pause: u64) -> bool {
-    session.close_reason().is_none() && session.out.len() as u64 >= pause && session.buffered_input() > 0
-}
-
 /// A recv completion: feed the bytes (straight from the kernel's buffer), give the buffer
 /// back, note EOF or errors.
 fn on_recv(
@@ -819,7 +812,6 @@ fn on_recv(
                 }
             }
         }
-        conn.held = is_held(&conn.session, shared.config.client_output_pause);
         conn.last_active = now;
         return;
     }
