@@ -49,6 +49,7 @@ pub mod cmd;
 pub mod config;
 pub mod engine;
 pub mod glob;
+pub mod loadgen;
 pub mod protocol;
 pub mod reply;
 pub mod ring;

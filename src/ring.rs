@@ -20,8 +20,8 @@
 //!                  └────────── Arc<Shared>: store, stats, INFO io ──────┘
 //! ```
 //!
-//! One loop iteration: enter the kernel once (submit everything queued, wait for at least one
-//! completion) → copy a bounded batch of CQEs out → handle each (feed received bytes to the
+//! One loop iteration: enter the kernel once (submit everything queued, wait for completions:
+//! one when the worker is quiet, a batch of up to [`BATCH_WAIT_MIN`] when busy) → copy a bounded batch of CQEs out → handle each (feed received bytes to the
 //! connection's `Session`, which runs the requests and appends replies to `session.out`; give
 //! the receive buffer back at once) → after the whole batch, for every connection touched:
 //! start one send of all its output, resume input held back by backpressure, re-arm or cancel
@@ -36,12 +36,13 @@
 //!   on kernels older than 6.0.
 //!
 //! # Accept spread
-//! Measured on Linux 6.18, 2 workers, 50 clients (`redis-benchmark -c 50`): when every worker
-//! arms its own multishot accept on the same listener, the kernel's exclusive wakeup gives
-//! (almost) every connection to one worker (see the numbers in the issue note). So worker 0
-//! alone accepts and hands descriptors round-robin to the others with `IORING_OP_MSG_RING`
-//! (the descriptor travels in the CQE's result; no extra syscall). Without MSG_RING (before
-//! 5.18) every worker accepts for itself.
+//! Measured on Linux 6.18, 2 workers, three runs of `redis-benchmark -s SOCK -t get -n 20000
+//! -c 50` then `INFO io`: when every worker arms its own multishot accept on the same listener
+//! (`RINGKV_URING_ACCEPT=each`), worker 1 got all 154 connections and worker 0 none (accept
+//! polls are exclusive waits; the same waiter keeps winning). So worker 0 alone accepts and
+//! hands descriptors round-robin to the others with `IORING_OP_MSG_RING` (the descriptor
+//! travels in the CQE's result; no extra syscall): 77 and 77. Without MSG_RING (before 5.18)
+//! every worker accepts for itself.
 //!
 //! # Errors from `io_uring_enter` (every errno has a named decision, see [`enter_decision`])
 //! | errno  | meaning here                                             | decision             |
@@ -50,7 +51,7 @@
 //! | EAGAIN | the kernel could not allocate request memory             | reap, back off, retry|
 //! | EBUSY  | CQ overflow backlog not flushed yet / too much in flight | reap, back off, retry|
 //! | EBADR  | the kernel dropped completions (CQ overflow, no memory)  | log error, reap, retry|
-//! | ETIME  | a wait timeout expired (not used: no timed waits)        | reap, enter again    |
+//! | ETIME  | a batching wait's timeout expired with nothing to reap   | reap, enter again    |
 //! | other  | EBADF, EFAULT, EINVAL, ENXIO, EOPNOTSUPP, EEXIST (single issuer violated): a bug | fatal: worker stops, server shuts down |
 //!
 //! # Buffer-ring sizing and RLIMIT_MEMLOCK
@@ -97,6 +98,15 @@ pub const CQE_BATCH_MAX: usize = 1024;
 /// After an enter failed with EAGAIN/EBUSY and nothing could be reaped, wait this long
 /// before retrying, so a kernel short of memory is not spun on.
 pub const ENTER_BACKOFF: Duration = Duration::from_millis(1);
+/// Longest a busy worker waits for a batch of completions to gather before handling what
+/// has arrived (see [`Ring::enter`]): the latency batching may add to a request under load
+/// (never to a lone client, which is served with plain waits). Measured with 50 clients
+/// (redis-benchmark -c 50 -P 1, 2 workers): 200 us gave 0.2-0.3 enters per request, 500 us
+/// and 1000 us about 0.06-0.09; 500 us is the smaller bound with the same effect.
+pub const BATCH_WAIT_MIN: Duration = Duration::from_micros(500);
+/// After [`BATCH_WAIT_MIN`], a batching wait returns on the first completion or after this
+/// (ETIME, then the loop simply enters again).
+pub const BATCH_WAIT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Submit attempts [`Ring::reserve`] makes before it reports the SQ as stuck.
 pub const RESERVE_ATTEMPTS_MAX: usize = 64;
 
@@ -180,6 +190,11 @@ pub struct Ring {
     pub tally: Tally,
     /// Consecutive EAGAIN/EBUSY results, for the log.
     transient_streak: u64,
+    /// The kernel supports `min_wait_usec` in enter (IORING_FEAT_MIN_TIMEOUT, 6.12+).
+    min_wait: bool,
+    /// Timeout of a batching wait once its minimum wait has passed (the kernel needs one
+    /// for min_wait to mean "then return on the first completion").
+    batch_ts: io_uring::types::Timespec,
 }
 
 impl Ring {
@@ -197,13 +212,16 @@ impl Ring {
             };
             match builder.build(sq_entries) {
                 Ok(uring) => {
+                    let min_wait = uring.params().is_feature_min_timeout();
                     return Ok(Ring {
                         uring,
                         flavor,
                         backlog: Vec::new(),
                         tally: Tally::default(),
                         transient_streak: 0,
-                    })
+                        min_wait,
+                        batch_ts: io_uring::types::Timespec::from(BATCH_WAIT_TIMEOUT),
+                    });
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
                 Err(e) => return Err(e),
@@ -271,17 +289,32 @@ impl Ring {
         Ok(())
     }
 
-    /// The loop's one kernel entry: submit everything queued and wait for at least one
-    /// completion. No syscall when completions are already waiting and nothing is queued.
-    /// Returns true if the call waited for completions (and so ran deferred task work).
-    pub fn enter(&mut self) -> Result<bool, anyhow::Error> {
+    /// The loop's one kernel entry: submit everything queued and wait for completions. No
+    /// syscall when completions are already waiting and nothing is queued. Returns true if
+    /// the call waited (and so ran deferred task work).
+    ///
+    /// `want` > 1 asks for a batch: on kernels with min-wait support the call waits up to
+    /// [`BATCH_WAIT_MIN`] for `want` completions, then returns as soon as there is one. With
+    /// DEFER_TASKRUN the kernel does not even wake the thread before then, so a busy worker
+    /// handles many requests per wakeup and per syscall. Otherwise it waits for one.
+    pub fn enter(&mut self, want: u32) -> Result<bool, anyhow::Error> {
         let ready = !self.backlog.is_empty() || !self.uring.completion().is_empty();
         let queued = !self.uring.submission().is_empty();
         if ready && !queued {
             return Ok(false);
         }
         self.tally.syscalls += 1;
-        match self.uring.submit_and_wait(if ready { 0 } else { 1 }) {
+        let entered = if ready {
+            self.uring.submit_and_wait(0)
+        } else if want > 1 && self.min_wait {
+            let args = io_uring::types::SubmitArgs::new()
+                .min_wait_usec(BATCH_WAIT_MIN.as_micros() as u32)
+                .timespec(&self.batch_ts);
+            self.uring.submitter().submit_with_args(want as usize, &args)
+        } else {
+            self.uring.submit_and_wait(1)
+        };
+        match entered {
             Ok(submitted) => {
                 self.tally.sqes_submitted += submitted as u64;
                 self.transient_streak = 0;
@@ -474,6 +507,9 @@ pub struct Plan {
     pub peers: Vec<RawFd>,
 }
 
+/// A worker's setup report: (worker id, Ok((its ring fd, kernel has MSG_RING)) or why not).
+pub type Ready = (usize, Result<(RawFd, bool), ServeError>);
+
 /// State shared by the workers of one engine run.
 pub struct Coord {
     /// Acceptor workers that may still hand descriptors to others. A worker finishes its
@@ -495,7 +531,7 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeEr
     let coord = Coord { acceptors_running: AtomicUsize::new(0) };
     let opts = worker::Options { mode, buffers, buffer_size };
     std::thread::scope(|scope| {
-        let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<(RawFd, bool), ServeError>)>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
         let mut go = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for id in 0..workers {

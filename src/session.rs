@@ -193,3 +193,106 @@ impl Session {
         pos
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use clap::Parser as _;
+
+    fn shared(args: &[&str]) -> Shared {
+        Shared::new(Config::parse_from(std::iter::once("ringkv-server").chain(args.iter().copied())))
+    }
+
+    fn resp(args: &[&[u8]]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    fn take_out(s: &mut Session) -> String {
+        String::from_utf8_lossy(&std::mem::take(&mut s.out)).into_owned()
+    }
+
+    #[test]
+    fn unauthenticated_limits_apply_until_auth() {
+        // Before AUTH, 11 elements or a 16385-byte bulk is a protocol error that closes the
+        // connection; after AUTH (or HELLO ... AUTH) on the same connection both are fine.
+        let shared = shared(&["--requirepass", "pw"]);
+        let eleven: Vec<&[u8]> = vec![b"x"; 11];
+        let mut s = Session::new(&shared);
+        s.feed(&shared, &resp(&eleven));
+        assert_eq!(take_out(&mut s), "-ERR Protocol error: unauthenticated multibulk length\r\n");
+        assert_eq!(s.close_reason(), Some(CloseReason::ProtocolError));
+
+        let big = vec![b'v'; 16385];
+        let mut s = Session::new(&shared);
+        s.feed(&shared, &resp(&[b"AUTH", &big]));
+        assert_eq!(take_out(&mut s), "-ERR Protocol error: unauthenticated bulk length\r\n");
+        assert_eq!(s.close_reason(), Some(CloseReason::ProtocolError));
+
+        for auth in [resp(&[b"AUTH", b"pw"]), resp(&[b"HELLO", b"2", b"AUTH", b"default", b"pw"])] {
+            let mut s = Session::new(&shared);
+            let mut input = auth;
+            input.extend(resp(&[b"MSET", b"a", b"1", b"b", b"2", b"c", b"3", b"d", b"4", b"e", b"5"]));
+            input.extend(resp(&[b"SET", b"big", &big]));
+            input.extend(resp(&[b"STRLEN", b"big"]));
+            s.feed(&shared, &input);
+            let out = take_out(&mut s);
+            assert!(out.ends_with("+OK\r\n+OK\r\n:16385\r\n"), "{out}");
+            assert_eq!(s.close_reason(), None);
+        }
+        // Without a password the big limits apply from the start.
+        let open = self::shared(&[]);
+        let mut s = Session::new(&open);
+        s.feed(&open, &resp(&eleven));
+        assert_eq!(take_out(&mut s), "-ERR unknown command 'x', with args beginning with: 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' \r\n");
+    }
+
+    #[test]
+    fn backpressure_holds_requests_until_output_is_taken() {
+        // With 1 KiB of pending output allowed, a pipeline of 100 GETs of a 600-byte value
+        // stops after two replies; each resume after the output is taken runs two more, in
+        // order, until all 100 replies came out.
+        let shared = shared(&["--client-output-pause", "1kb"]);
+        let mut s = Session::new(&shared);
+        s.feed(&shared, &resp(&[b"SET", b"k", &[b'z'; 600]]));
+        assert_eq!(take_out(&mut s), "+OK\r\n");
+        let get = resp(&[b"GET", b"k"]);
+        s.feed(&shared, &get.repeat(100));
+        let reply_len = "$600\r\n".len() + 602;
+        let mut replies = 0;
+        for _ in 0..100 {
+            assert!(s.out.len() < 1024 + reply_len, "pending output is bounded");
+            replies += s.out.len() / reply_len;
+            s.out.clear();
+            if !s.has_held_input() {
+                break;
+            }
+            assert!(s.wants_read(&shared));
+            s.resume(&shared);
+        }
+        assert_eq!(replies, 100);
+        assert_eq!(s.buffered_input(), 0);
+    }
+
+    #[test]
+    fn query_buffer_limit_closes_without_reply() {
+        // An incomplete request bigger than --client-query-buffer-limit closes the client.
+        let shared = shared(&["--client-query-buffer-limit", "1kb"]);
+        let mut s = Session::new(&shared);
+        s.feed(&shared, b"*2\r\n$3\r\nGET\r\n$5000\r\n");
+        s.feed(&shared, &[b'a'; 1000]);
+        assert_eq!(s.close_reason(), None);
+        s.feed(&shared, &[b'a'; 100]);
+        assert_eq!(s.close_reason(), Some(CloseReason::QueryBufferLimit));
+        assert!(s.out.is_empty());
+        assert_eq!(s.buffered_input(), 0);
+        s.feed(&shared, b"PING\r\n");
+        assert!(s.out.is_empty(), "input after the close is ignored");
+    }
+}

@@ -89,6 +89,13 @@ fn read_until_closed(s: &mut UnixStream) -> Vec<u8> {
     }
 }
 
+/// The server's descriptor count once `admin` is its only client (the harness's readiness
+/// probe may still be closing when a test starts).
+fn settled_fd_baseline(server: &Server, admin: &mut UnixStream) -> usize {
+    assert!(eventually(SETTLE_TIMEOUT, || info_u64(admin, "clients", "connected_clients") == 1));
+    server.open_fds()
+}
+
 /// Wait until the server's descriptor count is back to `baseline` (bounded).
 fn assert_fds_settle(server: &Server, baseline: usize) {
     let mut last = 0;
@@ -172,7 +179,8 @@ fn many_clients_at_once_against_a_tiny_buffer_ring(engine: Engine) {
 /// (some sending a request, some not) leave the server's descriptor count where it started.
 fn ten_thousand_connect_close_cycles_leak_no_descriptors(engine: Engine) {
     let server = Server::start(engine, &[]);
-    let baseline = server.open_fds();
+    let mut admin = server.unix();
+    let baseline = settled_fd_baseline(&server, &mut admin);
     for i in 0..10_000 {
         let mut s = UnixStream::connect(&server.sock).expect("connect");
         match i % 3 {
@@ -182,8 +190,8 @@ fn ten_thousand_connect_close_cycles_leak_no_descriptors(engine: Engine) {
         }
     }
     assert_fds_settle(&server, baseline);
-    let mut c = server.unix();
-    assert_eq!(info_u64(&mut c, "clients", "connected_clients"), 1);
+    assert!(eventually(SETTLE_TIMEOUT, || info_u64(&mut admin, "clients", "connected_clients") == 1));
+    assert_eq!(server.open_fds(), baseline);
 }
 
 /// Checks that clients vanishing while large replies are being sent (EPIPE/ECONNRESET on the
@@ -192,7 +200,7 @@ fn clients_closing_with_replies_in_flight(engine: Engine) {
     let server = Server::start(engine, &[]);
     let mut admin = server.unix();
     roundtrip(&mut admin, &resp(&[b"SET", b"v", &pattern(512 * 1024)]), b"+OK\r\n");
-    let baseline = server.open_fds();
+    let baseline = settled_fd_baseline(&server, &mut admin);
     let threads: Vec<_> = (0..16)
         .map(|t| {
             let sock = server.sock.clone();
@@ -276,14 +284,15 @@ fn client_that_never_reads_stays_bounded(engine: Engine) {
 }
 
 /// Checks `--timeout`: an idle client is closed by the ring's timer, a busy one is not.
+/// (2 s rather than 1 s so a starved test machine does not make the busy client look idle.)
 fn idle_clients_time_out(engine: Engine) {
-    let server = Server::start(engine, &["--timeout", "1"]);
+    let server = Server::start(engine, &["--timeout", "2"]);
     let mut idle = server.unix();
     let mut busy = server.unix();
     let start = Instant::now();
-    while start.elapsed() < Duration::from_millis(2500) {
+    while start.elapsed() < Duration::from_millis(4500) {
         roundtrip(&mut busy, b"PING\r\n", b"+PONG\r\n");
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(read_to_eof(&mut idle), b"");
     roundtrip(&mut busy, b"PING\r\n", b"+PONG\r\n");

@@ -190,3 +190,80 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::{run_for_test, ClientState};
+    use crate::config::Config;
+    use crate::shared::Shared;
+    use clap::Parser;
+
+    fn shared_with_password() -> Shared {
+        Shared::new(Config::parse_from(["ringkv-server", "--requirepass", "pw"]))
+    }
+
+    fn run(shared: &Shared, client: &mut ClientState, args: &[&str]) -> String {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        String::from_utf8(run_for_test(shared, client, &args)).unwrap()
+    }
+
+    const NOAUTH: &str = "-NOAUTH Authentication required.\r\n";
+    const WRONGPASS: &str = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+
+    #[test]
+    fn before_auth_only_auth_hello_and_quit_run() {
+        // Every command but AUTH, HELLO and QUIT gets NOAUTH; unknown commands and wrong
+        // arity are reported first, as in Redis (the command table is checked before auth).
+        let shared = shared_with_password();
+        let mut c = ClientState::new(&shared);
+        for cmd in [&["PING"][..], &["GET", "k"], &["SET", "k", "v"], &["INFO"], &["SELECT", "1"], &["CLIENT", "ID"]] {
+            assert_eq!(run(&shared, &mut c, cmd), NOAUTH, "{cmd:?}");
+        }
+        assert_eq!(run(&shared, &mut c, &["GET"]), "-ERR wrong number of arguments for 'get' command\r\n");
+        assert!(run(&shared, &mut c, &["NOPE"]).starts_with("-ERR unknown command 'NOPE'"));
+        assert_eq!(run(&shared, &mut c, &["AUTH", "bad"]), WRONGPASS);
+        assert_eq!(run(&shared, &mut c, &["AUTH", "other", "pw"]), WRONGPASS);
+        assert_eq!(run(&shared, &mut c, &["AUTH", "a", "b", "c"]), "-ERR syntax error\r\n");
+        assert!(run(&shared, &mut c, &["HELLO", "2"]).starts_with("-NOAUTH HELLO must be called"));
+        assert!(!c.authenticated);
+        assert_eq!(run(&shared, &mut c, &["QUIT"]), "+OK\r\n");
+        assert!(c.close_after_reply);
+        let mut c = ClientState::new(&shared);
+        assert_eq!(run(&shared, &mut c, &["AUTH", "pw"]), "+OK\r\n");
+        assert_eq!(run(&shared, &mut c, &["PING"]), "+PONG\r\n");
+        let mut c = ClientState::new(&shared);
+        assert_eq!(run(&shared, &mut c, &["AUTH", "default", "pw"]), "+OK\r\n");
+        assert!(c.authenticated);
+    }
+
+    #[test]
+    fn hello_auth_authenticates_only_a_valid_request() {
+        // HELLO 2 AUTH default pw authenticates; a wrong password, a bad option or a bad name
+        // in the same request leaves the client unauthenticated (Redis checks options first).
+        let shared = shared_with_password();
+        let mut c = ClientState::new(&shared);
+        assert_eq!(run(&shared, &mut c, &["HELLO", "2", "AUTH", "default", "nope"]), WRONGPASS);
+        let bad = run(&shared, &mut c, &["HELLO", "2", "AUTH", "default", "pw", "BOGUS"]);
+        assert_eq!(bad, "-ERR Syntax error in HELLO option 'BOGUS'\r\n");
+        let bad = run(&shared, &mut c, &["HELLO", "2", "AUTH", "default", "pw", "SETNAME", "a b"]);
+        assert_eq!(bad, "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+        assert!(!c.authenticated);
+        assert_eq!(run(&shared, &mut c, &["GET", "k"]), NOAUTH);
+        let ok = run(&shared, &mut c, &["HELLO", "2", "AUTH", "default", "pw", "SETNAME", "me"]);
+        assert!(ok.starts_with("*14\r\n$6\r\nserver\r\n"), "{ok}");
+        assert!(c.authenticated);
+        assert_eq!(c.name.as_deref(), Some(&b"me"[..]));
+        assert_eq!(run(&shared, &mut c, &["GET", "k"]), "$-1\r\n");
+    }
+
+    #[test]
+    fn auth_without_a_configured_password() {
+        // Redis's texts when no password is set: AUTH pw is an error, AUTH default x is fine.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        assert!(c.authenticated);
+        assert!(run(&shared, &mut c, &["AUTH", "x"]).starts_with("-ERR AUTH <password> called without any password"));
+        assert_eq!(run(&shared, &mut c, &["AUTH", "default", "x"]), "+OK\r\n");
+        assert_eq!(run(&shared, &mut c, &["AUTH", "bob", "x"]), WRONGPASS);
+    }
+}

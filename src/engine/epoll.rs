@@ -38,6 +38,11 @@ const READS_PER_EVENT_MAX: usize = 16;
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// epoll_wait timeout when idle-client timeouts are enabled (how often they are checked).
 const IDLE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// After an accept error such as EMFILE, try again this soon: edge-triggered epoll reports no
+/// new edge for connections already waiting in the backlog.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// While shutdown flushes, how long one epoll_wait for writability may block.
+const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Listener `i` uses token `LISTENER_TOKEN_BASE + i`.
@@ -78,6 +83,10 @@ struct Conn {
     want_write: bool,
     /// The socket may still hold unread data (we stopped before WouldBlock).
     read_pending: bool,
+    /// An event said the peer shut down its side (or the socket failed): the socket must be
+    /// read until EOF/error, since no further edge will come for it. A short read then does
+    /// not mean "nothing more": the EOF may have arrived with the data in one edge.
+    peer_closed: bool,
     last_active: Instant,
 }
 
@@ -177,12 +186,15 @@ impl<'a> Worker<'a> {
             }
         }
         let mut events = Events::with_capacity(EVENTS_MAX);
-        let timeout = (self.shared.config.timeout > 0).then_some(IDLE_CHECK_INTERVAL);
+        let idle_timeout = (self.shared.config.timeout > 0).then_some(IDLE_CHECK_INTERVAL);
+        // Listeners whose last accept failed (EMFILE, ENOMEM, ...): retried after a backoff.
+        let mut accept_retry = vec![false; mio_listeners.len()];
         let result = loop {
             if self.shared.shutting_down() {
                 break Ok(());
             }
             self.count(1);
+            let timeout = if accept_retry.contains(&true) { Some(ACCEPT_ERROR_BACKOFF) } else { idle_timeout };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == ErrorKind::Interrupted {
                     continue;
@@ -194,15 +206,21 @@ impl<'a> Worker<'a> {
                 if ev.token() == WAKER_TOKEN {
                     self.take_handoffs();
                 } else if t >= LISTENER_TOKEN_BASE {
-                    if let (Some(ml), Some(h)) = (mio_listeners.get_mut(t - LISTENER_TOKEN_BASE), handoff.as_mut()) {
-                        self.accept_all(ml, h);
-                    }
+                    accept_retry[t - LISTENER_TOKEN_BASE] = true;
                 } else {
-                    self.on_ready(t, ev.is_readable() || ev.is_read_closed() || ev.is_error(), ev.is_writable());
+                    let closed = ev.is_read_closed() || ev.is_error();
+                    self.on_ready(t, ev.is_readable() || closed, closed);
+                }
+            }
+            if let Some(h) = handoff.as_mut() {
+                for (i, ml) in mio_listeners.iter_mut().enumerate() {
+                    if accept_retry[i] {
+                        accept_retry[i] = !self.accept_all(ml, h);
+                    }
                 }
             }
             self.take_handoffs();
-            if timeout.is_some() {
+            if idle_timeout.is_some() {
                 self.close_idle();
             }
         };
@@ -217,7 +235,8 @@ impl<'a> Worker<'a> {
         result
     }
 
-    fn accept_all(&mut self, ml: &mut MioListener, h: &mut Handoff) {
+    /// Accept until the backlog is empty (true) or accepting fails (false: retry later).
+    fn accept_all(&mut self, ml: &mut MioListener, h: &mut Handoff) -> bool {
         loop {
             self.count(1);
             let accepted = match ml {
@@ -237,11 +256,12 @@ impl<'a> Worker<'a> {
                         let _ = h.wakers[target].wake();
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
+                    // Out of descriptors or memory: the client waits in the backlog.
                     tracing::warn!(error = %e, "accept failed");
-                    return;
+                    return false;
                 }
             }
         }
@@ -279,18 +299,24 @@ impl<'a> Worker<'a> {
             sent: 0,
             want_write: false,
             read_pending: true,
+            peer_closed: false,
             last_active: Instant::now(),
         });
         // Data may already be waiting (edge-triggered: no event for it until more arrives).
         self.on_ready(slot, true, false);
     }
 
-    fn on_ready(&mut self, slot: usize, readable: bool, _writable: bool) {
+    /// A readiness event (or a fresh connection): `readable` if it may have input, `closed` if
+    /// the event reported the peer's shutdown or an error.
+    fn on_ready(&mut self, slot: usize, readable: bool, closed: bool) {
         let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else { return };
         conn.last_active = Instant::now();
         let mut alive = true;
         if readable {
             conn.read_pending = true;
+        }
+        if closed {
+            conn.peer_closed = true;
         }
         // Alternate: flush output, run held requests, read more; until nothing moves.
         loop {
@@ -350,7 +376,9 @@ impl<'a> Worker<'a> {
                     conn.session.feed(self.shared, &self.buf[..n]);
                     // A short read on a stream socket means its receive queue is empty now;
                     // new data raises a new edge, so skip the read that would say EAGAIN.
-                    if n < self.buf.len() {
+                    // Not once the peer has shut down: that edge has been reported already,
+                    // and only reading on finds the EOF.
+                    if n < self.buf.len() && !conn.peer_closed {
                         return ReadOutcome::Drained;
                     }
                     if !conn.session.out.is_empty() || conn.session.close_reason().is_some() {
@@ -393,11 +421,12 @@ impl<'a> Worker<'a> {
         client_closed(self.shared);
     }
 
+    /// Close clients that have shown no activity (no request, and no progress reading their
+    /// replies) for `--timeout` seconds, as Redis does.
     fn close_idle(&mut self) {
         let limit = Duration::from_secs(self.shared.config.timeout);
         for slot in 0..self.conns.len() {
-            let idle =
-                self.conns[slot].as_ref().is_some_and(|c| c.last_active.elapsed() > limit && c.session.out.is_empty());
+            let idle = self.conns[slot].as_ref().is_some_and(|c| c.last_active.elapsed() > limit);
             if idle {
                 let conn = self.conns[slot].take().expect("checked above");
                 self.shared.stats.timedout_clients.fetch_add(1, Relaxed);
@@ -406,20 +435,40 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Shutdown: write what every connection still has pending (bounded), then close all.
+    /// Shutdown: nothing new is run; the replies every connection already has are written
+    /// (all connections in turn, waiting for writability, at most SHUTDOWN_FLUSH_TIMEOUT in
+    /// total), then every connection is closed.
     fn shutdown_flush(&mut self) {
         let deadline = Instant::now() + SHUTDOWN_FLUSH_TIMEOUT;
-        for slot in 0..self.conns.len() {
-            let Some(mut conn) = self.conns[slot].take() else { continue };
-            while conn.sent < conn.session.out.len() && Instant::now() < deadline {
-                if !self.flush(&mut conn) {
-                    break;
+        let mut events = Events::with_capacity(EVENTS_MAX);
+        let mut pending: Vec<usize> = (0..self.conns.len()).filter(|&s| self.conns[s].is_some()).collect();
+        loop {
+            pending.retain(|&slot| {
+                let mut conn = self.conns[slot].take().expect("pending slots are occupied");
+                if self.flush(&mut conn) && conn.sent < conn.session.out.len() {
+                    self.conns[slot] = Some(conn);
+                    return true;
                 }
-                if conn.sent < conn.session.out.len() {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
+                self.close(conn, slot);
+                false
+            });
+            let now = Instant::now();
+            if pending.is_empty() || now >= deadline {
+                break;
             }
-            self.close(conn, slot);
+            self.count(1);
+            let _ = self.poll.poll(&mut events, Some(SHUTDOWN_POLL_INTERVAL.min(deadline - now)));
+        }
+        if !pending.is_empty() {
+            tracing::warn!(
+                worker = self.index,
+                connections = pending.len(),
+                "replies not flushed within {SHUTDOWN_FLUSH_TIMEOUT:?}; closing anyway"
+            );
+            for slot in pending {
+                let conn = self.conns[slot].take().expect("pending slots are occupied");
+                self.close(conn, slot);
+            }
         }
     }
 }

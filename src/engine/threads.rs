@@ -4,15 +4,20 @@
 //! one read and one write, not N of each). An accept thread per listener.
 //!
 //! Shutdown: listeners and client sockets are shut down for reading, which wakes every
-//! blocked `accept`/`read`; each connection thread has already written everything it
-//! produced (it writes before it reads again), so it just exits.
+//! blocked `accept`/`read`. A connection thread writes everything it has produced before it
+//! reads again, and once shutdown has begun it runs nothing new: it exits right after that
+//! write. A thread still blocked writing to a client that does not read after
+//! [`SHUTDOWN_FLUSH_TIMEOUT`] has its socket shut down both ways, so shutdown is bounded.
+//!
+//! Idle `--timeout`: the socket's receive and send timeouts. A client that sends nothing, or
+//! does not read its replies, for that long is closed (Redis closes both kinds too).
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{admit, client_closed, refuse, Listener, Stream};
 use crate::session::Session;
@@ -27,6 +32,14 @@ const CONN_STACK_BYTES: usize = 256 * 1024;
 const SYSCALL_FLUSH_EVERY: u64 = 64;
 /// After an accept error such as EMFILE, wait this long before trying again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// How long shutdown waits for connection threads to write what they produced before their
+/// sockets are shut down both ways (same bound as the other engines).
+pub const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// After that, how long shutdown waits for the threads to notice (they only have to return
+/// from a failed `write`).
+const SHUTDOWN_FORCED_WAIT: Duration = Duration::from_secs(2);
+/// How often shutdown checks whether every connection thread has finished.
+const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 type Registry = Mutex<HashMap<u64, Stream>>;
 
@@ -54,11 +67,32 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> anyhow::Result<()>
             scope.spawn(move || accept_loop(&shared, l, &registry));
         }
     });
-    // Accept threads are done; wait for connection threads to drain.
-    while shared.stats.connected_clients.load(Relaxed) > 0 {
-        std::thread::sleep(Duration::from_millis(5));
+    // Accept threads are done; wait (bounded) for connection threads to drain.
+    if !wait_for_connections(shared, SHUTDOWN_FLUSH_TIMEOUT) {
+        let left = shared.stats.connected_clients.load(Relaxed);
+        tracing::warn!(connections = left, "replies not flushed within {SHUTDOWN_FLUSH_TIMEOUT:?}; closing anyway");
+        for s in registry.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            s.shutdown(Shutdown::Both);
+        }
+        if !wait_for_connections(shared, SHUTDOWN_FORCED_WAIT) {
+            tracing::warn!("connection threads still running at exit");
+        }
     }
     Ok(())
+}
+
+/// Wait until no admitted connection is left, at most `limit`. True if none is left.
+fn wait_for_connections(shared: &Shared, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if shared.stats.connected_clients.load(Relaxed) == 0 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(SHUTDOWN_POLL_INTERVAL);
+    }
 }
 
 fn accept_loop(shared: &Arc<Shared>, listener: &Listener, registry: &Arc<Registry>) {
@@ -112,20 +146,22 @@ fn serve_connection(shared: &Shared, mut stream: Stream, session: &mut Session) 
     if timeout > 0 {
         let t = Some(Duration::from_secs(timeout));
         let _ = match &stream {
-            Stream::Unix(s) => s.set_read_timeout(t),
-            Stream::Tcp(s) => s.set_read_timeout(t),
+            Stream::Unix(s) => s.set_read_timeout(t).and_then(|()| s.set_write_timeout(t)),
+            Stream::Tcp(s) => s.set_read_timeout(t).and_then(|()| s.set_write_timeout(t)),
         };
     }
     let mut buf = vec![0u8; READ_BUF_BYTES];
     let mut syscalls = 0u64;
     loop {
         if !session.out.is_empty() {
-            if !write_all(&mut stream, &session.out, &mut syscalls) {
+            if let Err(e) = write_all(&mut stream, &session.out, &mut syscalls) {
+                note_timeout(shared, &e);
                 break;
             }
             session.out.clear();
         }
-        if session.close_reason().is_some() {
+        // Everything produced so far is written. At shutdown nothing new is run.
+        if session.close_reason().is_some() || shared.shutting_down() {
             break;
         }
         if session.has_held_input() {
@@ -137,11 +173,10 @@ fn serve_connection(shared: &Shared, mut stream: Stream, session: &mut Session) 
             Ok(0) => break,
             Ok(n) => session.feed(shared, &buf[..n]),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                shared.stats.timedout_clients.fetch_add(1, Relaxed);
+            Err(e) => {
+                note_timeout(shared, &e);
                 break;
             }
-            Err(_) => break,
         }
         if syscalls >= SYSCALL_FLUSH_EVERY {
             shared.worker_io(0).syscalls.fetch_add(syscalls, Relaxed);
@@ -151,16 +186,23 @@ fn serve_connection(shared: &Shared, mut stream: Stream, session: &mut Session) 
     shared.worker_io(0).syscalls.fetch_add(syscalls, Relaxed);
 }
 
-/// Write all of `buf`, counting each write call. False if the connection failed.
-fn write_all(stream: &mut Stream, mut buf: &[u8], syscalls: &mut u64) -> bool {
+/// A socket timeout is the idle `--timeout` expiring: count it for INFO.
+fn note_timeout(shared: &Shared, e: &std::io::Error) {
+    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+        shared.stats.timedout_clients.fetch_add(1, Relaxed);
+    }
+}
+
+/// Write all of `buf`, counting each write call.
+fn write_all(stream: &mut Stream, mut buf: &[u8], syscalls: &mut u64) -> std::io::Result<()> {
     while !buf.is_empty() {
         *syscalls += 1;
         match stream.write(buf) {
-            Ok(0) => return false,
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => buf = &buf[n..],
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(_) => return false,
+            Err(e) => return Err(e),
         }
     }
-    true
+    Ok(())
 }

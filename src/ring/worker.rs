@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! loop {
-//!     enter()              one io_uring_enter: submit everything queued + wait for >= 1 CQE
+//!     enter(want)          one io_uring_enter: submit everything queued + wait for CQEs
+//!                          (a batch of `want` for up to BATCH_WAIT_MIN, then >= 1)
 //!     reap()               copy up to CQE_BATCH_MAX completions out of the CQ
 //!     handle(each)         feed recv data to sessions (buffers go back at once), account
 //!                          sends, accept/adopt connections, timers, shutdown wake
@@ -28,8 +29,8 @@ use super::bufring::BufRing;
 use super::conn::{Conn, Phase, RecvState, Slab};
 use super::token::{self, Op, Token};
 use super::{
-    sqe, unsupported_reason, Coord, Cqe, Plan, Ring, ServeError, CQE_BATCH_MAX, CQ_ENTRIES, OPS_BASIC, OP_MSG_RING,
-    SQ_ENTRIES,
+    sqe, unsupported_reason, Coord, Cqe, Plan, Ready, Ring, ServeError, CQE_BATCH_MAX, CQ_ENTRIES, OPS_BASIC,
+    OP_MSG_RING, SQ_ENTRIES,
 };
 use crate::config::UringMode;
 use crate::engine::{admit, client_closed, refuse, Listener};
@@ -142,7 +143,7 @@ pub fn thread_main(
     listeners: &[Listener],
     opts: Options,
     coord: &Coord,
-    ready: Sender<(usize, Result<(RawFd, bool), ServeError>)>,
+    ready: Sender<Ready>,
     go: Receiver<Option<Plan>>,
 ) -> anyhow::Result<()> {
     let setup = match setup(opts) {
@@ -208,6 +209,10 @@ pub struct Worker<'a> {
     stale: u64,
     /// Multishot recvs ended by an empty buffer ring (re-armed after their batch).
     enobufs: u64,
+    /// Sends queued since the last enter, and recv completions with data in the last batch:
+    /// together the batch size the next enter waits for.
+    sends_queued: u32,
+    recvs_with_data: u32,
 }
 
 impl<'a> Worker<'a> {
@@ -262,6 +267,8 @@ impl<'a> Worker<'a> {
             connections_total: 0,
             stale: 0,
             enobufs: 0,
+            sends_queued: 0,
+            recvs_with_data: 0,
         }
     }
 
@@ -270,12 +277,22 @@ impl<'a> Worker<'a> {
         self.arm_tick()?;
         self.rearm_accepts()?;
         loop {
-            if self.state == State::Finishing && self.reserved_inflight == 0 {
+            if self.state == State::Finishing && self.reserved_inflight == 0 && self.slab.live() == 0 {
                 break;
             }
             let acceptors_done = self.coord.acceptors_running.load(Acquire) == 0;
             self.publish_counters();
-            let waited = self.ring.enter()?;
+            // Busy (the last batch brought several requests): wait for a batch as large, plus
+            // the sends just queued (they complete at once), for at most BATCH_WAIT_MIN.
+            // Otherwise wait for one completion, adding no latency to a lone client.
+            let want = if self.recvs_with_data >= 2 {
+                self.sends_queued.saturating_add(self.recvs_with_data).min(CQE_BATCH_MAX as u32)
+            } else {
+                1
+            };
+            let waited = self.ring.enter(want)?;
+            self.sends_queued = 0;
+            self.recvs_with_data = 0;
             self.now = Instant::now();
             self.batch.clear();
             self.ring.reap(&mut self.batch, CQE_BATCH_MAX);
@@ -447,9 +464,15 @@ impl<'a> Worker<'a> {
             return Ok(());
         };
         match tok.op {
-            Op::Recv => on_recv(conn, self.bufs.as_mut(), self.shared, self.now, cqe.result, bid, ends),
+            Op::Recv => {
+                self.recvs_with_data += u32::from(cqe.result > 0);
+                on_recv(conn, self.bufs.as_mut(), self.shared, self.now, cqe.result, bid, ends)
+            }
             Op::Send => on_send(conn, self.now, cqe.result),
-            _ => {}
+            Op::Close if cqe.result < 0 => {
+                tracing::warn!(error = %errno_str(cqe.result), "closing a client descriptor failed")
+            }
+            _ => {} // Cancel: 0, ENOENT (already done) and EALREADY are all fine.
         }
         if ends && conn.op_finished() && conn.phase == Phase::Closing {
             self.free(tok.slot);
@@ -626,10 +649,10 @@ impl<'a> Worker<'a> {
         if conn.kill {
             return start_close(conn, slot, gen, &mut self.ring);
         }
-        pump_send(conn, slot, gen, &mut self.ring)?;
+        self.sends_queued += u32::from(pump_send(conn, slot, gen, &mut self.ring)?);
         if conn.session.has_held_input() && !draining && (conn.session.out.len() as u64) < pause {
             conn.session.resume(shared);
-            pump_send(conn, slot, gen, &mut self.ring)?;
+            self.sends_queued += u32::from(pump_send(conn, slot, gen, &mut self.ring)?);
         }
         let quitting = conn.session.close_reason().is_some();
         if (draining || quitting || (conn.eof && !conn.session.has_held_input())) && conn.flushed() {
@@ -847,14 +870,14 @@ fn on_send(conn: &mut Conn, now: Instant, result: i32) {
     }
 }
 
-/// Start a Send of the connection's pending output if none is in flight.
-fn pump_send(conn: &mut Conn, slot: u32, gen: u32, ring: &mut Ring) -> anyhow::Result<()> {
+/// Start a Send of the connection's pending output if none is in flight. True if it did.
+fn pump_send(conn: &mut Conn, slot: u32, gen: u32, ring: &mut Ring) -> anyhow::Result<bool> {
     if conn.send.in_flight {
-        return Ok(());
+        return Ok(false);
     }
     if conn.send.pending() == 0 {
         if conn.session.out.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         conn.send.take_from(&mut conn.session.out);
     }
@@ -864,7 +887,7 @@ fn pump_send(conn: &mut Conn, slot: u32, gen: u32, ring: &mut Ring) -> anyhow::R
     unsafe { ring.push(&sqe::send(conn.fd, ptr, len, Token::conn(slot, gen, Op::Send).encode()))? };
     conn.send.in_flight = true;
     conn.op_started();
-    Ok(())
+    Ok(true)
 }
 
 /// Cancel the connection's ops and close its descriptor through the ring. The slot is freed
