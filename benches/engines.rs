@@ -23,7 +23,10 @@
 //! these numbers include the client's CPU cost (a `write` + `read` per round plus the scan):
 //! they compare engines under identical load, they are not the server's ceiling.
 //!
-//! After each benchmark one extra run (not in `--test` mode) prints p50/p99 request latency.
+//! After each benchmark an `extra` line (not in `--test` mode) gives the server's CPU time per
+//! request over the benchmark, the background load (CPU that other processes on the machine
+//! used meanwhile: if it is not near 0 the numbers are disturbed), and p50/p99 request latency
+//! from one more run of 20 000 requests.
 //!
 //! Run: `cargo bench --bench engines` (about 90 s); one group: `cargo bench --bench engines --
 //! unix_get_c50_d16`; smoke test: `cargo bench --bench engines -- --test`.
@@ -220,22 +223,29 @@ fn bench_server(
     let target = if tcp { server.tcp() } else { server.unix() };
     // Connected on first use, so a filtered-out benchmark opens nothing.
     let mut gen: Option<LoadGen> = None;
+    let mut requests = 0u64;
+    let cpu_before = CpuSample::take(server.child.id());
     group.bench_function(&server.label, |b| {
         let gen = gen.get_or_insert_with(|| {
             LoadGen::connect(&target, workload).unwrap_or_else(|e| panic!("{}: connect: {e}", server.label))
         });
         b.iter_custom(|rounds| {
+            requests += rounds * gen.requests_per_round();
             gen.run(rounds).unwrap_or_else(|e| panic!("{}: {e}\n{}", server.label, server.stderr()))
         });
     });
+    let cpu = CpuSample::take(server.child.id()).since(&cpu_before);
     if let Some(gen) = gen.as_mut().filter(|_| !test_mode()) {
         let rounds = (LATENCY_REQUESTS / gen.requests_per_round()).max(1);
         let report = gen.run_with_latency(rounds).unwrap_or_else(|e| panic!("{}: {e}", server.label));
         let us = |q: f64| report.latency.value_at_quantile(q) as f64 / 1000.0;
         println!(
-            "latency {}/{}: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({} requests, {:.0} req/s)",
+            "extra {}/{}: server CPU {:.2} µs/request, background load {:.0}% of a core; \
+             latency p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({} requests at {:.0} req/s)",
             group_name(tcp, workload),
             server.label,
+            cpu.server_s * 1e6 / requests.max(1) as f64,
+            cpu.background_cores * 100.0,
             us(0.50),
             us(0.99),
             report.latency.max() as f64 / 1000.0,
@@ -243,6 +253,61 @@ fn bench_server(
             report.requests_per_sec()
         );
     }
+}
+
+/// CPU time counters, to say how much of the machine a benchmark really had. "Background" is
+/// user+system time of every process other than this one (client) and the server: other
+/// work on the machine that competed for the same 2 cores. Interrupt time is left out, since
+/// loopback TCP's softirq work is our own traffic.
+struct CpuSample {
+    at: Instant,
+    machine_ticks: u64,
+    own_ticks: u64,
+    server_ticks: u64,
+}
+
+/// What happened between two [`CpuSample`]s.
+struct CpuUse {
+    /// Server CPU seconds.
+    server_s: f64,
+    /// Average number of cores busy with other processes.
+    background_cores: f64,
+}
+
+impl CpuSample {
+    fn take(server_pid: u32) -> CpuSample {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        // cpu  user nice system idle iowait irq softirq steal ...
+        let fields: Vec<u64> =
+            stat.lines().next().unwrap_or("").split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
+        let field = |i: usize| fields.get(i).copied().unwrap_or(0);
+        CpuSample {
+            at: Instant::now(),
+            machine_ticks: field(0) + field(1) + field(2) + field(7),
+            own_ticks: process_ticks("self"),
+            server_ticks: process_ticks(&server_pid.to_string()),
+        }
+    }
+
+    fn since(&self, before: &CpuSample) -> CpuUse {
+        // SAFETY: sysconf only reads a constant of the running system.
+        let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let server = self.server_ticks.saturating_sub(before.server_ticks);
+        let own = self.own_ticks.saturating_sub(before.own_ticks);
+        let others = self.machine_ticks.saturating_sub(before.machine_ticks).saturating_sub(server + own);
+        let wall_s = self.at.duration_since(before.at).as_secs_f64().max(f64::MIN_POSITIVE);
+        CpuUse { server_s: server as f64 / ticks_per_s, background_cores: others as f64 / ticks_per_s / wall_s }
+    }
+}
+
+/// utime + stime of a process (all its threads), in clock ticks.
+fn process_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`: state is the first, utime and stime the 12th and 13th.
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
 }
 
 /// `unix_get_c50_d16`: transport, command, connections, pipeline depth.
@@ -277,7 +342,9 @@ fn engines(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
+    // Plots are skipped: rendering them costs seconds per benchmark on a 2-core machine.
     config = Criterion::default()
+        .without_plots()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));

@@ -143,7 +143,11 @@ fn store(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    // Plots are skipped: rendering them costs seconds per benchmark on a 2-core machine.
+    config = Criterion::default()
+        .without_plots()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
     targets = store
 }
 criterion_main!(benches);

@@ -511,6 +511,7 @@ impl LoadGen {
     }
 
     /// Every connection does `rounds` rounds; returns the wall time until the last finished.
+    /// After an error some connections may be mid-round: drop the generator.
     pub fn run(&mut self, rounds: u64) -> io::Result<Duration> {
         self.dispatch(rounds, false).map(|(elapsed, _)| elapsed)
     }

@@ -810,7 +810,10 @@ mod tests {
         assert_eq!(in_pieces(b"*1\r\n$16385\r\n", 0..13, &unauth), Err(err));
         // A negative or over-proto-max-bulk-len length is "invalid" first, as in Redis.
         assert_eq!(once_with(b"*1\r\n$-1\r\n", &unauth), Err(ProtocolError::InvalidBulkLength));
-        assert_eq!(once_with(b"*1\r\n$9\r\n", &Limits::new(8).unauthenticated()), Err(ProtocolError::InvalidBulkLength));
+        assert_eq!(
+            once_with(b"*1\r\n$9\r\n", &Limits::new(8).unauthenticated()),
+            Err(ProtocolError::InvalidBulkLength)
+        );
         assert_eq!(once(b"*11\r\n"), Ok(None));
         assert_eq!(once(b"*1\r\n$16385\r\n"), Ok(None));
     }

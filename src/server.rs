@@ -171,41 +171,30 @@ fn with_expiry_thread(shared: &Arc<Shared>, serve: impl FnOnce() -> anyhow::Resu
 /// CONFIG_MIN_RESERVED_FDS).
 pub const RESERVED_FDS: u64 = 32;
 
-/// Descriptors one client costs: the threads engine keeps a clone of each socket so that
-/// shutdown can wake the thread blocked on it.
-fn fds_per_client(engine: EngineKind) -> u64 {
-    match engine {
-        EngineKind::Threads => 2,
-        EngineKind::Epoll | EngineKind::Uring => 1,
-    }
-}
-
 /// Like Redis's adjustOpenFilesLimit: raise the soft RLIMIT_NOFILE so `--maxclients` clients
 /// fit; if the hard limit does not allow it, lower maxclients to what fits (with a warning),
 /// so that the client over the limit gets `max number of clients reached` instead of the
 /// server running out of descriptors.
 pub fn adjust_open_files_limit(config: &mut Config) {
-    let per_client = fds_per_client(config.engine);
-    let wanted = (config.maxclients as u64).saturating_mul(per_client).saturating_add(RESERVED_FDS);
+    // Every engine holds one descriptor per client.
+    let wanted: libc::rlim_t = (config.maxclients as u64).saturating_add(RESERVED_FDS);
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= wanted {
         return;
     }
-    if lim.rlim_cur as u64 >= wanted {
-        return;
-    }
-    let raised = libc::rlimit { rlim_cur: (wanted as libc::rlim_t).min(lim.rlim_max), rlim_max: lim.rlim_max };
+    let raised = libc::rlimit { rlim_cur: wanted.min(lim.rlim_max), rlim_max: lim.rlim_max };
     // SAFETY: setrlimit reads the struct we pass; raising the soft limit up to the hard one
     // needs no privilege.
-    let have = if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 { raised.rlim_cur } else { lim.rlim_cur };
-    if have as u64 >= wanted {
+    let have =
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 { raised.rlim_cur } else { lim.rlim_cur };
+    if have >= wanted {
         return;
     }
-    let fit = ((have as u64).saturating_sub(RESERVED_FDS) / per_client).max(1) as usize;
+    let fit = have.saturating_sub(RESERVED_FDS).max(1) as usize;
     tracing::warn!(
         maxclients = config.maxclients,
-        open_files_limit = have as u64,
+        open_files_limit = have,
         "the open files limit is too low for maxclients; maxclients is now {fit}"
     );
     config.maxclients = fit;

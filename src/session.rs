@@ -250,7 +250,10 @@ mod tests {
         let open = self::shared(&[]);
         let mut s = Session::new(&open);
         s.feed(&open, &resp(&eleven));
-        assert_eq!(take_out(&mut s), "-ERR unknown command 'x', with args beginning with: 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' \r\n");
+        assert_eq!(
+            take_out(&mut s),
+            "-ERR unknown command 'x', with args beginning with: 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' \r\n"
+        );
     }
 
     #[test]

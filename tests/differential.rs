@@ -63,7 +63,7 @@ const NUMBERS: [&[u8]; 18] = [
 // ---- operations --------------------------------------------------------------------------
 
 #[derive(Clone, Debug)]
-enum Ttl {
+enum TtlOpt {
     /// EX n with a long n (seconds).
     Ex(i64),
     /// PX 1: gone by the next command.
@@ -73,9 +73,20 @@ enum Ttl {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Set { key: usize, val: Vec<u8>, nx: bool, xx: bool, get: bool, ttl: Option<Ttl> },
+    Set {
+        key: usize,
+        val: Vec<u8>,
+        nx: bool,
+        xx: bool,
+        get: bool,
+        ttl: Option<TtlOpt>,
+    },
     /// SET with options Redis rejects: the reply is the error, nothing changes.
-    SetBad { key: usize, opts: Vec<&'static [u8]>, error: &'static str },
+    SetBad {
+        key: usize,
+        opts: Vec<&'static [u8]>,
+        error: &'static str,
+    },
     SetNx(usize, Vec<u8>),
     Get(usize),
     Del(Vec<usize>),
@@ -124,9 +135,9 @@ impl Op {
                     a.push(b"GET".to_vec());
                 }
                 match ttl {
-                    Some(Ttl::Ex(s)) => a.extend([b"EX".to_vec(), s.to_string().into_bytes()]),
-                    Some(Ttl::Px1) => a.extend([b"PX".to_vec(), b"1".to_vec()]),
-                    Some(Ttl::KeepTtl) => a.push(b"KEEPTTL".to_vec()),
+                    Some(TtlOpt::Ex(s)) => a.extend([b"EX".to_vec(), s.to_string().into_bytes()]),
+                    Some(TtlOpt::Px1) => a.extend([b"PX".to_vec(), b"1".to_vec()]),
+                    Some(TtlOpt::KeepTtl) => a.push(b"KEEPTTL".to_vec()),
                     None => {}
                 }
                 return a;
@@ -148,9 +159,9 @@ impl Op {
             Op::Strlen(key) => vec![b"STRLEN".to_vec(), k(key)],
             Op::GetRange(key, s, e) => vec![b"GETRANGE".to_vec(), k(key), s.clone(), e.clone()],
             Op::Mget(keys) => std::iter::once(b"MGET".to_vec()).chain(keys.iter().map(k)).collect(),
-            Op::Mset(pairs) => std::iter::once(b"MSET".to_vec())
-                .chain(pairs.iter().flat_map(|(key, v)| [k(key), v.clone()]))
-                .collect(),
+            Op::Mset(pairs) => {
+                std::iter::once(b"MSET".to_vec()).chain(pairs.iter().flat_map(|(key, v)| [k(key), v.clone()])).collect()
+            }
             Op::GetDel(key) => vec![b"GETDEL".to_vec(), k(key)],
             Op::GetSet(key, v) => vec![b"GETSET".to_vec(), k(key), v.clone()],
             Op::SetRange(key, o, v) => vec![b"SETRANGE".to_vec(), k(key), o.clone(), v.clone()],
@@ -201,12 +212,12 @@ fn keys() -> impl Strategy<Value = Vec<usize>> {
     prop::collection::vec(key_index(), 1..5)
 }
 
-fn ttl() -> impl Strategy<Value = Option<Ttl>> {
+fn ttl() -> impl Strategy<Value = Option<TtlOpt>> {
     prop_oneof![
         3 => Just(None),
-        1 => (1000i64..100_000).prop_map(|s| Some(Ttl::Ex(s))),
-        1 => Just(Some(Ttl::Px1)),
-        1 => Just(Some(Ttl::KeepTtl)),
+        1 => (1000i64..100_000).prop_map(|s| Some(TtlOpt::Ex(s))),
+        1 => Just(Some(TtlOpt::Px1)),
+        1 => Just(Some(TtlOpt::KeepTtl)),
     ]
 }
 
@@ -343,7 +354,8 @@ const NOT_INT: &str = "ERR value is not an integer or out of range";
 fn strict_i64(b: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(b).ok()?;
     let digits = s.strip_prefix('-').unwrap_or(s);
-    let canonical = s == "0" || (!digits.is_empty() && !digits.starts_with('0') && digits.bytes().all(|c| c.is_ascii_digit()));
+    let canonical =
+        s == "0" || (!digits.is_empty() && !digits.starts_with('0') && digits.bytes().all(|c| c.is_ascii_digit()));
     if canonical {
         s.parse().ok()
     } else {
@@ -425,7 +437,13 @@ impl Model {
                 }
                 _ => int(0),
             },
-            Op::Type(key) => if self.get(*key).is_some() { b"+string\r\n".to_vec() } else { b"+none\r\n".to_vec() },
+            Op::Type(key) => {
+                if self.get(*key).is_some() {
+                    b"+string\r\n".to_vec()
+                } else {
+                    b"+none\r\n".to_vec()
+                }
+            }
             Op::WrongArity(argv) => {
                 let name = String::from_utf8_lossy(argv[0]).to_ascii_lowercase();
                 err(&format!("ERR wrong number of arguments for '{name}' command"))
@@ -435,24 +453,27 @@ impl Model {
                 for a in args {
                     shown.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
                 }
-                let msg = format!("ERR unknown command '{}', with args beginning with: {shown}", String::from_utf8_lossy(name));
+                let msg = format!(
+                    "ERR unknown command '{}', with args beginning with: {shown}",
+                    String::from_utf8_lossy(name)
+                );
                 err(&msg.replace(['\r', '\n'], " "))
             }
         })
     }
 
-    fn set(&mut self, key: usize, val: &[u8], nx: bool, xx: bool, get: bool, ttl: &Option<Ttl>) -> Vec<u8> {
+    fn set(&mut self, key: usize, val: &[u8], nx: bool, xx: bool, get: bool, ttl: &Option<TtlOpt>) -> Vec<u8> {
         let old = self.get(key).cloned();
         let reply_old = opt_bulk(old.as_ref().map(|e| &e.value[..]));
         if (nx && old.is_some()) || (xx && old.is_none()) {
             return if get { reply_old } else { b"$-1\r\n".to_vec() };
         }
         let ttl_s = match ttl {
-            Some(Ttl::Ex(s)) => Some(*s),
-            Some(Ttl::KeepTtl) => old.and_then(|e| e.ttl_s),
-            Some(Ttl::Px1) | None => None,
+            Some(TtlOpt::Ex(s)) => Some(*s),
+            Some(TtlOpt::KeepTtl) => old.and_then(|e| e.ttl_s),
+            Some(TtlOpt::Px1) | None => None,
         };
-        if matches!(ttl, Some(Ttl::Px1)) {
+        if matches!(ttl, Some(TtlOpt::Px1)) {
             self.keys.remove(KEYS[key]); // expired by the next command
         } else {
             self.keys.insert(KEYS[key].to_vec(), Entry { value: val.to_vec(), ttl_s });
@@ -502,7 +523,7 @@ impl Model {
 
     fn expire(&mut self, key: usize, secs: &[u8]) -> Vec<u8> {
         let Some(s) = strict_i64(secs) else { return err(NOT_INT) };
-        if s > i64::MAX / 1000 || s < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&s) {
             return err("ERR invalid expire time in 'expire' command");
         }
         match self.keys.get_mut(KEYS[key]) {
@@ -598,7 +619,7 @@ fn random_command_sequences_match_the_model(engine: Engine) {
             let argv = op.argv(*mask);
             let got = conn.run(&argv);
             check(op, &argv, model.apply(op), &got)?;
-            if matches!(op, Op::Set { ttl: Some(Ttl::Px1), .. }) {
+            if matches!(op, Op::Set { ttl: Some(TtlOpt::Px1), .. }) {
                 std::thread::sleep(SHORT_TTL_PAUSE);
             }
         }

@@ -253,6 +253,21 @@ pub fn eq_ignore_case(arg: &[u8], opt: &str) -> bool {
     arg.eq_ignore_ascii_case(opt.as_bytes())
 }
 
+/// Test support: run one command against `shared` as `client` and return the raw reply bytes.
+#[cfg(test)]
+pub fn run_for_test(shared: &Shared, client: &mut ClientState, args: &[&[u8]]) -> Vec<u8> {
+    let mut base = Vec::new();
+    let mut ranges = Vec::new();
+    for a in args {
+        ranges.push(base.len()..base.len() + a.len());
+        base.extend_from_slice(a);
+    }
+    let mut out = Vec::new();
+    let mut ctx = Ctx { shared, client, out: &mut out, now_ms: crate::store::now_ms() };
+    execute(&mut ctx, Argv::from_parts(&base, &ranges));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,19 +314,4 @@ mod tests {
             assert!(lookup(cmd.name.to_ascii_uppercase().as_bytes()).is_some());
         }
     }
-}
-
-/// Test support: run one command against `shared` as `client` and return the raw reply bytes.
-#[cfg(test)]
-pub fn run_for_test(shared: &Shared, client: &mut ClientState, args: &[&[u8]]) -> Vec<u8> {
-    let mut base = Vec::new();
-    let mut ranges = Vec::new();
-    for a in args {
-        ranges.push(base.len()..base.len() + a.len());
-        base.extend_from_slice(a);
-    }
-    let mut out = Vec::new();
-    let mut ctx = Ctx { shared, client, out: &mut out, now_ms: crate::store::now_ms() };
-    execute(&mut ctx, Argv::from_parts(&base, &ranges));
-    out
 }

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
+use std::os::fd::RawFd;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,7 +42,20 @@ const SHUTDOWN_FORCED_WAIT: Duration = Duration::from_secs(2);
 /// How often shutdown checks whether every connection thread has finished.
 const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
-type Registry = Mutex<HashMap<u64, Stream>>;
+/// Descriptors of the live connections, so shutdown can wake the threads blocked on them.
+/// Invariant: a descriptor is in here only while its `Stream` is open (it is removed, under
+/// the lock, before the stream is dropped), so a descriptor number reused by a later socket
+/// is never shut down by mistake. Holding the number instead of a `dup` keeps the engine at
+/// one descriptor per client.
+type Registry = Mutex<HashMap<u64, RawFd>>;
+
+/// `shutdown(2)` every registered connection.
+fn shutdown_all(registry: &Registry, how: libc::c_int) {
+    for &fd in registry.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        // SAFETY: by the registry's invariant `fd` is an open socket while we hold the lock.
+        unsafe { libc::shutdown(fd, how) };
+    }
+}
 
 /// Serve until shutdown. Returns once every connection thread has finished.
 pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> anyhow::Result<()> {
@@ -56,9 +70,7 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> anyhow::Result<()>
                 // listening socket wakes a blocked accept with EINVAL on Linux.
                 unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
             }
-            for s in registry.lock().unwrap_or_else(|e| e.into_inner()).values() {
-                s.shutdown(Shutdown::Read);
-            }
+            shutdown_all(&registry, libc::SHUT_RD);
         }));
     }
     std::thread::scope(|scope| {
@@ -71,9 +83,7 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> anyhow::Result<()>
     if !wait_for_connections(shared, SHUTDOWN_FLUSH_TIMEOUT) {
         let left = shared.stats.connected_clients.load(Relaxed);
         tracing::warn!(connections = left, "replies not flushed within {SHUTDOWN_FLUSH_TIMEOUT:?}; closing anyway");
-        for s in registry.lock().unwrap_or_else(|e| e.into_inner()).values() {
-            s.shutdown(Shutdown::Both);
-        }
+        shutdown_all(&registry, libc::SHUT_RDWR);
         if !wait_for_connections(shared, SHUTDOWN_FORCED_WAIT) {
             tracing::warn!("connection threads still running at exit");
         }
@@ -120,16 +130,16 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener, registry: &Arc<Registr
         let (shared2, registry2) = (shared.clone(), registry.clone());
         let spawned =
             std::thread::Builder::new().name("ringkv-conn".into()).stack_size(CONN_STACK_BYTES).spawn(move || {
+                let mut stream = stream;
                 let mut session = Session::new(&shared2);
                 let id = session.client.id;
-                if let Ok(clone) = stream.try_clone() {
-                    registry2.lock().unwrap_or_else(|e| e.into_inner()).insert(id, clone);
-                }
+                registry2.lock().unwrap_or_else(|e| e.into_inner()).insert(id, stream.fd());
                 if shared2.shutting_down() {
                     stream.shutdown(Shutdown::Read);
                 }
-                serve_connection(&shared2, stream, &mut session);
+                serve_connection(&shared2, &mut stream, &mut session);
                 registry2.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                drop(stream); // only now: see Registry
                 shared2.worker_io(0).connections.fetch_sub(1, Relaxed);
                 client_closed(&shared2);
             });
@@ -141,7 +151,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener, registry: &Arc<Registr
     }
 }
 
-fn serve_connection(shared: &Shared, mut stream: Stream, session: &mut Session) {
+fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session) {
     let timeout = shared.config.timeout;
     if timeout > 0 {
         let t = Some(Duration::from_secs(timeout));
@@ -154,7 +164,7 @@ fn serve_connection(shared: &Shared, mut stream: Stream, session: &mut Session) 
     let mut syscalls = 0u64;
     loop {
         if !session.out.is_empty() {
-            if let Err(e) = write_all(&mut stream, &session.out, &mut syscalls) {
+            if let Err(e) = write_all(stream, &session.out, &mut syscalls) {
                 note_timeout(shared, &e);
                 break;
             }
