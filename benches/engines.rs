@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use ringkv::client::{Client, Reply};
-use ringkv::loadgen::{self, LoadGen, Op, Target, Workload};
+use ringkv::loadgen::{self, CpuSample, LoadGen, Op, Target, Workload};
 
 /// Engines in the order they appear in every group (threads first: the baseline).
 const ENGINES: &[Engine] = &[
@@ -224,7 +224,7 @@ fn bench_server(
     // Connected on first use, so a filtered-out benchmark opens nothing.
     let mut gen: Option<LoadGen> = None;
     let mut requests = 0u64;
-    let cpu_before = CpuSample::take(server.child.id());
+    let cpu_before = CpuSample::take(Some(server.child.id()));
     group.bench_function(&server.label, |b| {
         let gen = gen.get_or_insert_with(|| {
             LoadGen::connect(&target, workload).unwrap_or_else(|e| panic!("{}: connect: {e}", server.label))
@@ -234,7 +234,7 @@ fn bench_server(
             gen.run(rounds).unwrap_or_else(|e| panic!("{}: {e}\n{}", server.label, server.stderr()))
         });
     });
-    let cpu = CpuSample::take(server.child.id()).since(&cpu_before);
+    let cpu = CpuSample::take(Some(server.child.id())).since(&cpu_before);
     if let Some(gen) = gen.as_mut().filter(|_| !test_mode()) {
         let rounds = (LATENCY_REQUESTS / gen.requests_per_round()).max(1);
         let report = gen.run_with_latency(rounds).unwrap_or_else(|e| panic!("{}: {e}", server.label));
@@ -253,61 +253,6 @@ fn bench_server(
             report.requests_per_sec()
         );
     }
-}
-
-/// CPU time counters, to say how much of the machine a benchmark really had. "Background" is
-/// user+system time of every process other than this one (client) and the server: other
-/// work on the machine that competed for the same 2 cores. Interrupt time is left out, since
-/// loopback TCP's softirq work is our own traffic.
-struct CpuSample {
-    at: Instant,
-    machine_ticks: u64,
-    own_ticks: u64,
-    server_ticks: u64,
-}
-
-/// What happened between two [`CpuSample`]s.
-struct CpuUse {
-    /// Server CPU seconds.
-    server_s: f64,
-    /// Average number of cores busy with other processes.
-    background_cores: f64,
-}
-
-impl CpuSample {
-    fn take(server_pid: u32) -> CpuSample {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        // cpu  user nice system idle iowait irq softirq steal ...
-        let fields: Vec<u64> =
-            stat.lines().next().unwrap_or("").split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
-        let field = |i: usize| fields.get(i).copied().unwrap_or(0);
-        CpuSample {
-            at: Instant::now(),
-            machine_ticks: field(0) + field(1) + field(2) + field(7),
-            own_ticks: process_ticks("self"),
-            server_ticks: process_ticks(&server_pid.to_string()),
-        }
-    }
-
-    fn since(&self, before: &CpuSample) -> CpuUse {
-        // SAFETY: sysconf only reads a constant of the running system.
-        let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        let server = self.server_ticks.saturating_sub(before.server_ticks);
-        let own = self.own_ticks.saturating_sub(before.own_ticks);
-        let others = self.machine_ticks.saturating_sub(before.machine_ticks).saturating_sub(server + own);
-        let wall_s = self.at.duration_since(before.at).as_secs_f64().max(f64::MIN_POSITIVE);
-        CpuUse { server_s: server as f64 / ticks_per_s, background_cores: others as f64 / ticks_per_s / wall_s }
-    }
-}
-
-/// utime + stime of a process (all its threads), in clock ticks.
-fn process_ticks(pid: &str) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the `(comm)`: state is the first, utime and stime the 12th and 13th.
-    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    field(11) + field(12)
 }
 
 /// `unix_get_c50_d16`: transport, command, connections, pipeline depth.

@@ -11,7 +11,8 @@
 //! shuffled order of them. A GET looks the key up and reads the value's length; a SET
 //! overwrites the value with a fresh 32-byte `Vec` (no key allocation in any variant). The
 //! threads start together on a barrier; the time is the slowest thread's. This machine has 2
-//! cores, so 2 threads is as much contention as it can show. Ops/s.
+//! cores, so 2 threads is as much contention as it can show, and only if nothing else runs: an
+//! `extra` line after each benchmark gives the CPU other processes used meanwhile. Ops/s.
 //!
 //! Run: `cargo bench --bench store`.
 
@@ -21,7 +22,7 @@ use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ringkv::loadgen::{key, value, KEY_BYTES, VALUE_BYTES_DEFAULT};
+use ringkv::loadgen::{key, value, CpuSample, KEY_BYTES, VALUE_BYTES_DEFAULT};
 use ringkv::store::{now_ms, Store, SHARDS_PER_DB_DEFAULT};
 
 /// Keys in every table.
@@ -124,6 +125,7 @@ fn store(c: &mut Criterion) {
             for threads in THREADS {
                 group.throughput(Throughput::Elements(threads as u64));
                 let id = BenchmarkId::new(*name, format!("{threads}thread"));
+                let before = CpuSample::take(None);
                 group.bench_function(id, |b| {
                     b.iter_custom(|iters| {
                         if op == "get" {
@@ -135,6 +137,13 @@ fn store(c: &mut Criterion) {
                         }
                     })
                 });
+                if !std::env::args().any(|a| a == "--test") {
+                    let cpu = CpuSample::take(None).since(&before);
+                    println!(
+                        "extra store_{op}/{name}/{threads}thread: background load {:.0}% of a core",
+                        cpu.background_cores * 100.0
+                    );
+                }
             }
         }
         group.finish();

@@ -20,6 +20,10 @@
 //! built without its serialization and sync features, so it only brings in `num-traits` and
 //! `byteorder`. A histogram gives exact-to-3-digits quantiles over *every* request with
 //! bounded memory whatever the run length, which a sampled `Vec` of microseconds would not.
+//!
+//! [`CpuSample`] reads `/proc` before and after a run to give the server's CPU time per request
+//! and the CPU other processes took meanwhile (on a shared 2-core machine, the difference
+//! between a clean number and a disturbed one).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -569,6 +573,74 @@ pub fn run(target: &Target, workload: &Workload, requests: u64) -> io::Result<Re
     gen.run_with_latency(rounds)
 }
 
+/// CPU time counters, to judge a run: the server's CPU time per request, and whether other
+/// processes competed for the cores. "Background" is the user+system time of every process
+/// other than this one (the client) and the server. Interrupt time is left out, since
+/// loopback TCP's softirq work is the run's own traffic. Resolution is one clock tick
+/// (usually 10 ms), so compare runs of a second or more.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuSample {
+    at: Instant,
+    machine_ticks: u64,
+    own_ticks: u64,
+    server_ticks: u64,
+}
+
+/// What happened between two [`CpuSample`]s.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuUse {
+    pub wall_s: f64,
+    /// Server CPU seconds (0 without a server pid).
+    pub server_s: f64,
+    /// CPU seconds of this process (the load generator and whatever else it runs).
+    pub own_s: f64,
+    /// Average number of cores busy with other processes.
+    pub background_cores: f64,
+}
+
+impl CpuSample {
+    /// Read the counters now (Linux `/proc`; zeros where unreadable).
+    pub fn take(server_pid: Option<u32>) -> CpuSample {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        // cpu  user nice system idle iowait irq softirq steal ...
+        let fields: Vec<u64> =
+            stat.lines().next().unwrap_or("").split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
+        let field = |i: usize| fields.get(i).copied().unwrap_or(0);
+        CpuSample {
+            at: Instant::now(),
+            machine_ticks: field(0) + field(1) + field(2) + field(7),
+            own_ticks: process_ticks("self"),
+            server_ticks: server_pid.map_or(0, |pid| process_ticks(&pid.to_string())),
+        }
+    }
+
+    /// CPU use from `before` until this sample.
+    pub fn since(&self, before: &CpuSample) -> CpuUse {
+        // SAFETY: sysconf only reads a constant of the running system.
+        let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let server = self.server_ticks.saturating_sub(before.server_ticks);
+        let own = self.own_ticks.saturating_sub(before.own_ticks);
+        let others = self.machine_ticks.saturating_sub(before.machine_ticks).saturating_sub(server + own);
+        let wall_s = self.at.duration_since(before.at).as_secs_f64().max(f64::MIN_POSITIVE);
+        CpuUse {
+            wall_s,
+            server_s: server as f64 / ticks_per_s,
+            own_s: own as f64 / ticks_per_s,
+            background_cores: others as f64 / ticks_per_s / wall_s,
+        }
+    }
+}
+
+/// utime + stime of a process (all its threads, exited ones included), in clock ticks.
+fn process_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`: state is the first, utime and stime the 12th and 13th.
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,6 +674,25 @@ mod tests {
         assert!(ReplyCounter::default().feed(b"*1\r\n+OK\r\n").is_err());
         assert!(ReplyCounter::default().feed(b"$x\r\n").is_err());
         assert!(ReplyCounter::default().feed(b"$99999999999999\r\n").is_err());
+    }
+
+    #[test]
+    fn cpu_sample_sees_this_process_work() {
+        let before = CpuSample::take(None);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut x = 1u64;
+        let used = loop {
+            for _ in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            let used = CpuSample::take(None).since(&before);
+            if used.own_s > 0.0 || Instant::now() > deadline {
+                break used;
+            }
+        };
+        assert!(used.own_s > 0.0, "{used:?}");
+        assert_eq!(used.server_s, 0.0);
+        assert!(used.background_cores >= 0.0 && used.wall_s > 0.0);
     }
 
     #[test]

@@ -26,6 +26,7 @@ use replies::{reply_len, ReplyReader};
 
 engine_tests!(
     chaos_clients_leave_no_trace,
+    half_close_is_always_noticed,
     non_reading_pipeliner_stays_bounded,
     sigterm_under_pipelined_load_delivers_whole_replies,
     sigterm_with_a_client_that_never_reads_is_bounded,
@@ -557,6 +558,27 @@ fn chaos_clients_leave_no_trace(engine: Engine) {
     assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
 }
 
+/// Connections in the half-close test.
+const HALF_CLOSE_ROUNDS: usize = 300;
+
+/// A client that sends a request (whole or cut short) and then shuts down its sending side
+/// gets the replies to its whole requests and then EOF, every time. (The epoll engine once
+/// lost the EOF when it arrived in the same readiness edge as the data, about once in 30.)
+fn half_close_is_always_noticed(engine: Engine) {
+    let server = Server::start(engine, &[]);
+    for round in 0..HALF_CLOSE_ROUNDS {
+        let (req, want): (&[u8], &[u8]) = match round % 3 {
+            0 => (b"PING\r\n", b"+PONG\r\n"),
+            1 => (b"PING\r\nGET k", b"+PONG\r\n"),
+            _ => (b"*2\r\n$3\r\nGET\r\n$1\r\n", b""),
+        };
+        let mut s = server.unix();
+        s.write_all(req).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(read_until_closed(&mut s), want, "round {round}");
+    }
+}
+
 // ---- a client that does not read -------------------------------------------------------
 
 /// Size of the value the non-reading client asks for.
@@ -747,7 +769,9 @@ fn sigterm_with_a_client_that_never_reads_is_bounded(engine: Engine) {
     let mut polite = server.unix();
     roundtrip(&mut polite, b"PING\r\n", b"+PONG\r\n");
     // Let the server fill the stuck client's socket buffer and stall on it.
-    let stalled = eventually(Duration::from_secs(10), || info_u64(&server, "client_recent_max_output_buffer") > 0);
+    let stalled = eventually(Duration::from_secs(10), || {
+        info_u64(&server, "client_recent_max_output_buffer") >= value.len() as u64
+    });
     assert!(stalled);
     let sock = server.sock.clone();
     let signalled = Instant::now();
