@@ -23,12 +23,19 @@
 //! these numbers include the client's CPU cost (a `write` + `read` per round plus the scan):
 //! they compare engines under identical load, they are not the server's ceiling.
 //!
+//! Reading the numbers: with 1 connection every request is a ping-pong between a client and a
+//! server thread, so on a 2-vCPU VM those results mostly measure how fast an idle vCPU wakes
+//! up. On the Firecracker VM this was written on they varied 3-4x between runs (22k-100k GETs/s
+//! at depth 1) and were *fastest* while an unrelated process kept the other vCPU busy. Compare
+//! engines within one run, prefer the 50-connection groups, and look at server CPU per request
+//! too: there the threads engine runs on both cores while epoll and uring have one worker.
+//!
 //! After each benchmark an `extra` line (not in `--test` mode) gives the server's CPU time per
 //! request over the benchmark, the background load (CPU that other processes on the machine
 //! used meanwhile: if it is not near 0 the numbers are disturbed), and p50/p99 request latency
 //! from one more run of 20 000 requests.
 //!
-//! Run: `cargo bench --bench engines` (about 90 s); one group: `cargo bench --bench engines --
+//! Run: `cargo bench --bench engines` (about 80 s); one group: `cargo bench --bench engines --
 //! unix_get_c50_d16`; smoke test: `cargo bench --bench engines -- --test`.
 
 use std::io::Read;

@@ -23,7 +23,8 @@
 //! - [`server`] — binding listeners, choosing the engine (falling back from io_uring when the
 //!   kernel refuses it), signals and graceful shutdown. [`config`] — the flags and limits.
 //!   [`shared`] — state every worker shares (store, stats, I/O counters, shutdown).
-//! - [`client`] — a small blocking RESP client used by `ringkv-cli`, tests and benches.
+//! - [`client`] — a small blocking RESP client used by `ringkv-cli`, tests and benches;
+//!   [`loadgen`] — the load generator the criterion engine benches drive servers with.
 //!
 //! # Thread model
 //!

@@ -98,8 +98,8 @@ pub const CQE_BATCH_MAX: usize = 1024;
 /// After an enter failed with EAGAIN/EBUSY and nothing could be reaped, wait this long
 /// before retrying, so a kernel short of memory is not spun on.
 pub const ENTER_BACKOFF: Duration = Duration::from_millis(1);
-/// Longest a busy worker waits for a batch of completions to gather before handling what
-/// has arrived (see [`Ring::enter`]): the latency batching may add to a request under load
+/// Default of `--uring-batch-wait-us`: longest a busy worker waits for a batch of completions
+/// to gather before handling what has arrived (see [`Ring::enter`]): the latency batching may add to a request under load
 /// (never to a lone client, which is served with plain waits). Measured with 50 clients
 /// (redis-benchmark -c 50 -P 1, 2 workers): 200 us gave 0.2-0.3 enters per request, 500 us
 /// and 1000 us about 0.06-0.09; 500 us is the smaller bound with the same effect.
@@ -192,6 +192,8 @@ pub struct Ring {
     transient_streak: u64,
     /// The kernel supports `min_wait_usec` in enter (IORING_FEAT_MIN_TIMEOUT, 6.12+).
     min_wait: bool,
+    /// The batching wait in µs (`--uring-batch-wait-us`; 0 = off).
+    batch_wait_us: u32,
     /// Timeout of a batching wait once its minimum wait has passed (the kernel needs one
     /// for min_wait to mean "then return on the first completion").
     batch_ts: io_uring::types::Timespec,
@@ -220,6 +222,7 @@ impl Ring {
                         tally: Tally::default(),
                         transient_streak: 0,
                         min_wait,
+                        batch_wait_us: BATCH_WAIT_MIN.as_micros() as u32,
                         batch_ts: io_uring::types::Timespec::from(BATCH_WAIT_TIMEOUT),
                     });
                 }
@@ -289,12 +292,18 @@ impl Ring {
         Ok(())
     }
 
+    /// Set the batching wait (`--uring-batch-wait-us`); 0 turns batching waits off.
+    pub fn set_batch_wait(&mut self, us: u32) {
+        self.batch_wait_us = us;
+    }
+
     /// The loop's one kernel entry: submit everything queued and wait for completions. No
     /// syscall when completions are already waiting and nothing is queued. Returns true if
     /// the call waited (and so ran deferred task work).
     ///
     /// `want` > 1 asks for a batch: on kernels with min-wait support the call waits up to
-    /// [`BATCH_WAIT_MIN`] for `want` completions, then returns as soon as there is one. With
+    /// `--uring-batch-wait-us` (default [`BATCH_WAIT_MIN`]) for `want` completions, then returns
+    /// as soon as there is one. With
     /// DEFER_TASKRUN the kernel does not even wake the thread before then, so a busy worker
     /// handles many requests per wakeup and per syscall. Otherwise it waits for one.
     pub fn enter(&mut self, want: u32) -> Result<bool, anyhow::Error> {
@@ -306,10 +315,8 @@ impl Ring {
         self.tally.syscalls += 1;
         let entered = if ready {
             self.uring.submit_and_wait(0)
-        } else if want > 1 && self.min_wait {
-            let args = io_uring::types::SubmitArgs::new()
-                .min_wait_usec(BATCH_WAIT_MIN.as_micros() as u32)
-                .timespec(&self.batch_ts);
+        } else if want > 1 && self.min_wait && self.batch_wait_us > 0 {
+            let args = io_uring::types::SubmitArgs::new().min_wait_usec(self.batch_wait_us).timespec(&self.batch_ts);
             self.uring.submitter().submit_with_args(want as usize, &args)
         } else {
             self.uring.submit_and_wait(1)
@@ -529,7 +536,7 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeEr
     let mode = effective_mode(shared.config.uring_mode);
     let workers = shared.config.worker_threads();
     let coord = Coord { acceptors_running: AtomicUsize::new(0) };
-    let opts = worker::Options { mode, buffers, buffer_size };
+    let opts = worker::Options { mode, buffers, buffer_size, batch_wait_us: shared.config.uring_batch_wait_us };
     std::thread::scope(|scope| {
         let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
         let mut go = Vec::with_capacity(workers);

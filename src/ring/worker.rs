@@ -65,6 +65,8 @@ pub struct Options {
     pub mode: UringMode,
     pub buffers: u16,
     pub buffer_size: u32,
+    /// `--uring-batch-wait-us`.
+    pub batch_wait_us: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,8 +103,9 @@ pub struct Setup {
 }
 
 fn setup(opts: Options) -> Result<Setup, ServeError> {
-    let ring = Ring::new(SQ_ENTRIES, CQ_ENTRIES)
+    let mut ring = Ring::new(SQ_ENTRIES, CQ_ENTRIES)
         .map_err(|e| ServeError::Unsupported(unsupported_reason("io_uring_setup", &e)))?;
+    ring.set_batch_wait(opts.batch_wait_us);
     let missing =
         ring.probe(OPS_BASIC).map_err(|e| ServeError::Unsupported(unsupported_reason("IORING_REGISTER_PROBE", &e)))?;
     if !missing.is_empty() {
