@@ -48,6 +48,8 @@ pub struct Session {
     limits: Limits,
     /// Complete requests are buffered that backpressure kept from running.
     held: bool,
+    /// Requests run on this connection so far (engines use it to see how requests arrive).
+    commands: u64,
 }
 
 impl Session {
@@ -64,7 +66,13 @@ impl Session {
             out: Vec::new(),
             close: None,
             held: false,
+            commands: 0,
         }
+    }
+
+    /// How many requests this connection has run.
+    pub fn commands_run(&self) -> u64 {
+        self.commands
     }
 
     /// Set once the connection must be closed after `out` is sent. No more input is processed.
@@ -169,6 +177,7 @@ impl Session {
                             now_ms: crate::store::now_ms(),
                         };
                         cmd::execute(&mut ctx, argv);
+                        self.commands += 1;
                         if self.client.authenticated && !was_authenticated {
                             self.limits = Limits::new(shared.config.proto_max_bulk_len);
                         }

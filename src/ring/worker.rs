@@ -60,6 +60,11 @@ pub const SPARE_BUFS_MAX: usize = 256;
 const BGID: u16 = 0;
 
 /// Engine settings every worker shares.
+/// Above this many requests per recv completion (on average over a batch) clients are
+/// pipelining, and the worker does not wait for a batch to gather: each completion already
+/// carries many requests, and waiting only idles the worker while clients wait for replies.
+const PIPELINED_REQUESTS_PER_RECV: u64 = 2;
+
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     pub mode: UringMode,
@@ -216,6 +221,9 @@ pub struct Worker<'a> {
     /// together the batch size the next enter waits for.
     sends_queued: u32,
     recvs_with_data: u32,
+    /// Requests those recvs carried: many per recv means pipelining clients, for which the
+    /// batching wait only idles the worker (see docs/syscalls.md).
+    requests_in_batch: u64,
 }
 
 impl<'a> Worker<'a> {
@@ -272,6 +280,7 @@ impl<'a> Worker<'a> {
             enobufs: 0,
             sends_queued: 0,
             recvs_with_data: 0,
+            requests_in_batch: 0,
         }
     }
 
@@ -285,10 +294,12 @@ impl<'a> Worker<'a> {
             }
             let acceptors_done = self.coord.acceptors_running.load(Acquire) == 0;
             self.publish_counters();
-            // Busy (the last batch brought several requests): wait for a batch as large, plus
-            // the sends just queued (they complete at once), for at most BATCH_WAIT_MIN.
+            // Busy (the last batch brought several requests, one or two per completion): wait
+            // for a batch as large, plus the sends just queued (they complete at once), for at
+            // most --uring-batch-wait-us. Pipelining clients are not waited for.
             // Otherwise wait for one completion, adding no latency to a lone client.
-            let want = if self.recvs_with_data >= 2 {
+            let unpipelined = self.requests_in_batch <= PIPELINED_REQUESTS_PER_RECV * u64::from(self.recvs_with_data);
+            let want = if self.recvs_with_data >= 2 && unpipelined {
                 self.sends_queued.saturating_add(self.recvs_with_data).min(CQE_BATCH_MAX as u32)
             } else {
                 1
@@ -296,6 +307,7 @@ impl<'a> Worker<'a> {
             let waited = self.ring.enter(want)?;
             self.sends_queued = 0;
             self.recvs_with_data = 0;
+            self.requests_in_batch = 0;
             self.now = Instant::now();
             self.batch.clear();
             self.ring.reap(&mut self.batch, CQE_BATCH_MAX);
@@ -468,8 +480,12 @@ impl<'a> Worker<'a> {
         };
         match tok.op {
             Op::Recv => {
-                self.recvs_with_data += u32::from(cqe.result > 0);
-                on_recv(conn, self.bufs.as_mut(), self.shared, self.now, cqe.result, bid, ends)
+                let before = conn.session.commands_run();
+                on_recv(conn, self.bufs.as_mut(), self.shared, self.now, cqe.result, bid, ends);
+                if cqe.result > 0 {
+                    self.recvs_with_data += 1;
+                    self.requests_in_batch += conn.session.commands_run() - before;
+                }
             }
             Op::Send => on_send(conn, self.now, cqe.result),
             Op::Close if cqe.result < 0 => {
