@@ -13,6 +13,8 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
+
+use crate::engine::Stream;
 use std::path::Path;
 use std::time::Duration;
 
@@ -44,32 +46,6 @@ pub enum Reply {
     Array(Option<Vec<Reply>>),
 }
 
-enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.read(buf),
-            Stream::Tcp(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.write(buf),
-            Stream::Tcp(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A blocking connection to a RESP server over a Unix or TCP socket.
 pub struct Client {
     /// Owns the stream; writes go through `get_mut()`, so reads and writes share one socket.
@@ -98,16 +74,7 @@ impl Client {
 
     /// Read and write timeout for the socket; `None` blocks forever (the default).
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        match self.reader.get_ref() {
-            Stream::Unix(s) => {
-                s.set_read_timeout(timeout)?;
-                s.set_write_timeout(timeout)
-            }
-            Stream::Tcp(s) => {
-                s.set_read_timeout(timeout)?;
-                s.set_write_timeout(timeout)
-            }
-        }
+        self.reader.get_ref().set_timeouts(timeout)
     }
 
     /// Encodes `args` as a RESP multibulk into the write buffer. Nothing is written to the

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::client::encode_command;
+use crate::engine::Stream;
 
 /// Keys are `key:` plus a zero-padded 12-digit index: 16 bytes, like redis-benchmark's.
 pub const KEY_BYTES: usize = 16;
@@ -77,14 +78,14 @@ pub enum Target {
 }
 
 impl Target {
-    fn connect(&self) -> io::Result<Conn> {
+    fn connect(&self) -> io::Result<Stream> {
         let conn = match self {
-            Target::Unix(path) => Conn::Unix(UnixStream::connect(path)?),
+            Target::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
             Target::Tcp(addr) => {
                 let s = TcpStream::connect(addr)?;
                 // Batches are already one write each; Nagle would only delay them.
                 s.set_nodelay(true)?;
-                Conn::Tcp(s)
+                Stream::Tcp(s)
             }
         };
         conn.set_timeouts(Some(IO_TIMEOUT))?;
@@ -212,7 +213,7 @@ pub fn preload(target: &Target, workload: &Workload) -> io::Result<()> {
 /// read that completed `n` of them. Fails on EOF, on more replies than requests and on any
 /// error reply.
 fn read_replies(
-    conn: &mut Conn,
+    conn: &mut Stream,
     counter: &mut ReplyCounter,
     buf: &mut [u8],
     want: usize,
@@ -336,48 +337,6 @@ fn invalid(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
-/// A client socket of either kind.
-enum Conn {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Conn {
-    fn set_timeouts(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Conn::Unix(s) => {
-                s.set_read_timeout(timeout)?;
-                s.set_write_timeout(timeout)
-            }
-            Conn::Tcp(s) => {
-                s.set_read_timeout(timeout)?;
-                s.set_write_timeout(timeout)
-            }
-        }
-    }
-}
-
-impl Read for Conn {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Conn::Unix(s) => s.read(buf),
-            Conn::Tcp(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Conn {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Conn::Unix(s) => s.write(buf),
-            Conn::Tcp(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A fresh, empty latency histogram in nanoseconds.
 pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_NS_MAX, LATENCY_SIGFIGS).expect("valid histogram bounds")
@@ -398,7 +357,7 @@ struct Done {
 
 /// One connection's state, owned by its thread.
 struct Connection {
-    conn: Conn,
+    conn: Stream,
     /// [`BATCH_VARIANTS`] pre-encoded batches of `depth` requests.
     batches: Vec<Vec<u8>>,
     next_batch: usize,

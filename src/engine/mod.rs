@@ -80,6 +80,19 @@ impl Stream {
             Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
         })
     }
+    /// Read and write timeouts (`None` blocks forever).
+    pub fn set_timeouts(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => {
+                s.set_read_timeout(timeout)?;
+                s.set_write_timeout(timeout)
+            }
+            Stream::Tcp(s) => {
+                s.set_read_timeout(timeout)?;
+                s.set_write_timeout(timeout)
+            }
+        }
+    }
     /// Shut down both directions (wakes a thread blocked reading it).
     pub fn shutdown(&self, how: std::net::Shutdown) {
         let _ = match self {

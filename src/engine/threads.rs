@@ -155,10 +155,7 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
     let timeout = shared.config.timeout;
     if timeout > 0 {
         let t = Some(Duration::from_secs(timeout));
-        let _ = match &stream {
-            Stream::Unix(s) => s.set_read_timeout(t).and_then(|()| s.set_write_timeout(t)),
-            Stream::Tcp(s) => s.set_read_timeout(t).and_then(|()| s.set_write_timeout(t)),
-        };
+        let _ = stream.set_timeouts(t);
     }
     let mut buf = vec![0u8; READ_BUF_BYTES];
     let mut syscalls = 0u64;
