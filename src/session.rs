@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use crate::cmd::{self, ClientState, Ctx};
 use crate::protocol::{Args, Limits, Parsed, Parser};
-use crate::reply;
+use crate::reply::{self, Out};
 use crate::shared::Shared;
 
 /// Buffered input is compacted (consumed prefix dropped) once the prefix is this large.
@@ -43,7 +43,7 @@ pub struct Session {
     inbuf: Vec<u8>,
     in_start: usize,
     /// Encoded replies not yet handed to the kernel.
-    pub out: Vec<u8>,
+    pub out: Out,
     close: Option<CloseReason>,
     limits: Limits,
     /// Complete requests are buffered that backpressure kept from running.
@@ -63,7 +63,7 @@ impl Session {
             args: Args::new(),
             inbuf: Vec::new(),
             in_start: 0,
-            out: Vec::new(),
+            out: Out::new(),
             close: None,
             held: false,
             commands: 0,
@@ -220,7 +220,7 @@ mod tests {
     }
 
     fn take_out(s: &mut Session) -> String {
-        String::from_utf8_lossy(&std::mem::take(&mut s.out)).into_owned()
+        String::from_utf8_lossy(&s.out.take()).into_owned()
     }
 
     #[test]

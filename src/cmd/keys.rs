@@ -237,7 +237,7 @@ fn keys(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let all = pattern == b"*";
     let (db, now) = (ctx.db(), ctx.now_ms);
     // The reply's length is only known at the end: encode the keys aside, then the header.
-    let mut body = Vec::new();
+    let mut body = ctx.out.sibling();
     let mut found = 0usize;
     let mut cursor = 0;
     loop {
@@ -307,7 +307,7 @@ fn scan(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
         i += 2;
     }
-    let mut body = Vec::new();
+    let mut body = ctx.out.sibling();
     let mut found = 0usize;
     let next = ctx.shared.store.scan(ctx.db(), cursor, count, ctx.now_ms, |key| {
         if type_ok && pattern.is_none_or(|p| glob::matches(p, key, false)) {

@@ -71,7 +71,7 @@ impl ClientState {
 pub struct Ctx<'a> {
     pub shared: &'a Shared,
     pub client: &'a mut ClientState,
-    pub out: &'a mut Vec<u8>,
+    pub out: &'a mut reply::Out,
     /// Wall-clock time of this request in Unix ms (one reading per request).
     pub now_ms: u64,
 }
@@ -256,16 +256,22 @@ pub fn eq_ignore_case(arg: &[u8], opt: &str) -> bool {
 /// Test support: run one command against `shared` as `client` and return the raw reply bytes.
 #[cfg(test)]
 pub fn run_for_test(shared: &Shared, client: &mut ClientState, args: &[&[u8]]) -> Vec<u8> {
+    run_for_test_in(shared, client, reply::Proto::Resp2, args)
+}
+
+/// Test support: as [`run_for_test`], with the replies encoded in `proto`.
+#[cfg(test)]
+pub fn run_for_test_in(shared: &Shared, client: &mut ClientState, proto: reply::Proto, args: &[&[u8]]) -> Vec<u8> {
     let mut base = Vec::new();
     let mut ranges = Vec::new();
     for a in args {
         ranges.push(base.len()..base.len() + a.len());
         base.extend_from_slice(a);
     }
-    let mut out = Vec::new();
+    let mut out = reply::Out::with_proto(proto);
     let mut ctx = Ctx { shared, client, out: &mut out, now_ms: crate::store::now_ms() };
     execute(&mut ctx, Argv::from_parts(&base, &ranges));
-    out
+    out.take()
 }
 
 #[cfg(test)]

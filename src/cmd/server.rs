@@ -21,7 +21,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "time", arity: 1, flags: 0, keys: (0, 0, 0), handler: time },
 ];
 
-fn command_info(out: &mut Vec<u8>, cmd: &Command) {
+fn command_info(out: &mut reply::Out, cmd: &Command) {
     reply::array(out, 7);
     reply::bulk(out, cmd.name.as_bytes());
     reply::integer(out, cmd.arity as i64);
