@@ -4,6 +4,9 @@ use super::{eq_ignore_case, parse_i64, Command, Ctx, ERR_DB_INDEX, ERR_NOT_INTEG
 use crate::protocol::Argv;
 use crate::reply;
 
+/// Documentation of this family's commands (see [`super::Doc`]).
+pub const DOCS: &[super::Doc] = &[];
+
 pub const COMMANDS: &[Command] = &[
     Command { name: "ping", arity: -1, flags: 0, keys: (0, 0, 0), handler: ping },
     Command { name: "echo", arity: 2, flags: 0, keys: (0, 0, 0), handler: echo },

@@ -18,6 +18,9 @@ use crate::glob;
 use crate::protocol::Argv;
 use crate::reply;
 
+/// Documentation of this family's commands (see [`super::Doc`]).
+pub const DOCS: &[super::Doc] = &[];
+
 pub const COMMANDS: &[Command] = &[
     Command { name: "del", arity: -2, flags: WRITE, keys: (1, -1, 1), handler: del },
     Command { name: "unlink", arity: -2, flags: WRITE, keys: (1, -1, 1), handler: unlink },

@@ -42,6 +42,24 @@ pub struct Command {
     pub handler: Handler,
 }
 
+/// A command's documentation, for `COMMAND DOCS`, redis-cli's `help` and its argument hints.
+/// Each command family exports a `DOCS` slice beside its `COMMANDS`, one row per command
+/// (subcommands as `"parent|sub"`).
+pub struct Doc {
+    /// Lower-case name, as in the command table.
+    pub name: &'static str,
+    /// Redis's group: `string`, `generic`, `connection`, `server`, `list`, `hash`, `set`,
+    /// `sorted-set`, `bitmap`, `pubsub`, `transactions`, `scripting`.
+    pub group: &'static str,
+    /// The Redis version that introduced the command, e.g. `"1.0.0"`.
+    pub since: &'static str,
+    /// One line, in our own words.
+    pub summary: &'static str,
+    /// The arguments after the name in Redis's documentation notation, e.g.
+    /// `"key value [NX | XX] [GET] [EX seconds | PX milliseconds]"`.
+    pub syntax: &'static str,
+}
+
 /// Per-connection state commands can see and change.
 #[derive(Debug)]
 pub struct ClientState {

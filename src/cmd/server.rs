@@ -11,6 +11,9 @@ use crate::reply;
 /// libraries that gate features on it behave; `ringkv_version` is ringkv's own).
 pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
 
+/// Documentation of this family's commands (see [`super::Doc`]).
+pub const DOCS: &[super::Doc] = &[];
+
 pub const COMMANDS: &[Command] = &[
     Command { name: "command", arity: -1, flags: 0, keys: (0, 0, 0), handler: command },
     Command { name: "config", arity: -2, flags: 0, keys: (0, 0, 0), handler: config },

@@ -16,6 +16,9 @@ use crate::protocol::Argv;
 use crate::reply;
 use crate::shared::Shared;
 
+/// Documentation of this family's commands (see [`super::Doc`]).
+pub const DOCS: &[super::Doc] = &[];
+
 pub const COMMANDS: &[Command] = &[
     Command { name: "get", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: get },
     Command { name: "set", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: set },
