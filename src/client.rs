@@ -14,7 +14,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 
-use crate::engine::Stream;
+use crate::net::Stream;
 use std::path::Path;
 use std::time::Duration;
 

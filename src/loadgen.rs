@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::client::encode_command;
-use crate::engine::Stream;
+use crate::net::Stream;
 
 /// Keys are `key:` plus a zero-padded 12-digit index: 16 bytes, like redis-benchmark's.
 pub const KEY_BYTES: usize = 16;

@@ -1,25 +1,21 @@
 //! Starting and stopping the server: binding the listeners (with the Unix socket created at
 //! its final permissions, a stale socket file replaced, anything else refused), choosing the
-//! engine (io_uring, falling back when the kernel refuses it), active expiry for engines that
-//! do not run it themselves, and graceful shutdown on SIGINT/SIGTERM.
+//! engine (io_uring, falling back when the kernel refuses it, with the active-expiry thread
+//! for engines that do not run it themselves), and graceful shutdown on SIGINT/SIGTERM.
 
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 
 use crate::config::{Config, EngineKind};
-use crate::engine::{self, Listener};
+use crate::engine;
+use crate::expire;
+use crate::net::Listener;
 use crate::shared::Shared;
-
-/// How often active expiry runs, and how long one cycle may take (Redis: 10 Hz, 25% of it).
-pub const EXPIRE_CYCLE_INTERVAL: Duration = Duration::from_millis(100);
-pub const EXPIRE_CYCLE_BUDGET: Duration = Duration::from_millis(25);
 
 /// The bound listeners plus what must be cleaned up when they go.
 pub struct Listeners {
@@ -95,28 +91,6 @@ fn bind_unix(path: &Path, perm: u32) -> anyhow::Result<UnixListener> {
     bound.with_context(|| format!("could not bind Unix socket {}", path.display()))
 }
 
-/// Run active expiry once (engines without their own timer call this from a thread).
-pub fn expire_tick(shared: &Shared) {
-    let removed = shared.store.active_expire_cycle(crate::store::now_ms(), EXPIRE_CYCLE_BUDGET);
-    if removed > 0 {
-        shared.stats.expired_keys.fetch_add(removed as u64, Relaxed);
-    }
-}
-
-/// A thread that runs [`expire_tick`] every [`EXPIRE_CYCLE_INTERVAL`] until shutdown.
-pub fn spawn_expiry_thread(shared: &Arc<Shared>) -> std::thread::JoinHandle<()> {
-    let shared = shared.clone();
-    std::thread::Builder::new()
-        .name("ringkv-expire".into())
-        .spawn(move || {
-            while !shared.shutting_down() {
-                std::thread::sleep(EXPIRE_CYCLE_INTERVAL);
-                expire_tick(&shared);
-            }
-        })
-        .expect("spawn expiry thread")
-}
-
 /// Install SIGINT/SIGTERM handling: the first signal starts a graceful shutdown.
 pub fn install_signal_handlers(shared: &Arc<Shared>) -> anyhow::Result<()> {
     let mut signals =
@@ -145,26 +119,17 @@ pub fn serve(shared: &Arc<Shared>, listeners: &Listeners) -> anyhow::Result<()> 
     match engine {
         // io_uring runs expiry and shutdown inside its rings. If the kernel refuses io_uring
         // (old kernel, seccomp, sysctl, memlock, missing ops), log one line and use epoll.
-        EngineKind::Uring => match crate::ring::serve(shared, &listeners.list) {
+        EngineKind::Uring => match engine::uring::serve(shared, &listeners.list) {
             Ok(()) => Ok(()),
-            Err(crate::ring::ServeError::Unsupported(why)) => {
+            Err(engine::uring::ServeError::Unsupported(why)) => {
                 tracing::warn!("io_uring unusable, falling back to the epoll engine: {why}");
-                with_expiry_thread(shared, || engine::epoll::serve(shared, &listeners.list))
+                expire::with_expiry_thread(shared, || engine::epoll::serve(shared, &listeners.list))
             }
-            Err(crate::ring::ServeError::Failed(e)) => Err(e),
+            Err(engine::uring::ServeError::Failed(e)) => Err(e),
         },
-        EngineKind::Epoll => with_expiry_thread(shared, || engine::epoll::serve(shared, &listeners.list)),
-        EngineKind::Threads => with_expiry_thread(shared, || engine::threads::serve(shared, &listeners.list)),
+        EngineKind::Epoll => expire::with_expiry_thread(shared, || engine::epoll::serve(shared, &listeners.list)),
+        EngineKind::Threads => expire::with_expiry_thread(shared, || engine::threads::serve(shared, &listeners.list)),
     }
-}
-
-/// Run `serve` with the active-expiry thread beside it (for engines without their own timer).
-fn with_expiry_thread(shared: &Arc<Shared>, serve: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let expiry = spawn_expiry_thread(shared);
-    let r = serve();
-    shared.begin_shutdown();
-    let _ = expiry.join();
-    r
 }
 
 /// Descriptors kept free for listeners, rings, eventfds, logs (Redis's

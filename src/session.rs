@@ -17,6 +17,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::cmd::{self, ClientState, Ctx};
+use crate::engine::conn_rules::Facts;
 use crate::protocol::{Args, Limits, Parsed, Parser};
 use crate::reply::{self, Out};
 use crate::shared::Shared;
@@ -86,10 +87,24 @@ impl Session {
         self.inbuf.len() - self.in_start
     }
 
-    /// True when the engine should keep reading from the socket: not closing and not paused
-    /// by a large pending output.
-    pub fn wants_read(&self, shared: &Shared) -> bool {
-        self.close.is_none() && (self.out.len() as u64) < shared.config.client_output_pause
+    /// True when pending output is at or over `--client-output-pause`: no more requests run
+    /// and the engine stops reading until some of it is sent.
+    pub fn output_paused(&self, shared: &Shared) -> bool {
+        self.out.len() as u64 >= shared.config.client_output_pause
+    }
+
+    /// The facts of the connection rules that the session knows. `extra_unsent`: output the
+    /// engine took from `out` and has not handed to the kernel yet (a short write's rest).
+    /// The engine fills in the rest (`can_send`, `flushed`, `peer_eof`, `draining`,
+    /// `killed`).
+    pub fn facts(&self, shared: &Shared, extra_unsent: bool) -> Facts {
+        Facts {
+            unsent: extra_unsent || !self.out.is_empty(),
+            paused: self.output_paused(shared),
+            held: self.has_held_input(),
+            close_requested: self.close.is_some(),
+            ..Facts::default()
+        }
     }
 
     /// True if requests are buffered that backpressure held back: call [`Session::resume`]
@@ -281,7 +296,7 @@ mod tests {
             if !s.has_held_input() {
                 break;
             }
-            assert!(s.wants_read(&shared));
+            assert!(!s.output_paused(&shared));
             s.resume(&shared);
         }
         assert_eq!(replies, 100);

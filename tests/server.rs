@@ -28,6 +28,7 @@ engine_tests!(
     info_reports_engine_and_counters,
     sigterm_exits_cleanly_and_removes_socket,
     many_concurrent_clients,
+    half_close_after_pipeline_gets_every_reply,
 );
 
 /// The `redis` crate can SET/GET/INCR/DEL/EXPIRE against the server.
@@ -322,4 +323,35 @@ fn many_concurrent_clients(engine: Engine) {
     let mut con = server.redis();
     let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(size, 5000);
+}
+
+/// The connection rules deliver replies before closing on the peer's EOF: a client that
+/// pipelines GETs whose replies total 8 MiB (far over the 256 KiB output pause, so the server
+/// holds requests back and stops reading), then shuts down its sending side before reading
+/// anything, still reads every reply, in order, and then sees the server close.
+fn half_close_after_pipeline_gets_every_reply(engine: Engine) {
+    const VALUE_BYTES: usize = 512 * 1024;
+    const GETS: usize = 16;
+    let server = Server::start(engine, &[]);
+    let mut s = server.unix();
+    let value: Vec<u8> = (0..VALUE_BYTES).map(|i| b'a' + (i % 26) as u8).collect();
+    roundtrip(&mut s, &resp(&[b"SET", b"big", &value]), b"+OK\r\n");
+    let mut pipeline = Vec::new();
+    for i in 0..GETS {
+        pipeline.extend(resp(&[b"GET", b"big"]));
+        pipeline.extend(resp(&[b"ECHO", i.to_string().as_bytes()]));
+    }
+    s.write_all(&pipeline).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let all = read_to_eof(&mut s);
+    let mut expected = Vec::new();
+    for i in 0..GETS {
+        expected.extend(format!("${VALUE_BYTES}\r\n").as_bytes());
+        expected.extend(&value);
+        expected.extend(b"\r\n");
+        let n = i.to_string();
+        expected.extend(format!("${}\r\n{n}\r\n", n.len()).as_bytes());
+    }
+    assert_eq!(all.len(), expected.len(), "every reply arrives before the close");
+    assert!(all == expected, "replies arrive whole and in order");
 }

@@ -15,16 +15,17 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpStream, UnixStream};
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::{admit, client_closed, refuse, Listener};
+use super::conn_rules::{next_step, Facts, Step};
+use super::{admit, client_closed, refuse};
+use crate::net::{Listener, Stream};
 use crate::session::Session;
 use crate::shared::{Shared, WorkerIo};
 
@@ -48,34 +49,8 @@ const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Listener `i` uses token `LISTENER_TOKEN_BASE + i`.
 const LISTENER_TOKEN_BASE: usize = usize::MAX - 64;
 
-enum Sock {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Sock {
-    fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            Sock::Unix(s) => s,
-            Sock::Tcp(s) => s,
-        }
-    }
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Sock::Unix(s) => s.read(buf),
-            Sock::Tcp(s) => s.read(buf),
-        }
-    }
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Sock::Unix(s) => s.write(buf),
-            Sock::Tcp(s) => s.write(buf),
-        }
-    }
-}
-
 struct Conn {
-    sock: Sock,
+    sock: Stream,
     session: Session,
     /// Bytes of `session.out` already written.
     sent: usize,
@@ -87,6 +62,12 @@ struct Conn {
     /// read until EOF/error, since no further edge will come for it. A short read then does
     /// not mean "nothing more": the EOF may have arrived with the data in one edge.
     peer_closed: bool,
+    /// A read returned 0: the peer sent EOF.
+    eof: bool,
+    /// A read or write failed: close without flushing.
+    failed: bool,
+    /// The last write stopped at a full socket; cleared by the next event.
+    write_blocked: bool,
     last_active: Instant,
 }
 
@@ -101,7 +82,7 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> anyhow::Result<()>
     for _ in 0..workers {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
-        let (tx, rx) = mpsc::channel::<(Sock, Option<SocketAddr>)>();
+        let (tx, rx) = mpsc::channel::<(Stream, Option<SocketAddr>)>();
         polls.push(poll);
         senders.push(tx);
         receivers.push(rx);
@@ -132,7 +113,7 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> anyhow::Result<()>
 
 /// Worker 0's accept side: round-robin accepted sockets to workers.
 struct Handoff {
-    senders: Vec<Sender<(Sock, Option<SocketAddr>)>>,
+    senders: Vec<Sender<(Stream, Option<SocketAddr>)>>,
     wakers: Vec<Arc<Waker>>,
     next: usize,
 }
@@ -142,14 +123,14 @@ struct Worker<'a> {
     shared: &'a Shared,
     io: &'a WorkerIo,
     poll: Poll,
-    rx: Receiver<(Sock, Option<SocketAddr>)>,
+    rx: Receiver<(Stream, Option<SocketAddr>)>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     buf: Vec<u8>,
 }
 
 impl<'a> Worker<'a> {
-    fn new(index: usize, shared: &'a Shared, poll: Poll, rx: Receiver<(Sock, Option<SocketAddr>)>) -> Self {
+    fn new(index: usize, shared: &'a Shared, poll: Poll, rx: Receiver<(Stream, Option<SocketAddr>)>) -> Self {
         Worker {
             index,
             shared,
@@ -167,28 +148,21 @@ impl<'a> Worker<'a> {
     }
 
     fn run(mut self, listeners: Option<&[Listener]>, mut handoff: Option<Handoff>) -> anyhow::Result<()> {
-        let mut mio_listeners = Vec::new();
-        if let Some(ls) = listeners {
-            for (i, l) in ls.iter().enumerate() {
-                let fd = l.fd();
-                // SAFETY: `fd` is a listening socket owned by `ls`, which outlives this worker;
-                // the mio listener is turned back into a raw fd (not closed) when we finish.
-                let mut ml = match l {
-                    Listener::Unix(_) => MioListener::Unix(unsafe { mio::net::UnixListener::from_raw_fd(fd) }),
-                    Listener::Tcp(_) => MioListener::Tcp(unsafe { mio::net::TcpListener::from_raw_fd(fd) }),
-                };
-                self.poll.registry().register(ml.source(), Token(LISTENER_TOKEN_BASE + i), Interest::READABLE)?;
-                mio_listeners.push(ml);
-            }
-            // Listeners must be non-blocking for edge-triggered accept loops.
-            for l in ls {
-                set_nonblocking(l.fd());
-            }
+        let listeners = listeners.unwrap_or(&[]);
+        for (i, l) in listeners.iter().enumerate() {
+            // Non-blocking for edge-triggered accept loops; registered by descriptor (the
+            // Listener keeps owning it).
+            l.set_nonblocking(true)?;
+            self.poll.registry().register(
+                &mut SourceFd(&l.fd()),
+                Token(LISTENER_TOKEN_BASE + i),
+                Interest::READABLE,
+            )?;
         }
         let mut events = Events::with_capacity(EVENTS_MAX);
         let idle_timeout = (self.shared.config.timeout > 0).then_some(IDLE_CHECK_INTERVAL);
         // Listeners whose last accept failed (EMFILE, ENOMEM, ...): retried after a backoff.
-        let mut accept_retry = vec![false; mio_listeners.len()];
+        let mut accept_retry = vec![false; listeners.len()];
         let result = loop {
             if self.shared.shutting_down() {
                 break Ok(());
@@ -213,9 +187,9 @@ impl<'a> Worker<'a> {
                 }
             }
             if let Some(h) = handoff.as_mut() {
-                for (i, ml) in mio_listeners.iter_mut().enumerate() {
+                for (i, l) in listeners.iter().enumerate() {
                     if accept_retry[i] {
-                        accept_retry[i] = !self.accept_all(ml, h);
+                        accept_retry[i] = !self.accept_all(l, h);
                     }
                 }
             }
@@ -224,29 +198,18 @@ impl<'a> Worker<'a> {
                 self.close_idle();
             }
         };
-        for ml in &mut mio_listeners {
-            let _ = self.poll.registry().deregister(ml.source());
-        }
-        for ml in mio_listeners {
-            // Give the fd back without closing it; the Listener owns it.
-            let _ = ml.into_raw_fd();
+        for l in listeners {
+            let _ = self.poll.registry().deregister(&mut SourceFd(&l.fd()));
         }
         self.shutdown_flush();
         result
     }
 
     /// Accept until the backlog is empty (true) or accepting fails (false: retry later).
-    fn accept_all(&mut self, ml: &mut MioListener, h: &mut Handoff) -> bool {
+    fn accept_all(&mut self, listener: &Listener, h: &mut Handoff) -> bool {
         loop {
             self.count(1);
-            let accepted = match ml {
-                MioListener::Unix(l) => l.accept().map(|(s, _)| (Sock::Unix(s), None)),
-                MioListener::Tcp(l) => l.accept().map(|(s, a)| {
-                    let _ = s.set_nodelay(true);
-                    (Sock::Tcp(s), Some(a))
-                }),
-            };
-            match accepted {
+            match listener.accept() {
                 Ok((sock, peer)) => {
                     let target = h.next % h.senders.len();
                     h.next = h.next.wrapping_add(1);
@@ -273,20 +236,18 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn add_conn(&mut self, mut sock: Sock, peer: Option<SocketAddr>) {
+    fn add_conn(&mut self, sock: Stream, peer: Option<SocketAddr>) {
         if let Err(msg) = admit(self.shared, peer) {
-            let fd = match &sock {
-                Sock::Unix(s) => s.as_raw_fd(),
-                Sock::Tcp(s) => s.as_raw_fd(),
-            };
-            refuse(fd, msg);
+            refuse(sock.fd(), msg);
             return;
         }
         let slot = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
         });
-        if self.poll.registry().register(sock.source(), Token(slot), Interest::READABLE).is_err() {
+        let registered = sock.set_nonblocking(true).is_ok()
+            && self.poll.registry().register(&mut SourceFd(&sock.fd()), Token(slot), Interest::READABLE).is_ok();
+        if !registered {
             self.free.push(slot);
             client_closed(self.shared);
             return;
@@ -300,6 +261,9 @@ impl<'a> Worker<'a> {
             want_write: false,
             read_pending: true,
             peer_closed: false,
+            eof: false,
+            failed: false,
+            write_blocked: false,
             last_active: Instant::now(),
         });
         // Data may already be waiting (edge-triggered: no event for it until more arrives).
@@ -311,67 +275,62 @@ impl<'a> Worker<'a> {
     fn on_ready(&mut self, slot: usize, readable: bool, closed: bool) {
         let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else { return };
         conn.last_active = Instant::now();
-        let mut alive = true;
         if readable {
             conn.read_pending = true;
         }
         if closed {
             conn.peer_closed = true;
         }
-        // Alternate: flush output, run held requests, read more; until nothing moves.
-        loop {
-            if !self.flush(&mut conn) {
-                alive = false;
-                break;
-            }
-            if conn.session.close_reason().is_some() {
-                alive = !conn.session.out.is_empty();
-                break;
-            }
-            if !conn.session.wants_read(self.shared) {
-                break; // Output still pending: wait for WRITABLE.
-            }
-            if conn.session.has_held_input() {
-                conn.session.resume(self.shared);
-                continue;
-            }
-            if !conn.read_pending {
-                break;
-            }
-            match self.read_some(&mut conn) {
-                ReadOutcome::Progress => continue,
-                ReadOutcome::Drained => {
-                    conn.read_pending = false;
-                    continue;
-                }
-                ReadOutcome::Closed => {
-                    alive = false;
-                    break;
-                }
-            }
-        }
-        if alive {
-            let want_write = conn.sent < conn.session.out.len();
-            if want_write != conn.want_write {
-                let interest = if want_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-                if self.poll.registry().reregister(conn.sock.source(), Token(slot), interest).is_err() {
-                    self.close(conn, slot);
-                    return;
-                }
-                conn.want_write = want_write;
-            }
-            self.conns[slot] = Some(conn);
-        } else {
+        // An event may mean write room: try writing again.
+        conn.write_blocked = false;
+        if self.run_rules(&mut conn) == Step::Close {
             self.close(conn, slot);
+            return;
+        }
+        let want_write = conn.sent < conn.session.out.len();
+        if want_write != conn.want_write {
+            let interest = if want_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            if self.poll.registry().reregister(&mut SourceFd(&conn.sock.fd()), Token(slot), interest).is_err() {
+                self.close(conn, slot);
+                return;
+            }
+            conn.want_write = want_write;
+        }
+        self.conns[slot] = Some(conn);
+    }
+
+    /// Follow the connection rules until they say wait, read with nothing left to read, or
+    /// close (returned as `Close`; anything else means the connection stays).
+    fn run_rules(&mut self, conn: &mut Conn) -> Step {
+        loop {
+            let facts = Facts {
+                can_send: !conn.write_blocked,
+                flushed: conn.session.out.is_empty(),
+                peer_eof: conn.eof,
+                draining: self.shared.shutting_down(),
+                killed: conn.failed,
+                ..conn.session.facts(self.shared, false)
+            };
+            match next_step(facts) {
+                Step::Send => self.flush(conn),
+                Step::Resume => conn.session.resume(self.shared),
+                Step::Read if conn.read_pending => self.read_some(conn),
+                step @ (Step::Read | Step::Wait | Step::Close) => return step,
+            }
         }
     }
 
-    /// Up to READS_PER_EVENT_MAX reads, feeding the session after each.
-    fn read_some(&mut self, conn: &mut Conn) -> ReadOutcome {
+    /// Up to READS_PER_EVENT_MAX reads, feeding the session after each. Sets `read_pending`
+    /// false once the socket is drained, `eof` at the peer's EOF, `failed` on an error.
+    fn read_some(&mut self, conn: &mut Conn) {
         for _ in 0..READS_PER_EVENT_MAX {
             self.count(1);
             match conn.sock.read(&mut self.buf) {
-                Ok(0) => return ReadOutcome::Closed,
+                Ok(0) => {
+                    conn.eof = true;
+                    conn.read_pending = false;
+                    return;
+                }
                 Ok(n) => {
                     conn.session.feed(self.shared, &self.buf[..n]);
                     // A short read on a stream socket means its receive queue is empty now;
@@ -379,42 +338,57 @@ impl<'a> Worker<'a> {
                     // Not once the peer has shut down: that edge has been reported already,
                     // and only reading on finds the EOF.
                     if n < self.buf.len() && !conn.peer_closed {
-                        return ReadOutcome::Drained;
+                        conn.read_pending = false;
+                        return;
                     }
                     if !conn.session.out.is_empty() || conn.session.close_reason().is_some() {
-                        return ReadOutcome::Progress;
+                        return;
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return ReadOutcome::Drained,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    conn.read_pending = false;
+                    return;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return ReadOutcome::Closed,
+                Err(_) => {
+                    conn.failed = true;
+                    return;
+                }
             }
         }
-        ReadOutcome::Progress
     }
 
-    /// Write pending output; false if the connection failed.
-    fn flush(&mut self, conn: &mut Conn) -> bool {
+    /// Write pending output until done or the socket is full (`write_blocked`); an error
+    /// marks the connection `failed`.
+    fn flush(&mut self, conn: &mut Conn) {
         while conn.sent < conn.session.out.len() {
             self.count(1);
             match conn.sock.write(&conn.session.out[conn.sent..]) {
-                Ok(0) => return false,
+                Ok(0) => {
+                    conn.failed = true;
+                    return;
+                }
                 Ok(n) => {
                     conn.sent += n;
                     debug_assert!(conn.sent <= conn.session.out.len());
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    conn.write_blocked = true;
+                    return;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return false,
+                Err(_) => {
+                    conn.failed = true;
+                    return;
+                }
             }
         }
         conn.session.out.clear();
         conn.sent = 0;
-        true
     }
 
-    fn close(&mut self, mut conn: Conn, slot: usize) {
-        let _ = self.poll.registry().deregister(conn.sock.source());
+    fn close(&mut self, conn: Conn, slot: usize) {
+        let _ = self.poll.registry().deregister(&mut SourceFd(&conn.sock.fd()));
         drop(conn);
         self.free.push(slot);
         self.io.connections.fetch_sub(1, Relaxed);
@@ -444,13 +418,15 @@ impl<'a> Worker<'a> {
         let mut pending: Vec<usize> = (0..self.conns.len()).filter(|&s| self.conns[s].is_some()).collect();
         loop {
             pending.retain(|&slot| {
+                // Draining: the rules only flush, then close.
                 let mut conn = self.conns[slot].take().expect("pending slots are occupied");
-                if self.flush(&mut conn) && conn.sent < conn.session.out.len() {
-                    self.conns[slot] = Some(conn);
-                    return true;
+                conn.write_blocked = false;
+                if self.run_rules(&mut conn) == Step::Close {
+                    self.close(conn, slot);
+                    return false;
                 }
-                self.close(conn, slot);
-                false
+                self.conns[slot] = Some(conn);
+                true
             });
             let now = Instant::now();
             if pending.is_empty() || now >= deadline {
@@ -469,45 +445,6 @@ impl<'a> Worker<'a> {
                 let conn = self.conns[slot].take().expect("pending slots are occupied");
                 self.close(conn, slot);
             }
-        }
-    }
-}
-
-enum ReadOutcome {
-    /// Read something; the caller loops (flush, run, read again).
-    Progress,
-    /// The socket has no more data now (possibly after reading some).
-    Drained,
-    /// EOF or error.
-    Closed,
-}
-
-enum MioListener {
-    Unix(mio::net::UnixListener),
-    Tcp(mio::net::TcpListener),
-}
-
-impl MioListener {
-    fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            MioListener::Unix(l) => l,
-            MioListener::Tcp(l) => l,
-        }
-    }
-    fn into_raw_fd(self) -> i32 {
-        match self {
-            MioListener::Unix(l) => l.into_raw_fd(),
-            MioListener::Tcp(l) => l.into_raw_fd(),
-        }
-    }
-}
-
-fn set_nonblocking(fd: i32) {
-    // SAFETY: fcntl on a descriptor we own; only toggles O_NONBLOCK.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
         }
     }
 }

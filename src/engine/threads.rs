@@ -20,7 +20,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{admit, client_closed, refuse, Listener, Stream};
+use super::conn_rules::{next_step, Facts, Step};
+use super::{admit, client_closed, refuse};
+use crate::net::{Listener, Stream};
 use crate::session::Session;
 use crate::shared::Shared;
 
@@ -159,31 +161,40 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
     }
     let mut buf = vec![0u8; READ_BUF_BYTES];
     let mut syscalls = 0u64;
+    let mut peer_eof = false;
     loop {
-        if !session.out.is_empty() {
-            if let Err(e) = write_all(stream, &session.out, &mut syscalls) {
-                note_timeout(shared, &e);
-                break;
+        // Writes block until done, so a write can always start and output is flushed once
+        // nothing is unsent.
+        let facts = Facts {
+            can_send: true,
+            flushed: session.out.is_empty(),
+            peer_eof,
+            draining: shared.shutting_down(),
+            ..session.facts(shared, false)
+        };
+        match next_step(facts) {
+            Step::Send => {
+                if let Err(e) = write_all(stream, &session.out, &mut syscalls) {
+                    note_timeout(shared, &e);
+                    break;
+                }
+                session.out.clear();
             }
-            session.out.clear();
-        }
-        // Everything produced so far is written. At shutdown nothing new is run.
-        if session.close_reason().is_some() || shared.shutting_down() {
-            break;
-        }
-        if session.has_held_input() {
-            session.resume(shared);
-            continue;
-        }
-        syscalls += 1;
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => session.feed(shared, &buf[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => {
-                note_timeout(shared, &e);
-                break;
+            Step::Resume => session.resume(shared),
+            Step::Read => {
+                syscalls += 1;
+                match stream.read(&mut buf) {
+                    Ok(0) => peer_eof = true,
+                    Ok(n) => session.feed(shared, &buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        note_timeout(shared, &e);
+                        break;
+                    }
+                }
             }
+            // Wait cannot happen with blocking writes (output is always flushed first).
+            Step::Close | Step::Wait => break,
         }
         if syscalls >= SYSCALL_FLUSH_EVERY {
             shared.worker_io(0).syscalls.fetch_add(syscalls, Relaxed);

@@ -25,15 +25,15 @@ use std::time::{Duration, Instant};
 use io_uring::cqueue;
 use io_uring::types::Timespec;
 
-use super::bufring::BufRing;
 use super::conn::{Conn, Phase, RecvState, Slab};
 use super::token::{self, Op, Token};
-use super::{
-    sqe, unsupported_reason, Coord, Cqe, Plan, Ready, Ring, ServeError, CQE_BATCH_MAX, CQ_ENTRIES, OPS_BASIC,
-    OP_MSG_RING, SQ_ENTRIES,
-};
+use super::{Coord, Plan, Ready, ServeError, CQE_BATCH_MAX};
 use crate::config::UringMode;
-use crate::engine::{admit, client_closed, refuse, Listener};
+use crate::engine::conn_rules::{next_step, Facts, Step};
+use crate::engine::{admit, client_closed, refuse};
+use crate::net::Listener;
+use crate::ring::bufring::BufRing;
+use crate::ring::{sqe, unsupported_reason, Cqe, Ring, CQ_ENTRIES, OPS_BASIC, OP_MSG_RING, SQ_ENTRIES};
 use crate::session::Session;
 use crate::shared::Shared;
 
@@ -238,7 +238,7 @@ impl<'a> Worker<'a> {
     ) -> Self {
         let now = Instant::now();
         let tick_interval = if id == 0 {
-            Some(crate::server::EXPIRE_CYCLE_INTERVAL)
+            Some(crate::expire::EXPIRE_CYCLE_INTERVAL)
         } else if shared.config.timeout > 0 {
             Some(IDLE_SWEEP_INTERVAL)
         } else {
@@ -613,7 +613,7 @@ impl<'a> Worker<'a> {
 
     fn on_tick(&mut self) -> anyhow::Result<()> {
         if self.id == 0 {
-            crate::server::expire_tick(self.shared);
+            crate::expire::expire_tick(self.shared);
         }
         let timeout_s = self.shared.config.timeout;
         if timeout_s > 0 && self.now.duration_since(self.last_sweep) >= IDLE_SWEEP_INTERVAL {
@@ -651,12 +651,11 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// Everything a connection needs after the batch: send, resume, read, close.
+    /// Everything a connection needs after the batch, as the connection rules say: send,
+    /// resume, keep a recv armed (or cancel it), close.
     fn service(&mut self, slot: u32) -> anyhow::Result<()> {
         let draining = self.state != State::Running;
         let shared = self.shared;
-        let pause = shared.config.client_output_pause;
-        let full = self.opts.mode == UringMode::Full;
         let Some((conn, gen)) = self.slab.get_any(slot) else { return Ok(()) };
         if !conn.touched {
             return Ok(()); // serviced already (listed twice after a slot reuse)
@@ -665,45 +664,24 @@ impl<'a> Worker<'a> {
         if conn.phase == Phase::Closing {
             return Ok(());
         }
-        if conn.kill {
-            return start_close(conn, slot, gen, &mut self.ring);
-        }
-        self.sends_queued += u32::from(pump_send(conn, slot, gen, &mut self.ring)?);
-        if conn.session.has_held_input() && !draining && (conn.session.out.len() as u64) < pause {
-            conn.session.resume(shared);
-            self.sends_queued += u32::from(pump_send(conn, slot, gen, &mut self.ring)?);
-        }
-        let quitting = conn.session.close_reason().is_some();
-        if (draining || quitting || (conn.eof && !conn.session.has_held_input())) && conn.flushed() {
-            return start_close(conn, slot, gen, &mut self.ring);
-        }
-        let want_read =
-            !draining && !quitting && !conn.eof && !conn.session.has_held_input() && conn.session.wants_read(shared);
-        let recv_token = Token::conn(slot, gen, Op::Recv).encode();
-        match (conn.recv, want_read) {
-            (RecvState::Idle, true) => {
-                let entry = match &self.bufs {
-                    Some(b) => sqe::recv_multi(conn.fd, b.bgid, recv_token),
-                    None => sqe::recv(conn.fd, conn.rbuf.as_mut_ptr(), conn.rbuf.len() as u32, recv_token),
-                };
-                // SAFETY: multishot recv writes only into the buffer ring (alive as long as the
-                // ring); basic recv writes into `conn.rbuf`, which is not resized or dropped
-                // until the slot is freed after this recv's completion.
-                unsafe { self.ring.push(&entry)? };
-                conn.recv = RecvState::Armed;
-                conn.op_started();
+        loop {
+            let short_send_rest = !conn.send.in_flight && conn.send.pending() > 0;
+            let facts = Facts {
+                can_send: !conn.send.in_flight,
+                flushed: conn.flushed(),
+                peer_eof: conn.eof,
+                draining,
+                killed: conn.kill,
+                ..conn.session.facts(shared, short_send_rest)
+            };
+            match next_step(facts) {
+                Step::Send => self.sends_queued += u32::from(pump_send(conn, slot, gen, &mut self.ring)?),
+                Step::Resume => conn.session.resume(shared),
+                Step::Close => return start_close(conn, slot, gen, &mut self.ring),
+                Step::Read => return arm_recv(conn, slot, gen, self.bufs.as_ref(), &mut self.ring),
+                Step::Wait => return stop_recv(conn, slot, gen, self.bufs.is_some(), &mut self.ring),
             }
-            (RecvState::Armed, false) if full => {
-                // Backpressure or closing: stop the multishot. Data that still arrives before
-                // the cancel lands is buffered by the session (bounded by the socket buffer).
-                // SAFETY: AsyncCancel refers to no memory.
-                unsafe { self.ring.push(&sqe::cancel(recv_token, Token::conn(slot, gen, Op::Cancel).encode()))? };
-                conn.recv = RecvState::Cancelling;
-                conn.op_started();
-            }
-            _ => {}
         }
-        Ok(())
     }
 
     // ---- shutdown -----------------------------------------------------------------------
@@ -907,6 +885,41 @@ fn pump_send(conn: &mut Conn, slot: u32, gen: u32, ring: &mut Ring) -> anyhow::R
     conn.send.in_flight = true;
     conn.op_started();
     Ok(true)
+}
+
+/// Keep a recv armed on the connection: multishot into the buffer ring (full mode) or a
+/// single-shot recv into the connection's own buffer (basic mode).
+fn arm_recv(conn: &mut Conn, slot: u32, gen: u32, bufs: Option<&BufRing>, ring: &mut Ring) -> anyhow::Result<()> {
+    if conn.recv != RecvState::Idle {
+        return Ok(());
+    }
+    let recv_token = Token::conn(slot, gen, Op::Recv).encode();
+    let entry = match bufs {
+        Some(b) => sqe::recv_multi(conn.fd, b.bgid, recv_token),
+        None => sqe::recv(conn.fd, conn.rbuf.as_mut_ptr(), conn.rbuf.len() as u32, recv_token),
+    };
+    // SAFETY: multishot recv writes only into the buffer ring (alive as long as the ring);
+    // basic recv writes into `conn.rbuf`, which is not resized or dropped until the slot is
+    // freed after this recv's completion.
+    unsafe { ring.push(&entry)? };
+    conn.recv = RecvState::Armed;
+    conn.op_started();
+    Ok(())
+}
+
+/// Reading must pause (backpressure, closing, draining): stop a multishot recv. Data that
+/// still arrives before the cancel lands is buffered by the session (bounded by the socket
+/// buffer). A basic-mode single-shot recv is left to complete; it is not re-armed.
+fn stop_recv(conn: &mut Conn, slot: u32, gen: u32, multishot: bool, ring: &mut Ring) -> anyhow::Result<()> {
+    if !(multishot && conn.recv == RecvState::Armed) {
+        return Ok(());
+    }
+    let recv_token = Token::conn(slot, gen, Op::Recv).encode();
+    // SAFETY: AsyncCancel refers to no memory.
+    unsafe { ring.push(&sqe::cancel(recv_token, Token::conn(slot, gen, Op::Cancel).encode()))? };
+    conn.recv = RecvState::Cancelling;
+    conn.op_started();
+    Ok(())
 }
 
 /// Cancel the connection's ops and close its descriptor through the ring. The slot is freed
