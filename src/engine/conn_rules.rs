@@ -153,7 +153,9 @@ mod tests {
             if step == Step::Resume {
                 assert!(f.held && !f.paused && !f.draining && !f.close_requested, "{f:?}");
             }
-            if f.peer_eof && f.held && !f.paused && !f.draining && !f.close_requested && !(f.unsent && f.can_send) {
+            let sending = f.unsent && f.can_send;
+            let may_run = !f.paused && !f.draining && !f.close_requested;
+            if f.peer_eof && f.held && may_run && !sending {
                 assert_eq!(step, Step::Resume, "held requests still run after EOF: {f:?}");
             }
         }
