@@ -24,6 +24,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::conn_rules::{next_step, Facts, Step};
+use super::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use super::{admit, client_closed, refuse};
 use crate::net::{Listener, Stream};
 use crate::session::Session;
@@ -35,15 +36,6 @@ const EVENTS_MAX: usize = 1024;
 const READ_BUF_BYTES: usize = 64 * 1024;
 /// Reads per connection per readiness event before moving on to other connections.
 const READS_PER_EVENT_MAX: usize = 16;
-/// How long shutdown waits for pending replies to drain before closing anyway.
-const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
-/// epoll_wait timeout when idle-client timeouts are enabled (how often they are checked).
-const IDLE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// After an accept error such as EMFILE, try again this soon: edge-triggered epoll reports no
-/// new edge for connections already waiting in the backlog.
-const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
-/// While shutdown flushes, how long one epoll_wait for writability may block.
-const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Listener `i` uses token `LISTENER_TOKEN_BASE + i`.
@@ -433,7 +425,7 @@ impl<'a> Worker<'a> {
                 break;
             }
             self.count(1);
-            let _ = self.poll.poll(&mut events, Some(SHUTDOWN_POLL_INTERVAL.min(deadline - now)));
+            let _ = self.poll.poll(&mut events, Some(DRAIN_POLL_INTERVAL.min(deadline - now)));
         }
         if !pending.is_empty() {
             tracing::warn!(

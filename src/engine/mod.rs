@@ -20,6 +20,7 @@ use crate::shared::Shared;
 
 pub mod conn_rules;
 pub mod epoll;
+pub mod limits;
 pub mod threads;
 pub mod uring;
 

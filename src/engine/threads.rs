@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::conn_rules::{next_step, Facts, Step};
+use super::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use super::{admit, client_closed, refuse};
 use crate::net::{Listener, Stream};
 use crate::session::Session;
@@ -33,16 +34,9 @@ const CONN_STACK_BYTES: usize = 256 * 1024;
 /// Syscall counts are added to the shared counter every this many calls (and at close), so
 /// the baseline is not slowed by a contended atomic.
 const SYSCALL_FLUSH_EVERY: u64 = 64;
-/// After an accept error such as EMFILE, wait this long before trying again.
-const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
-/// How long shutdown waits for connection threads to write what they produced before their
-/// sockets are shut down both ways (same bound as the other engines).
-pub const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// After that, how long shutdown waits for the threads to notice (they only have to return
 /// from a failed `write`).
 const SHUTDOWN_FORCED_WAIT: Duration = Duration::from_secs(2);
-/// How often shutdown checks whether every connection thread has finished.
-const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Descriptors of the live connections, so shutdown can wake the threads blocked on them.
 /// Invariant: a descriptor is in here only while its `Stream` is open (it is removed, under
@@ -103,7 +97,7 @@ fn wait_for_connections(shared: &Shared, limit: Duration) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(SHUTDOWN_POLL_INTERVAL);
+        std::thread::sleep(DRAIN_POLL_INTERVAL);
     }
 }
 

@@ -30,6 +30,7 @@ use super::token::{self, Op, Token};
 use super::{Coord, Plan, Ready, ServeError, CQE_BATCH_MAX};
 use crate::config::UringMode;
 use crate::engine::conn_rules::{next_step, Facts, Step};
+use crate::engine::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use crate::engine::{admit, client_closed, refuse};
 use crate::net::Listener;
 use crate::ring::bufring::BufRing;
@@ -45,15 +46,6 @@ pub fn accept_handoff() -> bool {
     std::env::var("RINGKV_URING_ACCEPT").map(|v| v != "each").unwrap_or(true)
 }
 
-/// At shutdown, how long pending replies may take to flush before connections are closed
-/// regardless.
-pub const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
-/// While draining, the loop wakes at least this often (deadline, peers' progress).
-pub const DRAIN_TICK_INTERVAL: Duration = Duration::from_millis(10);
-/// Granularity of the idle-client sweep (`--timeout`), and the tick of workers other than 0.
-pub const IDLE_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
-/// After accept failed with EMFILE/ENFILE/ENOBUFS/ENOMEM, wait this long before re-arming it.
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Per-connection buffers kept for reuse by later connections (each pool).
 pub const SPARE_BUFS_MAX: usize = 256;
 /// Buffer group id of the worker's buffer ring (one group per ring).
@@ -240,7 +232,7 @@ impl<'a> Worker<'a> {
         let tick_interval = if id == 0 {
             Some(crate::expire::EXPIRE_CYCLE_INTERVAL)
         } else if shared.config.timeout > 0 {
-            Some(IDLE_SWEEP_INTERVAL)
+            Some(IDLE_CHECK_INTERVAL)
         } else {
             None
         };
@@ -260,9 +252,9 @@ impl<'a> Worker<'a> {
             batch: Vec::with_capacity(CQE_BATCH_MAX),
             wake: setup.wake,
             wake_buf: Box::new(0),
-            tick_ts: Box::new(Timespec::from(tick_interval.unwrap_or(IDLE_SWEEP_INTERVAL))),
-            drain_ts: Box::new(Timespec::from(DRAIN_TICK_INTERVAL)),
-            backoff_ts: Box::new(Timespec::from(ACCEPT_BACKOFF)),
+            tick_ts: Box::new(Timespec::from(tick_interval.unwrap_or(IDLE_CHECK_INTERVAL))),
+            drain_ts: Box::new(Timespec::from(DRAIN_POLL_INTERVAL)),
+            backoff_ts: Box::new(Timespec::from(ACCEPT_ERROR_BACKOFF)),
             tick_interval,
             wake_armed: false,
             tick_armed: false,
@@ -521,7 +513,7 @@ impl<'a> Worker<'a> {
             match -cqe.result {
                 // Out of descriptors or memory: retrying at once would spin.
                 libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM => {
-                    tracing::warn!(error = %errno_str(cqe.result), "accept failed; retrying in {ACCEPT_BACKOFF:?}");
+                    tracing::warn!(error = %errno_str(cqe.result), "accept failed; retrying in {ACCEPT_ERROR_BACKOFF:?}");
                     let ts: *const Timespec = &*self.backoff_ts;
                     self.push_reserved(&sqe::timeout(ts, token::accept_backoff(i)))?;
                     AcceptState::Backoff
@@ -616,7 +608,7 @@ impl<'a> Worker<'a> {
             crate::expire::expire_tick(self.shared);
         }
         let timeout_s = self.shared.config.timeout;
-        if timeout_s > 0 && self.now.duration_since(self.last_sweep) >= IDLE_SWEEP_INTERVAL {
+        if timeout_s > 0 && self.now.duration_since(self.last_sweep) >= IDLE_CHECK_INTERVAL {
             self.last_sweep = self.now;
             self.sweep_idle(Duration::from_secs(timeout_s));
         }
