@@ -446,7 +446,7 @@ fn write_raw(out: &mut Vec<u8>, reply: &Reply) {
 
 /// Redis's `sdscatrepr`: double-quoted, with `\\ \" \n \r \t \a \b` and `\xHH` for the rest
 /// of what C's `isprint` rejects.
-fn write_repr(out: &mut Vec<u8>, bytes: &[u8]) {
+pub fn write_repr(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
     for &c in bytes {
         match c {

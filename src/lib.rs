@@ -46,6 +46,7 @@
 //! ```
 
 pub mod client;
+pub mod clients;
 pub mod cmd;
 pub mod config;
 pub mod engine;
@@ -54,6 +55,7 @@ pub mod glob;
 pub mod loadgen;
 pub mod net;
 pub mod protocol;
+pub mod pubsub;
 pub mod reply;
 pub mod ring;
 pub mod server;

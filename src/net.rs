@@ -121,3 +121,48 @@ impl Write for Stream {
         Ok(())
     }
 }
+
+/// A socket's peer (`peer`) or local address as Redis prints it in CLIENT LIST and MONITOR:
+/// `ip:port` (IPv6 without brackets, as Redis), or `path:0` for a Unix socket (the peer of a
+/// Unix-socket client is shown as the server's socket path). Empty if the descriptor cannot
+/// tell (closed, or not a socket).
+pub fn fd_label(fd: RawFd, peer: bool) -> String {
+    if fd < 0 {
+        return String::new();
+    }
+    // SAFETY: sockaddr_storage is plain old data.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let sa = (&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr>();
+    // SAFETY: `ss`/`len` describe a writable buffer large enough for any address.
+    let rc = unsafe {
+        if peer {
+            libc::getpeername(fd, sa, &mut len)
+        } else {
+            libc::getsockname(fd, sa, &mut len)
+        }
+    };
+    if rc != 0 {
+        return String::new();
+    }
+    match i32::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a = unsafe { &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            format!("{}:{}", std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)), u16::from_be(a.sin_port))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a = unsafe { &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            format!("{}:{}", std::net::Ipv6Addr::from(a.sin6_addr.s6_addr), u16::from_be(a.sin6_port))
+        }
+        libc::AF_UNIX if peer => fd_label(fd, false),
+        libc::AF_UNIX => {
+            // SAFETY: the family says the storage holds a sockaddr_un.
+            let a = unsafe { &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
+            let path: Vec<u8> = a.sun_path.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+            format!("{}:0", String::from_utf8_lossy(&path))
+        }
+        _ => String::new(),
+    }
+}

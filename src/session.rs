@@ -16,6 +16,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use crate::clients::{ClientHandle, ConnInfo};
 use crate::cmd::{self, ClientState, Ctx};
 use crate::engine::conn_rules::Facts;
 use crate::protocol::{Args, Limits, Parsed, Parser};
@@ -54,8 +55,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session on no connection (unit tests, benches).
     pub fn new(shared: &Shared) -> Self {
-        let client = ClientState::new(shared);
+        Self::for_conn(shared, ConnInfo::detached())
+    }
+
+    /// The session of a new connection, registered for CLIENT LIST and pub/sub.
+    pub fn for_conn(shared: &Shared, info: ConnInfo) -> Self {
+        let client = ClientState::for_conn(shared, info);
         let limits = Limits::new(shared.config.proto_max_bulk_len);
         Session {
             limits: if client.authenticated { limits } else { limits.unauthenticated() },
@@ -133,6 +140,31 @@ impl Session {
         self.check_query_buffer(shared);
     }
 
+    /// This connection as the rest of the server sees it.
+    pub fn handle(&self) -> &std::sync::Arc<ClientHandle> {
+        &self.client.handle
+    }
+
+    /// Take output other connections produced for this one (pub/sub messages, MONITOR
+    /// lines) into `out`, after the replies already there. Returns true if the connection
+    /// was killed (CLIENT KILL, output buffer limit): the engine closes it at once.
+    pub fn pull_remote(&mut self) -> bool {
+        let handle = &self.client.handle;
+        if handle.has_mail() {
+            let mail = handle.take_mail();
+            if self.out.is_empty() {
+                let proto = self.out.proto;
+                *self.out = mail;
+                self.out.proto = proto;
+            } else {
+                self.out.extend_from_slice(&mail);
+            }
+            let pending = self.out.len();
+            handle.publish(|s| s.pending_out = pending);
+        }
+        handle.killed()
+    }
+
     /// Run requests that backpressure held back, once the engine has sent some output.
     pub fn resume(&mut self, shared: &Shared) {
         if self.has_held_input() {
@@ -174,6 +206,7 @@ impl Session {
     fn run(&mut self, shared: &Shared, buf: &[u8]) -> usize {
         let mut pos = 0;
         let pause = shared.config.client_output_pause;
+        let mut last: Option<(&'static str, u64)> = None;
         self.held = false;
         while pos < buf.len() && self.close.is_none() {
             if self.out.len() as u64 >= pause {
@@ -185,13 +218,10 @@ impl Session {
                     if !self.args.is_empty() {
                         let argv = self.args.argv(&buf[pos..]);
                         let was_authenticated = self.client.authenticated;
-                        let mut ctx = Ctx {
-                            shared,
-                            client: &mut self.client,
-                            out: &mut self.out,
-                            now_ms: crate::store::now_ms(),
-                        };
-                        cmd::execute(&mut ctx, argv);
+                        let now_ms = crate::store::now_ms();
+                        let mut ctx = Ctx { shared, client: &mut self.client, out: &mut self.out, now_ms };
+                        let name = cmd::execute(&mut ctx, argv).map_or("NULL", |c| c.name);
+                        last = Some((name, now_ms));
                         self.commands += 1;
                         if self.client.authenticated && !was_authenticated {
                             self.limits = Limits::new(shared.config.proto_max_bulk_len);
@@ -214,7 +244,27 @@ impl Session {
             }
         }
         shared.note_output(self.out.len());
+        if let Some((cmd, now_ms)) = last {
+            self.publish_snapshot(cmd, now_ms);
+        }
         pos
+    }
+
+    /// Publish what CLIENT LIST shows of this connection: once per batch of requests, under
+    /// the handle's own (uncontended) lock.
+    fn publish_snapshot(&self, cmd: &'static str, now_ms: u64) {
+        let c = &self.client;
+        c.handle.publish(|s| {
+            s.db = c.db;
+            s.cmd = cmd;
+            s.last_ms = now_ms;
+            s.resp = if self.out.resp3() { 3 } else { 2 };
+            s.sub = c.subs.channels.len();
+            s.psub = c.subs.patterns.len();
+            s.ssub = c.subs.shard.len();
+            s.monitor = c.monitor;
+            s.pending_out = self.out.len();
+        });
     }
 }
 

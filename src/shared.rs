@@ -3,10 +3,16 @@
 //! Everything here is either immutable after startup or an atomic / a short-held lock.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use crate::clients::{Clients, OutputLimit};
 use crate::config::Config;
+use crate::pubsub::PubSub;
+
+/// Redis's default for the pub/sub class of `client-output-buffer-limit`: `32mb 8mb 60`.
+pub const PUBSUB_OUTPUT_LIMIT_DEFAULT: OutputLimit =
+    OutputLimit { hard: 32 * 1024 * 1024, soft: 8 * 1024 * 1024, soft_seconds: 60 };
 use crate::store::Store;
 
 /// Slots of a [`StripedCounter`]: more than the worker threads we expect on one machine's
@@ -100,6 +106,11 @@ pub struct Shared {
     next_client_id: AtomicU64,
     shutdown: AtomicBool,
     wakers: Mutex<Vec<Waker>>,
+    /// Every connection; output for a connection from elsewhere (see `clients.rs`).
+    pub clients: Arc<Clients>,
+    pub pubsub: Arc<PubSub>,
+    /// The pub/sub class of `client-output-buffer-limit`.
+    pub pubsub_output_limit: OutputLimit,
 }
 
 impl Shared {
@@ -114,6 +125,9 @@ impl Shared {
             next_client_id: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
+            clients: Arc::new(Clients::default()),
+            pubsub: Arc::new(PubSub::default()),
+            pubsub_output_limit: PUBSUB_OUTPUT_LIMIT_DEFAULT,
         }
     }
 
@@ -124,6 +138,7 @@ impl Shared {
 
     /// Called once by the engine that ends up serving: its name and worker count.
     pub fn set_io(&self, engine: &str, workers: usize) -> &IoInfo {
+        self.clients.set_workers(workers);
         self.io.get_or_init(|| IoInfo {
             engine: engine.to_string(),
             workers: (0..workers).map(|_| WorkerIo::default()).collect(),

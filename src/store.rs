@@ -82,6 +82,11 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// Wall-clock time in Unix microseconds (MONITOR, SLOWLOG timestamps).
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
 /// One key and its value (48 bytes plus the key and value allocations).
 ///
 /// `key` must not be modified through `&mut Entry`: the store finds the entry by it.

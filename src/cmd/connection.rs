@@ -22,6 +22,12 @@ const ERR_WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is
 
 /// PING [message]
 fn ping(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    if ctx.client.subs.any() && !ctx.out.resp3() && argv.len() <= 2 {
+        // RESP2 subscribed mode: a PING answers in the shape of a message.
+        reply::array(ctx.out, 2);
+        reply::bulk(ctx.out, b"pong");
+        return reply::bulk(ctx.out, if argv.len() == 2 { argv.get(1) } else { b"" });
+    }
     match argv.len() {
         1 => reply::simple(ctx.out, b"PONG"),
         2 => reply::bulk(ctx.out, argv.get(1)),

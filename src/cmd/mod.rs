@@ -6,14 +6,17 @@
 //! A handler gets a [`Ctx`] (shared server state, this client's state, its output buffer and
 //! the time of the request) and the request's [`Argv`]; it writes exactly one reply.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use crate::clients::{ClientHandle, Clients, ConnInfo};
 use crate::protocol::Argv;
+use crate::pubsub::PubSub;
 use crate::reply;
 use crate::shared::Shared;
 
 pub mod connection;
 pub mod keys;
+pub mod pubsub;
 pub mod server;
 pub mod strings;
 
@@ -61,7 +64,6 @@ pub struct Doc {
 }
 
 /// Per-connection state commands can see and change.
-#[derive(Debug)]
 pub struct ClientState {
     pub id: u64,
     /// Selected database.
@@ -71,17 +73,52 @@ pub struct ClientState {
     pub name: Option<Box<[u8]>>,
     /// QUIT: write the reply, then close.
     pub close_after_reply: bool,
+    /// This connection as the rest of the server sees it (CLIENT LIST/KILL, pub/sub).
+    pub handle: Arc<ClientHandle>,
+    /// Channels, patterns and shard channels this client is subscribed to.
+    pub subs: pubsub::Subscriptions,
+    /// In MONITOR mode.
+    pub monitor: bool,
+    clients: Arc<Clients>,
+    pubsub: Arc<PubSub>,
 }
 
 impl ClientState {
+    /// A client on no connection (unit tests).
     pub fn new(shared: &Shared) -> Self {
+        Self::for_conn(shared, ConnInfo::detached())
+    }
+
+    /// The state of a new connection, registered for CLIENT LIST and pub/sub.
+    pub fn for_conn(shared: &Shared, info: ConnInfo) -> Self {
+        let id = shared.next_client_id();
+        let handle = shared.clients.register(id, info, crate::store::now_ms());
         ClientState {
-            id: shared.next_client_id(),
+            id,
             db: 0,
             authenticated: shared.config.password().is_none(),
             name: None,
             close_after_reply: false,
+            handle,
+            subs: Default::default(),
+            monitor: false,
+            clients: shared.clients.clone(),
+            pubsub: shared.pubsub.clone(),
         }
+    }
+}
+
+impl Drop for ClientState {
+    /// A closed connection leaves every registry: subscriptions, monitors, the client list.
+    fn drop(&mut self) {
+        self.subs.clear(&self.pubsub, self.id);
+        self.clients.unregister(&self.handle);
+    }
+}
+
+impl std::fmt::Debug for ClientState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientState").field("id", &self.id).field("db", &self.db).finish_non_exhaustive()
     }
 }
 
@@ -114,7 +151,7 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut map = Table::default();
-        for family in [connection::COMMANDS, server::COMMANDS, strings::COMMANDS, keys::COMMANDS] {
+        for family in [connection::COMMANDS, server::COMMANDS, strings::COMMANDS, keys::COMMANDS, pubsub::COMMANDS] {
             for cmd in family {
                 let old = map.insert(cmd.name.as_bytes(), cmd);
                 assert!(old.is_none(), "command {} defined twice", cmd.name);
@@ -142,24 +179,55 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
 }
 
 /// Run one request: look the command up, check arity and auth centrally, call the handler.
-pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+/// Returns the command found (even if it was refused), for CLIENT LIST's `cmd`.
+pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
     debug_assert!(!argv.is_empty());
     let shared = ctx.shared;
     shared.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let Some(cmd) = lookup(argv.get(0)) else {
         unknown_command(ctx, argv);
-        return;
+        return None;
     };
     let argc = argv.len() as i32;
     if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
         wrong_arity(ctx, cmd.name);
-        return;
+        return Some(cmd);
     }
     if !ctx.client.authenticated && cmd.flags & NO_AUTH == 0 {
         ctx.error("NOAUTH Authentication required.");
-        return;
+        return Some(cmd);
+    }
+    if ctx.client.subs.any() && !ctx.out.resp3() && !pubsub::ALLOWED_WHILE_SUBSCRIBED.contains(&cmd.name) {
+        let msg = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.name
+        );
+        ctx.error(&msg);
+        return Some(cmd);
+    }
+    if shared.clients.monitoring() && !MONITOR_HIDDEN.contains(&cmd.name) {
+        feed_monitors(ctx, argv);
     }
     (cmd.handler)(ctx, argv);
+    Some(cmd)
+}
+
+/// Commands MONITOR does not show (secrets, and admin commands as Redis skips them).
+const MONITOR_HIDDEN: &[&str] = &["auth", "hello", "monitor", "config", "shutdown", "slowlog", "debug"];
+
+/// Send `+<unix time> [<db> <addr>] "arg" ...` to every monitor, arguments quoted as
+/// Redis's `sdscatrepr` does.
+fn feed_monitors(ctx: &Ctx<'_>, argv: Argv<'_>) {
+    let (now_us, db, addr) = (crate::store::now_us(), ctx.client.db, ctx.client.handle.addr());
+    ctx.shared.clients.feed_monitors(|| {
+        let mut line = format!("+{}.{:06} [{db} {addr}]", now_us / 1_000_000, now_us % 1_000_000).into_bytes();
+        for arg in argv.iter() {
+            line.push(b' ');
+            crate::client::write_repr(&mut line, arg);
+        }
+        line.extend_from_slice(b"\r\n");
+        line
+    });
 }
 
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` (Redis's exact format,
