@@ -90,6 +90,10 @@ fn inline_commands_and_quotes(engine: Engine) {
     assert!(read_to_eof(&mut s).is_empty(), "connection closes after a protocol error");
     let mut s = server.unix();
     roundtrip(&mut s, b"\r\n\r\nPING\r\n", b"+PONG\r\n");
+    // sdssplitargs rules, shared with ringkv-cli: a NUL ends the line; an escaped NUL is data.
+    roundtrip(&mut s, b"SET k a\0b c\r\nGET k\r\n", b"+OK\r\n$1\r\na\r\n");
+    roundtrip(&mut s, b"SET k \"\\x00z\"\r\nGET k\r\n", b"+OK\r\n$2\r\n\0z\r\n");
+    roundtrip(&mut s, b"SET k \"x\0y\"\r\n", b"-ERR Protocol error: unbalanced quotes in request\r\n");
 }
 
 /// 1000 requests in a single write get 1000 replies, in order.

@@ -4,33 +4,12 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Server, THREADS};
 
 fn run_server_expect_failure(args: &[&str]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringkv-server"))
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(!status.success(), "server should have refused to start");
-            let mut err = String::new();
-            use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            return err;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("server did not refuse to start");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::refuses_to_start(args).1
 }
 
 /// A second server on the same socket refuses to start and leaves the first one alone.

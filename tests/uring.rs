@@ -12,7 +12,10 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{eventually, info_field, read_n, read_to_eof, resp, roundtrip, Engine, Server, URING, URING_BASIC};
+use common::{
+    eventually, info, info_field, info_u64, pattern, read_line, read_n, read_to_eof, read_until_closed, resp,
+    roundtrip, Engine, Launch, Server, URING, URING_BASIC,
+};
 
 /// How long the server may take to settle back (descriptors, client counts) after a burst.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,59 +39,6 @@ both_modes!(
     info_io_shows_batched_syscalls,
 );
 
-/// Read one line ending in CRLF (without it).
-fn read_line<S: Read>(s: &mut S) -> Vec<u8> {
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    while !line.ends_with(b"\r\n") {
-        s.read_exact(&mut b).expect("reading a reply line");
-        line.push(b[0]);
-    }
-    line.truncate(line.len() - 2);
-    line
-}
-
-/// Read one bulk-string reply's payload.
-fn read_bulk<S: Read>(s: &mut S) -> Vec<u8> {
-    let header = read_line(s);
-    assert_eq!(header.first(), Some(&b'$'), "expected a bulk reply, got {:?}", String::from_utf8_lossy(&header));
-    let len: usize = std::str::from_utf8(&header[1..]).unwrap().parse().unwrap();
-    let mut body = read_n(s, len + 2);
-    body.truncate(len);
-    body
-}
-
-/// `INFO <section>` over a raw connection.
-fn info(s: &mut UnixStream, section: &str) -> String {
-    s.write_all(&resp(&[b"INFO", section.as_bytes()])).unwrap();
-    String::from_utf8(read_bulk(s)).unwrap()
-}
-
-fn info_u64(s: &mut UnixStream, section: &str, field: &str) -> u64 {
-    let text = info(s, section);
-    info_field(&text, field).unwrap_or_else(|| panic!("INFO {section} has no {field}:\n{text}")).parse().unwrap()
-}
-
-/// A value whose every byte depends on its position, so misordered or lost bytes show.
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 251) as u8).collect()
-}
-
-/// Read until the server closes. A Unix socket closed with unread requests in it reports
-/// ECONNRESET after the last byte, which counts as closed here.
-fn read_until_closed(s: &mut UnixStream) -> Vec<u8> {
-    let mut all = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return all,
-            Ok(n) => all.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return all,
-            Err(e) => panic!("reading until close: {e}"),
-        }
-    }
-}
-
 /// The server's descriptor count once `admin` is its only client (the harness's readiness
 /// probe may still be closing when a test starts).
 fn settled_fd_baseline(server: &Server, admin: &mut UnixStream) -> usize {
@@ -110,7 +60,7 @@ fn assert_fds_settle(server: &Server, baseline: usize) {
 /// it in pieces while the client reads slowly; every byte must arrive, in order.
 fn eight_mib_value_to_a_slow_reader(engine: Engine) {
     let server = Server::start(engine, &[]);
-    let value = pattern(8 << 20);
+    let value = pattern(8 << 20, 0);
     let mut c = server.unix();
     roundtrip(&mut c, &resp(&[b"SET", b"big", &value]), b"+OK\r\n");
     let mut admin = server.unix();
@@ -199,7 +149,7 @@ fn ten_thousand_connect_close_cycles_leak_no_descriptors(engine: Engine) {
 fn clients_closing_with_replies_in_flight(engine: Engine) {
     let server = Server::start(engine, &[]);
     let mut admin = server.unix();
-    roundtrip(&mut admin, &resp(&[b"SET", b"v", &pattern(512 * 1024)]), b"+OK\r\n");
+    roundtrip(&mut admin, &resp(&[b"SET", b"v", &pattern(512 * 1024, 0)]), b"+OK\r\n");
     let baseline = settled_fd_baseline(&server, &mut admin);
     let threads: Vec<_> = (0..16)
         .map(|t| {
@@ -256,7 +206,7 @@ fn ten_thousand_pipelined_commands_in_one_write(engine: Engine) {
 fn client_that_never_reads_stays_bounded(engine: Engine) {
     let server = Server::start(engine, &[]);
     let mut admin = server.unix();
-    roundtrip(&mut admin, &resp(&[b"SET", b"m", &pattern(1 << 20)]), b"+OK\r\n");
+    roundtrip(&mut admin, &resp(&[b"SET", b"m", &pattern(1 << 20, 0)]), b"+OK\r\n");
     let rss_before = server.rss_bytes();
     let hog = server.unix();
     hog.set_nonblocking(true).unwrap();
@@ -363,7 +313,7 @@ fn info_io_shows_batched_syscalls(engine: Engine) {
 /// the reason and serves everything on the next engine.
 #[test]
 fn forced_setup_failure_falls_back_and_serves() {
-    let server = Server::start(URING, &["--uring-force-setup-failure"]);
+    let server = Launch::new(URING).args(&["--uring-force-setup-failure"]).expect_io_engine("epoll").start();
     let mut c = server.unix();
     roundtrip(&mut c, &resp(&[b"SET", b"k", b"v"]), b"+OK\r\n");
     roundtrip(&mut c, &resp(&[b"GET", b"k"]), b"$1\r\nv\r\n");
