@@ -35,13 +35,14 @@ fn stripe_index() -> usize {
 }
 
 impl StripedCounter {
-    /// Add `n` (the ordering argument mirrors `AtomicU64` so call sites read the same).
-    pub fn fetch_add(&self, n: u64, _order: std::sync::atomic::Ordering) {
-        self.stripes[stripe_index()].fetch_add(n, Relaxed);
+    /// Add `n` to this thread's stripe with ordering `order` (as `AtomicU64::fetch_add`).
+    pub fn fetch_add(&self, n: u64, order: std::sync::atomic::Ordering) {
+        self.stripes[stripe_index()].fetch_add(n, order);
     }
-    /// The sum over all stripes.
-    pub fn load(&self, _order: std::sync::atomic::Ordering) -> u64 {
-        self.stripes.iter().map(|s| s.load(Relaxed)).fold(0u64, u64::wrapping_add)
+    /// The sum over all stripes, each loaded with ordering `order` (as `AtomicU64::load`).
+    /// The stripes are read one after another: the sum is not one atomic snapshot.
+    pub fn load(&self, order: std::sync::atomic::Ordering) -> u64 {
+        self.stripes.iter().map(|s| s.load(order)).fold(0u64, u64::wrapping_add)
     }
     /// Reset to zero (CONFIG RESETSTAT).
     pub fn reset(&self) {
@@ -168,5 +169,33 @@ impl Shared {
         if pending > self.stats.client_output_max.load(Relaxed) {
             self.stats.client_output_max.fetch_max(pending, Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::{Acquire, Release};
+
+    #[test]
+    fn striped_counter_sums_every_thread_and_takes_any_ordering() {
+        // Threads land on different stripes; the load sums them, with the ordering asked for.
+        const THREADS: u64 = 4;
+        const ADDS: u64 = 1000;
+        let counter = StripedCounter::default();
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let counter = &counter;
+                s.spawn(move || {
+                    for _ in 0..ADDS {
+                        counter.fetch_add(1, if t % 2 == 0 { Relaxed } else { Release });
+                    }
+                });
+            }
+        });
+        assert_eq!(counter.load(Acquire), THREADS * ADDS);
+        assert_eq!(counter.load(Relaxed), THREADS * ADDS);
+        counter.reset();
+        assert_eq!(counter.load(Acquire), 0);
     }
 }
