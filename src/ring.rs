@@ -77,7 +77,7 @@ use std::time::Duration;
 
 use io_uring::{opcode, squeue, IoUring};
 
-use crate::config::UringMode;
+use crate::config::{Config, UringMode};
 use crate::engine::Listener;
 use crate::shared::Shared;
 
@@ -484,9 +484,82 @@ fn effective_mode(configured: UringMode) -> UringMode {
     }
 }
 
+/// Below this many receive buffers per worker, a handful of clients' requests exhaust the
+/// buffer ring: recvs end in ENOBUFS and are re-armed, more SQEs and syscalls per request
+/// (1 buffer x 512 bytes with 64 threads: 87 SQEs per command, 14x less throughput).
+pub const BUF_RING_COUNT_WARN_MIN: u16 = 8;
+/// Below this many receive-buffer bytes per worker, one batch of typical requests (a few
+/// dozen clients, a few hundred bytes to a few KiB each) does not fit in the ring.
+pub const BUF_RING_BYTES_WARN_MIN: u64 = 64 * 1024;
+
+/// Warn once at startup when full mode's buffer ring is too small for one typical request
+/// batch, naming the flag to raise.
+fn warn_if_buffer_ring_small(count: u16, size: u32) {
+    let bytes = u64::from(count) * u64::from(size);
+    let raise = match (count < BUF_RING_COUNT_WARN_MIN, bytes < BUF_RING_BYTES_WARN_MIN) {
+        (true, true) => "--uring-buffers and --uring-buffer-size",
+        (true, false) => "--uring-buffers",
+        (false, true) => "--uring-buffer-size",
+        (false, false) => return,
+    };
+    tracing::warn!(
+        "receive buffer ring too small for a typical request batch: --uring-buffers {count} x --uring-buffer-size \
+         {size} = {bytes} bytes per worker (want at least {BUF_RING_COUNT_WARN_MIN} buffers and {} KiB); \
+         requests will wait for buffers and throughput drops: raise {raise}",
+        BUF_RING_BYTES_WARN_MIN / 1024
+    );
+}
+
+/// `user_data` of the setup probe's NOP. Its completion is reaped by the probe itself, so it
+/// never reaches a worker's token decoding.
+const ENTER_PROBE_USER_DATA: u64 = u64::MAX;
+/// Enters the probe makes when a signal interrupts the wait (EINTR).
+const ENTER_PROBE_ATTEMPTS_MAX: usize = 3;
+
+impl Ring {
+    /// Prove that `io_uring_enter` works: submit a NOP, wait for it, reap it. A seccomp
+    /// profile may allow io_uring_setup and io_uring_register but block io_uring_enter; then
+    /// setup and the opcode probe succeed and only the first enter fails.
+    pub fn probe_enter(&mut self) -> io::Result<()> {
+        let nop = opcode::Nop::new().build().user_data(ENTER_PROBE_USER_DATA);
+        // SAFETY: a NOP refers to no buffer or descriptor.
+        let pushed = unsafe { self.uring.submission().push(&nop) };
+        pushed.map_err(|_| io::Error::other("submission queue full before the first enter"))?;
+        let mut entered = Err(io::Error::from_raw_os_error(libc::EINTR));
+        for _ in 0..ENTER_PROBE_ATTEMPTS_MAX {
+            self.tally.syscalls += 1;
+            entered = self.uring.submit_and_wait(1);
+            if !matches!(&entered, Err(e) if e.raw_os_error() == Some(libc::EINTR)) {
+                break;
+            }
+        }
+        self.tally.sqes_submitted += entered? as u64;
+        let cqe = self.uring.completion().next().ok_or_else(|| io::Error::other("the probe NOP did not complete"))?;
+        self.tally.cqes_reaped += 1;
+        assert_eq!(cqe.user_data(), ENTER_PROBE_USER_DATA, "a completion before any other submission");
+        if cqe.result() < 0 {
+            return Err(io::Error::from_raw_os_error(-cqe.result()));
+        }
+        Ok(())
+    }
+}
+
+/// During a worker's ring setup, before anything is committed to io_uring: a real enter must
+/// work (see [`Ring::probe_enter`]); `--uring-force-enter-failure` makes it count as failed.
+pub fn check_enter(ring: &mut Ring, force_failure: bool) -> Result<(), ServeError> {
+    ring.probe_enter().map_err(|e| ServeError::Unsupported(unsupported_reason("io_uring_enter", &e)))?;
+    if force_failure {
+        return Err(ServeError::Unsupported(
+            "io_uring_enter failure forced by --uring-force-enter-failure (test-only switch; hint: remove the flag)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Validate the buffer-ring flags (only full mode uses the ring; basic uses the size).
-fn validate_buffers(shared: &Shared) -> Result<(u16, u32), ServeError> {
-    let c = &shared.config;
+/// Checked at startup for every engine, before anything is bound.
+pub fn validate_buffers(c: &Config) -> Result<(u16, u32), ServeError> {
     let count = c.uring_buffers;
     if count == 0 || !count.is_power_of_two() || count > bufring::BUF_RING_ENTRIES_MAX {
         return Err(ServeError::Failed(anyhow::anyhow!(
@@ -532,11 +605,17 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeEr
             "setup failure forced by --uring-force-setup-failure (test-only switch; hint: remove the flag)".into(),
         ));
     }
-    let (buffers, buffer_size) = validate_buffers(shared)?;
+    let (buffers, buffer_size) = validate_buffers(&shared.config)?;
     let mode = effective_mode(shared.config.uring_mode);
     let workers = shared.config.worker_threads();
     let coord = Coord { acceptors_running: AtomicUsize::new(0) };
-    let opts = worker::Options { mode, buffers, buffer_size, batch_wait_us: shared.config.uring_batch_wait_us };
+    let opts = worker::Options {
+        mode,
+        buffers,
+        buffer_size,
+        batch_wait_us: shared.config.uring_batch_wait_us,
+        force_enter_failure: shared.config.uring_force_enter_failure,
+    };
     std::thread::scope(|scope| {
         let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
         let mut go = Vec::with_capacity(workers);
@@ -587,7 +666,10 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeEr
             }
             return Err(e);
         }
-        // Phase 2: register the engine and start serving.
+        // Phase 2: register the engine (which logs `ready`) and start serving.
+        if mode == UringMode::Full {
+            warn_if_buffer_ring_small(buffers, buffer_size);
+        }
         let name = match mode {
             UringMode::Full => "uring",
             UringMode::Basic => "uring-basic",
@@ -650,8 +732,17 @@ mod tests {
 
     #[test]
     fn ring_setup_and_probe_work_here() {
-        let ring = Ring::new(8, 32).expect("io_uring available on the test machine");
+        let mut ring = Ring::new(8, 32).expect("io_uring available on the test machine");
         let missing = ring.probe(OPS_BASIC).expect("probe");
         assert!(missing.is_empty(), "{missing:?}");
+        // A real enter: the NOP is submitted and reaped (twice: the ring is left clean).
+        ring.probe_enter().expect("io_uring_enter works here");
+        ring.probe_enter().expect("io_uring_enter works again");
+        assert_eq!(ring.tally.cqes_reaped, 2);
+        assert!(check_enter(&mut ring, false).is_ok());
+        match check_enter(&mut ring, true) {
+            Err(ServeError::Unsupported(why)) => assert!(why.contains("hint:"), "{why}"),
+            other => panic!("forced enter failure gave {other:?}"),
+        }
     }
 }

@@ -98,6 +98,8 @@ pub struct Shared {
     pub stats: Stats,
     pub started: Instant,
     io: OnceLock<IoInfo>,
+    /// The listeners, as named in the `ready` log line.
+    listening: OnceLock<String>,
     next_client_id: AtomicU64,
     shutdown: AtomicBool,
     wakers: Mutex<Vec<Waker>>,
@@ -112,6 +114,7 @@ impl Shared {
             stats: Stats::default(),
             started: Instant::now(),
             io: OnceLock::new(),
+            listening: OnceLock::new(),
             next_client_id: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
@@ -123,12 +126,30 @@ impl Shared {
         self.next_client_id.fetch_add(1, Relaxed)
     }
 
-    /// Called once by the engine that ends up serving: its name and worker count.
+    /// Name the listeners for the `ready` log line (before the engine starts).
+    pub fn set_listening(&self, listeners: String) {
+        let _ = self.listening.set(listeners);
+    }
+
+    /// Called once by the engine that ends up serving, once it is settled (io_uring: every
+    /// ring set up and probed; after a fallback: the fallback engine): its name and worker
+    /// count. The first call logs `ready`, so that line names what actually serves.
     pub fn set_io(&self, engine: &str, workers: usize) -> &IoInfo {
-        self.io.get_or_init(|| IoInfo {
-            engine: engine.to_string(),
-            workers: (0..workers).map(|_| WorkerIo::default()).collect(),
-        })
+        let mut first = false;
+        let io = self.io.get_or_init(|| {
+            first = true;
+            IoInfo { engine: engine.to_string(), workers: (0..workers).map(|_| WorkerIo::default()).collect() }
+        });
+        if first {
+            tracing::info!(
+                engine,
+                threads = workers,
+                listeners = self.listening.get().map_or("", String::as_str),
+                "ringkv {} ready",
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+        io
     }
 
     /// The engine's I/O info, once it has started.
