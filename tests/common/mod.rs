@@ -246,6 +246,11 @@ impl Server {
         self.spawn_and_check();
     }
 
+    /// The server listens on its Unix socket (not started with [`Launch::tcp_only`]).
+    pub fn has_unix(&self) -> bool {
+        self.launch.unix
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
