@@ -220,10 +220,11 @@ mod tests {
 
     #[test]
     fn split_into_appends_ranges_over_one_buffer() {
-        let (mut out, mut ranges) = (b"keep".to_vec(), vec![0..4]);
+        let (mut out, mut ranges) = (b"keep".to_vec(), Vec::new());
+        ranges.push(0..4);
         split_into(b"a \"b c\"", &mut out, &mut ranges).unwrap();
         assert_eq!(out, b"keepab c");
-        assert_eq!(ranges, vec![0..4, 4..5, 5..8]);
+        assert_eq!(ranges, [0..4, 4..5, 5..8]);
     }
 
     #[test]

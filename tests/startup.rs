@@ -171,6 +171,16 @@ fn queued_tcp_connections(port: u16) -> usize {
     held.len()
 }
 
+/// Every thread of process `pid` is stopped (state `T` in /proc).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().all(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // The state follows the parenthesised command name, which may itself contain spaces.
+        stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+    })
+}
+
 /// Checks `--tcp-backlog` (default 511, as Redis; it used to be std's 128) on the Unix and
 /// the TCP listener: with the server stopped (SIGSTOP) nothing is accepted, and Linux queues
 /// backlog + 1 connections on a listener before it refuses more.
@@ -179,8 +189,12 @@ fn listen_backlog_follows_tcp_backlog() {
     let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
     for (flags, backlog) in [(&[][..], 511usize), (&["--tcp-backlog", "100"][..], 100)] {
         let server = common::Launch::new(common::EPOLL).args(flags).tcp().start();
+        let shown: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("tcp-backlog").query(&mut server.redis()).unwrap();
+        assert_eq!(shown, ["tcp-backlog".to_string(), backlog.to_string()]);
         let want = backlog.min(somaxconn) + 1;
         server.signal(libc::SIGSTOP);
+        // kill(2) returns before the threads stop; one could still accept a probe connection.
+        assert!(common::eventually(common::START_TIMEOUT, || all_threads_stopped(server.pid())));
         let unix = queued_unix_connections(&server.sock);
         let tcp = queued_tcp_connections(server.port);
         server.signal(libc::SIGCONT);
