@@ -7,8 +7,8 @@
 //! ([`read_reply_from`]) works on any `BufRead`, bounds nesting depth and every length, and
 //! reports malformed data as `io::ErrorKind::InvalidData`; it never panics.
 //!
-//! The module also holds what the CLI needs to look like redis-cli: [`split_args`] (redis-cli's
-//! `sdssplitargs` quoting rules) and [`format_reply`] (its TTY and raw output formats).
+//! The module also holds [`format_reply`], redis-cli's TTY and raw output formats, for the CLI
+//! (which splits typed lines with the server's own `sdssplitargs` rules, [`crate::args`]).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -235,138 +235,13 @@ fn parse_len(body: &[u8], max: usize, what: &str) -> io::Result<Option<usize>> {
     }
 }
 
+/// A reply's integer or length, parsed like hiredis does: Redis's `string2ll`.
 fn parse_i64(body: &[u8]) -> io::Result<i64> {
-    let (negative, digits) = match body.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, body),
-    };
-    if digits.is_empty() {
-        return Err(invalid("empty number"));
-    }
-    let mut n: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return Err(invalid("malformed number"));
-        }
-        let digit = i64::from(d - b'0');
-        // Accumulate negatively so i64::MIN parses.
-        n = n.checked_mul(10).and_then(|n| n.checked_sub(digit)).ok_or_else(|| invalid("number out of range"))?;
-    }
-    if negative {
-        Ok(n)
-    } else {
-        n.checked_neg().ok_or_else(|| invalid("number out of range"))
-    }
+    crate::args::parse_i64(body).ok_or_else(|| invalid("malformed number"))
 }
 
 fn invalid(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("Protocol error: {msg}"))
-}
-
-/// Splits a command line into arguments the way redis-cli does (`sdssplitargs`): whitespace
-/// separates arguments; `"..."` accepts `\n \r \t \b \a \xHH` and `\<any>` escapes; `'...'`
-/// accepts only `\'`; a closing quote must be followed by whitespace or the end of the line.
-/// Unbalanced quotes give `Err("Invalid argument(s)")`.
-pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
-    split_args_bytes(line.as_bytes())
-}
-
-/// [`split_args`] for input that need not be UTF-8 (lines read from a pipe).
-pub fn split_args_bytes(line: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let mut args = Vec::new();
-    let mut p = 0;
-    loop {
-        while p < line.len() && is_c_space(line[p]) {
-            p += 1;
-        }
-        if p == line.len() {
-            return Ok(args);
-        }
-        let (arg, next) = split_one(line, p).ok_or_else(|| "Invalid argument(s)".to_string())?;
-        args.push(arg);
-        p = next;
-    }
-}
-
-/// One argument starting at `line[p]` (not whitespace). Returns it and the index after it.
-fn split_one(line: &[u8], mut p: usize) -> Option<(Vec<u8>, usize)> {
-    #[derive(PartialEq)]
-    enum State {
-        Bare,
-        Double,
-        Single,
-    }
-    let at = |i: usize| line.get(i).copied();
-    let mut state = State::Bare;
-    let mut arg = Vec::new();
-    loop {
-        let Some(c) = at(p) else {
-            // End of line: fine outside quotes, unbalanced inside.
-            return (state == State::Bare).then_some((arg, p));
-        };
-        match state {
-            State::Double => match (c, at(p + 1)) {
-                (b'\\', Some(b'x'))
-                    if at(p + 2).is_some_and(|h| h.is_ascii_hexdigit())
-                        && at(p + 3).is_some_and(|h| h.is_ascii_hexdigit()) =>
-                {
-                    arg.push(hex_value(line[p + 2]) * 16 + hex_value(line[p + 3]));
-                    p += 3;
-                }
-                (b'\\', Some(e)) => {
-                    arg.push(match e {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 0x08,
-                        b'a' => 0x07,
-                        other => other,
-                    });
-                    p += 1;
-                }
-                (b'"', next) => {
-                    if next.is_some_and(|n| !is_c_space(n)) {
-                        return None;
-                    }
-                    return Some((arg, p + 1));
-                }
-                _ => arg.push(c),
-            },
-            State::Single => match (c, at(p + 1)) {
-                (b'\\', Some(b'\'')) => {
-                    arg.push(b'\'');
-                    p += 1;
-                }
-                (b'\'', next) => {
-                    if next.is_some_and(|n| !is_c_space(n)) {
-                        return None;
-                    }
-                    return Some((arg, p + 1));
-                }
-                _ => arg.push(c),
-            },
-            State::Bare => match c {
-                b' ' | b'\n' | b'\r' | b'\t' | 0 => return Some((arg, p + 1)),
-                b'"' => state = State::Double,
-                b'\'' => state = State::Single,
-                _ => arg.push(c),
-            },
-        }
-        p += 1;
-    }
-}
-
-/// C's `isspace` in the "C" locale.
-fn is_c_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-fn hex_value(h: u8) -> u8 {
-    match h {
-        b'0'..=b'9' => h - b'0',
-        b'a'..=b'f' => h - b'a' + 10,
-        _ => h - b'A' + 10,
-    }
 }
 
 /// The text redis-cli prints for `reply`, trailing newline included. `tty` selects its
@@ -476,10 +351,6 @@ mod tests {
         read_reply_from(&mut &bytes[..], &mut Vec::new())
     }
 
-    fn args(v: &[&str]) -> Vec<Vec<u8>> {
-        v.iter().map(|s| s.as_bytes().to_vec()).collect()
-    }
-
     /// A reply covering every type, with its encoding.
     fn sample() -> (&'static [u8], Reply) {
         let bytes: &[u8] = b"*7\r\n+OK\r\n-ERR bad\r\n:-42\r\n$5\r\na\r\nbc\r\n$-1\r\n*-1\r\n\
@@ -535,13 +406,17 @@ mod tests {
         let deep = "*1\r\n".repeat(NESTING_DEPTH_MAX + 1) + ":1\r\n";
         let long_line = [b"+".as_slice(), &vec![b'a'; LINE_LEN_MAX], b"\r\n"].concat();
         let big_bulk = format!("${}\r\n", BULK_LEN_MAX + 1);
-        let invalid_data: [&[u8]; 14] = [
+        // Numbers follow string2ll, as in hiredis: no leading zeros, no '+'.
+        let invalid_data: [&[u8]; 17] = [
             b"\r\n",
             b"?x\r\n",
             b"+OK\n",
             b":\r\n",
             b":12a\r\n",
             b":-\r\n",
+            b":007\r\n",
+            b":+1\r\n",
+            b"$01\r\na\r\n",
             b":9223372036854775808\r\n",
             b"$-2\r\n",
             b"$abc\r\n",
@@ -600,31 +475,6 @@ mod tests {
         peer.join().unwrap();
         let err = client.read_reply().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
-    }
-
-    #[test]
-    fn split_args_follows_redis_cli() {
-        let ok: [(&str, &[&str]); 12] = [
-            ("", &[]),
-            ("   \t ", &[]),
-            ("set a b", &["set", "a", "b"]),
-            ("  set   a\tb  ", &["set", "a", "b"]),
-            (r#"set "a b" 'c d'"#, &["set", "a b", "c d"]),
-            (r#""\n\r\t\a\b\"\\\q""#, &["\n\r\t\x07\x08\"\\q"]),
-            (r#""\x41\x4a\x4A\xzz""#, &["AJJxzz"]),
-            (r#"'it\'s' 'a\nb'"#, &["it's", "a\\nb"]),
-            (r#"ab"c d"  x"#, &["abc d", "x"]),
-            (r#""" ''"#, &["", ""]),
-            ("héllo wörld", &["héllo", "wörld"]),
-            ("a\x0bb", &["a\x0bb"]),
-        ];
-        for (line, want) in ok {
-            assert_eq!(split_args(line), Ok(args(want)), "{line:?}");
-        }
-        assert_eq!(split_args(r#""\xff""#), Ok(vec![vec![0xff]]));
-        for line in [r#"get "a"#, "get 'a", r#""a"b"#, "'a'b", r#""a\"#] {
-            assert_eq!(split_args(line), Err("Invalid argument(s)".to_string()), "{line:?}");
-        }
     }
 
     #[test]

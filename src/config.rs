@@ -19,6 +19,15 @@ pub const CLIENT_QUERY_BUFFER_LIMIT_DEFAULT: u64 = 1024 * 1024 * 1024;
 /// its requests (and stops reading from it) until the client reads. Bounds memory per client
 /// under a client that pipelines without reading: at most this plus one reply.
 pub const OUTPUT_PAUSE_BYTES_DEFAULT: u64 = 256 * 1024;
+/// Redis's default `tcp-backlog`: pending connections the kernel queues per listener before
+/// the server accepts them (std's `bind` uses 128; a burst of connects over it costs each
+/// overflowing client a ~1 s SYN retransmit). The kernel caps it at `net.core.somaxconn`.
+pub const TCP_BACKLOG_DEFAULT: u32 = 511;
+/// Largest `--tcp-backlog` (Redis: INT_MAX, the type `listen(2)` takes).
+pub const TCP_BACKLOG_MAX: u32 = i32::MAX as u32;
+/// Largest `--threads`: a worker per core is the point, and each io_uring worker pins about
+/// 72 KiB of locked memory; more than this is a typo, not a machine.
+pub const THREADS_MAX: usize = 1024;
 
 /// Which I/O engine moves the bytes. Parser, commands and store are the same for all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -61,7 +70,7 @@ pub enum YesNo {
 #[command(name = "ringkv-server", version, about = "A Redis-protocol in-memory key-value server on io_uring")]
 pub struct Config {
     /// Unix socket path ("" = no Unix socket).
-    #[arg(long, default_value = UNIXSOCKET_DEFAULT)]
+    #[arg(long, default_value = UNIXSOCKET_DEFAULT, value_parser = parse_path)]
     pub unixsocket: PathBuf,
     /// Unix socket permissions (octal).
     #[arg(long, default_value = "700", value_parser = parse_octal)]
@@ -72,11 +81,14 @@ pub struct Config {
     /// TCP port (0 = no TCP listener).
     #[arg(long, default_value_t = PORT_DEFAULT)]
     pub port: u16,
+    /// Listen backlog of the TCP and Unix listeners (capped by net.core.somaxconn).
+    #[arg(long, default_value_t = TCP_BACKLOG_DEFAULT, value_parser = parse_tcp_backlog)]
+    pub tcp_backlog: u32,
     /// I/O engine.
     #[arg(long, value_enum, default_value_t = EngineKind::Uring)]
     pub engine: EngineKind,
-    /// Worker threads (default: number of CPUs). The threads engine ignores it.
-    #[arg(long)]
+    /// Worker threads, 1 to 1024 (default: number of CPUs). The threads engine ignores it.
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Maximum simultaneous clients; over it a client gets an error and is closed.
     #[arg(long, default_value_t = MAXCLIENTS_DEFAULT)]
@@ -119,6 +131,10 @@ pub struct Config {
     /// Test-only: make io_uring setup fail, to exercise the fallback path.
     #[arg(long, hide = true)]
     pub uring_force_setup_failure: bool,
+    /// Test-only: make the io_uring_enter probe (a NOP submitted and reaped during ring
+    /// setup) count as failed, as under a seccomp profile that blocks io_uring_enter.
+    #[arg(long, hide = true)]
+    pub uring_force_enter_failure: bool,
 }
 
 impl Config {
@@ -134,6 +150,27 @@ impl Config {
     pub fn password(&self) -> Option<&[u8]> {
         self.requirepass.as_deref().filter(|p| !p.is_empty()).map(str::as_bytes)
     }
+}
+
+/// A path, where `""` is allowed (it means "none"; clap's own path parser refuses it).
+fn parse_path(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
+}
+
+/// Redis's wording for a number outside its range.
+fn parse_in_range(s: &str, min: u64, max: u64) -> Result<u64, String> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| format!("argument must be between {min} and {max} inclusive"))
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    parse_in_range(s, 1, THREADS_MAX as u64).map(|n| n as usize)
+}
+
+fn parse_tcp_backlog(s: &str) -> Result<u32, String> {
+    parse_in_range(s, 0, u64::from(TCP_BACKLOG_MAX)).map(|n| n as u32)
 }
 
 fn parse_octal(s: &str) -> Result<u32, String> {
@@ -192,5 +229,31 @@ mod tests {
         assert_eq!(c.client_query_buffer_limit, CLIENT_QUERY_BUFFER_LIMIT_DEFAULT);
         assert_eq!(c.client_output_pause, OUTPUT_PAUSE_BYTES_DEFAULT);
         assert_eq!(c.maxclients, MAXCLIENTS_DEFAULT);
+        assert_eq!(c.tcp_backlog, 511);
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("ringkv-server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn empty_unixsocket_means_none() {
+        // Documented as "no Unix socket"; clap's path parser used to refuse the empty value.
+        assert_eq!(parse(&["--unixsocket", ""]).unwrap().unixsocket, PathBuf::new());
+        assert_eq!(parse(&["--unixsocket", "/tmp/x.sock"]).unwrap().unixsocket, PathBuf::from("/tmp/x.sock"));
+    }
+
+    #[test]
+    fn threads_and_backlog_ranges_are_checked() {
+        // `--threads 0` used to run one worker silently.
+        for bad in ["0", "1025", "-1", "two"] {
+            let err = parse(&[&format!("--threads={bad}")]).unwrap_err().to_string();
+            assert!(err.contains("argument must be between 1 and 1024 inclusive"), "{bad}: {err}");
+        }
+        assert_eq!(parse(&["--threads", "1"]).unwrap().worker_threads(), 1);
+        assert_eq!(parse(&["--threads", "1024"]).unwrap().worker_threads(), 1024);
+        assert_eq!(parse(&["--tcp-backlog", "0"]).unwrap().tcp_backlog, 0);
+        let err = parse(&["--tcp-backlog", "2147483648"]).unwrap_err().to_string();
+        assert!(err.contains("argument must be between 0 and 2147483647 inclusive"), "{err}");
     }
 }

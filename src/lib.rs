@@ -19,7 +19,8 @@
 //!   `strings`, `keys`): arity and auth checked centrally, one handler per command.
 //! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys and values,
 //!   millisecond expiry (lazy + active cycle).
-//! - [`reply`] — RESP reply encoding. [`glob`] — Redis glob patterns.
+//! - [`reply`] — RESP reply encoding. [`glob`] — Redis glob patterns. [`args`] — the text
+//!   rules server and CLI share: `sdssplitargs` (inline requests, typed lines) and `string2ll`.
 //! - [`server`] — binding listeners, choosing the engine (falling back from io_uring when the
 //!   kernel refuses it), signals and graceful shutdown. [`config`] — the flags and limits.
 //!   [`shared`] — state every worker shares (store, stats, I/O counters, shutdown).
@@ -45,6 +46,7 @@
 //!                  (shard chosen by the key's ahash; active expiry on a timer)
 //! ```
 
+pub mod args;
 pub mod client;
 pub mod clients;
 pub mod cmd;

@@ -17,6 +17,8 @@
 
 use std::ops::Range;
 
+use crate::args::parse_i64;
+
 /// Longest inline request line (Redis's PROTO_INLINE_MAX_SIZE): a newline must show up within
 /// this many bytes or the client gets `too big inline request` and is closed.
 pub const INLINE_MAX_BYTES: usize = 64 * 1024;
@@ -419,144 +421,16 @@ fn header_line(buf: &[u8], start: usize, scanned: usize) -> Line {
     }
 }
 
-/// Redis's `string2ll`: optional `-`, then digits without leading zeros (just `0` is fine), no
-/// `+`, no spaces, at most 20 bytes, must fit an `i64`.
-fn parse_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    if !matches!(digits.first(), Some(b'1'..=b'9')) {
-        return None;
-    }
-    let mut value: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    if negative {
-        // `-(i64::MIN)` does not fit an `i64`, hence the unsigned detour.
-        (value <= i64::MIN.unsigned_abs()).then(|| (value as i64).wrapping_neg())
-    } else {
-        i64::try_from(value).ok()
-    }
-}
-
-/// C's `isspace` in the "C" locale.
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-/// Split an inline line into arguments like Redis's `sdssplitargs`, unquoted into
-/// `args.scratch`. One difference: a NUL byte is ordinary data here, where Redis's C-string
-/// code stops at it.
+/// Split an inline line into `args.scratch` with the shared `sdssplitargs` rules
+/// ([`crate::args::split_into`]: quotes, escapes, and a NUL byte ending the line). Redis's own
+/// inline reader looks for the line end with `strchr`, so a NUL there makes it wait for input
+/// that never completes the request; ringkv finds the line end and applies the same rules
+/// `redis-cli` does.
 fn split_inline(line: &[u8], args: &mut Args) -> Result<(), ProtocolError> {
     args.inline = true;
     args.ranges.clear();
     args.scratch.clear();
-    // Unquoting never makes a line longer, and the line is at most INLINE_MAX_BYTES.
-    args.scratch.reserve(line.len());
-    let mut p = 0;
-    loop {
-        while p < line.len() && is_space(line[p]) {
-            p += 1;
-        }
-        if p == line.len() {
-            return Ok(());
-        }
-        let start = args.scratch.len();
-        p = split_token(line, p, &mut args.scratch)?;
-        args.ranges.push(start..args.scratch.len());
-    }
-}
-
-/// One argument starting at `line[p]`: plain bytes, then optionally one quoted part that ends
-/// it (`ab"c d"` is `abc d`). Returns where the next search for an argument starts.
-fn split_token(line: &[u8], p: usize, out: &mut Vec<u8>) -> Result<usize, ProtocolError> {
-    let rest = &line[p..];
-    let plain =
-        rest.iter().position(|&b| matches!(b, b' ' | b'\n' | b'\r' | b'\t' | b'"' | b'\'')).unwrap_or(rest.len());
-    out.extend_from_slice(&rest[..plain]);
-    let p = p + plain;
-    match line.get(p) {
-        None => Ok(p),
-        Some(b'"') => double_quoted(line, p + 1, out),
-        Some(b'\'') => single_quoted(line, p + 1, out),
-        // The separator itself is consumed, as in Redis.
-        Some(_) => Ok(p + 1),
-    }
-}
-
-/// The inside of `"..."` from `line[p]`: escapes `\n \r \t \b \a \xHH`, any other `\c` is `c`.
-/// Returns the offset after the closing quote.
-fn double_quoted(line: &[u8], mut p: usize, out: &mut Vec<u8>) -> Result<usize, ProtocolError> {
-    loop {
-        let rest = &line[p..];
-        let plain = rest.iter().position(|&b| b == b'\\' || b == b'"');
-        let Some(plain) = plain else {
-            return Err(ProtocolError::UnbalancedQuotes);
-        };
-        out.extend_from_slice(&rest[..plain]);
-        p += plain;
-        if line[p] == b'"' {
-            return closing_quote(line, p);
-        }
-        let hex = |i: usize| line.get(i).and_then(|&b| (b as char).to_digit(16));
-        match (line.get(p + 1), hex(p + 2), hex(p + 3)) {
-            (Some(b'x'), Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                p += 4;
-            }
-            (Some(&c), _, _) => {
-                out.push(match c {
-                    b'n' => b'\n',
-                    b'r' => b'\r',
-                    b't' => b'\t',
-                    b'b' => 0x08,
-                    b'a' => 0x07,
-                    c => c,
-                });
-                p += 2;
-            }
-            // A backslash ending the line: the quote is unterminated.
-            (None, _, _) => return Err(ProtocolError::UnbalancedQuotes),
-        }
-    }
-}
-
-/// The inside of `'...'` from `line[p]`: only `\'` is an escape. Returns the offset after the
-/// closing quote.
-fn single_quoted(line: &[u8], mut p: usize, out: &mut Vec<u8>) -> Result<usize, ProtocolError> {
-    loop {
-        match line.get(p) {
-            None => return Err(ProtocolError::UnbalancedQuotes),
-            Some(b'\\') if line.get(p + 1) == Some(&b'\'') => {
-                out.push(b'\'');
-                p += 2;
-            }
-            Some(b'\'') => return closing_quote(line, p),
-            Some(&c) => {
-                out.push(c);
-                p += 1;
-            }
-        }
-    }
-}
-
-/// A closing quote at `line[q]` must be followed by whitespace or the end of the line.
-fn closing_quote(line: &[u8], q: usize) -> Result<usize, ProtocolError> {
-    match line.get(q + 1) {
-        Some(&b) if !is_space(b) => Err(ProtocolError::UnbalancedQuotes),
-        _ => Ok(q + 1),
-    }
+    crate::args::split_into(line, &mut args.scratch, &mut args.ranges).map_err(|_| ProtocolError::UnbalancedQuotes)
 }
 
 #[cfg(test)]
@@ -634,7 +508,8 @@ mod tests {
             (b"E 'a\\b\\\"' \"\" ''\n", owned(&[b"E", b"a\\b\\\"", b"", b""])),
             (b"E ab\"c d\"\tx'y z'\n", owned(&[b"E", b"abc d", b"xy z"])),
             (b"E \"\\xfF\\x00\"\x0bz\n", owned(&[b"E", b"\xff\0", b"z"])),
-            (b"E a\x0bb a\0b \xff\n", owned(&[b"E", b"a\x0bb", b"a\0b", b"\xff"])),
+            (b"E a\x0bb \xff a\0b c\n", owned(&[b"E", b"a\x0bb", b"\xff", b"a"])),
+            (b"E a\0\"b 'c\r\n", owned(&[b"E", b"a"])),
             (b"E a\rb\r\r\n", owned(&[b"E", b"a", b"b"])),
         ]
     }
@@ -743,6 +618,7 @@ mod tests {
             (b"SET k \"abc\\\n", UnbalancedQuotes),
             (b"SET k \"abc\\\"\n", UnbalancedQuotes),
             (b"SET k 'abc\\'\n", UnbalancedQuotes),
+            (b"SET k \"a\0b\"\r\n", UnbalancedQuotes),
         ]
     }
 
@@ -762,32 +638,6 @@ mod tests {
         assert_eq!(err.message(), "ERR Protocol error: invalid multibulk length");
         let err = once(b"GET \"k\r\n").unwrap_err();
         assert_eq!(err.message(), "ERR Protocol error: unbalanced quotes in request");
-    }
-
-    #[test]
-    fn numbers_follow_string2ll() {
-        // Redis's string2ll accepts exactly: "0", or an optional '-' and digits without a
-        // leading zero, at most 20 bytes, within i64.
-        assert_eq!(parse_i64(b"0"), Some(0));
-        assert_eq!(parse_i64(b"-1"), Some(-1));
-        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"-0",
-            b"00",
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"1a",
-            b"9223372036854775808",
-            b"-9223372036854775809",
-            b"18446744073709551616",
-            b"000000000000000000001",
-        ] {
-            assert_eq!(parse_i64(bad), None, "{}", bad.escape_ascii());
-        }
     }
 
     #[test]

@@ -311,6 +311,40 @@ impl Ring {
     }
 }
 
+/// `user_data` of the setup probe's NOP. Its completion is reaped by the probe itself, so it
+/// never reaches a worker's token decoding.
+const ENTER_PROBE_USER_DATA: u64 = u64::MAX;
+/// Enters the probe makes when a signal interrupts the wait (EINTR).
+const ENTER_PROBE_ATTEMPTS_MAX: usize = 3;
+
+impl Ring {
+    /// Prove that `io_uring_enter` works: submit a NOP, wait for it, reap it. A seccomp
+    /// profile may allow io_uring_setup and io_uring_register but block io_uring_enter; then
+    /// setup and the opcode probe succeed and only the first enter fails.
+    pub fn probe_enter(&mut self) -> io::Result<()> {
+        let nop = opcode::Nop::new().build().user_data(ENTER_PROBE_USER_DATA);
+        // SAFETY: a NOP refers to no buffer or descriptor.
+        let pushed = unsafe { self.uring.submission().push(&nop) };
+        pushed.map_err(|_| io::Error::other("submission queue full before the first enter"))?;
+        let mut entered = Err(io::Error::from_raw_os_error(libc::EINTR));
+        for _ in 0..ENTER_PROBE_ATTEMPTS_MAX {
+            self.tally.syscalls += 1;
+            entered = self.uring.submit_and_wait(1);
+            if !matches!(&entered, Err(e) if e.raw_os_error() == Some(libc::EINTR)) {
+                break;
+            }
+        }
+        self.tally.sqes_submitted += entered? as u64;
+        let cqe = self.uring.completion().next().ok_or_else(|| io::Error::other("the probe NOP did not complete"))?;
+        self.tally.cqes_reaped += 1;
+        assert_eq!(cqe.user_data(), ENTER_PROBE_USER_DATA, "a completion before any other submission");
+        if cqe.result() < 0 {
+            return Err(io::Error::from_raw_os_error(-cqe.result()));
+        }
+        Ok(())
+    }
+}
+
 /// SQE builders: thin, named wrappers so the loop reads as "recv_multi", "send", "close".
 pub mod sqe {
     use io_uring::types::{Fd, Timespec};
@@ -432,8 +466,12 @@ mod tests {
 
     #[test]
     fn ring_setup_and_probe_work_here() {
-        let ring = Ring::new(8, 32).expect("io_uring available on the test machine");
+        let mut ring = Ring::new(8, 32).expect("io_uring available on the test machine");
         let missing = ring.probe(OPS_BASIC).expect("probe");
         assert!(missing.is_empty(), "{missing:?}");
+        // A real enter: the NOP is submitted and reaped (twice: the ring is left clean).
+        ring.probe_enter().expect("io_uring_enter works here");
+        ring.probe_enter().expect("io_uring_enter works again");
+        assert_eq!(ring.tally.cqes_reaped, 2);
     }
 }

@@ -1,13 +1,17 @@
 //! Starting and stopping the server: binding the listeners (with the Unix socket created at
 //! its final permissions, a stale socket file replaced, anything else refused), choosing the
 //! engine (io_uring, falling back when the kernel refuses it, with the active-expiry thread
-//! for engines that do not run it themselves), and graceful shutdown on SIGINT/SIGTERM.
+//! for engines that do not run it themselves), and graceful shutdown on SIGINT/SIGTERM
+//! (SIGHUP is ignored).
 
 use std::io::ErrorKind;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
@@ -34,19 +38,49 @@ impl Drop for Listeners {
     }
 }
 
-/// Bind the Unix socket (if configured) and the TCP port (if not 0).
+/// After `kill -9`, the kernel tears a dead io_uring process's rings down asynchronously, so
+/// the listening sockets they hold outlive the process briefly: a restart at once found the
+/// Unix socket still answering and the TCP port in use about 4 times in 10 (never after a
+/// 50 ms pause). Binding retries that long before reporting either.
+pub const BIND_RETRY_WINDOW: Duration = Duration::from_secs(2);
+/// Pause between those retries.
+pub const BIND_RETRY_INTERVAL: Duration = Duration::from_millis(20);
+/// Where Linux caps every listen backlog.
+const SOMAXCONN_PATH: &str = "/proc/sys/net/core/somaxconn";
+
+/// One bind attempt's failure: worth retrying for a while, or final.
+enum BindError {
+    /// The address is held by a listener (maybe one a killed server left behind).
+    Busy(anyhow::Error),
+    Fatal(anyhow::Error),
+}
+
+/// Check every flag clap cannot check alone. Runs before anything is bound or logged as
+/// ready, so a bad flag never leaves a half-started server behind.
+pub fn validate(config: &Config) -> anyhow::Result<()> {
+    if config.unixsocket.as_os_str().is_empty() && config.port == 0 {
+        bail!("nothing to listen on: give --unixsocket PATH and/or --port N");
+    }
+    engine::uring::validate_buffers(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// Bind the Unix socket (if configured) and the TCP port (if not 0), each with
+/// `--tcp-backlog`.
 pub fn bind(config: &Config) -> anyhow::Result<Listeners> {
     let mut listeners = Listeners { list: Vec::new(), unix_path: None };
+    warn_if_backlog_capped(config.tcp_backlog);
     if !config.unixsocket.as_os_str().is_empty() {
         let path = &config.unixsocket;
-        let l = bind_unix(path, config.unixsocketperm)?;
+        let l = retry_while_busy(|| bind_unix(path, config.unixsocketperm))?;
+        set_backlog(l.as_raw_fd(), config.tcp_backlog)?;
         let ino = std::fs::symlink_metadata(path).map(|m| m.ino()).unwrap_or(0);
         listeners.unix_path = Some((path.clone(), ino));
         listeners.list.push(Listener::Unix(l));
     }
     if config.port != 0 {
-        let addr = format!("{}:{}", config.bind, config.port);
-        let l = std::net::TcpListener::bind(&addr).with_context(|| format!("could not bind TCP {addr}"))?;
+        let l = retry_while_busy(|| bind_tcp(&config.bind, config.port))?;
+        set_backlog(l.as_raw_fd(), config.tcp_backlog)?;
         listeners.list.push(Listener::Tcp(l));
     }
     if listeners.list.is_empty() {
@@ -55,51 +89,138 @@ pub fn bind(config: &Config) -> anyhow::Result<Listeners> {
     Ok(listeners)
 }
 
+/// Run `attempt` until it succeeds, fails for good, or has been busy for
+/// [`BIND_RETRY_WINDOW`] (then the last busy error is the answer).
+fn retry_while_busy<T>(mut attempt: impl FnMut() -> Result<T, BindError>) -> anyhow::Result<T> {
+    let deadline = Instant::now() + BIND_RETRY_WINDOW;
+    let mut logged = false;
+    loop {
+        match attempt() {
+            Ok(t) => return Ok(t),
+            Err(BindError::Fatal(e)) => return Err(e),
+            Err(BindError::Busy(e)) if Instant::now() >= deadline => return Err(e),
+            Err(BindError::Busy(e)) => {
+                if !logged {
+                    tracing::info!(
+                        "{e:#}; retrying for up to {BIND_RETRY_WINDOW:?} (a server killed just now may still hold it)"
+                    );
+                    logged = true;
+                }
+                std::thread::sleep(BIND_RETRY_INTERVAL);
+            }
+        }
+    }
+}
+
+/// Bind TCP `addr:port`; `EADDRINUSE` is [`BindError::Busy`].
+fn bind_tcp(addr: &str, port: u16) -> Result<TcpListener, BindError> {
+    let addr = format!("{addr}:{port}");
+    TcpListener::bind(&addr).map_err(|e| {
+        let busy = e.kind() == ErrorKind::AddrInUse;
+        let e = anyhow::Error::new(e).context(format!("could not bind TCP {addr}"));
+        if busy {
+            BindError::Busy(e)
+        } else {
+            BindError::Fatal(e)
+        }
+    })
+}
+
+/// Give a bound listener `backlog` (std's bind listens with 128; Linux lets `listen(2)` be
+/// called again on a listening socket to change it).
+fn set_backlog(fd: RawFd, backlog: u32) -> anyhow::Result<()> {
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    // SAFETY: `fd` is a bound, listening socket the caller owns; listen(2) only reads it.
+    if unsafe { libc::listen(fd, backlog) } != 0 {
+        bail!("listen(backlog {backlog}): {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Redis's warning when `net.core.somaxconn` caps the backlog below `--tcp-backlog`.
+fn warn_if_backlog_capped(backlog: u32) {
+    let somaxconn = std::fs::read_to_string(SOMAXCONN_PATH).ok().and_then(|s| s.trim().parse::<u32>().ok());
+    if let Some(max) = somaxconn.filter(|&max| max < backlog) {
+        tracing::warn!(
+            "WARNING: The TCP backlog setting of {backlog} cannot be enforced because {SOMAXCONN_PATH} is set to the lower value of {max}."
+        );
+    }
+}
+
 /// Create the Unix socket at `path` with permissions `perm`, with no moment where it exists
 /// with wider permissions (the umask is narrowed around bind; this runs before any other
 /// thread exists). A stale socket left by a crashed server is replaced; a live server's
-/// socket, or any path that is not a socket, is never touched.
-fn bind_unix(path: &Path, perm: u32) -> anyhow::Result<UnixListener> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
-            Ok(_) => bail!(
-                "another server is already listening on {}; stop it or choose another --unixsocket",
-                path.display()
-            ),
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                tracing::info!(path = %path.display(), "removing stale socket file");
-                std::fs::remove_file(path)
-                    .with_context(|| format!("could not remove stale socket {}", path.display()))?;
-            }
-            Err(e) => bail!("{} exists and could not be checked ({e}); refusing to replace it", path.display()),
-        },
-        Ok(meta) if meta.file_type().is_symlink() => bail!(
-            "{} exists and is a symbolic link, not a socket; refusing to replace it (choose another --unixsocket)",
-            path.display()
-        ),
-        Ok(_) => {
-            bail!("{} exists and is not a socket; refusing to replace it (choose another --unixsocket)", path.display())
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => bail!("could not inspect {}: {e}", path.display()),
-    }
+/// socket (busy: retried, it may be a killed server's), or any path that is not a socket, is
+/// never touched.
+fn bind_unix(path: &Path, perm: u32) -> Result<UnixListener, BindError> {
+    remove_stale_socket(path)?;
     // SAFETY: umask only changes this process's file-creation mask; restored right after.
     let old = unsafe { libc::umask((!perm & 0o777) as libc::mode_t) };
     let bound = UnixListener::bind(path);
     // SAFETY: as above.
     unsafe { libc::umask(old) };
-    bound.with_context(|| format!("could not bind Unix socket {}", path.display()))
+    bound.map_err(|e| {
+        let busy = e.kind() == ErrorKind::AddrInUse;
+        let e = anyhow::Error::new(e).context(format!("could not bind Unix socket {}", path.display()));
+        if busy {
+            BindError::Busy(e)
+        } else {
+            BindError::Fatal(e)
+        }
+    })
 }
 
-/// Install SIGINT/SIGTERM handling: the first signal starts a graceful shutdown.
+/// If a socket file is at `path` and nobody answers on it, remove it. Anything else there is
+/// refused; a listener answering is [`BindError::Busy`].
+fn remove_stale_socket(path: &Path) -> Result<(), BindError> {
+    let fatal = |msg: String| BindError::Fatal(anyhow::anyhow!(msg));
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
+            Ok(_) => Err(BindError::Busy(anyhow::anyhow!(
+                "another server is already listening on {}; stop it or choose another --unixsocket",
+                path.display()
+            ))),
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                tracing::info!(path = %path.display(), "removing stale socket file");
+                std::fs::remove_file(path)
+                    .map_err(|e| fatal(format!("could not remove stale socket {}: {e}", path.display())))
+            }
+            Err(e) => {
+                Err(fatal(format!("{} exists and could not be checked ({e}); refusing to replace it", path.display())))
+            }
+        },
+        Ok(meta) if meta.file_type().is_symlink() => Err(fatal(format!(
+            "{} exists and is a symbolic link, not a socket; refusing to replace it (choose another --unixsocket)",
+            path.display()
+        ))),
+        Ok(_) => Err(fatal(format!(
+            "{} exists and is not a socket; refusing to replace it (choose another --unixsocket)",
+            path.display()
+        ))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(fatal(format!("could not inspect {}: {e}", path.display()))),
+    }
+}
+
+/// Install signal handling: the first SIGINT/SIGTERM starts a graceful shutdown (later ones
+/// are logged; the shutdown is bounded anyway); SIGHUP is logged and ignored, as Redis does
+/// (its default action would kill the server, leave the socket file and lose every key).
 pub fn install_signal_handlers(shared: &Arc<Shared>) -> anyhow::Result<()> {
-    let mut signals =
-        signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM]).context("installing signal handlers")?;
+    let mut signals = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
+        .context("installing signal handlers")?;
     let shared = shared.clone();
     std::thread::Builder::new().name("ringkv-signals".into()).spawn(move || {
-        if let Some(sig) = signals.forever().next() {
-            tracing::info!(signal = sig, "shutting down");
-            shared.begin_shutdown();
+        for sig in signals.forever() {
+            match sig {
+                libc::SIGHUP => {
+                    tracing::info!(signal = sig, "SIGHUP received: ignored (no config or log file to reopen)")
+                }
+                _ if shared.shutting_down() => tracing::info!(signal = sig, "already shutting down"),
+                _ => {
+                    tracing::info!(signal = sig, "shutting down");
+                    shared.begin_shutdown();
+                }
+            }
         }
     })?;
     Ok(())
@@ -108,15 +229,9 @@ pub fn install_signal_handlers(shared: &Arc<Shared>) -> anyhow::Result<()> {
 /// Serve with the configured engine until shutdown. Listeners must already be bound.
 pub fn serve(shared: &Arc<Shared>, listeners: &Listeners) -> anyhow::Result<()> {
     let names: Vec<String> = listeners.list.iter().map(Listener::describe).collect();
-    let engine = shared.config.engine;
-    tracing::info!(
-        engine = engine.name(),
-        listeners = %names.join(","),
-        threads = shared.config.worker_threads(),
-        "ringkv {} ready",
-        env!("CARGO_PKG_VERSION")
-    );
-    match engine {
+    // The `ready` line is logged by the engine that ends up serving (Shared::set_io).
+    shared.set_listening(names.join(","));
+    match shared.config.engine {
         // io_uring runs expiry and shutdown inside its rings. If the kernel refuses io_uring
         // (old kernel, seccomp, sysctl, memlock, missing ops), log one line and use epoll.
         EngineKind::Uring => match engine::uring::serve(shared, &listeners.list) {
@@ -167,6 +282,7 @@ pub fn adjust_open_files_limit(config: &mut Config) {
 
 /// Everything `ringkv-server` does: bind, install signals, serve, clean up.
 pub fn run(mut config: Config) -> anyhow::Result<()> {
+    validate(&config)?;
     adjust_open_files_limit(&mut config);
     let listeners = bind(&config)?;
     let shared = Arc::new(Shared::new(config));

@@ -41,13 +41,14 @@ fn stripe_index() -> usize {
 }
 
 impl StripedCounter {
-    /// Add `n` (the ordering argument mirrors `AtomicU64` so call sites read the same).
-    pub fn fetch_add(&self, n: u64, _order: std::sync::atomic::Ordering) {
-        self.stripes[stripe_index()].fetch_add(n, Relaxed);
+    /// Add `n` to this thread's stripe with ordering `order` (as `AtomicU64::fetch_add`).
+    pub fn fetch_add(&self, n: u64, order: std::sync::atomic::Ordering) {
+        self.stripes[stripe_index()].fetch_add(n, order);
     }
-    /// The sum over all stripes.
-    pub fn load(&self, _order: std::sync::atomic::Ordering) -> u64 {
-        self.stripes.iter().map(|s| s.load(Relaxed)).fold(0u64, u64::wrapping_add)
+    /// The sum over all stripes, each loaded with ordering `order` (as `AtomicU64::load`).
+    /// The stripes are read one after another: the sum is not one atomic snapshot.
+    pub fn load(&self, order: std::sync::atomic::Ordering) -> u64 {
+        self.stripes.iter().map(|s| s.load(order)).fold(0u64, u64::wrapping_add)
     }
     /// Reset to zero (CONFIG RESETSTAT).
     pub fn reset(&self) {
@@ -103,6 +104,8 @@ pub struct Shared {
     pub stats: Stats,
     pub started: Instant,
     io: OnceLock<IoInfo>,
+    /// The listeners, as named in the `ready` log line.
+    listening: OnceLock<String>,
     next_client_id: AtomicU64,
     shutdown: AtomicBool,
     wakers: Mutex<Vec<Waker>>,
@@ -122,6 +125,7 @@ impl Shared {
             stats: Stats::default(),
             started: Instant::now(),
             io: OnceLock::new(),
+            listening: OnceLock::new(),
             next_client_id: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
@@ -136,13 +140,31 @@ impl Shared {
         self.next_client_id.fetch_add(1, Relaxed)
     }
 
-    /// Called once by the engine that ends up serving: its name and worker count.
+    /// Name the listeners for the `ready` log line (before the engine starts).
+    pub fn set_listening(&self, listeners: String) {
+        let _ = self.listening.set(listeners);
+    }
+
+    /// Called once by the engine that ends up serving, once it is settled (io_uring: every
+    /// ring set up and probed; after a fallback: the fallback engine): its name and worker
+    /// count. The first call logs `ready`, so that line names what actually serves.
     pub fn set_io(&self, engine: &str, workers: usize) -> &IoInfo {
         self.clients.set_workers(workers);
-        self.io.get_or_init(|| IoInfo {
-            engine: engine.to_string(),
-            workers: (0..workers).map(|_| WorkerIo::default()).collect(),
-        })
+        let mut first = false;
+        let io = self.io.get_or_init(|| {
+            first = true;
+            IoInfo { engine: engine.to_string(), workers: (0..workers).map(|_| WorkerIo::default()).collect() }
+        });
+        if first {
+            tracing::info!(
+                engine,
+                threads = workers,
+                listeners = self.listening.get().map_or("", String::as_str),
+                "ringkv {} ready",
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+        io
     }
 
     /// The engine's I/O info, once it has started.
@@ -183,5 +205,33 @@ impl Shared {
         if pending > self.stats.client_output_max.load(Relaxed) {
             self.stats.client_output_max.fetch_max(pending, Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::{Acquire, Release};
+
+    #[test]
+    fn striped_counter_sums_every_thread_and_takes_any_ordering() {
+        // Threads land on different stripes; the load sums them, with the ordering asked for.
+        const THREADS: u64 = 4;
+        const ADDS: u64 = 1000;
+        let counter = StripedCounter::default();
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let counter = &counter;
+                s.spawn(move || {
+                    for _ in 0..ADDS {
+                        counter.fetch_add(1, if t % 2 == 0 { Relaxed } else { Release });
+                    }
+                });
+            }
+        });
+        assert_eq!(counter.load(Acquire), THREADS * ADDS);
+        assert_eq!(counter.load(Relaxed), THREADS * ADDS);
+        counter.reset();
+        assert_eq!(counter.load(Acquire), 0);
     }
 }

@@ -2,70 +2,29 @@
 //! piped on standard input, and connection failure. Standard output is a pipe here, so the
 //! CLI prints redis-cli's raw format unless `--no-raw` is given.
 
+mod common;
+
 use std::io::Write;
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
-/// How long a freshly started server gets to accept connections.
-const SERVER_START_TIMEOUT: Duration = Duration::from_secs(5);
-const SERVER_START_POLL: Duration = Duration::from_millis(20);
+use common::{Server, URING};
 
-/// A ringkv-server on a socket in its own temporary directory, killed on drop.
-struct Server {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
+/// A server for the CLI to talk to (the default engine; the CLI does not care which).
+fn server() -> Server {
+    Server::start(URING, &[])
 }
 
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("s.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_ringkv-server"))
-            .arg("--unixsocket")
-            .arg(&socket)
-            .args(["--port", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn ringkv-server");
-        let mut server = Server { child, socket, _dir: dir };
-        server.wait_until_accepting();
-        server
-    }
-
-    fn wait_until_accepting(&mut self) {
-        let deadline = Instant::now() + SERVER_START_TIMEOUT;
-        while UnixStream::connect(&self.socket).is_err() {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("ringkv-server exited during startup: {status}");
-            }
-            assert!(Instant::now() < deadline, "ringkv-server did not accept in time");
-            thread::sleep(SERVER_START_POLL);
-        }
-    }
-
-    /// Runs `ringkv-cli -s <socket> <args>` with `stdin` as its standard input.
-    fn cli(&self, args: &[&str], stdin: &[u8]) -> Output {
-        run_cli(&self.socket, args, stdin)
-    }
-
-    /// Runs a one-shot command that must succeed and returns its standard output.
-    fn one_shot(&self, args: &[&str]) -> String {
-        let out = self.cli(args, b"");
-        assert!(out.status.success(), "{args:?}: {out:?}");
-        String::from_utf8(out.stdout).unwrap()
-    }
+/// Runs `ringkv-cli -s <socket> <args>` with `stdin` as its standard input.
+fn cli(server: &Server, args: &[&str], stdin: &[u8]) -> Output {
+    run_cli(&server.sock, args, stdin)
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Runs a one-shot command that must succeed and returns its standard output.
+fn one_shot(server: &Server, args: &[&str]) -> String {
+    let out = cli(server, args, b"");
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
 }
 
 fn run_cli(socket: &Path, args: &[&str], stdin: &[u8]) -> Output {
@@ -87,14 +46,14 @@ fn run_cli(socket: &Path, args: &[&str], stdin: &[u8]) -> Output {
 #[test]
 fn one_shot_scalar_replies() {
     // Status, bulk, nil, integer and error replies print in raw format, one per line.
-    let server = Server::start();
-    assert_eq!(server.one_shot(&["SET", "k", "hello world"]), "OK\n");
-    assert_eq!(server.one_shot(&["GET", "k"]), "hello world\n");
-    assert_eq!(server.one_shot(&["get", "missing"]), "\n");
-    assert_eq!(server.one_shot(&["INCR", "n"]), "1\n");
-    assert_eq!(server.one_shot(&["INCRBY", "n", "-5"]), "-4\n");
+    let server = server();
+    assert_eq!(one_shot(&server, &["SET", "k", "hello world"]), "OK\n");
+    assert_eq!(one_shot(&server, &["GET", "k"]), "hello world\n");
+    assert_eq!(one_shot(&server, &["get", "missing"]), "\n");
+    assert_eq!(one_shot(&server, &["INCR", "n"]), "1\n");
+    assert_eq!(one_shot(&server, &["INCRBY", "n", "-5"]), "-4\n");
     // An error reply is still a reply: printed on stdout, exit status 0 (as redis-cli).
-    let out = server.one_shot(&["NOSUCHCOMMAND", "x"]);
+    let out = one_shot(&server, &["NOSUCHCOMMAND", "x"]);
     assert!(out.starts_with("ERR unknown command 'NOSUCHCOMMAND'"), "{out:?}");
     assert!(out.ends_with("\n\n"), "{out:?}");
 }
@@ -102,37 +61,40 @@ fn one_shot_scalar_replies() {
 #[test]
 fn one_shot_array_replies() {
     // MGET's array prints one element per line raw, numbered with --no-raw.
-    let server = Server::start();
-    server.one_shot(&["SET", "a", "1"]);
-    server.one_shot(&["SET", "b", "line1\nline2"]);
-    assert_eq!(server.one_shot(&["MGET", "a", "none", "b"]), "1\n\nline1\nline2\n");
-    assert_eq!(server.one_shot(&["--no-raw", "MGET", "a", "none", "b"]), "1) \"1\"\n2) (nil)\n3) \"line1\\nline2\"\n");
-    assert_eq!(server.one_shot(&["--no-raw", "GET", "a"]), "\"1\"\n");
-    assert_eq!(server.one_shot(&["--no-raw", "EXISTS", "a"]), "(integer) 1\n");
+    let server = server();
+    one_shot(&server, &["SET", "a", "1"]);
+    one_shot(&server, &["SET", "b", "line1\nline2"]);
+    assert_eq!(one_shot(&server, &["MGET", "a", "none", "b"]), "1\n\nline1\nline2\n");
+    assert_eq!(
+        one_shot(&server, &["--no-raw", "MGET", "a", "none", "b"]),
+        "1) \"1\"\n2) (nil)\n3) \"line1\\nline2\"\n"
+    );
+    assert_eq!(one_shot(&server, &["--no-raw", "GET", "a"]), "\"1\"\n");
+    assert_eq!(one_shot(&server, &["--no-raw", "EXISTS", "a"]), "(integer) 1\n");
 }
 
 #[test]
 fn one_shot_arguments_are_binary_safe() {
     // Arguments from argv go through unchanged: spaces, quotes, leading dashes.
-    let server = Server::start();
+    let server = server();
     let value = "-v 'quoted' \"double\" \\ end";
-    assert_eq!(server.one_shot(&["SET", "-k", value]), "OK\n");
-    assert_eq!(server.one_shot(&["GET", "-k"]), format!("{value}\n"));
+    assert_eq!(one_shot(&server, &["SET", "-k", value]), "OK\n");
+    assert_eq!(one_shot(&server, &["GET", "-k"]), format!("{value}\n"));
 }
 
 #[test]
 fn one_shot_select_with_n() {
     // -n selects the database before the command; other databases do not see the key.
-    let server = Server::start();
-    assert_eq!(server.one_shot(&["-n", "3", "SET", "k", "in3"]), "OK\n");
-    assert_eq!(server.one_shot(&["-n", "3", "GET", "k"]), "in3\n");
-    assert_eq!(server.one_shot(&["GET", "k"]), "\n");
+    let server = server();
+    assert_eq!(one_shot(&server, &["-n", "3", "SET", "k", "in3"]), "OK\n");
+    assert_eq!(one_shot(&server, &["-n", "3", "GET", "k"]), "in3\n");
+    assert_eq!(one_shot(&server, &["GET", "k"]), "\n");
 }
 
 #[test]
 fn stdin_runs_one_command_per_line() {
     // Lines from a pipe use redis-cli quoting, skip blanks, report bad quoting, stop at EXIT.
-    let server = Server::start();
+    let server = server();
     let input = b"SET a \"hello world\"\n\
                   \n\
                   GET a\n\
@@ -143,17 +105,28 @@ fn stdin_runs_one_command_per_line() {
                   GET a\n\
                   exit\n\
                   SET after exit\n";
-    let out = server.cli(&[], input);
+    let out = cli(&server, &[], input);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "OK\nhello world\nInvalid argument(s)\nOK\nxA\ny\nOK\n\n");
-    assert_eq!(server.one_shot(&["EXISTS", "after"]), "0\n");
+    assert_eq!(one_shot(&server, &["EXISTS", "after"]), "0\n");
+}
+
+#[test]
+fn stdin_nul_byte_ends_the_line_as_in_redis_cli() {
+    // sdssplitargs reads a C string: a NUL ends the line, and a quote open at the NUL is
+    // unbalanced. Expected output is what redis-cli 7.0.15 printed for the same input.
+    let server = server();
+    let input = b"SET k1 a\0b c\nGET k1\nSET k2 \"x\0y\"\nGET k2\nSET k3 q\0\nGET k3\nECHO \"\\x00z\"\n";
+    let out = cli(&server, &[], input);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"OK\na\nInvalid argument(s)\n\nOK\nq\n\0z\n");
 }
 
 #[test]
 fn stdin_reads_to_end_of_input() {
     // Without EXIT, every line runs, the last one even without a trailing newline.
-    let server = Server::start();
-    let out = server.cli(&[], b"INCR n\r\nINCR n\nGET n");
+    let server = server();
+    let out = cli(&server, &[], b"INCR n\r\nINCR n\nGET n");
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "1\n2\n2\n");
 }

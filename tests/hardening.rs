@@ -16,12 +16,14 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{eventually, info_field, read_n, resp, roundtrip, Engine, Server, IO_TIMEOUT, THREADS};
+use common::{
+    bulk, eventually, info_field, info_u64, pattern, read_n, read_until_closed, resp, roundtrip, rss_of, Engine,
+    Launch, Server, IO_TIMEOUT, THREADS,
+};
 use replies::{reply_len, ReplyReader};
 
 engine_tests!(
@@ -75,43 +77,6 @@ fn chaos_seed() -> u64 {
     std::env::var("RINGKV_CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_1234_abcd_0001)
 }
 
-/// INFO text (all sections) over a fresh connection.
-fn info(server: &Server) -> String {
-    let mut s = server.unix();
-    s.write_all(&resp(&[b"INFO", b"everything"])).unwrap();
-    let mut r = ReplyReader::new(s);
-    let reply = r.reply();
-    let body = &reply[reply.iter().position(|&b| b == b'\n').unwrap() + 1..reply.len() - 2];
-    String::from_utf8_lossy(body).into_owned()
-}
-
-/// An INFO field as a number.
-fn info_u64(server: &Server, field: &str) -> u64 {
-    let text = info(server);
-    info_field(&text, field).unwrap_or_else(|| panic!("no {field} in INFO")).parse().unwrap()
-}
-
-/// An INFO field as a number, asked over an existing connection (so that no connection
-/// comes and goes while descriptors are being counted).
-fn info_u64_on(s: &mut UnixStream, field: &str) -> u64 {
-    let mut r = ReplyReader::new(s.try_clone().unwrap());
-    s.write_all(&resp(&[b"INFO", b"everything"])).unwrap();
-    let text = String::from_utf8_lossy(&r.reply()).into_owned();
-    info_field(&text, field).unwrap_or_else(|| panic!("no {field} in INFO")).parse().unwrap()
-}
-
-/// Resident set size of a process, bytes.
-fn rss_of(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
-
 /// Samples a process's RSS every few milliseconds on its own thread, keeping the peak.
 struct RssSampler {
     peak: Arc<AtomicU64>,
@@ -140,34 +105,6 @@ impl RssSampler {
         let _ = self.thread.take().unwrap().join();
         self.peak.load(Relaxed)
     }
-}
-
-/// Read until the server closes: EOF, or a reset (a Unix socket closed with our unread
-/// requests in it reports ECONNRESET after the data). A read timeout is a failure: the
-/// server must close these connections by itself.
-fn read_until_closed(s: &mut UnixStream) -> Vec<u8> {
-    let mut all = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    loop {
-        match s.read(&mut chunk) {
-            Ok(0) => return all,
-            Ok(n) => all.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return all,
-            Err(e) => panic!("server did not close the connection: {e} (read {} bytes)", all.len()),
-        }
-    }
-}
-
-fn bulk(v: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", v.len()).into_bytes();
-    out.extend_from_slice(v);
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
-fn pattern(len: usize, salt: u8) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 % 251) as u8 ^ salt).collect()
 }
 
 // ---- chaos -------------------------------------------------------------------------------
@@ -494,7 +431,7 @@ fn chaos_clients_leave_no_trace(engine: Engine) {
     roundtrip(&mut probe, &resp(&[b"SET", b"chaos:big", &pattern(CHAOS_BIG_VALUE_BYTES, 7)]), b"+OK\r\n");
     // Engines close a client's descriptors before they stop counting it, so once the probe is
     // alone the count is the probe's plus the server's own.
-    let alone = eventually(Duration::from_secs(15), || info_u64_on(&mut probe, "connected_clients") == 1);
+    let alone = eventually(Duration::from_secs(15), || info_u64(&mut probe, "everything", "connected_clients") == 1);
     assert!(alone, "the harness's readiness probe never went away");
     let fds_before = server.open_fds();
     let rss_before = server.rss_bytes();
@@ -533,16 +470,19 @@ fn chaos_clients_leave_no_trace(engine: Engine) {
     let mut fds_after = 0;
     let settled = eventually(Duration::from_secs(15), || {
         fds_after = server.open_fds();
-        fds_after == fds_before && info_u64_on(&mut probe, "connected_clients") == 1
+        fds_after == fds_before && info_u64(&mut probe, "everything", "connected_clients") == 1
     });
     if !settled {
         let fds = std::fs::read_dir(format!("/proc/{}/fd", server.pid())).unwrap();
         let targets: Vec<String> =
             fds.flatten().filter_map(|e| std::fs::read_link(e.path()).ok()).map(|t| t.display().to_string()).collect();
-        eprintln!("server descriptors now: {targets:?}; clients {}", info_u64_on(&mut probe, "connected_clients"));
+        eprintln!(
+            "server descriptors now: {targets:?}; clients {}",
+            info_u64(&mut probe, "everything", "connected_clients")
+        );
     }
     assert!(settled, "descriptors: {fds_before} before, {fds_after} after (seed {seed})");
-    let protocol_errors = info_u64_on(&mut probe, "total_protocol_errors");
+    let protocol_errors = info_u64(&mut probe, "everything", "total_protocol_errors");
     assert!(protocol_errors > 0);
     let over = rss_peak.saturating_sub(rss_before);
     eprintln!(
@@ -638,7 +578,7 @@ fn non_reading_pipeliner_stays_bounded(engine: Engine) {
     writing.join().unwrap().expect("pipeliner's writes");
     let rss_peak = sampler.finish();
 
-    let max_out = info_u64(&server, "client_recent_max_output_buffer");
+    let max_out = server.info_u64("everything", "client_recent_max_output_buffer");
     let over = rss_peak.saturating_sub(rss_before);
     eprintln!(
         "pipeliner[{}]: rss {} MiB baseline, +{} MiB while stalled, peak +{} MiB; largest pending output {} KiB; \
@@ -770,7 +710,7 @@ fn sigterm_with_a_client_that_never_reads_is_bounded(engine: Engine) {
     roundtrip(&mut polite, b"PING\r\n", b"+PONG\r\n");
     // Let the server fill the stuck client's socket buffer and stall on it.
     let stalled = eventually(Duration::from_secs(10), || {
-        info_u64(&server, "client_recent_max_output_buffer") >= value.len() as u64
+        server.info_u64("everything", "client_recent_max_output_buffer") >= value.len() as u64
     });
     assert!(stalled);
     let sock = server.sock.clone();
@@ -931,7 +871,7 @@ fn idle_timeout_closes_silent_and_non_reading_clients(engine: Engine) {
             active
         }
     });
-    let closed = eventually(Duration::from_secs(20), || info_u64(&server, "timedout_clients") >= 2);
+    let closed = eventually(Duration::from_secs(20), || server.info_u64("everything", "timedout_clients") >= 2);
     stop.store(true, Relaxed);
     let mut active = pinger.join().expect("the active client was never cut off");
     assert!(closed, "idle clients were not closed");
@@ -970,54 +910,11 @@ fn query_buffer_and_bulk_limits_close_the_client(engine: Engine) {
 const LOW_NOFILE: u64 = 64;
 const RESERVED_FDS: u64 = 32;
 
-/// A server child started with a given RLIMIT_NOFILE; killed on drop.
-struct Limited {
-    child: Child,
-    sock: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Limited {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_with_nofile(engine: Engine, nofile: u64) -> Limited {
-    use std::os::unix::process::CommandExt;
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("ringkv.sock");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringkv-server"));
-    cmd.arg("--unixsocket").arg(&sock).args(["--port", "0"]).args(engine.args);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let lim = libc::rlimit { rlim_cur: nofile, rlim_max: nofile };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().unwrap();
-    let limited = Limited { child, sock, _dir: dir };
-    let up = eventually(common::START_TIMEOUT, || {
-        UnixStream::connect(&limited.sock).is_ok_and(|mut s| {
-            s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-            s.write_all(b"PING\r\n").is_ok() && common::read_line(&mut s) == b"+PONG"
-        })
-    });
-    assert!(up, "server with RLIMIT_NOFILE {nofile} did not start");
-    limited
-}
-
 /// With RLIMIT_NOFILE 64 (hard), the server lowers maxclients to what fits (as Redis does),
 /// so the clients over it get `max number of clients reached` instead of hanging in the
 /// backlog; once they go, new clients are served.
 fn low_descriptor_limit_lowers_maxclients(engine: Engine) {
-    let server = start_with_nofile(engine, LOW_NOFILE);
+    let server = Launch::new(engine).nofile(LOW_NOFILE).start();
     let maxclients = (LOW_NOFILE - RESERVED_FDS) as usize; // one descriptor per client
     let connect = || {
         let s = UnixStream::connect(&server.sock).unwrap();
@@ -1059,33 +956,9 @@ fn low_descriptor_limit_lowers_maxclients(engine: Engine) {
 
 // ---- the socket file -------------------------------------------------------------------
 
-/// Run the server on `path` expecting it to refuse to start; returns its stderr.
+/// Run the server (threads engine) on `path` expecting it to refuse to start; its stderr.
 fn refuses_to_start(path: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ringkv-server"))
-        .arg("--unixsocket")
-        .arg(path)
-        .args(["--port", "0", "--engine", "threads"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut child = out;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(!status.success(), "server should have refused {}", path.display());
-            let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            return err;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server started on {}", path.display());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::refuses_to_start(&["--unixsocket", path.to_str().unwrap(), "--engine", "threads"]).1
 }
 
 /// A symlink at the socket path, to a regular file, is refused; link and file stay.

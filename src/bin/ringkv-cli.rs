@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
-use ringkv::client::{split_args, split_args_bytes, write_reply, Client, Reply};
+use ringkv::client::{write_reply, Client, Reply};
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
@@ -199,6 +199,12 @@ fn os_message(e: &io::Error) -> String {
 }
 
 /// QUIT or EXIT, in any case and with any arguments, ends the session locally like redis-cli.
+/// Splits a typed or piped line with the server's `sdssplitargs` rules; bad quoting gives
+/// redis-cli's message.
+fn split_line(line: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    ringkv::args::split(line).map_err(|_| "Invalid argument(s)")
+}
+
 fn is_quit(args: &[Vec<u8>]) -> bool {
     args[0].eq_ignore_ascii_case(b"quit") || args[0].eq_ignore_ascii_case(b"exit")
 }
@@ -271,7 +277,7 @@ fn from_stdin(session: &mut Session, tty: bool) -> io::Result<ExitCode> {
             eprintln!("Error: input line longer than {STDIN_LINE_MAX} bytes");
             return Ok(ExitCode::FAILURE);
         }
-        let args = match split_args_bytes(&line) {
+        let args = match split_line(&line) {
             Ok(args) if args.is_empty() => continue,
             Ok(args) => args,
             Err(msg) => {
@@ -314,7 +320,7 @@ fn interactive(session: &mut Session, tty: bool) -> io::Result<ExitCode> {
                 let _ = editor.save_history(path);
             }
         }
-        let args = match split_args(&line) {
+        let args = match split_line(line.as_bytes()) {
             Ok(args) if args.is_empty() => continue,
             Ok(args) => args,
             Err(msg) => {

@@ -263,39 +263,8 @@ pub const ERR_NO_SUCH_KEY: &str = "ERR no such key";
 pub const ERR_DB_INDEX: &str = "ERR DB index is out of range";
 pub const ERR_STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
-/// Parse a signed 64-bit integer exactly as Redis's `string2ll` does: optional `-`, digits,
-/// no leading zeros (except "0"), no `+`, no spaces, no overflow.
-pub fn parse_i64(b: &[u8]) -> Option<i64> {
-    if b.is_empty() || b.len() > 20 {
-        return None;
-    }
-    if b == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || digits[0] == b'0' {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
-    }
-    if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i64).wrapping_neg())
-        }
-    } else {
-        i64::try_from(v).ok()
-    }
-}
+/// Integer arguments follow Redis's `string2ll` (one parser for server and CLI).
+pub use crate::args::parse_i64;
 
 /// Parse a float like Redis's `string2ld`/`strtold` use in INCRBYFLOAT: decimal or exponent
 /// notation, `inf`/`-inf` accepted here (the caller rejects non-finite results), no spaces,
@@ -363,22 +332,6 @@ pub fn run_for_test_in(shared: &Shared, client: &mut ClientState, proto: reply::
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parse_i64_follows_string2ll() {
-        assert_eq!(parse_i64(b"0"), Some(0));
-        assert_eq!(parse_i64(b"-1"), Some(-1));
-        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        assert_eq!(parse_i64(b"9223372036854775808"), None);
-        assert_eq!(parse_i64(b"01"), None);
-        assert_eq!(parse_i64(b"+1"), None);
-        assert_eq!(parse_i64(b" 1"), None);
-        assert_eq!(parse_i64(b"-0"), None);
-        assert_eq!(parse_i64(b"-"), None);
-        assert_eq!(parse_i64(b""), None);
-        assert_eq!(parse_i64(b"1a"), None);
-    }
 
     #[test]
     fn parse_f64_rejects_nan_and_spaces() {

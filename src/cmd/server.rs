@@ -115,6 +115,7 @@ fn config(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             ("maxclients", c.maxclients.to_string()),
             ("databases", ctx.shared.store.databases().to_string()),
             ("port", c.port.to_string()),
+            ("tcp-backlog", c.tcp_backlog.to_string()),
             ("bind", c.bind.clone()),
             ("unixsocket", c.unixsocket.display().to_string()),
             ("unixsocketperm", format!("{:o}", c.unixsocketperm)),

@@ -64,6 +64,8 @@ pub struct Options {
     pub buffer_size: u32,
     /// `--uring-batch-wait-us`.
     pub batch_wait_us: u32,
+    /// `--uring-force-enter-failure` (test-only).
+    pub force_enter_failure: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +105,7 @@ fn setup(opts: Options) -> Result<Setup, ServeError> {
     let mut ring = Ring::new(SQ_ENTRIES, CQ_ENTRIES)
         .map_err(|e| ServeError::Unsupported(unsupported_reason("io_uring_setup", &e)))?;
     ring.set_batch_wait(opts.batch_wait_us);
+    super::check_enter(&mut ring, opts.force_enter_failure)?;
     let missing =
         ring.probe(OPS_BASIC).map_err(|e| ServeError::Unsupported(unsupported_reason("IORING_REGISTER_PROBE", &e)))?;
     if !missing.is_empty() {
