@@ -112,6 +112,26 @@ fn one_shot_array_replies() {
 }
 
 #[test]
+fn dash_3_speaks_resp3_and_prints_like_redis_cli() {
+    // `-3` sends HELLO 3 first; maps, nulls and verbatim INFO print as redis-cli 7.0 -3 does
+    // (TTY and raw), and without `-3` the same map is a flat array.
+    let server = Server::start();
+    assert_eq!(server.one_shot(&["-3", "SET", "a", "ohmytext"]), "OK\n");
+    assert_eq!(server.one_shot(&["-3", "SET", "b", "mynewtext"]), "OK\n");
+    let config = ["CONFIG", "GET", "maxclients"];
+    assert_eq!(server.one_shot(&[&["-3", "--no-raw"][..], &config].concat()), "1# \"maxclients\" => \"10000\"\n");
+    assert_eq!(server.one_shot(&[&["-3"][..], &config].concat()), "maxclients 10000\n");
+    assert_eq!(server.one_shot(&[&["--no-raw"][..], &config].concat()), "1) \"maxclients\"\n2) \"10000\"\n");
+    assert_eq!(server.one_shot(&["-3", "--no-raw", "GET", "nokey"]), "(nil)\n");
+    let lcs = server.one_shot(&["-3", "--no-raw", "LCS", "a", "b", "IDX", "MINMATCHLEN", "4"]);
+    assert_eq!(lcs, "1# \"matches\" => \n   1) 1) 1) (integer) 4\n         2) (integer) 7\n      2) 1) (integer) 5\n         2) (integer) 8\n2# \"len\" => (integer) 6\n");
+    let info = server.one_shot(&["-3", "--no-raw", "INFO", "server"]);
+    assert!(info.starts_with("# Server\r\nredis_version:7.0.15\r\n"), "verbatim text printed as is: {info:?}");
+    let hello = server.one_shot(&["-3", "--no-raw", "HELLO"]);
+    assert!(hello.contains("3# \"proto\" => (integer) 3\n"), "{hello}");
+}
+
+#[test]
 fn one_shot_arguments_are_binary_safe() {
     // Arguments from argv go through unchanged: spaces, quotes, leading dashes.
     let server = Server::start();
