@@ -12,6 +12,7 @@ use std::os::unix::net::UnixStream;
 use common::{resp, Engine, Server, IO_TIMEOUT};
 use redis::{Commands, Value};
 use replies::ReplyReader;
+use ringkv::cmd::server::REDIS_COMPAT_VERSION;
 
 engine_tests!(redis_crate_every_family, hello_switches_protocol_on_one_connection);
 
@@ -62,7 +63,7 @@ fn connection_family(con: &mut redis::Connection, resp3: bool) {
     let hello: Value = redis::cmd("HELLO").query(con).unwrap();
     assert_eq!(matches!(hello, Value::Map(_)), resp3, "{hello:?}");
     assert_eq!(field(&hello, "proto"), Some(&Value::Int(if resp3 { 3 } else { 2 })));
-    assert_eq!(field(&hello, "version"), Some(&Value::BulkString(b"7.0.15".to_vec())));
+    assert_eq!(field(&hello, "version"), Some(&Value::BulkString(REDIS_COMPAT_VERSION.into())));
     let info: Value = redis::cmd("CLIENT").arg("INFO").query(con).unwrap();
     match info {
         Value::VerbatimString { text, .. } if resp3 => assert!(text.contains("name=tester"), "{text}"),
@@ -138,7 +139,7 @@ fn server_family(con: &mut redis::Connection, resp3: bool) {
         Value::BulkString(text) if !resp3 => String::from_utf8(text).unwrap(),
         other => panic!("INFO in resp3={resp3}: {other:?}"),
     };
-    assert!(text.contains("redis_version:7.0.15\r\n"), "{text}");
+    assert!(text.contains(&format!("redis_version:{REDIS_COMPAT_VERSION}\r\n")), "{text}");
     let info: String = redis::cmd("INFO").query(con).unwrap();
     assert!(info.contains("# Server"));
     assert!(dbsize(con) > 0);

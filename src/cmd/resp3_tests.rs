@@ -102,11 +102,14 @@ fn hello_replies_with_a_map_in_the_protocol_it_selects() {
     // whatever the protocol before; bare HELLO keeps the current one.
     let shared = Shared::new(Config::defaults());
     let mut c = ClientState::new(&shared);
+    let version = crate::cmd::server::REDIS_COMPAT_VERSION;
+    assert!(version.starts_with("7.0."), "ringkv follows Redis 7.0, not {version}");
     let body = |proto: u8, id: u64| {
         format!(
-            "$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:{proto}\r\n\
+            "$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n${}\r\n{version}\r\n$5\r\nproto\r\n:{proto}\r\n\
              $2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n\
-             $7\r\nmodules\r\n*0\r\n"
+             $7\r\nmodules\r\n*0\r\n",
+            version.len()
         )
     };
     let id = c.id;
