@@ -1,5 +1,6 @@
-//! A small blocking RESP2 client, used by `ringkv-cli`, the integration tests and the load
-//! generator.
+//! A small blocking RESP client, used by `ringkv-cli`, the integration tests and the load
+//! generator. It reads every RESP2 and RESP3 reply type (after `HELLO 3`); RESP3 attributes
+//! (`|`) are read and dropped, as most clients do.
 //!
 //! Requests are encoded into a write buffer by [`Client::send`] and go out on
 //! [`Client::flush`], so a caller can pipeline: send N commands, flush once, read N replies.
@@ -36,7 +37,8 @@ const BULK_PREALLOC_MAX: usize = 64 * 1024;
 /// Socket read buffer. Large enough that a pipelined batch of small replies is one `read`.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
-/// One RESP2 reply. Null bulk (`$-1`) and null array (`*-1`) are `Bulk(None)` / `Array(None)`.
+/// One reply. RESP2's null bulk (`$-1`) and null array (`*-1`) are `Bulk(None)` /
+/// `Array(None)`; RESP3's null (`_`) is `Null`. A RESP3 blob error (`!`) is an `Error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Status(Vec<u8>),
@@ -44,6 +46,22 @@ pub enum Reply {
     Integer(i64),
     Bulk(Option<Vec<u8>>),
     Array(Option<Vec<Reply>>),
+    /// `_`
+    Null,
+    /// `,<text>`: the double as the server wrote it (`1.5`, `inf`, `1e+17`).
+    Double(Vec<u8>),
+    /// `#t` / `#f`
+    Boolean(bool),
+    /// `(<digits>`
+    BigNumber(Vec<u8>),
+    /// `=<len>\r\n<fmt>:<text>`: the three-letter format (`txt`, `mkd`) and the text.
+    Verbatim([u8; 3], Vec<u8>),
+    /// `%<n>`: key/value pairs in the order received.
+    Map(Vec<(Reply, Reply)>),
+    /// `~<n>`
+    Set(Vec<Reply>),
+    /// `><n>`: out-of-band data (pub/sub messages, invalidations).
+    Push(Vec<Reply>),
 }
 
 /// A blocking connection to a RESP server over a Unix or TCP socket.
@@ -154,27 +172,68 @@ fn read_reply_depth<R: BufRead>(reader: &mut R, line: &mut Vec<u8>, depth: usize
         b'+' => Ok(Reply::Status(body.to_vec())),
         b'-' => Ok(Reply::Error(body.to_vec())),
         b':' => Ok(Reply::Integer(parse_i64(body)?)),
-        b'$' => {
-            let Some(len) = parse_len(body, BULK_LEN_MAX, "bulk length")? else {
-                return Ok(Reply::Bulk(None));
-            };
-            read_bulk(reader, len).map(|bulk| Reply::Bulk(Some(bulk)))
-        }
-        b'*' => {
-            let Some(count) = parse_len(body, ARRAY_LEN_MAX, "array length")? else {
-                return Ok(Reply::Array(None));
-            };
-            if depth + 1 > NESTING_DEPTH_MAX {
-                return Err(invalid("reply nests arrays too deeply"));
-            }
-            let mut items = Vec::with_capacity(count.min(ARRAY_PREALLOC_MAX));
-            for _ in 0..count {
-                items.push(read_reply_depth(reader, line, depth + 1)?);
-            }
-            Ok(Reply::Array(Some(items)))
-        }
+        b'_' if body.is_empty() => Ok(Reply::Null),
+        b',' => Ok(Reply::Double(body.to_vec())),
+        b'#' => match body {
+            b"t" => Ok(Reply::Boolean(true)),
+            b"f" => Ok(Reply::Boolean(false)),
+            _ => Err(invalid("malformed boolean")),
+        },
+        b'(' if is_big_number(body) => Ok(Reply::BigNumber(body.to_vec())),
+        b'$' | b'!' | b'=' => read_blob(reader, kind, body),
+        b'*' | b'%' | b'~' | b'>' | b'|' => read_aggregate(reader, line, kind, depth),
         _ => Err(invalid("unknown reply type byte")),
     }
+}
+
+/// `[-]digits`, as a RESP3 big number must be.
+fn is_big_number(body: &[u8]) -> bool {
+    let digits = body.strip_prefix(b"-").unwrap_or(body);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// A bulk string (`$`), blob error (`!`) or verbatim string (`=`) whose header was `body`.
+fn read_blob<R: BufRead>(reader: &mut R, kind: u8, body: &[u8]) -> io::Result<Reply> {
+    let len = parse_len(body, BULK_LEN_MAX, "bulk length")?;
+    let Some(len) = len else {
+        return if kind == b'$' { Ok(Reply::Bulk(None)) } else { Err(invalid("negative blob length")) };
+    };
+    let blob = read_bulk(reader, len)?;
+    match kind {
+        b'$' => Ok(Reply::Bulk(Some(blob))),
+        b'!' => Ok(Reply::Error(blob)),
+        _ => match blob.get(..4) {
+            Some([a, b, c, b':']) => Ok(Reply::Verbatim([*a, *b, *c], blob[4..].to_vec())),
+            _ => Err(invalid("verbatim string without a format")),
+        },
+    }
+}
+
+/// An array, map, set, push or attribute whose header is in `line`. An attribute is read
+/// and dropped; the reply it annotates follows it and is returned instead.
+fn read_aggregate<R: BufRead>(reader: &mut R, line: &mut Vec<u8>, kind: u8, depth: usize) -> io::Result<Reply> {
+    let Some(count) = parse_len(&line[1..], ARRAY_LEN_MAX, "aggregate length")? else {
+        return if kind == b'*' { Ok(Reply::Array(None)) } else { Err(invalid("negative aggregate length")) };
+    };
+    if depth + 1 > NESTING_DEPTH_MAX {
+        return Err(invalid("reply nests arrays too deeply"));
+    }
+    let per = if kind == b'%' || kind == b'|' { 2 } else { 1 };
+    let total = count.checked_mul(per).ok_or_else(|| invalid("aggregate length overflows"))?;
+    let mut items = Vec::with_capacity(total.min(ARRAY_PREALLOC_MAX));
+    for _ in 0..total {
+        items.push(read_reply_depth(reader, line, depth + 1)?);
+    }
+    Ok(match kind {
+        b'*' => Reply::Array(Some(items)),
+        b'~' => Reply::Set(items),
+        b'>' => Reply::Push(items),
+        b'%' => {
+            let mut items = items.into_iter();
+            Reply::Map(std::iter::from_fn(|| Some((items.next()?, items.next()?))).collect())
+        }
+        _ => return read_reply_depth(reader, line, depth + 1),
+    })
 }
 
 /// Reads one CRLF-terminated line into `line`, without the CRLF, reading at most
@@ -264,11 +323,11 @@ pub fn write_reply(out: &mut Vec<u8>, reply: &Reply, tty: bool) {
     }
 }
 
-/// redis-cli's `cliFormatReplyTTY`. `prefix` is the indentation of nested array elements
-/// after the first (the first follows its parent's `N) ` on the same line).
+/// redis-cli's `cliFormatReplyTTY`. `prefix` is the indentation of nested elements after
+/// the first (the first follows its parent's `N) ` on the same line).
 fn write_tty(out: &mut Vec<u8>, reply: &Reply, prefix: &str) {
     match reply {
-        Reply::Status(s) => {
+        Reply::Status(s) | Reply::Verbatim(_, s) => {
             out.extend_from_slice(s);
             out.push(b'\n');
         }
@@ -278,42 +337,108 @@ fn write_tty(out: &mut Vec<u8>, reply: &Reply, prefix: &str) {
             out.push(b'\n');
         }
         Reply::Integer(n) => out.extend_from_slice(format!("(integer) {n}\n").as_bytes()),
+        Reply::Double(d) => {
+            out.extend_from_slice(b"(double) ");
+            out.extend_from_slice(d);
+            out.push(b'\n');
+        }
+        // redis-cli 7.0 cannot print big numbers; this is 7.2's format.
+        Reply::BigNumber(d) => {
+            out.extend_from_slice(b"(big number) ");
+            out.extend_from_slice(d);
+            out.push(b'\n');
+        }
+        Reply::Boolean(b) => out.extend_from_slice(if *b { b"(true)\n" } else { b"(false)\n" }),
         Reply::Bulk(Some(b)) => {
             write_repr(out, b);
             out.push(b'\n');
         }
-        Reply::Bulk(None) | Reply::Array(None) => out.extend_from_slice(b"(nil)\n"),
-        Reply::Array(Some(items)) if items.is_empty() => {
-            out.extend_from_slice(b"(empty array)\n");
-        }
-        Reply::Array(Some(items)) => {
-            let width = items.len().to_string().len();
-            let nested = format!("{prefix}{}", " ".repeat(width + 2));
-            for (i, item) in items.iter().enumerate() {
-                let indent = if i == 0 { "" } else { prefix };
-                out.extend_from_slice(format!("{indent}{:>width$}) ", i + 1).as_bytes());
-                write_tty(out, item, &nested);
+        Reply::Bulk(None) | Reply::Array(None) | Reply::Null => out.extend_from_slice(b"(nil)\n"),
+        Reply::Array(Some(items)) => write_tty_aggregate(out, items.iter().map(|i| (i, None)), b')', "array", prefix),
+        Reply::Set(items) => write_tty_aggregate(out, items.iter().map(|i| (i, None)), b'~', "set", prefix),
+        Reply::Push(items) => write_tty_aggregate(out, items.iter().map(|i| (i, None)), b')', "push", prefix),
+        Reply::Map(pairs) => write_tty_aggregate(out, pairs.iter().map(|(k, v)| (k, Some(v))), b'#', "hash", prefix),
+    }
+}
+
+/// An aggregate in redis-cli's TTY format: `N) item` lines (`N~` for sets, `N# key => value`
+/// for maps), indexes right-aligned to the widest, nested items indented under their parent;
+/// `(empty <what>)` when there are none.
+fn write_tty_aggregate<'a>(
+    out: &mut Vec<u8>,
+    items: impl ExactSizeIterator<Item = (&'a Reply, Option<&'a Reply>)>,
+    sep: u8,
+    what: &str,
+    prefix: &str,
+) {
+    if items.len() == 0 {
+        out.extend_from_slice(format!("(empty {what})\n").as_bytes());
+        return;
+    }
+    let width = items.len().to_string().len();
+    let nested = format!("{prefix}{}", " ".repeat(width + 2));
+    for (i, (item, value)) in items.enumerate() {
+        let indent = if i == 0 { "" } else { prefix };
+        out.extend_from_slice(format!("{indent}{:>width$}{} ", i + 1, sep as char).as_bytes());
+        write_tty(out, item, &nested);
+        if let Some(value) = value {
+            out.pop(); // the key's newline
+            out.extend_from_slice(b" => ");
+            if is_multiline_tty(value) {
+                out.push(b'\n');
+                out.extend_from_slice(nested.as_bytes());
             }
+            write_tty(out, value, &nested);
         }
+    }
+}
+
+/// redis-cli's `cliIsMultilineValueTTY`: a map value printed on lines of its own (an
+/// aggregate of more than one element, or of one that is itself multi-line).
+fn is_multiline_tty(reply: &Reply) -> bool {
+    match reply {
+        Reply::Array(Some(items)) | Reply::Set(items) | Reply::Push(items) => match items.as_slice() {
+            [] => false,
+            [one] => is_multiline_tty(one),
+            _ => true,
+        },
+        Reply::Map(pairs) => match pairs.as_slice() {
+            [] => false,
+            [(_, value)] => is_multiline_tty(value),
+            _ => true,
+        },
+        _ => false,
     }
 }
 
 /// redis-cli's `cliFormatReplyRaw`, without the final newline.
 fn write_raw(out: &mut Vec<u8>, reply: &Reply) {
     match reply {
-        Reply::Status(s) | Reply::Bulk(Some(s)) => out.extend_from_slice(s),
+        Reply::Status(s) | Reply::Bulk(Some(s)) | Reply::Verbatim(_, s) => out.extend_from_slice(s),
+        Reply::Double(s) | Reply::BigNumber(s) => out.extend_from_slice(s),
         Reply::Error(e) => {
             out.extend_from_slice(e);
             out.push(b'\n');
         }
         Reply::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Reply::Bulk(None) | Reply::Array(None) => {}
-        Reply::Array(Some(items)) => {
+        Reply::Boolean(b) => out.extend_from_slice(if *b { b"(true)" } else { b"(false)" }),
+        Reply::Bulk(None) | Reply::Array(None) | Reply::Null => {}
+        Reply::Array(Some(items)) | Reply::Set(items) | Reply::Push(items) => {
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b'\n');
                 }
                 write_raw(out, item);
+            }
+        }
+        Reply::Map(pairs) => {
+            for (i, (key, value)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'\n');
+                }
+                write_raw(out, key);
+                out.push(b' ');
+                write_raw(out, value);
             }
         }
     }
@@ -398,6 +523,115 @@ mod tests {
         let (bytes, reply) = sample();
         let mut reader = BufReader::with_capacity(1, OneByte(bytes));
         assert_eq!(read_reply_from(&mut reader, &mut Vec::new()).unwrap(), reply);
+    }
+
+    /// Every RESP3 type, nested, with an attribute before the last element.
+    fn sample3() -> (&'static [u8], Reply) {
+        let bytes: &[u8] = b"*9\r\n_\r\n,3.141\r\n#t\r\n#f\r\n(-12345678901234567890123\r\n\
+                             =8\r\ntxt:a\r\nb\r\n!7\r\nERR x y\r\n%1\r\n+k\r\n~2\r\n:1\r\n>0\r\n\
+                             |1\r\n+ttl\r\n:9\r\n$1\r\nv\r\n";
+        let reply = Reply::Array(Some(vec![
+            Reply::Null,
+            Reply::Double(b"3.141".to_vec()),
+            Reply::Boolean(true),
+            Reply::Boolean(false),
+            Reply::BigNumber(b"-12345678901234567890123".to_vec()),
+            Reply::Verbatim(*b"txt", b"a\r\nb".to_vec()),
+            Reply::Error(b"ERR x y".to_vec()),
+            Reply::Map(vec![(Reply::Status(b"k".to_vec()), Reply::Set(vec![Reply::Integer(1), Reply::Push(vec![])]))]),
+            bulk("v"),
+        ]));
+        (bytes, reply)
+    }
+
+    #[test]
+    fn parses_every_resp3_type() {
+        // RESP3 types parse whole and split at every byte; the attribute is dropped.
+        let (bytes, reply) = sample3();
+        assert_eq!(parse(bytes).unwrap(), reply);
+        let mut reader = BufReader::with_capacity(1, OneByte(bytes));
+        assert_eq!(read_reply_from(&mut reader, &mut Vec::new()).unwrap(), reply);
+    }
+
+    #[test]
+    fn rejects_malformed_resp3() {
+        for bytes in [
+            &b"_x\r\n"[..],
+            b"#x\r\n",
+            b"(12a\r\n",
+            b"(\r\n",
+            b"=3\r\nabc\r\n",
+            b"=-1\r\n",
+            b"!-1\r\n",
+            b"%-1\r\n",
+            b"~-1\r\n",
+        ] {
+            let err = parse(bytes).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{bytes:?}");
+        }
+        assert_eq!(parse(b"%1\r\n:1\r\n").unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn formats_resp3_like_redis_cli() {
+        // redis-cli 7.0.15 -3 output for DEBUG PROTOCOL map / set / double / verbatim / true,
+        // TTY and raw.
+        let int = Reply::Integer;
+        let map = Reply::Map(vec![
+            (int(0), Reply::Boolean(false)),
+            (int(1), Reply::Boolean(true)),
+            (int(2), Reply::Boolean(false)),
+        ]);
+        let set = Reply::Set(vec![int(0), int(1), int(2)]);
+        let verbatim = Reply::Verbatim(*b"txt", b"This is a verbatim\nstring".to_vec());
+        let cases = [
+            (
+                map,
+                "1# (integer) 0 => (false)\n2# (integer) 1 => (true)\n3# (integer) 2 => (false)\n",
+                "0 (false)\n1 (true)\n2 (false)\n",
+            ),
+            (set, "1~ (integer) 0\n2~ (integer) 1\n3~ (integer) 2\n", "0\n1\n2\n"),
+            (Reply::Double(b"3.141".to_vec()), "(double) 3.141\n", "3.141\n"),
+            (verbatim, "This is a verbatim\nstring\n", "This is a verbatim\nstring\n"),
+            (Reply::Boolean(true), "(true)\n", "(true)\n"),
+            (Reply::Null, "(nil)\n", "\n"),
+            (Reply::Map(vec![]), "(empty hash)\n", "\n"),
+            (Reply::Set(vec![]), "(empty set)\n", "\n"),
+        ];
+        for (reply, tty, raw) in cases {
+            assert_eq!(format_reply(&reply, true), tty, "{reply:?}");
+            assert_eq!(format_reply(&reply, false), raw, "{reply:?}");
+        }
+    }
+
+    #[test]
+    fn formats_nested_maps_like_redis_cli() {
+        // LCS a b IDX WITHMATCHLEN (a=ohmytext, b=mynewtext) as redis-cli 7.0.15 -3 prints it:
+        // a multi-line map value starts on its own line.
+        let int = Reply::Integer;
+        let arr = |v: Vec<Reply>| Reply::Array(Some(v));
+        let m = |a: i64, b: i64, c: i64, d: i64, len: i64| {
+            arr(vec![arr(vec![int(a), int(b)]), arr(vec![int(c), int(d)]), int(len)])
+        };
+        let reply =
+            Reply::Map(vec![(bulk("matches"), arr(vec![m(4, 7, 5, 8, 4), m(2, 3, 0, 1, 2)])), (bulk("len"), int(6))]);
+        let tty = "\
+1# \"matches\" => 
+   1) 1) 1) (integer) 4
+         2) (integer) 7
+      2) 1) (integer) 5
+         2) (integer) 8
+      3) (integer) 4
+   2) 1) 1) (integer) 2
+         2) (integer) 3
+      2) 1) (integer) 0
+         2) (integer) 1
+      3) (integer) 2
+2# \"len\" => (integer) 6
+";
+        assert_eq!(format_reply(&reply, true), tty);
+        let single = Reply::Map(vec![(bulk("spec"), Reply::Map(vec![(bulk("index"), int(1))]))]);
+        assert_eq!(format_reply(&single, true), "1# \"spec\" => 1# \"index\" => (integer) 1\n");
     }
 
     #[test]

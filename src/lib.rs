@@ -19,12 +19,14 @@
 //!   `strings`, `keys`): arity and auth checked centrally, one handler per command.
 //! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys and values,
 //!   millisecond expiry (lazy + active cycle).
-//! - [`reply`] — RESP reply encoding. [`glob`] — Redis glob patterns. [`args`] — the text
-//!   rules server and CLI share: `sdssplitargs` (inline requests, typed lines) and `string2ll`.
+//! - [`reply`] — reply encoding: commands describe each reply once in RESP3 terms (map, set,
+//!   double, null, …) and the connection's protocol (`HELLO 2|3`) picks the bytes.
+//!   [`glob`] — Redis glob patterns. [`args`] — the text rules server and CLI share:
+//!   `sdssplitargs` (inline requests, typed lines) and `string2ll`.
 //! - [`server`] — binding listeners, choosing the engine (falling back from io_uring when the
 //!   kernel refuses it), signals and graceful shutdown. [`config`] — the flags and limits.
 //!   [`shared`] — state every worker shares (store, stats, I/O counters, shutdown).
-//! - [`client`] — a small blocking RESP client used by `ringkv-cli`, tests and benches;
+//! - [`client`] — a small blocking RESP2/RESP3 client used by `ringkv-cli`, tests and benches;
 //!   [`loadgen`] — the load generator the criterion engine benches drive servers with.
 //!
 //! # Thread model

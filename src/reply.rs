@@ -43,6 +43,12 @@ impl Out {
     pub fn take(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
     }
+    /// Exchange the encoded bytes with `other` (an engine's empty send buffer, whose
+    /// allocation is reused for the next replies). The protocol stays with `self`: engines
+    /// move bytes, never the connection's protocol.
+    pub fn swap_bytes(&mut self, other: &mut Vec<u8>) {
+        std::mem::swap(&mut self.buf, other);
+    }
 }
 
 impl Deref for Out {

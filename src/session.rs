@@ -289,6 +289,21 @@ mod tests {
     }
 
     #[test]
+    fn hello_switches_the_protocol_for_the_following_requests() {
+        // The protocol lives with `out`: HELLO 3 in one feed, the next feed (after the engine
+        // took the bytes) still replies in RESP3, until HELLO 2 switches back.
+        let shared = shared(&[]);
+        let mut s = Session::new(&shared);
+        s.feed(&shared, &resp(&[b"HELLO", b"3"]));
+        assert!(take_out(&mut s).starts_with("%7\r\n"));
+        s.feed(&shared, &resp(&[b"GET", b"nokey"]));
+        assert_eq!(take_out(&mut s), "_\r\n");
+        s.feed(&shared, &[resp(&[b"HELLO", b"2"]), resp(&[b"GET", b"nokey"])].concat());
+        let out = take_out(&mut s);
+        assert!(out.starts_with("*14\r\n") && out.ends_with("$-1\r\n"), "{out}");
+    }
+
+    #[test]
     fn unauthenticated_limits_apply_until_auth() {
         // Before AUTH, 11 elements or a 16385-byte bulk is a protocol error that closes the
         // connection; after AUTH (or HELLO ... AUTH) on the same connection both are fine.

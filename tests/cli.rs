@@ -74,6 +74,27 @@ fn one_shot_array_replies() {
 }
 
 #[test]
+fn dash_3_speaks_resp3_and_prints_like_redis_cli() {
+    // `-3` sends HELLO 3 first; maps, nulls and verbatim INFO print as redis-cli 7.0 -3 does
+    // (TTY and raw), and without `-3` the same map is a flat array.
+    let server = server();
+    assert_eq!(one_shot(&server, &["-3", "SET", "a", "ohmytext"]), "OK\n");
+    assert_eq!(one_shot(&server, &["-3", "SET", "b", "mynewtext"]), "OK\n");
+    let config = ["CONFIG", "GET", "maxclients"];
+    assert_eq!(one_shot(&server, &[&["-3", "--no-raw"][..], &config].concat()), "1# \"maxclients\" => \"10000\"\n");
+    assert_eq!(one_shot(&server, &[&["-3"][..], &config].concat()), "maxclients 10000\n");
+    assert_eq!(one_shot(&server, &[&["--no-raw"][..], &config].concat()), "1) \"maxclients\"\n2) \"10000\"\n");
+    assert_eq!(one_shot(&server, &["-3", "--no-raw", "GET", "nokey"]), "(nil)\n");
+    let lcs = one_shot(&server, &["-3", "--no-raw", "LCS", "a", "b", "IDX", "MINMATCHLEN", "4"]);
+    assert_eq!(lcs, "1# \"matches\" => \n   1) 1) 1) (integer) 4\n         2) (integer) 7\n      2) 1) (integer) 5\n         2) (integer) 8\n2# \"len\" => (integer) 6\n");
+    let info = one_shot(&server, &["-3", "--no-raw", "INFO", "server"]);
+    let head = format!("# Server\r\nredis_version:{}\r\n", ringkv::cmd::server::REDIS_COMPAT_VERSION);
+    assert!(info.starts_with(&head), "verbatim text printed as is: {info:?}");
+    let hello = one_shot(&server, &["-3", "--no-raw", "HELLO"]);
+    assert!(hello.contains("3# \"proto\" => (integer) 3\n"), "{hello}");
+}
+
+#[test]
 fn one_shot_arguments_are_binary_safe() {
     // Arguments from argv go through unchanged: spaces, quotes, leading dashes.
     let server = server();

@@ -173,7 +173,7 @@ fn error_texts_match_redis(engine: Engine) {
     roundtrip(&mut s, &resp(&[b"SET", b"n", b"x"]), b"+OK\r\n");
     roundtrip(&mut s, &resp(&[b"INCR", b"n"]), b"-ERR value is not an integer or out of range\r\n");
     roundtrip(&mut s, &resp(&[b"SELECT", b"99"]), b"-ERR DB index is out of range\r\n");
-    roundtrip(&mut s, &resp(&[b"HELLO", b"3"]), b"-NOPROTO unsupported protocol version\r\n");
+    roundtrip(&mut s, &resp(&[b"HELLO", b"4"]), b"-NOPROTO unsupported protocol version\r\n");
     roundtrip(&mut s, b"PING\r\n", b"+PONG\r\n");
 }
 

@@ -40,7 +40,8 @@ fn configs() -> &'static [Config] {
     })
 }
 
-/// Length of the complete RESP2 reply at the start of `buf`, or `None` if it is not one.
+/// Length of the complete RESP2 or RESP3 reply at the start of `buf` (HELLO 3 switches the
+/// session's protocol), or `None` if it is not one.
 fn reply_len(buf: &[u8], depth: usize) -> Option<usize> {
     assert!(depth < 16, "replies nest too deeply");
     let crlf = buf.windows(2).position(|w| w == b"\r\n")?;
@@ -52,7 +53,11 @@ fn reply_len(buf: &[u8], depth: usize) -> Option<usize> {
             Some(next)
         }
         b':' => line?.parse::<i64>().ok().map(|_| next),
-        b'$' => match line?.parse::<i64>().ok()? {
+        b'_' => line?.is_empty().then_some(next),
+        b'#' => matches!(line?, "t" | "f").then_some(next),
+        b',' => line?.parse::<f64>().ok().map(|_| next),
+        b'(' => line?.parse::<i128>().ok().map(|_| next),
+        b'$' | b'=' => match line?.parse::<i64>().ok()? {
             -1 => Some(next),
             n if n >= 0 => {
                 let end = next + n as usize;
@@ -60,11 +65,12 @@ fn reply_len(buf: &[u8], depth: usize) -> Option<usize> {
             }
             _ => None,
         },
-        b'*' => match line?.parse::<i64>().ok()? {
-            -1 => Some(next),
+        kind @ (b'*' | b'%' | b'~' | b'>') => match line?.parse::<i64>().ok()? {
+            -1 if *kind == b'*' => Some(next),
             n if n >= 0 => {
                 let mut at = next;
-                for _ in 0..n {
+                let items = if *kind == b'%' { 2 * n } else { n };
+                for _ in 0..items {
                     at += reply_len(&buf[at..], depth + 1)?;
                 }
                 Some(at)

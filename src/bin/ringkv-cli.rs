@@ -5,7 +5,8 @@
 //! - `ringkv-cli [opts] < file` runs one command per line of standard input.
 //!
 //! Replies are printed in redis-cli's TTY format when standard output is a terminal and in its
-//! raw format otherwise (`--raw` / `--no-raw` override). Connection: `-h`/`-p` select TCP,
+//! raw format otherwise (`--raw` / `--no-raw` override); `-3` speaks RESP3 and prints maps,
+//! sets, doubles and booleans as redis-cli 7.0 does. Connection: `-h`/`-p` select TCP,
 //! otherwise `-s SOCKET`, otherwise ringkv-server's default socket `/tmp/ringkv.sock`.
 
 use std::ffi::OsString;
@@ -57,6 +58,9 @@ struct Opts {
     /// Database number: SELECT is sent on every connection
     #[arg(short = 'n', value_name = "DB", default_value_t = 0)]
     db: u32,
+    /// Start the session in RESP3 (HELLO 3) on every connection
+    #[arg(short = '3')]
+    resp3: bool,
     /// Print replies in raw format even on a terminal
     #[arg(long, conflicts_with = "no_raw")]
     raw: bool,
@@ -90,6 +94,8 @@ struct Session {
     auth: Option<Vec<Vec<u8>>>,
     /// The selected database, from `-n` or the last successful SELECT.
     db: u32,
+    /// `-3`: send HELLO 3 after AUTH and SELECT on every connection.
+    resp3: bool,
     client: Option<Client>,
 }
 
@@ -112,6 +118,11 @@ impl Session {
             if let Reply::Error(e) = client.command(&[b"SELECT", db.as_bytes()])? {
                 eprintln!("SELECT {db} failed: {}", String::from_utf8_lossy(&e));
                 self.db = 0;
+            }
+        }
+        if self.resp3 {
+            if let Reply::Error(e) = client.command(&[b"HELLO", b"3"])? {
+                eprintln!("HELLO 3 failed: {}", String::from_utf8_lossy(&e));
             }
         }
         self.client = Some(client);
@@ -225,7 +236,8 @@ fn main() -> ExitCode {
         Target::Unix(opts.socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)))
     };
     let tty = if opts.raw || opts.no_raw { opts.no_raw } else { io::stdout().is_terminal() };
-    let mut session = Session { target, auth: opts.password.map(|p| vec![p.into_vec()]), db: opts.db, client: None };
+    let auth = opts.password.map(|p| vec![p.into_vec()]);
+    let mut session = Session { target, auth, db: opts.db, resp3: opts.resp3, client: None };
     let result = if !opts.command.is_empty() {
         let args: Vec<Vec<u8>> = opts.command.into_iter().map(OsString::into_vec).collect();
         one_shot(&mut session, &args, tty)

@@ -94,37 +94,27 @@ fn auth(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     }
 }
 
-/// HELLO [protover [AUTH username password] [SETNAME clientname]] (RESP2 only)
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+///
+/// Switches the connection to RESP2 or RESP3 and replies with a map describing the server.
+/// Options are checked first and AUTH / SETNAME applied only after, as Redis 7.2 does (7.0
+/// applies each option as it parses it): a request with a bad option authenticates nobody,
+/// names nobody and keeps the protocol. The replies themselves are 7.0's.
 fn hello(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    if argv.len() >= 2 {
+    let proto = if argv.len() >= 2 {
         match parse_i64(argv.get(1)) {
             None => return ctx.error("ERR Protocol version is not an integer or out of range"),
-            Some(2) => {}
+            Some(2) => reply::Proto::Resp2,
+            Some(3) => reply::Proto::Resp3,
             Some(_) => return ctx.error("NOPROTO unsupported protocol version"),
         }
-    }
-    // Options are checked first and AUTH applied only after, as Redis's helloCommand does: a
-    // request with a bad option authenticates nobody.
-    let mut i = 2;
-    let mut credentials = None;
-    let mut setname = None;
-    while i < argv.len() {
-        let more = argv.len() - i - 1;
-        if eq_ignore_case(argv.get(i), "auth") && more >= 2 {
-            credentials = Some((argv.get(i + 1), argv.get(i + 2)));
-            i += 3;
-        } else if eq_ignore_case(argv.get(i), "setname") && more >= 1 {
-            let name = argv.get(i + 1);
-            if !valid_client_name(name) {
-                return ctx.error(ERR_CLIENT_NAME);
-            }
-            setname = Some(name);
-            i += 2;
-        } else {
-            let opt = String::from_utf8_lossy(argv.get(i)).into_owned();
-            return ctx.error(&format!("ERR Syntax error in HELLO option '{opt}'"));
-        }
-    }
+    } else {
+        ctx.out.proto
+    };
+    let (credentials, setname) = match parse_hello_options(argv) {
+        Ok(options) => options,
+        Err(e) => return ctx.error(&e),
+    };
     if let Some((user, pass)) = credentials {
         if let Err(e) = check_password(ctx, Some(user), pass) {
             return ctx.error(e);
@@ -137,15 +127,17 @@ fn hello(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     if let Some(name) = setname {
         ctx.client.name = (!name.is_empty()).then(|| name.into());
     }
+    // The reply is already in the new protocol, as in Redis.
+    ctx.out.proto = proto;
     let id = ctx.client.id as i64;
     let out = &mut *ctx.out;
-    reply::array(out, 14);
+    reply::map(out, 7);
     reply::bulk(out, b"server");
     reply::bulk(out, b"redis");
     reply::bulk(out, b"version");
     reply::bulk(out, super::server::REDIS_COMPAT_VERSION.as_bytes());
     reply::bulk(out, b"proto");
-    reply::integer(out, 2);
+    reply::integer(out, if proto == reply::Proto::Resp3 { 3 } else { 2 });
     reply::bulk(out, b"id");
     reply::integer(out, id);
     reply::bulk(out, b"mode");
@@ -154,6 +146,35 @@ fn hello(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     reply::bulk(out, b"master");
     reply::bulk(out, b"modules");
     reply::array(out, 0);
+}
+
+/// HELLO's options: the credentials of `AUTH username password`, the name of `SETNAME`.
+type HelloOptions<'a> = (Option<(&'a [u8], &'a [u8])>, Option<&'a [u8]>);
+
+/// HELLO's `AUTH username password` and `SETNAME name` options (from `argv[2]` on), checked
+/// before anything is applied. Returns them, or the error to reply.
+fn parse_hello_options(argv: Argv<'_>) -> Result<HelloOptions<'_>, String> {
+    let mut i = 2;
+    let mut credentials = None;
+    let mut setname = None;
+    while i < argv.len() {
+        let more = argv.len() - i - 1;
+        if eq_ignore_case(argv.get(i), "auth") && more >= 2 {
+            credentials = Some((argv.get(i + 1), argv.get(i + 2)));
+            i += 3;
+        } else if eq_ignore_case(argv.get(i), "setname") && more >= 1 {
+            let name = argv.get(i + 1);
+            if !valid_client_name(name) {
+                return Err(ERR_CLIENT_NAME.to_string());
+            }
+            setname = Some(name);
+            i += 2;
+        } else {
+            let opt = String::from_utf8_lossy(argv.get(i));
+            return Err(format!("ERR Syntax error in HELLO option '{opt}'"));
+        }
+    }
+    Ok((credentials, setname))
 }
 
 const ERR_CLIENT_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
@@ -188,7 +209,7 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             String::from_utf8_lossy(ctx.client.name.as_deref().unwrap_or(b"")),
             ctx.client.db
         );
-        reply::bulk(ctx.out, line.as_bytes());
+        reply::verbatim(ctx.out, b"txt", line.as_bytes());
     } else {
         let known = ["setname", "getname", "id", "setinfo", "info"];
         let name = String::from_utf8_lossy(sub).into_owned();

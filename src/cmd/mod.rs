@@ -17,6 +17,8 @@ use crate::shared::Shared;
 pub mod connection;
 pub mod keys;
 pub mod pubsub;
+#[cfg(test)]
+mod resp3_tests;
 pub mod server;
 pub mod strings;
 
@@ -159,6 +161,11 @@ fn table() -> &'static Table {
         }
         map
     })
+}
+
+/// The documentation row of command `name` (lower-case), if its family has one.
+pub fn doc(name: &str) -> Option<&'static Doc> {
+    [connection::DOCS, server::DOCS, strings::DOCS, keys::DOCS].into_iter().flatten().find(|d| d.name == name)
 }
 
 /// Every command, for COMMAND / COMMAND COUNT.

@@ -7,9 +7,11 @@ use super::{all_commands, eq_ignore_case, Command, Ctx, ERR_SYNTAX, READONLY, WR
 use crate::protocol::Argv;
 use crate::reply;
 
-/// The Redis version whose behaviour ringkv follows (reported as `redis_version` so client
-/// libraries that gate features on it behave; `ringkv_version` is ringkv's own).
-pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
+/// The Redis version whose behaviour ringkv follows: replies, shapes and error texts are
+/// checked against this release. Reported as `redis_version` in INFO and `version` in HELLO
+/// so client libraries that gate features on it behave; `ringkv_version` is ringkv's own.
+/// The one place this version is written.
+pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
 /// Documentation of this family's commands (see [`super::Doc`]).
 pub const DOCS: &[super::Doc] = &[];
@@ -24,8 +26,11 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "time", arity: 1, flags: 0, keys: (0, 0, 0), handler: time },
 ];
 
+/// One command's entry in COMMAND / COMMAND INFO, in Redis 7.0's ten-field shape: name,
+/// arity, flags (a set), first key, last key, step, ACL categories (a set; ringkv has no
+/// ACLs), tips (a set), key specifications (a set) and subcommands.
 fn command_info(out: &mut reply::Out, cmd: &Command) {
-    reply::array(out, 7);
+    reply::array(out, 10);
     reply::bulk(out, cmd.name.as_bytes());
     reply::integer(out, cmd.arity as i64);
     let mut flags: Vec<&[u8]> = Vec::new();
@@ -38,14 +43,67 @@ fn command_info(out: &mut reply::Out, cmd: &Command) {
     if cmd.flags & super::NO_AUTH != 0 {
         flags.push(b"no_auth");
     }
-    reply::array(out, flags.len());
+    reply::set(out, flags.len());
     for f in flags {
         reply::simple(out, f);
     }
-    reply::integer(out, cmd.keys.0 as i64);
-    reply::integer(out, cmd.keys.1 as i64);
-    reply::integer(out, cmd.keys.2 as i64);
-    reply::array(out, 0);
+    let (first, last, step) = cmd.keys;
+    reply::integer(out, first as i64);
+    reply::integer(out, last as i64);
+    reply::integer(out, step as i64);
+    reply::set(out, 0);
+    reply::set(out, 0);
+    key_specs(out, cmd.keys);
+    reply::set(out, 0);
+}
+
+/// The key specifications derived from the legacy `(first, last, step)` triple: none for a
+/// command without keys, else one `index` + `range` spec as Redis writes them.
+fn key_specs(out: &mut reply::Out, (first, last, step): (i32, i32, i32)) {
+    if first == 0 {
+        return reply::set(out, 0);
+    }
+    // `lastkey` is relative to the first key; a negative `last` counts from the end as is.
+    let lastkey = if last < 0 { last } else { last - first };
+    reply::set(out, 1);
+    reply::map(out, 3);
+    reply::bulk(out, b"flags");
+    reply::set(out, 0);
+    reply::bulk(out, b"begin_search");
+    reply::map(out, 2);
+    reply::bulk(out, b"type");
+    reply::bulk(out, b"index");
+    reply::bulk(out, b"spec");
+    reply::map(out, 1);
+    reply::bulk(out, b"index");
+    reply::integer(out, first as i64);
+    reply::bulk(out, b"find_keys");
+    reply::map(out, 2);
+    reply::bulk(out, b"type");
+    reply::bulk(out, b"range");
+    reply::bulk(out, b"spec");
+    reply::map(out, 3);
+    reply::bulk(out, b"lastkey");
+    reply::integer(out, lastkey as i64);
+    reply::bulk(out, b"keystep");
+    reply::integer(out, step as i64);
+    reply::bulk(out, b"limit");
+    reply::integer(out, 0);
+}
+
+/// One command's entry in COMMAND DOCS: a map of summary, since and group, from its family's
+/// [`super::Doc`] row (placeholders for a command that has none yet).
+fn command_docs(out: &mut reply::Out, cmd: &Command) {
+    let doc = super::doc(cmd.name);
+    let field = |f: fn(&super::Doc) -> &'static str, default: &'static str| doc.map_or(default, f);
+    reply::bulk(out, cmd.name.as_bytes());
+    reply::map(out, 3);
+    reply::bulk(out, b"summary");
+    reply::bulk(out, field(|d| d.summary, "").as_bytes());
+    reply::bulk(out, b"since");
+    reply::bulk(out, field(|d| d.since, "1.0.0").as_bytes());
+    reply::bulk(out, b"group");
+    reply::bulk(out, field(|d| d.group, "generic").as_bytes());
 }
 
 /// COMMAND [COUNT | INFO name... | DOCS [name...] | LIST]
@@ -77,23 +135,15 @@ fn command(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         for name in wanted {
             match super::lookup(name) {
                 Some(c) => command_info(ctx.out, c),
-                None => reply::null_array(ctx.out),
+                None => reply::null(ctx.out),
             }
         }
     } else if eq_ignore_case(sub, "docs") {
         let found: Vec<&Command> =
             if argv.len() == 2 { cmds } else { argv.iter().skip(2).filter_map(super::lookup).collect() };
-        // RESP2 rendering of Redis's map: name, then [summary, since, group] as a flat list.
-        reply::array(ctx.out, found.len() * 2);
+        reply::map(ctx.out, found.len());
         for c in found {
-            reply::bulk(ctx.out, c.name.as_bytes());
-            reply::array(ctx.out, 6);
-            reply::bulk(ctx.out, b"summary");
-            reply::bulk(ctx.out, b"");
-            reply::bulk(ctx.out, b"since");
-            reply::bulk(ctx.out, b"1.0.0");
-            reply::bulk(ctx.out, b"group");
-            reply::bulk(ctx.out, b"generic");
+            command_docs(ctx.out, c);
         }
     } else {
         let name = String::from_utf8_lossy(sub).into_owned();
@@ -135,7 +185,7 @@ fn config(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
                 }
             }
         }
-        reply::array(ctx.out, found.len() * 2);
+        reply::map(ctx.out, found.len());
         for (name, value) in found {
             reply::bulk(ctx.out, name.as_bytes());
             reply::bulk(ctx.out, value.as_bytes());
@@ -273,7 +323,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
 fn info(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let sections: Vec<String> = argv.iter().skip(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
     let text = info_text(ctx, &sections);
-    reply::bulk(ctx.out, text.as_bytes());
+    reply::verbatim(ctx.out, b"txt", text.as_bytes());
 }
 
 /// DBSIZE

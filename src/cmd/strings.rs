@@ -835,7 +835,7 @@ fn lcs(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     }
     let shown: Vec<&LcsMatch> =
         matches.iter().filter(|m| (m.a_end - m.a_start + 1) as u64 >= opts.min_match_len).collect();
-    reply::array(out, 4);
+    reply::map(out, 2);
     reply::bulk(out, b"matches");
     reply::array(out, shown.len());
     for m in shown {

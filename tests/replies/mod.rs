@@ -1,4 +1,4 @@
-//! RESP2 reply framing for tests that must know where one reply ends without trusting the
+//! RESP2 and RESP3 reply framing for tests that must know where one reply ends without trusting the
 //! server: the length of the complete reply at the start of a buffer, and a reader that hands
 //! out whole replies from a socket.
 #![allow(dead_code)]
@@ -9,7 +9,7 @@ use std::io::Read;
 const DEPTH_MAX: usize = 8;
 
 /// Length of the complete reply that starts `buf`: `Ok(Some(n))`, `Ok(None)` if more bytes
-/// are needed, `Err` if `buf` does not start with a well-formed RESP2 reply.
+/// are needed, `Err` if `buf` does not start with a well-formed RESP2 or RESP3 reply.
 pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, String> {
     reply_len_at(buf, 0, 0)
 }
@@ -24,9 +24,9 @@ fn reply_len_at(buf: &[u8], at: usize, depth: usize) -> Result<Option<usize>, St
     let line = &buf[at + 1..line_end];
     let next = line_end + 2;
     match buf[at] {
-        b'+' | b'-' => Ok(Some(next)),
+        b'+' | b'-' | b'_' | b',' | b'#' | b'(' => Ok(Some(next)),
         b':' => number(line).map(|_| Some(next)),
-        b'$' => {
+        b'$' | b'=' | b'!' => {
             let n = number(line)?;
             if n == -1 {
                 return Ok(Some(next));
@@ -40,12 +40,13 @@ fn reply_len_at(buf: &[u8], at: usize, depth: usize) -> Result<Option<usize>, St
             }
             Ok(Some(next + n + 2))
         }
-        b'*' => {
+        b'*' | b'~' | b'>' | b'%' => {
             let n = number(line)?;
             if n == -1 {
                 return Ok(Some(next));
             }
             let n = usize::try_from(n).map_err(|_| format!("bad array length {n}"))?;
+            let n = if buf[at] == b'%' { n * 2 } else { n };
             let mut pos = next;
             for _ in 0..n {
                 match reply_len_at(buf, pos, depth + 1)? {

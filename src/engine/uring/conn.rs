@@ -17,6 +17,7 @@
 use std::os::fd::RawFd;
 use std::time::Instant;
 
+use crate::reply::Out;
 use crate::session::Session;
 
 /// A finished send buffer keeps its allocation for the next reply up to this capacity; larger
@@ -64,13 +65,13 @@ impl SendBuf {
     }
 
     /// Swap `out` (the session's replies) in as the new buffer to send; `out` gets the old,
-    /// empty allocation back to fill with the next replies.
-    pub fn take_from(&mut self, out: &mut Vec<u8>) {
+    /// empty allocation back to fill with the next replies, and keeps its protocol.
+    pub fn take_from(&mut self, out: &mut Out) {
         assert!(!self.in_flight);
         assert_eq!(self.pending(), 0);
         self.buf.clear();
         self.progress = 0;
-        std::mem::swap(&mut self.buf, out);
+        out.swap_bytes(&mut self.buf);
     }
 
     /// The next chunk to hand to the kernel (pointer, length). Stable until `advance`.
@@ -230,10 +231,16 @@ impl Slab {
 mod tests {
     use super::*;
 
+    fn out_of(bytes: &[u8]) -> Out {
+        let mut out = Out::new();
+        out.extend_from_slice(bytes);
+        out
+    }
+
     #[test]
     fn send_buf_tracks_progress_and_recycles() {
         let mut s = SendBuf::new(Vec::with_capacity(16));
-        let mut out = b"hello world".to_vec();
+        let mut out = out_of(b"hello world");
         s.take_from(&mut out);
         assert!(out.is_empty());
         assert!(out.capacity() >= 16, "old allocation handed back to the session");
@@ -246,17 +253,29 @@ mod tests {
     }
 
     #[test]
+    fn taking_the_bytes_keeps_the_protocol() {
+        // HELLO 3 sets the protocol on the session's buffer; handing its bytes to the kernel
+        // must not reset it to RESP2 for the next replies.
+        let mut s = SendBuf::new(Vec::new());
+        let mut out = Out::with_proto(crate::reply::Proto::Resp3);
+        out.extend_from_slice(b"_\r\n");
+        s.take_from(&mut out);
+        assert_eq!(out.proto, crate::reply::Proto::Resp3);
+        assert_eq!(s.pending(), 3);
+    }
+
+    #[test]
     #[should_panic(expected = "passes length")]
     fn send_progress_never_passes_length() {
         let mut s = SendBuf::new(Vec::new());
-        s.take_from(&mut b"abc".to_vec());
+        s.take_from(&mut out_of(b"abc"));
         s.advance(4);
     }
 
     #[test]
     fn big_send_buffers_are_not_kept() {
         let mut s = SendBuf::new(Vec::new());
-        s.take_from(&mut vec![0u8; SEND_BUF_KEEP_BYTES * 2]);
+        s.take_from(&mut out_of(&vec![0u8; SEND_BUF_KEEP_BYTES * 2]));
         assert!(s.advance(SEND_BUF_KEEP_BYTES * 2));
         assert_eq!(s.into_vec().capacity(), 0);
     }
