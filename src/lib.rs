@@ -49,6 +49,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod engine;
+pub mod exclusive;
 pub mod glob;
 pub mod loadgen;
 pub mod protocol;

@@ -9,7 +9,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
@@ -20,6 +20,9 @@ use crate::shared::Shared;
 /// How often active expiry runs, and how long one cycle may take (Redis: 10 Hz, 25% of it).
 pub const EXPIRE_CYCLE_INTERVAL: Duration = Duration::from_millis(100);
 pub const EXPIRE_CYCLE_BUDGET: Duration = Duration::from_millis(25);
+/// Longest an active expiry slice holds its read side of the isolation lock: the most an EXEC
+/// waits for expiry.
+pub const EXPIRE_SLICE_BUDGET: Duration = Duration::from_millis(1);
 
 /// The bound listeners plus what must be cleaned up when they go.
 pub struct Listeners {
@@ -96,8 +99,23 @@ fn bind_unix(path: &Path, perm: u32) -> anyhow::Result<UnixListener> {
 }
 
 /// Run active expiry once (engines without their own timer call this from a thread).
+///
+/// Deleting keys is a modification an EXEC must not see half-way, so expiry holds a read
+/// side of the isolation lock ([`crate::exclusive`]), in slices of [`EXPIRE_SLICE_BUDGET`]
+/// so an EXEC waits for at most one slice. Each slice resumes where the previous stopped; a
+/// slice that ends before its budget has walked every shard, and the cycle stops.
 pub fn expire_tick(shared: &Shared) {
-    let removed = shared.store.active_expire_cycle(crate::store::now_ms(), EXPIRE_CYCLE_BUDGET);
+    let started = Instant::now();
+    let mut removed = 0;
+    loop {
+        let slice_started = Instant::now();
+        let read = shared.isolation.read(crate::exclusive::BACKGROUND_STRIPE);
+        removed += shared.store.active_expire_cycle(crate::store::now_ms(), EXPIRE_SLICE_BUDGET);
+        drop(read);
+        if slice_started.elapsed() < EXPIRE_SLICE_BUDGET || started.elapsed() >= EXPIRE_CYCLE_BUDGET {
+            break;
+        }
+    }
     if removed > 0 {
         shared.stats.expired_keys.fetch_add(removed as u64, Relaxed);
     }

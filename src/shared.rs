@@ -7,6 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::exclusive::Isolation;
 use crate::store::Store;
 
 /// Slots of a [`StripedCounter`]: more than the worker threads we expect on one machine's
@@ -94,6 +95,8 @@ type Waker = Box<dyn Fn() + Send + Sync>;
 pub struct Shared {
     pub config: Config,
     pub store: Store,
+    /// The striped lock that makes EXEC isolated (see [`crate::exclusive`]).
+    pub isolation: Isolation,
     pub stats: Stats,
     pub started: Instant,
     io: OnceLock<IoInfo>,
@@ -108,6 +111,7 @@ impl Shared {
         Shared {
             config,
             store,
+            isolation: Isolation::default(),
             stats: Stats::default(),
             started: Instant::now(),
             io: OnceLock::new(),

@@ -14,6 +14,7 @@ use crate::shared::Shared;
 
 pub mod connection;
 pub mod keys;
+pub mod multi;
 pub mod server;
 pub mod strings;
 
@@ -71,16 +72,25 @@ pub struct ClientState {
     pub name: Option<Box<[u8]>>,
     /// QUIT: write the reply, then close.
     pub close_after_reply: bool,
+    /// The stripe of the isolation lock this client's commands read under
+    /// ([`crate::exclusive`]): `id % STRIPES` by default (threads engine); the uring and
+    /// epoll engines set their worker index.
+    pub stripe: usize,
+    /// MULTI state: queued commands and watched keys.
+    pub tx: multi::Transaction,
 }
 
 impl ClientState {
     pub fn new(shared: &Shared) -> Self {
+        let id = shared.next_client_id();
         ClientState {
-            id: shared.next_client_id(),
+            id,
             db: 0,
             authenticated: shared.config.password().is_none(),
             name: None,
             close_after_reply: false,
+            stripe: (id % crate::exclusive::STRIPES as u64) as usize,
+            tx: multi::Transaction::default(),
         }
     }
 }
@@ -114,7 +124,7 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut map = Table::default();
-        for family in [connection::COMMANDS, server::COMMANDS, strings::COMMANDS, keys::COMMANDS] {
+        for family in [connection::COMMANDS, server::COMMANDS, strings::COMMANDS, keys::COMMANDS, multi::COMMANDS] {
             for cmd in family {
                 let old = map.insert(cmd.name.as_bytes(), cmd);
                 assert!(old.is_none(), "command {} defined twice", cmd.name);
@@ -141,24 +151,35 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     table().get(&lower[..name.len()]).copied()
 }
 
-/// Run one request: look the command up, check arity and auth centrally, call the handler.
+/// Run one request: look the command up, check arity and auth centrally, then either queue
+/// it (inside MULTI, see [`multi`]) or call the handler while holding this client's stripe of
+/// the isolation lock (see [`crate::exclusive`]), so no EXEC runs in the middle of it. A
+/// refusal here flags an open transaction (EXEC then answers EXECABORT).
 pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     debug_assert!(!argv.is_empty());
     let shared = ctx.shared;
     shared.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let Some(cmd) = lookup(argv.get(0)) else {
+        ctx.client.tx.reject();
         unknown_command(ctx, argv);
         return;
     };
     let argc = argv.len() as i32;
     if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
+        ctx.client.tx.reject();
         wrong_arity(ctx, cmd.name);
         return;
     }
     if !ctx.client.authenticated && cmd.flags & NO_AUTH == 0 {
+        ctx.client.tx.reject();
         ctx.error("NOAUTH Authentication required.");
         return;
     }
+    if ctx.client.tx.in_multi() {
+        multi::queue_or_run(ctx, cmd, argv);
+        return;
+    }
+    let _read = shared.isolation.read(ctx.client.stripe);
     (cmd.handler)(ctx, argv);
 }
 
