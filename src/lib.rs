@@ -16,9 +16,12 @@
 //! - [`protocol`] — the RESP2 + inline request parser: pure, resumable, zero-copy for
 //!   multibulk, Redis's limits and error texts.
 //! - [`cmd`] — **the command table** and the command families (`connection`, `server`,
-//!   `strings`, `keys`): arity and auth checked centrally, one handler per command.
+//!   `strings`, `keys`, `multi`): arity and auth checked centrally, one handler per command;
+//!   inside MULTI commands are queued centrally too.
+//! - [`exclusive`] — the striped big-reader lock that isolates EXEC: each command reads under
+//!   its worker's stripe, EXEC write-locks every stripe.
 //! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys and values,
-//!   millisecond expiry (lazy + active cycle).
+//!   millisecond expiry (lazy + active cycle), WATCH registries per shard.
 //! - [`reply`] — RESP reply encoding. [`glob`] — Redis glob patterns.
 //! - [`server`] — binding listeners, choosing the engine (falling back from io_uring when the
 //!   kernel refuses it), signals and graceful shutdown. [`config`] — the flags and limits.

@@ -355,7 +355,8 @@ mod tests {
         // Unknown command and wrong arity flag the transaction; nothing queued runs.
         let s = shared();
         let mut c = ClientState::new(&s);
-        let out = run(&s, &mut c, &[&["MULTI"], &["SET", "x", "1"], &["NOSUCH", "a"], &["GET"], &["EXEC"], &["GET", "x"]]);
+        let out =
+            run(&s, &mut c, &[&["MULTI"], &["SET", "x", "1"], &["NOSUCH", "a"], &["GET"], &["EXEC"], &["GET", "x"]]);
         assert_eq!(
             out,
             "+OK\r\n+QUEUED\r\n-ERR unknown command 'NOSUCH', with args beginning with: 'a' \r\n\

@@ -136,7 +136,14 @@ impl Watches {
     }
 
     /// Record `key` (db, shard) as watched, with `registry` the shard's (locked) registry slot.
-    pub(super) fn add(&mut self, dbs: &Arc<[Db]>, registry: &mut Option<Box<Registry>>, db: usize, shard: usize, key: &[u8]) {
+    pub(super) fn add(
+        &mut self,
+        dbs: &Arc<[Db]>,
+        registry: &mut Option<Box<Registry>>,
+        db: usize,
+        shard: usize,
+        key: &[u8],
+    ) {
         let flag = self.flag.get_or_insert_with(Flag::default);
         if self.dbs.is_none() {
             self.dbs = Some(Arc::clone(dbs));
