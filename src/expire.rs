@@ -5,17 +5,35 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::shared::Shared;
 
 /// How often active expiry runs, and how long one cycle may take (Redis: 10 Hz, 25% of it).
 pub const EXPIRE_CYCLE_INTERVAL: Duration = Duration::from_millis(100);
 pub const EXPIRE_CYCLE_BUDGET: Duration = Duration::from_millis(25);
+/// Longest an active expiry slice holds its read side of the isolation lock: the most an EXEC
+/// waits for expiry.
+pub const EXPIRE_SLICE_BUDGET: Duration = Duration::from_millis(1);
 
 /// Run active expiry once (engines without their own timer call this from a thread).
+///
+/// Deleting keys is a modification an EXEC must not see half-way, so expiry holds a read
+/// side of the isolation lock ([`crate::exclusive`]), in slices of [`EXPIRE_SLICE_BUDGET`]
+/// so an EXEC waits for at most one slice. Each slice resumes where the previous stopped; a
+/// slice that ends before its budget has walked every shard, and the cycle stops.
 pub fn expire_tick(shared: &Shared) {
-    let removed = shared.store.active_expire_cycle(crate::store::now_ms(), EXPIRE_CYCLE_BUDGET);
+    let started = Instant::now();
+    let mut removed = 0;
+    loop {
+        let slice_started = Instant::now();
+        let read = shared.isolation.read(crate::exclusive::BACKGROUND_STRIPE);
+        removed += shared.store.active_expire_cycle(crate::store::now_ms(), EXPIRE_SLICE_BUDGET);
+        drop(read);
+        if slice_started.elapsed() < EXPIRE_SLICE_BUDGET || started.elapsed() >= EXPIRE_CYCLE_BUDGET {
+            break;
+        }
+    }
     if removed > 0 {
         shared.stats.expired_keys.fetch_add(removed as u64, Relaxed);
     }
@@ -42,4 +60,41 @@ pub fn with_expiry_thread(shared: &Arc<Shared>, serve: impl FnOnce() -> anyhow::
     shared.begin_shutdown();
     let _ = expiry.join();
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use clap::Parser as _;
+
+    #[test]
+    fn active_expiry_waits_for_an_exclusive_section() {
+        // While an EXEC holds the exclusive side, an expiry tick on another thread deletes
+        // nothing; once it ends, the tick runs.
+        let shared = Arc::new(Shared::new(Config::parse_from(["ringkv-server"])));
+        let now = crate::store::now_ms();
+        for i in 0..100 {
+            let key = format!("k{i}").into_bytes();
+            shared.store.with_key(0, &key, now, |k| k.set(b"v".to_vec(), Some(now + 1)));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        let exclusive = shared.isolation.exclusive();
+        let tick = std::thread::spawn({
+            let shared = Arc::clone(&shared);
+            move || expire_tick(&shared)
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(shared.store.db_len(0), 100, "expiry ran inside the exclusive section");
+        drop(exclusive);
+        tick.join().expect("expiry tick");
+        // A loaded machine may stretch one tick past its budget: allow a few more.
+        for _ in 0..100 {
+            if shared.store.db_len(0) == 0 {
+                break;
+            }
+            expire_tick(&shared);
+        }
+        assert_eq!(shared.store.db_len(0), 0);
+    }
 }

@@ -16,9 +16,12 @@
 //! - [`protocol`] — the RESP2 + inline request parser: pure, resumable, zero-copy for
 //!   multibulk, Redis's limits and error texts.
 //! - [`cmd`] — **the command table** and the command families (`connection`, `server`,
-//!   `strings`, `keys`): arity and auth checked centrally, one handler per command.
+//!   `strings`, `keys`, `multi`): arity and auth checked centrally, one handler per command;
+//!   inside MULTI commands are queued centrally too.
+//! - [`exclusive`] — the striped big-reader lock that isolates EXEC: each command reads under
+//!   its worker's stripe, EXEC write-locks every stripe.
 //! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys and values,
-//!   millisecond expiry (lazy + active cycle).
+//!   millisecond expiry (lazy + active cycle), WATCH registries per shard.
 //! - [`reply`] — reply encoding: commands describe each reply once in RESP3 terms (map, set,
 //!   double, null, …) and the connection's protocol (`HELLO 2|3`) picks the bytes.
 //!   [`glob`] — Redis glob patterns. [`args`] — the text rules server and CLI share:
@@ -54,6 +57,7 @@ pub mod clients;
 pub mod cmd;
 pub mod config;
 pub mod engine;
+pub mod exclusive;
 pub mod expire;
 pub mod glob;
 pub mod loadgen;

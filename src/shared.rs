@@ -8,12 +8,13 @@ use std::time::Instant;
 
 use crate::clients::{Clients, OutputLimit};
 use crate::config::Config;
+use crate::exclusive::Isolation;
 use crate::pubsub::PubSub;
+use crate::store::Store;
 
 /// Redis's default for the pub/sub class of `client-output-buffer-limit`: `32mb 8mb 60`.
 pub const PUBSUB_OUTPUT_LIMIT_DEFAULT: OutputLimit =
     OutputLimit { hard: 32 * 1024 * 1024, soft: 8 * 1024 * 1024, soft_seconds: 60 };
-use crate::store::Store;
 
 /// Slots of a [`StripedCounter`]: more than the worker threads we expect on one machine's
 /// cores would gain little; each slot is a cache line.
@@ -101,6 +102,8 @@ type Waker = Box<dyn Fn() + Send + Sync>;
 pub struct Shared {
     pub config: Config,
     pub store: Store,
+    /// The striped lock that makes EXEC isolated (see [`crate::exclusive`]).
+    pub isolation: Isolation,
     pub stats: Stats,
     pub started: Instant,
     io: OnceLock<IoInfo>,
@@ -122,6 +125,7 @@ impl Shared {
         Shared {
             config,
             store,
+            isolation: Isolation::default(),
             stats: Stats::default(),
             started: Instant::now(),
             io: OnceLock::new(),

@@ -33,14 +33,30 @@
 //! Multi-key commands lock every shard they touch in ascending shard order, so they are atomic
 //! and cannot deadlock. Closures run with shards locked: they must not call back into the
 //! [`Store`].
+//!
+//! # Modification contract (WATCH)
+//!
+//! Every change to a key goes through one of the shard's lowest-level mutations: `insert`
+//! (new key), `remove_at` (DEL, overwrite-with-past-deadline, lazy and active expiry, flush),
+//! `set_deadline` (value replaced by `set`, EXPIRE, PERSIST) and, for in-place changes,
+//! [`KeyView::get_mut`] and [`KeyView::set_keep_ttl`]. Each of them "touches" the key: the
+//! shard's WATCH registry ([`watch`]) marks every client watching it dirty, so EXEC fails.
+//! Reads use [`KeyView::get`], which hands out `&Entry` and touches nothing. A data type
+//! (hash, list, set, zset, ...) that changes its value in place must reach it through
+//! `get_mut` (only once it is sure it will change it, so a failing command does not
+//! invalidate WATCH), or replace it with `set`/`set_keep_ttl`/`put_entry`; then WATCH needs
+//! nothing more from it. A shard nobody watches pays one `None` test per mutation.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
+
+mod watch;
+pub use watch::Watches;
 
 /// Default number of logical databases (Redis's `databases 16`).
 pub const DATABASES_DEFAULT: usize = 16;
@@ -228,9 +244,19 @@ pub struct Shard {
     slab: Slab,
     /// Number of entries with a deadline; they occupy slab positions `0..volatile`.
     volatile: usize,
+    /// Clients watching keys of this shard; `None` while nobody does (see [`watch`]).
+    watched: Option<Box<watch::Registry>>,
 }
 
 impl Shard {
+    /// `key` is being modified: mark its watchers dirty (see the modification contract).
+    #[inline]
+    fn touch(&self, key: &[u8]) {
+        if let Some(registry) = &self.watched {
+            registry.touch(key);
+        }
+    }
+
     /// Slab position of `key` (expired or not).
     fn find(&self, hash32: u32, key: &[u8]) -> Option<usize> {
         let slab = &self.slab;
@@ -251,6 +277,7 @@ impl Shard {
     /// Adds an entry whose key is not present; returns its slab position.
     fn insert(&mut self, hash32: u32, entry: Entry) -> usize {
         debug_assert!(self.slab.len() < SHARD_KEYS_MAX);
+        self.touch(&entry.key);
         let has_deadline = entry.expire_at_ms != 0;
         let i = self.slab.len();
         self.slab.push(entry, hash32);
@@ -293,6 +320,7 @@ impl Shard {
     /// Removes the entry at slab position `i`, filling the hole so the slab stays dense and
     /// the entries with a deadline stay in front.
     fn remove_at(&mut self, i: usize) -> Option<Entry> {
+        self.touch(&self.slab.entry(i).key);
         let hash32 = self.slab.hash(i);
         let removed = self.table.find_entry(table_hash(hash32), |&x| x as usize == i);
         debug_assert!(removed.is_ok(), "slab index {i} missing from the table");
@@ -323,6 +351,7 @@ impl Shard {
 
     /// Sets the deadline (0 = none) of the entry at `i`; returns its new slab position.
     fn set_deadline(&mut self, i: usize, expire_at_ms: u64) -> usize {
+        self.touch(&self.slab.entry(i).key);
         let had_deadline = self.slab.entry(i).expire_at_ms != 0;
         let mut i = i;
         if !had_deadline && expire_at_ms != 0 {
@@ -403,9 +432,17 @@ impl<'a> KeyView<'a> {
         self.shard.find_live(self.hash32(), self.key, self.now_ms)
     }
 
-    /// The live entry, if any.
-    pub fn get(&mut self) -> Option<&mut Entry> {
+    /// The live entry, if any, for reading.
+    pub fn get(&mut self) -> Option<&Entry> {
         let i = self.find_live()?;
+        Some(self.shard.slab.entry(i))
+    }
+
+    /// The live entry, if any, to change in place. Counts as a modification of the key
+    /// (WATCH), so call it only once the change is certain.
+    pub fn get_mut(&mut self) -> Option<&mut Entry> {
+        let i = self.find_live()?;
+        self.shard.touch(self.key);
         Some(self.shard.slab.entry_mut(i))
     }
 
@@ -449,6 +486,7 @@ impl<'a> KeyView<'a> {
         let Some(i) = self.find_live() else {
             return self.set(value, None);
         };
+        self.shard.touch(self.key);
         let entry = self.shard.slab.entry_mut(i);
         Some(Entry {
             key: Box::default(),
@@ -526,8 +564,9 @@ type Db = Box<[CachePadded<Mutex<Shard>>]>;
 
 /// The whole keyspace.
 pub struct Store {
-    /// `dbs[db][shard]`
-    dbs: Box<[Db]>,
+    /// `dbs[db][shard]`. Shared with clients' [`Watches`], which unregister themselves when
+    /// dropped.
+    dbs: Arc<[Db]>,
     hasher: ahash::RandomState,
     shard_mask: u64,
     /// Global shard index (`db * shards_per_db + shard`) where the next active expire cycle
@@ -596,6 +635,32 @@ impl Store {
         f(&mut MultiView { guards, slots, keys, now_ms })
     }
 
+    /// Start watching `key` of `db` for `watches` (WATCH). An expired key is removed first
+    /// (that touches other watchers, not this one), so a key that is logically absent now
+    /// and stays so does not fail the EXEC.
+    pub fn watch(&self, watches: &mut Watches, db: usize, key: &[u8], now_ms: u64) {
+        let (hash, shard) = self.locate(key);
+        let mut guard = lock(&self.dbs[db][shard]);
+        guard.find_live(hash as u32, key, now_ms);
+        watches.add(&self.dbs, &mut guard.watched, db, shard, key);
+    }
+
+    /// True if no key `watches` watches was modified since it was watched (EXEC). Keys that
+    /// have expired meanwhile are removed now, which marks them modified, as Redis's EXEC
+    /// refuses to run when a watched key expired.
+    pub fn watches_clean(&self, watches: &Watches, now_ms: u64) -> bool {
+        for (db, key) in watches.keys() {
+            let (hash, shard) = self.locate(key);
+            lock(&self.dbs[db][shard]).find_live(hash as u32, key, now_ms);
+        }
+        !watches.is_dirty()
+    }
+
+    /// Number of distinct watched keys across all dbs (tests: registries are released).
+    pub fn watched_keys(&self) -> usize {
+        self.dbs.iter().flat_map(|db| db.iter()).map(|s| lock(s).watched.as_ref().map_or(0, |r| r.len())).sum()
+    }
+
     /// Number of keys in `db` (like Redis, may count expired keys not yet reaped).
     pub fn db_len(&self, db: usize) -> usize {
         self.dbs.get(db).map_or(0, |shards| shards.iter().map(|s| lock(s).slab.len()).sum())
@@ -607,9 +672,20 @@ impl Store {
     }
 
     /// Remove every key of `db`. The old contents are freed after each shard is unlocked.
+    /// Watchers of keys that existed are marked dirty; the watch registry stays.
     pub fn flush_db(&self, db: usize) {
         for shard in self.dbs.get(db).into_iter().flatten() {
-            let old = std::mem::take(&mut *lock(shard));
+            let mut guard = lock(shard);
+            let watched = guard.watched.take();
+            if let Some(registry) = &watched {
+                let shard = &*guard;
+                registry.touch_where(|key| {
+                    let hash32 = self.locate(key).0 as u32;
+                    shard.find(hash32, key).is_some()
+                });
+            }
+            let old = std::mem::replace(&mut *guard, Shard { watched, ..Shard::default() });
+            drop(guard);
             drop(old);
         }
     }

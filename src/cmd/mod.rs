@@ -16,6 +16,7 @@ use crate::shared::Shared;
 
 pub mod connection;
 pub mod keys;
+pub mod multi;
 pub mod pubsub;
 #[cfg(test)]
 mod resp3_tests;
@@ -83,6 +84,12 @@ pub struct ClientState {
     pub monitor: bool,
     clients: Arc<Clients>,
     pubsub: Arc<PubSub>,
+    /// The stripe of the isolation lock this client's commands read under
+    /// ([`crate::exclusive`]): `id % STRIPES` by default (threads engine); the uring and
+    /// epoll engines set their worker index.
+    pub stripe: usize,
+    /// MULTI state: queued commands and watched keys.
+    pub tx: multi::Transaction,
 }
 
 impl ClientState {
@@ -106,6 +113,8 @@ impl ClientState {
             monitor: false,
             clients: shared.clients.clone(),
             pubsub: shared.pubsub.clone(),
+            stripe: (id % crate::exclusive::STRIPES as u64) as usize,
+            tx: multi::Transaction::default(),
         }
     }
 }
@@ -153,7 +162,15 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut map = Table::default();
-        for family in [connection::COMMANDS, server::COMMANDS, strings::COMMANDS, keys::COMMANDS, pubsub::COMMANDS] {
+        let families = [
+            connection::COMMANDS,
+            server::COMMANDS,
+            strings::COMMANDS,
+            keys::COMMANDS,
+            multi::COMMANDS,
+            pubsub::COMMANDS,
+        ];
+        for family in families {
             for cmd in family {
                 let old = map.insert(cmd.name.as_bytes(), cmd);
                 assert!(old.is_none(), "command {} defined twice", cmd.name);
@@ -185,22 +202,28 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     table().get(&lower[..name.len()]).copied()
 }
 
-/// Run one request: look the command up, check arity and auth centrally, call the handler.
-/// Returns the command found (even if it was refused), for CLIENT LIST's `cmd`.
+/// Run one request: look the command up, check arity and auth centrally, then either queue
+/// it (inside MULTI, see [`multi`]) or call the handler while holding this client's stripe of
+/// the isolation lock (see [`crate::exclusive`]), so no EXEC runs in the middle of it. A
+/// refusal here flags an open transaction (EXEC then answers EXECABORT). Returns the command
+/// found (even if it was refused), for CLIENT LIST's `cmd`.
 pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
     debug_assert!(!argv.is_empty());
     let shared = ctx.shared;
     shared.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let Some(cmd) = lookup(argv.get(0)) else {
+        ctx.client.tx.reject();
         unknown_command(ctx, argv);
         return None;
     };
     let argc = argv.len() as i32;
     if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
+        ctx.client.tx.reject();
         wrong_arity(ctx, cmd.name);
         return Some(cmd);
     }
     if !ctx.client.authenticated && cmd.flags & NO_AUTH == 0 {
+        ctx.client.tx.reject();
         ctx.error("NOAUTH Authentication required.");
         return Some(cmd);
     }
@@ -209,12 +232,18 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             cmd.name
         );
+        ctx.client.tx.reject();
         ctx.error(&msg);
         return Some(cmd);
     }
     if shared.clients.monitoring() && !MONITOR_HIDDEN.contains(&cmd.name) {
         feed_monitors(ctx, argv);
     }
+    if ctx.client.tx.in_multi() {
+        multi::queue_or_run(ctx, cmd, argv);
+        return Some(cmd);
+    }
+    let _read = shared.isolation.read(ctx.client.stripe);
     (cmd.handler)(ctx, argv);
     Some(cmd)
 }

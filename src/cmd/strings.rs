@@ -405,8 +405,11 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) {
         };
         let old = parse_i64(&entry.value).ok_or(ERR_NOT_INTEGER)?;
         let new = old.checked_add(delta).ok_or(ERR_OVERFLOW)?;
-        entry.value.clear();
-        entry.value.extend_from_slice(itoa::Buffer::new().format(new).as_bytes());
+        // Only now, with the result known, count it as a modification (WATCH).
+        if let Some(entry) = k.get_mut() {
+            entry.value.clear();
+            entry.value.extend_from_slice(itoa::Buffer::new().format(new).as_bytes());
+        }
         Ok(new)
     });
     match result {
@@ -431,7 +434,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
         let text = format_f64(new).into_bytes();
         reply::bulk(out, &text);
-        match k.get() {
+        match k.get_mut() {
             Some(entry) => entry.value = text,
             None => drop(k.set(text, None)),
         }
@@ -451,15 +454,18 @@ fn append(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let tail = argv.get(2);
     let result = shared.store.with_key(db, argv.get(1), now, |k| {
-        let Some(entry) = k.get() else {
+        let Some(old_len) = k.get().map(|e| e.value.len()) else {
             k.set(tail.to_vec(), None);
             return Ok(tail.len());
         };
-        if !fits_bulk_len(shared, entry.value.len() as u64, tail.len() as u64) {
+        if !fits_bulk_len(shared, old_len as u64, tail.len() as u64) {
             return Err(ERR_STRING_TOO_LONG);
         }
-        entry.value.extend_from_slice(tail);
-        Ok(entry.value.len())
+        // Found just above under the same shard lock: `get_mut` finds it again.
+        if let Some(entry) = k.get_mut() {
+            entry.value.extend_from_slice(tail);
+        }
+        Ok(old_len + tail.len())
     });
     match result {
         Ok(len) => reply::integer(ctx.out, len as i64),
@@ -541,7 +547,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             value[offset..end].copy_from_slice(patch);
             value.len()
         };
-        match k.get() {
+        match k.get_mut() {
             Some(entry) => Ok(write(&mut entry.value)),
             None => {
                 let mut value = Vec::new();
@@ -602,7 +608,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             }
             was_set
         };
-        match k.get() {
+        match k.get_mut() {
             Some(entry) => update(&mut entry.value),
             None => {
                 let mut value = Vec::new();

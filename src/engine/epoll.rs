@@ -246,9 +246,11 @@ impl<'a> Worker<'a> {
         }
         self.io.connections.fetch_add(1, Relaxed);
         self.io.connections_total.fetch_add(1, Relaxed);
+        let mut session = Session::new(self.shared);
+        session.client.stripe = self.index; // this loop's stripe of the isolation lock
         self.conns[slot] = Some(Conn {
             sock,
-            session: Session::new(self.shared),
+            session,
             sent: 0,
             want_write: false,
             read_pending: true,

@@ -577,7 +577,9 @@ impl<'a> Worker<'a> {
             UringMode::Full => Vec::new(),
         };
         let send = self.spare_sends.pop().unwrap_or_default();
-        let conn = Conn::new(fd, Session::new(self.shared), rbuf, send, self.now);
+        let mut session = Session::new(self.shared);
+        session.client.stripe = self.id; // this worker's stripe of the isolation lock
+        let conn = Conn::new(fd, session, rbuf, send, self.now);
         let (slot, _) = self.slab.insert(conn);
         self.connections_total += 1;
         self.touch(slot);
