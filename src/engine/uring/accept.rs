@@ -22,7 +22,7 @@
 //! land on its ring.
 
 use std::os::fd::RawFd;
-use std::sync::atomic::Ordering::Release;
+use std::sync::atomic::Ordering::{Acquire, Release};
 
 use super::reserved::Reserved;
 use super::{errno_str, token, Coord, Plan};
@@ -264,6 +264,11 @@ impl<'a> Acceptor<'a> {
         self.states.iter().all(|a| *a == AcceptState::Stopped) && self.handoffs_inflight == 0
     }
 
+    /// No worker may still hand a descriptor to another (every acceptor released).
+    pub fn all_acceptors_done(&self) -> bool {
+        self.coord.acceptors_running.load(Acquire) == 0
+    }
+
     /// An acceptor that will hand off nothing more tells the others.
     pub fn release_if_done(&mut self) {
         if self.accepting && !self.released && self.done() {
@@ -324,7 +329,7 @@ fn peer_addr(fd: RawFd) -> Option<std::net::SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering::Acquire};
+    use std::sync::atomic::AtomicUsize;
 
     use AcceptState::*;
 
