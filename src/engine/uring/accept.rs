@@ -265,6 +265,7 @@ impl<'a> Acceptor<'a> {
     }
 
     /// No worker may still hand a descriptor to another (every acceptor released).
+    #[inline]
     pub fn all_acceptors_done(&self) -> bool {
         self.coord.acceptors_running.load(Acquire) == 0
     }

@@ -143,8 +143,11 @@ impl Reserved {
 
     /// Accept on listener `listener`'s descriptor `fd`: multishot, or one connection.
     pub fn accept(&mut self, ring: &mut Ring, fd: RawFd, listener: usize, multishot: bool) -> anyhow::Result<()> {
-        let entry =
-            if multishot { sqe::accept_multi(fd, token::accept(listener)) } else { sqe::accept(fd, token::accept(listener)) };
+        let entry = if multishot {
+            sqe::accept_multi(fd, token::accept(listener))
+        } else {
+            sqe::accept(fd, token::accept(listener))
+        };
         self.push(ring, &entry)
     }
 
