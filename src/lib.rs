@@ -4,12 +4,14 @@
 //!
 //! Read in this order; each module opens with a header saying what it does and why.
 //!
-//! - [`ring`] — **the io_uring engine**: per-worker rings, multishot accept/recv into a provided
-//!   buffer ring, one send per connection per tick, one `io_uring_enter` per loop iteration.
-//!   This is what ringkv exists for.
-//! - [`engine`] — the other engines, `threads` (one OS thread per connection: the seed
-//!   program's design) and `epoll` (mio event loops), plus listener types and admission
-//!   control (maxclients, protected mode). Engines only move bytes.
+//! - [`ring`] — **the io_uring layer**: ring setup and probes, SQE builders, the one
+//!   `io_uring_enter` per loop iteration with its errno decisions, the provided-buffer ring.
+//! - [`engine`] — the engines, which only move bytes, and what they share (connection rules,
+//!   limits, admission control: maxclients, protected mode). **`engine::uring`** is what
+//!   ringkv exists for: per-worker rings, multishot accept/recv into a provided buffer ring,
+//!   one send per connection per tick (files by responsibility: `worker` the loop, `accept`,
+//!   `reserved`, `drain`, `batching`, `token`, `conn`, `setup`). Beside it `threads` (one OS
+//!   thread per connection: the seed program's design) and `epoll` (mio event loops).
 //! - [`session`] — one connection's protocol state, shared by every engine: feed it bytes, it
 //!   runs complete requests and fills an output buffer; backpressure and close reasons live
 //!   here.

@@ -212,8 +212,9 @@ impl Ring {
     ///
     /// # Safety
     /// Every buffer, pointer and descriptor the SQE refers to must stay valid until its final
-    /// completion has been reaped (the connection slab, send buffers and the worker's boxed
-    /// timespecs/eventfd buffer guarantee this; see `conn.rs`).
+    /// completion has been reaped (the connection slab and send buffers guarantee this for
+    /// connection ops, see `engine/uring/conn.rs`; `Reserved`'s boxed timespecs and eventfd
+    /// buffer for the rest, see `engine/uring/reserved.rs`).
     pub unsafe fn push(&mut self, sqe: &squeue::Entry) -> Result<(), anyhow::Error> {
         self.reserve(1)?;
         // SAFETY: forwarded to our caller's contract above.

@@ -16,6 +16,8 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "auth", arity: -2, flags: NO_AUTH, keys: (0, 0, 0), handler: auth },
     Command { name: "hello", arity: -1, flags: NO_AUTH, keys: (0, 0, 0), handler: hello },
     Command { name: "client", arity: -2, flags: 0, keys: (0, 0, 0), handler: client },
+    Command { name: "monitor", arity: 1, flags: 0, keys: (0, 0, 0), handler: super::client::monitor },
+    Command { name: "reset", arity: 1, flags: NO_AUTH, keys: (0, 0, 0), handler: super::client::reset },
 ];
 
 const ERR_WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -193,6 +195,8 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             return ctx.error(ERR_CLIENT_NAME);
         }
         ctx.client.name = (!name.is_empty()).then(|| name.into());
+        let published = ctx.client.name.clone();
+        ctx.client.handle.publish(|s| s.name = published);
         ctx.ok();
     } else if eq_ignore_case(sub, "getname") && argv.len() == 2 {
         let name = ctx.client.name.as_deref();
@@ -203,15 +207,19 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         // Client libraries announce their name/version; ringkv accepts and ignores it.
         ctx.ok();
     } else if eq_ignore_case(sub, "info") && argv.len() == 2 {
-        let line = format!(
-            "id={} name={} db={}\n",
-            ctx.client.id,
-            String::from_utf8_lossy(ctx.client.name.as_deref().unwrap_or(b"")),
-            ctx.client.db
-        );
-        reply::verbatim(ctx.out, b"txt", line.as_bytes());
+        super::client::client_info(ctx);
+    } else if eq_ignore_case(sub, "list") {
+        super::client::client_list(ctx, argv);
+    } else if eq_ignore_case(sub, "kill") && argv.len() >= 3 {
+        super::client::client_kill(ctx, argv);
+    } else if ["pause", "unpause", "reply", "no-evict", "unblock", "tracking", "trackinginfo", "caching", "getredir"]
+        .iter()
+        .any(|k| eq_ignore_case(sub, k))
+    {
+        let name = String::from_utf8_lossy(sub).to_ascii_uppercase();
+        ctx.error(&format!("ERR CLIENT {name} is not supported by ringkv yet"));
     } else {
-        let known = ["setname", "getname", "id", "setinfo", "info"];
+        let known = ["setname", "getname", "id", "setinfo", "info", "kill"];
         let name = String::from_utf8_lossy(sub).into_owned();
         if known.iter().any(|k| eq_ignore_case(sub, k)) {
             ctx.error(&format!("ERR wrong number of arguments for 'client|{}' command", name.to_ascii_lowercase()));

@@ -14,6 +14,7 @@ use crate::pubsub::PubSub;
 use crate::reply;
 use crate::shared::Shared;
 
+pub mod client;
 pub mod connection;
 pub mod keys;
 pub mod multi;

@@ -26,6 +26,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::conn_rules::{next_step, Facts, Step};
 use super::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use super::{admit, client_closed, refuse};
+use crate::clients::{ConnInfo, Owner};
 use crate::net::{Listener, Stream};
 use crate::session::Session;
 use crate::shared::{Shared, WorkerIo};
@@ -80,7 +81,15 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> anyhow::Result<()>
         receivers.push(rx);
         wakers.push(waker);
     }
-    for w in &wakers {
+    for (i, w) in wakers.iter().enumerate() {
+        // Output other connections produced for this loop's clients (see `clients.rs`).
+        let mail = w.clone();
+        shared.clients.on_mail(
+            i,
+            Box::new(move || {
+                let _ = mail.wake();
+            }),
+        );
         let w = w.clone();
         shared.on_shutdown(Box::new(move || {
             let _ = w.wake();
@@ -171,6 +180,7 @@ impl<'a> Worker<'a> {
                 let t = ev.token().0;
                 if ev.token() == WAKER_TOKEN {
                     self.take_handoffs();
+                    self.take_mail();
                 } else if t >= LISTENER_TOKEN_BASE {
                     accept_retry[t - LISTENER_TOKEN_BASE] = true;
                 } else {
@@ -222,6 +232,18 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Connections that other connections produced output for (or killed): run their rules.
+    fn take_mail(&mut self) {
+        let Some(inbox) = self.shared.clients.inbox(self.index) else { return };
+        for handle in inbox.take() {
+            let slot = handle.local.load(Relaxed) as usize;
+            let ours = self.conns.get(slot).and_then(Option::as_ref).is_some_and(|c| c.session.client.id == handle.id);
+            if ours {
+                self.on_ready(slot, false, false);
+            }
+        }
+    }
+
     fn take_handoffs(&mut self) {
         while let Ok((sock, peer)) = self.rx.try_recv() {
             self.add_conn(sock, peer);
@@ -246,8 +268,9 @@ impl<'a> Worker<'a> {
         }
         self.io.connections.fetch_add(1, Relaxed);
         self.io.connections_total.fetch_add(1, Relaxed);
-        let mut session = Session::new(self.shared);
+        let mut session = Session::for_conn(self.shared, ConnInfo { owner: Owner::Worker(self.index), fd: sock.fd() });
         session.client.stripe = self.index; // this loop's stripe of the isolation lock
+        session.handle().local.store(slot as u64, Relaxed);
         self.conns[slot] = Some(Conn {
             sock,
             session,
@@ -296,6 +319,8 @@ impl<'a> Worker<'a> {
     /// Follow the connection rules until they say wait, read with nothing left to read, or
     /// close (returned as `Close`; anything else means the connection stays).
     fn run_rules(&mut self, conn: &mut Conn) -> Step {
+        // Output other connections produced for this one goes after its own replies.
+        conn.failed |= conn.session.pull_remote();
         loop {
             let facts = Facts {
                 can_send: !conn.write_blocked,

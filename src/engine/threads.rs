@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use super::conn_rules::{next_step, Facts, Step};
 use super::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use super::{admit, client_closed, refuse};
+use crate::clients::{ConnInfo, Owner};
 use crate::net::{Listener, Stream};
 use crate::session::Session;
 use crate::shared::Shared;
@@ -127,7 +128,8 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener, registry: &Arc<Registr
         let spawned =
             std::thread::Builder::new().name("ringkv-conn".into()).stack_size(CONN_STACK_BYTES).spawn(move || {
                 let mut stream = stream;
-                let mut session = Session::new(&shared2);
+                let info = ConnInfo { owner: Owner::Thread, fd: stream.fd() };
+                let mut session = Session::for_conn(&shared2, info);
                 let id = session.client.id;
                 registry2.lock().unwrap_or_else(|e| e.into_inner()).insert(id, stream.fd());
                 if shared2.shutting_down() {
@@ -135,6 +137,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener, registry: &Arc<Registr
                 }
                 serve_connection(&shared2, &mut stream, &mut session);
                 registry2.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                session.handle().thread_closing(); // CLIENT KILL must not touch the fd now
                 drop(stream); // only now: see Registry
                 shared2.worker_io(0).connections.fetch_sub(1, Relaxed);
                 client_closed(&shared2);
@@ -159,7 +162,9 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
     loop {
         // Writes block until done, so a write can always start and output is flushed once
         // nothing is unsent.
+        let killed = session.pull_remote();
         let facts = Facts {
+            killed,
             can_send: true,
             flushed: session.out.is_empty(),
             peer_eof,
@@ -176,6 +181,23 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
             }
             Step::Resume => session.resume(shared),
             Step::Read => {
+                if let Some(efd) = session.handle().thread_wake_fd() {
+                    // Output may come from elsewhere (subscribed, monitoring): wait for
+                    // either the socket or the connection's eventfd.
+                    syscalls += 1;
+                    match wait_for_input(stream.fd(), efd) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            syscalls += 1;
+                            drain_eventfd(efd);
+                            continue;
+                        }
+                        Err(e) => {
+                            note_timeout(shared, &e);
+                            break;
+                        }
+                    }
+                }
                 syscalls += 1;
                 match stream.read(&mut buf) {
                     Ok(0) => peer_eof = true,
@@ -217,4 +239,33 @@ fn write_all(stream: &mut Stream, mut buf: &[u8], syscalls: &mut u64) -> std::io
         }
     }
     Ok(())
+}
+
+/// Wait until the socket has input (true) or the connection's eventfd was written (false:
+/// output from elsewhere is waiting). The socket's idle `--timeout` applies as for a read.
+fn wait_for_input(sock: RawFd, efd: RawFd) -> std::io::Result<bool> {
+    let mut fds = [
+        libc::pollfd { fd: sock, events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: efd, events: libc::POLLIN, revents: 0 },
+    ];
+    loop {
+        // SAFETY: `fds` is a valid array of two pollfd for the duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        // Socket first: its replies are due before the mail (both are sent in order anyway).
+        return Ok(fds[0].revents != 0 || fds[1].revents == 0);
+    }
+}
+
+/// Reset the connection's eventfd after a wake-up.
+fn drain_eventfd(efd: RawFd) {
+    let mut counter = 0u64;
+    // SAFETY: reading 8 bytes into a u64 from a non-blocking eventfd the handle owns.
+    unsafe { libc::read(efd, (&mut counter as *mut u64).cast(), 8) };
 }

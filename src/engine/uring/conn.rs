@@ -183,10 +183,7 @@ impl Slab {
             slot.conn = Some(conn);
             return (i, slot.gen);
         }
-        let i = u32::try_from(self.slots.len())
-            .ok()
-            .filter(|i| *i < super::token::SLOT_RESERVED)
-            .expect("slab index fits a token");
+        let i = u32::try_from(self.slots.len()).expect("slab index fits a token's 32-bit slot field");
         self.slots.push(Slot { gen: 0, conn: Some(conn) });
         (i, 0)
     }

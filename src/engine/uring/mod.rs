@@ -2,8 +2,15 @@
 //! loop iteration into one `io_uring_enter`, built on the io_uring layer in [`crate::ring`].
 //!
 //! This file is the engine's entry point ([`serve`]: ring setup on every worker, then the
-//! go). The ring loop itself is in [`worker`] (one per thread); [`conn`] holds the
-//! per-connection state and [`token`] the `user_data` layout.
+//! go). The other files, by responsibility:
+//! - [`setup`] — what a worker sets up before the go: ring, buffer ring, shutdown eventfd.
+//! - [`worker`] — the ring loop (one per thread) and the per-connection steps.
+//! - [`conn`] — per-connection state and the slab that holds it.
+//! - [`accept`] — `Acceptor`: accept state per listener, admission, the MSG_RING hand-off.
+//! - [`reserved`] — `Reserved`: the worker's non-connection ops, their memory, their count.
+//! - [`drain`] — `Lifecycle`: the shutdown state machine (Running, Draining, Finishing).
+//! - [`batching`] — `Batching`: how many completions the next enter waits for.
+//! - [`token`] — the `user_data` layout, one variant per kind of completion.
 //!
 //! ```text
 //!                 listeners (unix, tcp)
@@ -52,7 +59,12 @@ use crate::net::Listener;
 use crate::ring::{bufring, kernel_version, unsupported_reason, Ring};
 use crate::shared::Shared;
 
+pub mod accept;
+pub mod batching;
 pub mod conn;
+pub mod drain;
+pub mod reserved;
+pub mod setup;
 pub mod token;
 pub mod worker;
 
@@ -78,6 +90,11 @@ impl std::fmt::Display for ServeError {
             ServeError::Failed(e) => write!(f, "{e:#}"),
         }
     }
+}
+
+/// A negative CQE result as the error it stands for (for logs).
+fn errno_str(result: i32) -> std::io::Error {
+    std::io::Error::from_raw_os_error(-result)
 }
 
 /// How completions of this ring's deferred work get run (from most to least efficient).
@@ -183,7 +200,7 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeEr
     let mode = effective_mode(shared.config.uring_mode);
     let workers = shared.config.worker_threads();
     let coord = Coord { acceptors_running: AtomicUsize::new(0) };
-    let opts = worker::Options {
+    let opts = setup::Options {
         mode,
         buffers,
         buffer_size,
@@ -249,7 +266,7 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeEr
             UringMode::Basic => "uring-basic",
         };
         shared.set_io(name, workers);
-        let handoff = have_msg_ring && workers > 1 && worker::accept_handoff();
+        let handoff = have_msg_ring && workers > 1 && accept::handoff_enabled();
         coord.acceptors_running.store(if handoff { 1 } else { workers }, Ordering::Release);
         for (id, tx) in go.iter().enumerate() {
             let plan = Plan {

@@ -1,0 +1,74 @@
+//! What a worker sets up before it knows whether the engine starts: its ring (probed for the
+//! opcodes the mode needs), full mode's provided-buffer ring, and the shutdown eventfd. Any
+//! failure here is reported before anything is served, so the engine can fall back.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::Arc;
+
+use super::ServeError;
+use crate::config::UringMode;
+use crate::ring::bufring::BufRing;
+use crate::ring::{unsupported_reason, Ring, CQ_ENTRIES, OPS_BASIC, OP_MSG_RING, SQ_ENTRIES};
+
+/// Buffer group id of the worker's buffer ring (one group per ring).
+const BGID: u16 = 0;
+
+/// Engine settings every worker shares.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub mode: UringMode,
+    pub buffers: u16,
+    pub buffer_size: u32,
+    /// `--uring-batch-wait-us`.
+    pub batch_wait_us: u32,
+    /// `--uring-force-enter-failure` (test-only): the enter probe counts as failed.
+    pub force_enter_failure: bool,
+}
+
+/// What a worker set up before it knows whether the engine starts.
+pub struct Setup {
+    pub ring: Ring,
+    pub bufs: Option<BufRing>,
+    /// The shutdown eventfd (read through the ring, written by `Shared::begin_shutdown`).
+    pub wake: Arc<OwnedFd>,
+    /// The kernel has `IORING_OP_MSG_RING` (accept hand-off possible).
+    pub msg_ring: bool,
+}
+
+pub fn setup(opts: Options) -> Result<Setup, ServeError> {
+    let mut ring = Ring::new(SQ_ENTRIES, CQ_ENTRIES)
+        .map_err(|e| ServeError::Unsupported(unsupported_reason("io_uring_setup", &e)))?;
+    ring.set_batch_wait(opts.batch_wait_us);
+    super::check_enter(&mut ring, opts.force_enter_failure)?;
+    let missing =
+        ring.probe(OPS_BASIC).map_err(|e| ServeError::Unsupported(unsupported_reason("IORING_REGISTER_PROBE", &e)))?;
+    if !missing.is_empty() {
+        return Err(ServeError::Unsupported(format!(
+            "the kernel lacks io_uring ops {} (hint: Linux 5.6+ needed; use --engine epoll)",
+            missing.join(", ")
+        )));
+    }
+    let msg_ring = ring.probe(&[OP_MSG_RING]).map(|m| m.is_empty()).unwrap_or(false);
+    let bufs = match opts.mode {
+        UringMode::Basic => None,
+        UringMode::Full => {
+            let b = BufRing::new(opts.buffers, opts.buffer_size, BGID)
+                .map_err(|e| ServeError::Failed(anyhow::anyhow!("mapping the receive buffer ring: {e}")))?;
+            b.register(&ring.submitter()).map_err(|e| {
+                let why = unsupported_reason("IORING_REGISTER_PBUF_RING", &e);
+                ServeError::Unsupported(format!("{why} (or use --uring-mode basic)"))
+            })?;
+            Some(b)
+        }
+    };
+    // Blocking on purpose: io_uring completes reads of an O_NONBLOCK file with EAGAIN instead
+    // of waiting. Writers add 1 to a counter that cannot overflow in practice, so never block.
+    // SAFETY: plain eventfd(2); the result is checked before use.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if efd < 0 {
+        return Err(ServeError::Failed(anyhow::anyhow!("eventfd: {}", std::io::Error::last_os_error())));
+    }
+    // SAFETY: `efd` is a fresh descriptor we own.
+    let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(efd) });
+    Ok(Setup { ring, bufs, wake, msg_ring })
+}
