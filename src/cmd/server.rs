@@ -267,7 +267,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     if want("stats") {
         let _ = write!(
             s,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_protocol_errors:{}\r\ntimedout_clients:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_protocol_errors:{}\r\ntimedout_clients:{}\r\nclient_output_buffer_limit_disconnections:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\r\n",
             st.total_connections_received.load(Relaxed),
             st.total_commands_processed.load(Relaxed),
             st.rejected_connections.load(Relaxed),
@@ -276,6 +276,9 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
             st.keyspace_misses.load(Relaxed),
             st.protocol_errors.load(Relaxed),
             st.timedout_clients.load(Relaxed),
+            shared.clients.output_limit_disconnections.load(Relaxed),
+            shared.pubsub.channels(crate::pubsub::Kind::Channel, None).len(),
+            shared.pubsub.numpat(),
         );
     }
     if want("io") {
