@@ -57,4 +57,6 @@ pub mod ring;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod slowlog;
 pub mod store;
+pub mod tunables;

@@ -55,7 +55,7 @@ pub struct Session {
 impl Session {
     pub fn new(shared: &Shared) -> Self {
         let client = ClientState::new(shared);
-        let limits = Limits::new(shared.config.proto_max_bulk_len);
+        let limits = Limits::new(shared.tunables.proto_max_bulk_len());
         Session {
             limits: if client.authenticated { limits } else { limits.unauthenticated() },
             client,
@@ -68,6 +68,13 @@ impl Session {
             held: false,
             commands: 0,
         }
+    }
+
+    /// A session for a client at `peer` (`None`: a Unix-socket client).
+    pub fn with_peer(shared: &Shared, peer: Option<std::net::SocketAddr>) -> Self {
+        let mut s = Session::new(shared);
+        s.client.peer = peer;
+        s
     }
 
     /// How many requests this connection has run.
@@ -145,7 +152,7 @@ impl Session {
     }
 
     fn check_query_buffer(&mut self, shared: &Shared) {
-        if self.close.is_none() && self.buffered_input() as u64 > shared.config.client_query_buffer_limit {
+        if self.close.is_none() && self.buffered_input() as u64 > shared.tunables.client_query_buffer_limit() {
             // Redis logs and drops such a client without a reply.
             tracing::warn!(client = self.client.id, "closing client that reached max query buffer length");
             self.close = Some(CloseReason::QueryBufferLimit);
@@ -179,7 +186,7 @@ impl Session {
                         cmd::execute(&mut ctx, argv);
                         self.commands += 1;
                         if self.client.authenticated && !was_authenticated {
-                            self.limits = Limits::new(shared.config.proto_max_bulk_len);
+                            self.limits = Limits::new(shared.tunables.proto_max_bulk_len());
                         }
                         if self.client.close_after_reply {
                             self.close = Some(CloseReason::Quit);

@@ -7,7 +7,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::slowlog::SlowLog;
 use crate::store::Store;
+use crate::tunables::Tunables;
 
 /// Slots of a [`StripedCounter`]: more than the worker threads we expect on one machine's
 /// cores would gain little; each slot is a cache line.
@@ -92,7 +94,11 @@ type Waker = Box<dyn Fn() + Send + Sync>;
 
 /// Everything the workers share.
 pub struct Shared {
+    /// The command-line flags. The settings CONFIG SET may change are read from
+    /// [`Shared::tunables`] instead (their `config` fields hold the startup values only).
     pub config: Config,
+    pub tunables: Tunables,
+    pub slowlog: SlowLog,
     pub store: Store,
     pub stats: Stats,
     pub started: Instant,
@@ -106,6 +112,8 @@ impl Shared {
     pub fn new(config: Config) -> Self {
         let store = Store::new(config.databases.max(1), crate::store::SHARDS_PER_DB_DEFAULT);
         Shared {
+            tunables: Tunables::new(&config),
+            slowlog: SlowLog::default(),
             config,
             store,
             stats: Stats::default(),

@@ -237,13 +237,10 @@ impl<'a> Worker<'a> {
         plan: Plan,
     ) -> Self {
         let now = Instant::now();
-        let tick_interval = if id == 0 {
-            Some(crate::server::EXPIRE_CYCLE_INTERVAL)
-        } else if shared.config.timeout > 0 {
-            Some(IDLE_SWEEP_INTERVAL)
-        } else {
-            None
-        };
+        // Worker 0 runs active expiry; the others wake for the idle sweep, which CONFIG SET
+        // may turn on at any time.
+        let tick_interval =
+            if id == 0 { Some(crate::server::EXPIRE_CYCLE_INTERVAL) } else { Some(IDLE_SWEEP_INTERVAL) };
         Worker {
             ring: setup.ring,
             bufs: setup.bufs,
@@ -582,7 +579,10 @@ impl<'a> Worker<'a> {
             UringMode::Full => Vec::new(),
         };
         let send = self.spare_sends.pop().unwrap_or_default();
-        let conn = Conn::new(fd, Session::new(self.shared), rbuf, send, self.now);
+        // The peer is looked up again here: a handed-off descriptor arrives without it.
+        self.ring.tally.syscalls += 1;
+        let session = Session::with_peer(self.shared, peer_addr(fd));
+        let conn = Conn::new(fd, session, rbuf, send, self.now);
         let (slot, _) = self.slab.insert(conn);
         self.connections_total += 1;
         self.touch(slot);
@@ -615,7 +615,7 @@ impl<'a> Worker<'a> {
         if self.id == 0 {
             crate::server::expire_tick(self.shared);
         }
-        let timeout_s = self.shared.config.timeout;
+        let timeout_s = self.shared.tunables.timeout_s();
         if timeout_s > 0 && self.now.duration_since(self.last_sweep) >= IDLE_SWEEP_INTERVAL {
             self.last_sweep = self.now;
             self.sweep_idle(Duration::from_secs(timeout_s));
