@@ -16,12 +16,16 @@
 //! - [`protocol`] — the RESP2 + inline request parser: pure, resumable, zero-copy for
 //!   multibulk, Redis's limits and error texts.
 //! - [`cmd`] — **the command table** and the command families (`connection`, `server`,
-//!   `strings`, `keys`): arity and auth checked centrally, one handler per command.
+//!   `command`, `config`, `slowlog`, `strings`, `keys`): arity and auth checked centrally, one
+//!   handler per command; `DOCS` rows beside each table, from which `cmd::syntax` and
+//!   `cmd::meta` derive what COMMAND INFO/DOCS report.
 //! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys and values,
 //!   millisecond expiry (lazy + active cycle).
 //! - [`reply`] — RESP reply encoding. [`glob`] — Redis glob patterns.
 //! - [`server`] — binding listeners, choosing the engine (falling back from io_uring when the
-//!   kernel refuses it), signals and graceful shutdown. [`config`] — the flags and limits.
+//!   kernel refuses it), signals and graceful shutdown. [`config`] — the flags and limits;
+//!   [`tunables`] — the settings CONFIG SET changes at runtime (atomics). [`slowlog`] — the
+//!   shared slow-command log.
 //!   [`shared`] — state every worker shares (store, stats, I/O counters, shutdown).
 //! - [`client`] — a small blocking RESP client used by `ringkv-cli`, tests and benches;
 //!   [`loadgen`] — the load generator the criterion engine benches drive servers with.
