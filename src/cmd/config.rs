@@ -1,4 +1,4 @@
-//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP. The parameters live in [`PARAMS`]: each
+//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP. The parameters live in `PARAMS`: each
 //! has a getter (its effective value, as CONFIG GET prints it) and, when it may change at
 //! runtime, a setter that validates and applies ([`crate::tunables`] holds those values).
 //! CONFIG SET of several pairs is all-or-none, as Redis 7.0: every pair is checked (names,

@@ -218,7 +218,7 @@ pub fn key_specs(cmd: &Command) -> Vec<KeySpec> {
     vec![KeySpec { flags, begin_index: first, find: FindKeys::Range { lastkey, keystep: step, limit: 0 } }]
 }
 
-/// The positions of the keys in a call `args` (args[0] is the command name), with the flags
+/// The positions of the keys in a call `args` (`args[0]` is the command name), with the flags
 /// of the spec that found each; out-of-range specs yield no keys.
 pub fn keys_of(
     cmd: &Command,

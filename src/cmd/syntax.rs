@@ -83,7 +83,7 @@ enum Item {
 /// Arguments whose type the name does not tell: (command, argument, type).
 const TYPE_OVERRIDES: &[(&str, &str, ArgType)] = &[("incrbyfloat", "increment", ArgType::Double)];
 
-/// Parse a command's Doc row, applying [`TYPE_OVERRIDES`].
+/// Parse a command's Doc row, applying `TYPE_OVERRIDES`.
 pub fn parse_doc(doc: &super::Doc) -> Result<Vec<Arg>, String> {
     let mut args = parse(doc.syntax)?;
     for a in &mut args {
