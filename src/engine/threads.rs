@@ -10,7 +10,7 @@
 //! [`SHUTDOWN_FLUSH_TIMEOUT`] has its socket shut down both ways, so shutdown is bounded.
 //!
 //! Idle `timeout`: a connection thread blocked on its socket wakes every
-//! [`IDLE_CHECK_INTERVAL`] (the socket's receive and send timeouts) and checks how long the
+//! `IDLE_CHECK_INTERVAL` (the socket's receive and send timeouts) and checks how long the
 //! client has been idle against the current `timeout`, which CONFIG SET may change at any
 //! time. A client that sends nothing, or does not read its replies, for that long is closed
 //! (Redis closes both kinds too).
