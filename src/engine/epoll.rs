@@ -26,6 +26,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::conn_rules::{next_step, Facts, Step};
 use super::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use super::{admit, client_closed, refuse};
+use crate::clients::{ConnInfo, Owner};
 use crate::net::{Listener, Stream};
 use crate::session::Session;
 use crate::shared::{Shared, WorkerIo};
@@ -152,7 +153,8 @@ impl<'a> Worker<'a> {
             )?;
         }
         let mut events = Events::with_capacity(EVENTS_MAX);
-        let idle_timeout = (self.shared.config.timeout > 0).then_some(IDLE_CHECK_INTERVAL);
+        // Always wake now and then: CONFIG SET may turn the idle timeout on at any time.
+        let idle_timeout = Some(IDLE_CHECK_INTERVAL);
         // Listeners whose last accept failed (EMFILE, ENOMEM, ...): retried after a backoff.
         let mut accept_retry = vec![false; listeners.len()];
         let result = loop {
@@ -186,7 +188,7 @@ impl<'a> Worker<'a> {
                 }
             }
             self.take_handoffs();
-            if idle_timeout.is_some() {
+            if self.shared.tunables.timeout_s() > 0 {
                 self.close_idle();
             }
         };
@@ -246,7 +248,7 @@ impl<'a> Worker<'a> {
         }
         self.io.connections.fetch_add(1, Relaxed);
         self.io.connections_total.fetch_add(1, Relaxed);
-        let mut session = Session::new(self.shared);
+        let mut session = Session::for_conn(self.shared, ConnInfo { owner: Owner::Worker(self.index), fd: sock.fd() });
         session.client.stripe = self.index; // this loop's stripe of the isolation lock
         self.conns[slot] = Some(Conn {
             sock,
@@ -392,7 +394,7 @@ impl<'a> Worker<'a> {
     /// Close clients that have shown no activity (no request, and no progress reading their
     /// replies) for `--timeout` seconds, as Redis does.
     fn close_idle(&mut self) {
-        let limit = Duration::from_secs(self.shared.config.timeout);
+        let limit = Duration::from_secs(self.shared.tunables.timeout_s());
         for slot in 0..self.conns.len() {
             let idle = self.conns[slot].as_ref().is_some_and(|c| c.last_active.elapsed() > limit);
             if idle {

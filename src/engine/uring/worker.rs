@@ -28,6 +28,7 @@ use io_uring::types::Timespec;
 use super::conn::{Conn, Phase, RecvState, Slab};
 use super::token::{self, Op, Token};
 use super::{Coord, Plan, Ready, ServeError, CQE_BATCH_MAX};
+use crate::clients::{ConnInfo, Owner};
 use crate::config::UringMode;
 use crate::engine::conn_rules::{next_step, Facts, Step};
 use crate::engine::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
@@ -232,13 +233,10 @@ impl<'a> Worker<'a> {
         plan: Plan,
     ) -> Self {
         let now = Instant::now();
-        let tick_interval = if id == 0 {
-            Some(crate::expire::EXPIRE_CYCLE_INTERVAL)
-        } else if shared.config.timeout > 0 {
-            Some(IDLE_CHECK_INTERVAL)
-        } else {
-            None
-        };
+        // Worker 0 runs active expiry; the others wake for the idle sweep, which CONFIG SET
+        // may turn on at any time.
+        let tick_interval =
+            if id == 0 { Some(crate::expire::EXPIRE_CYCLE_INTERVAL) } else { Some(IDLE_CHECK_INTERVAL) };
         Worker {
             ring: setup.ring,
             bufs: setup.bufs,
@@ -577,7 +575,7 @@ impl<'a> Worker<'a> {
             UringMode::Full => Vec::new(),
         };
         let send = self.spare_sends.pop().unwrap_or_default();
-        let mut session = Session::new(self.shared);
+        let mut session = Session::for_conn(self.shared, ConnInfo { owner: Owner::Worker(self.id), fd });
         session.client.stripe = self.id; // this worker's stripe of the isolation lock
         let conn = Conn::new(fd, session, rbuf, send, self.now);
         let (slot, _) = self.slab.insert(conn);
@@ -612,7 +610,7 @@ impl<'a> Worker<'a> {
         if self.id == 0 {
             crate::expire::expire_tick(self.shared);
         }
-        let timeout_s = self.shared.config.timeout;
+        let timeout_s = self.shared.tunables.timeout_s();
         if timeout_s > 0 && self.now.duration_since(self.last_sweep) >= IDLE_CHECK_INTERVAL {
             self.last_sweep = self.now;
             self.sweep_idle(Duration::from_secs(timeout_s));
