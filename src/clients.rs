@@ -202,11 +202,13 @@ impl Inbox {
     }
 }
 
-/// The pub/sub class of `client-output-buffer-limit` (bytes, bytes, seconds; 0 = none).
+/// One class of `client-output-buffer-limit`: disconnect a client whose pending output
+/// reaches `hard_bytes`, or stays at `soft_bytes` or more for `soft_seconds` (0 = no limit).
+/// The current values live in [`crate::tunables::Tunables::output_limit`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OutputLimit {
-    pub hard: u64,
-    pub soft: u64,
+    pub hard_bytes: u64,
+    pub soft_bytes: u64,
     pub soft_seconds: u64,
 }
 
@@ -415,10 +417,10 @@ impl Clients {
 /// Redis's `checkClientOutputBufferLimits`: over the hard limit at once, or over the soft
 /// limit for longer than its seconds.
 fn over_limit(limit: &OutputLimit, total: u64, soft_since_ms: &mut u64, now_ms: u64) -> bool {
-    if limit.hard > 0 && total >= limit.hard {
+    if limit.hard_bytes > 0 && total >= limit.hard_bytes {
         return true;
     }
-    if limit.soft > 0 && total >= limit.soft {
+    if limit.soft_bytes > 0 && total >= limit.soft_bytes {
         if *soft_since_ms == 0 {
             *soft_since_ms = now_ms;
             return false;
@@ -435,7 +437,7 @@ mod tests {
 
     #[test]
     fn output_limit_follows_redis() {
-        let limit = OutputLimit { hard: 100, soft: 50, soft_seconds: 2 };
+        let limit = OutputLimit { hard_bytes: 100, soft_bytes: 50, soft_seconds: 2 };
         let mut since = 0;
         assert!(!over_limit(&limit, 10, &mut since, 1000));
         assert!(!over_limit(&limit, 60, &mut since, 1000), "soft limit starts a timer");
@@ -483,7 +485,7 @@ mod tests {
     fn hard_limit_kills_and_counts() {
         let clients = Clients::default();
         let h = clients.register(1, ConnInfo::detached(), 0);
-        let limit = Some((OutputLimit { hard: 8, soft: 0, soft_seconds: 0 }, 0));
+        let limit = Some((OutputLimit { hard_bytes: 8, soft_bytes: 0, soft_seconds: 0 }, 0));
         clients.deliver(&h, b"1234", limit);
         assert!(!h.killed());
         clients.deliver(&h, b"5678", limit);

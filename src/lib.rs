@@ -18,8 +18,10 @@
 //! - [`protocol`] — the RESP2 + inline request parser: pure, resumable, zero-copy for
 //!   multibulk, Redis's limits and error texts.
 //! - [`cmd`] — **the command table** and the command families (`connection`, `server`,
-//!   `strings`, `keys`, `multi`): arity and auth checked centrally, one handler per command;
-//!   inside MULTI commands are queued centrally too.
+//!   `command`, `config`, `slowlog`, `strings`, `keys`, `multi`, `pubsub`): arity and auth
+//!   checked centrally, one handler per command; inside MULTI commands are queued centrally
+//!   too. `DOCS` rows beside each table, from which `cmd::syntax` and `cmd::meta` derive what
+//!   COMMAND INFO/DOCS report.
 //! - [`exclusive`] — the striped big-reader lock that isolates EXEC: each command reads under
 //!   its worker's stripe, EXEC write-locks every stripe.
 //! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys and values,
@@ -29,7 +31,9 @@
 //!   [`glob`] — Redis glob patterns. [`args`] — the text rules server and CLI share:
 //!   `sdssplitargs` (inline requests, typed lines) and `string2ll`.
 //! - [`server`] — binding listeners, choosing the engine (falling back from io_uring when the
-//!   kernel refuses it), signals and graceful shutdown. [`config`] — the flags and limits.
+//!   kernel refuses it), signals and graceful shutdown. [`config`] — the flags and limits;
+//!   [`tunables`] — the settings CONFIG SET changes at runtime (atomics). [`slowlog`] — the
+//!   shared slow-command log.
 //!   [`shared`] — state every worker shares (store, stats, I/O counters, shutdown).
 //! - [`client`] — a small blocking RESP2/RESP3 client used by `ringkv-cli`, tests and benches;
 //!   [`loadgen`] — the load generator the criterion engine benches drive servers with.
@@ -71,4 +75,6 @@ pub mod ring;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod slowlog;
 pub mod store;
+pub mod tunables;

@@ -63,7 +63,7 @@ impl Session {
     /// The session of a new connection, registered for CLIENT LIST and pub/sub.
     pub fn for_conn(shared: &Shared, info: ConnInfo) -> Self {
         let client = ClientState::for_conn(shared, info);
-        let limits = Limits::new(shared.config.proto_max_bulk_len);
+        let limits = Limits::new(shared.tunables.proto_max_bulk_len());
         Session {
             limits: if client.authenticated { limits } else { limits.unauthenticated() },
             client,
@@ -192,7 +192,7 @@ impl Session {
     }
 
     fn check_query_buffer(&mut self, shared: &Shared) {
-        if self.close.is_none() && self.buffered_input() as u64 > shared.config.client_query_buffer_limit {
+        if self.close.is_none() && self.buffered_input() as u64 > shared.tunables.client_query_buffer_limit() {
             // Redis logs and drops such a client without a reply.
             tracing::warn!(client = self.client.id, "closing client that reached max query buffer length");
             self.close = Some(CloseReason::QueryBufferLimit);
@@ -224,7 +224,7 @@ impl Session {
                         last = Some((name, now_ms));
                         self.commands += 1;
                         if self.client.authenticated && !was_authenticated {
-                            self.limits = Limits::new(shared.config.proto_max_bulk_len);
+                            self.limits = Limits::new(shared.tunables.proto_max_bulk_len());
                         }
                         if self.client.close_after_reply {
                             self.close = Some(CloseReason::Quit);

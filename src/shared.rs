@@ -6,15 +6,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use crate::clients::{Clients, OutputLimit};
+use crate::clients::Clients;
 use crate::config::Config;
 use crate::exclusive::Isolation;
 use crate::pubsub::PubSub;
+use crate::slowlog::SlowLog;
 use crate::store::Store;
-
-/// Redis's default for the pub/sub class of `client-output-buffer-limit`: `32mb 8mb 60`.
-pub const PUBSUB_OUTPUT_LIMIT_DEFAULT: OutputLimit =
-    OutputLimit { hard: 32 * 1024 * 1024, soft: 8 * 1024 * 1024, soft_seconds: 60 };
+use crate::tunables::Tunables;
 
 /// Slots of a [`StripedCounter`]: more than the worker threads we expect on one machine's
 /// cores would gain little; each slot is a cache line.
@@ -100,7 +98,11 @@ type Waker = Box<dyn Fn() + Send + Sync>;
 
 /// Everything the workers share.
 pub struct Shared {
+    /// The command-line flags. The settings CONFIG SET may change are read from
+    /// [`Shared::tunables`] instead (their `config` fields hold the startup values only).
     pub config: Config,
+    pub tunables: Tunables,
+    pub slowlog: SlowLog,
     pub store: Store,
     /// The striped lock that makes EXEC isolated (see [`crate::exclusive`]).
     pub isolation: Isolation,
@@ -115,14 +117,14 @@ pub struct Shared {
     /// Every connection; output for a connection from elsewhere (see `clients.rs`).
     pub clients: Arc<Clients>,
     pub pubsub: Arc<PubSub>,
-    /// The pub/sub class of `client-output-buffer-limit`.
-    pub pubsub_output_limit: OutputLimit,
 }
 
 impl Shared {
     pub fn new(config: Config) -> Self {
         let store = Store::new(config.databases.max(1), crate::store::SHARDS_PER_DB_DEFAULT);
         Shared {
+            tunables: Tunables::new(&config),
+            slowlog: SlowLog::default(),
             config,
             store,
             isolation: Isolation::default(),
@@ -135,7 +137,6 @@ impl Shared {
             wakers: Mutex::new(Vec::new()),
             clients: Arc::new(Clients::default()),
             pubsub: Arc::new(PubSub::default()),
-            pubsub_output_limit: PUBSUB_OUTPUT_LIMIT_DEFAULT,
         }
     }
 

@@ -1,20 +1,137 @@
 //! Connection commands: PING, ECHO, QUIT/EXIT, SELECT, AUTH, HELLO, CLIENT.
 
 use super::{eq_ignore_case, parse_i64, Command, Ctx, ERR_DB_INDEX, ERR_NOT_INTEGER, ERR_SYNTAX, NO_AUTH};
+use super::{ALLOW_BUSY, FAST, LOADING, NOSCRIPT, SENTINEL, STALE};
 use crate::protocol::Argv;
 use crate::reply;
 
 /// Documentation of this family's commands (see [`super::Doc`]).
-pub const DOCS: &[super::Doc] = &[];
+pub const DOCS: &[super::Doc] = &[
+    super::Doc {
+        name: "ping",
+        group: "connection",
+        since: "1.0.0",
+        summary: "Check the connection: PONG, or the message back.",
+        syntax: "[message]",
+    },
+    super::Doc {
+        name: "echo",
+        group: "connection",
+        since: "1.0.0",
+        summary: "Return the message sent.",
+        syntax: "message",
+    },
+    super::Doc {
+        name: "quit",
+        group: "connection",
+        since: "1.0.0",
+        summary: "Close the connection after the reply.",
+        syntax: "",
+    },
+    super::Doc {
+        name: "exit",
+        group: "connection",
+        since: "1.0.0",
+        summary: "Same as QUIT (the seed program's name).",
+        syntax: "",
+    },
+    super::Doc {
+        name: "select",
+        group: "connection",
+        since: "1.0.0",
+        summary: "Switch this connection to another database.",
+        syntax: "index",
+    },
+    super::Doc {
+        name: "auth",
+        group: "connection",
+        since: "1.0.0",
+        summary: "Authenticate this connection.",
+        syntax: "[username] password",
+    },
+    super::Doc {
+        name: "hello",
+        group: "connection",
+        since: "6.0.0",
+        summary: "Handshake: pick the protocol, authenticate, name the client.",
+        syntax: "[protover [AUTH username password] [SETNAME clientname]]",
+    },
+    super::Doc {
+        name: "client",
+        group: "connection",
+        since: "2.4.0",
+        summary: "Inspect and change this connection's client settings.",
+        syntax: "",
+    },
+    super::Doc {
+        name: "client|setname",
+        group: "connection",
+        since: "2.6.9",
+        summary: "Name this connection.",
+        syntax: "connection-name",
+    },
+    super::Doc {
+        name: "client|getname",
+        group: "connection",
+        since: "2.6.9",
+        summary: "This connection's name, or null.",
+        syntax: "",
+    },
+    super::Doc {
+        name: "client|id",
+        group: "connection",
+        since: "5.0.0",
+        summary: "This connection's unique id.",
+        syntax: "",
+    },
+    super::Doc {
+        name: "client|info",
+        group: "connection",
+        since: "6.2.0",
+        summary: "One line describing this connection.",
+        syntax: "",
+    },
+    super::Doc {
+        name: "client|setinfo",
+        group: "connection",
+        since: "7.2.0",
+        summary: "Record the client library's name or version (ignored).",
+        syntax: "<LIB-NAME libname | LIB-VER libver>",
+    },
+];
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "ping", arity: -1, flags: 0, keys: (0, 0, 0), handler: ping },
-    Command { name: "echo", arity: 2, flags: 0, keys: (0, 0, 0), handler: echo },
-    Command { name: "quit", arity: -1, flags: NO_AUTH, keys: (0, 0, 0), handler: quit },
-    Command { name: "exit", arity: -1, flags: NO_AUTH, keys: (0, 0, 0), handler: quit },
-    Command { name: "select", arity: 2, flags: 0, keys: (0, 0, 0), handler: select },
-    Command { name: "auth", arity: -2, flags: NO_AUTH, keys: (0, 0, 0), handler: auth },
-    Command { name: "hello", arity: -1, flags: NO_AUTH, keys: (0, 0, 0), handler: hello },
+    Command { name: "ping", arity: -1, flags: FAST | SENTINEL, keys: (0, 0, 0), handler: ping },
+    Command { name: "echo", arity: 2, flags: FAST, keys: (0, 0, 0), handler: echo },
+    Command {
+        name: "quit",
+        arity: -1,
+        flags: ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        keys: (0, 0, 0),
+        handler: quit,
+    },
+    Command {
+        name: "exit",
+        arity: -1,
+        flags: ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        keys: (0, 0, 0),
+        handler: quit,
+    },
+    Command { name: "select", arity: 2, flags: LOADING | STALE | FAST, keys: (0, 0, 0), handler: select },
+    Command {
+        name: "auth",
+        arity: -2,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY,
+        keys: (0, 0, 0),
+        handler: auth,
+    },
+    Command {
+        name: "hello",
+        arity: -1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | SENTINEL | ALLOW_BUSY,
+        keys: (0, 0, 0),
+        handler: hello,
+    },
     Command { name: "client", arity: -2, flags: 0, keys: (0, 0, 0), handler: client },
     Command { name: "monitor", arity: 1, flags: 0, keys: (0, 0, 0), handler: super::client::monitor },
     Command { name: "reset", arity: 1, flags: NO_AUTH, keys: (0, 0, 0), handler: super::client::reset },
@@ -60,16 +177,16 @@ fn select(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     }
 }
 
-/// Check `user`/`pass` against `--requirepass` (only the `default` user exists).
+/// Check `user`/`pass` against `requirepass` (flag or CONFIG SET) (only the `default` user exists).
 /// Returns the error to send, if any.
 fn check_password(ctx: &Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), &'static str> {
-    let Some(expected) = ctx.shared.config.password() else {
+    let Some(expected) = ctx.shared.tunables.password() else {
         if user.is_none() {
             return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         }
         return if user == Some(&b"default"[..]) { Ok(()) } else { Err(ERR_WRONGPASS) };
     };
-    if user.is_some_and(|u| u != b"default") || !constant_time_eq(pass, expected) {
+    if user.is_some_and(|u| u != b"default") || !constant_time_eq(pass, &expected) {
         return Err(ERR_WRONGPASS);
     }
     Ok(())

@@ -11,38 +11,180 @@
 //! [`Store::with_keys`]: crate::store::Store::with_keys
 
 use super::{
-    eq_ignore_case, parse_i64, Command, Ctx, ERR_DB_INDEX, ERR_NOT_INTEGER, ERR_NO_SUCH_KEY, ERR_SYNTAX, READONLY,
-    WRITE,
+    eq_ignore_case, parse_i64, Command, Ctx, DENYOOM, ERR_DB_INDEX, ERR_NOT_INTEGER, ERR_NO_SUCH_KEY, ERR_SYNTAX, FAST,
+    READONLY, WRITE,
 };
 use crate::glob;
 use crate::protocol::Argv;
 use crate::reply;
 
 /// Documentation of this family's commands (see [`super::Doc`]).
-pub const DOCS: &[super::Doc] = &[];
+pub const DOCS: &[super::Doc] = &[
+    super::Doc {
+        name: "del",
+        group: "generic",
+        since: "1.0.0",
+        summary: "Delete keys; the reply counts those that existed.",
+        syntax: "key [key ...]",
+    },
+    super::Doc {
+        name: "unlink",
+        group: "generic",
+        since: "4.0.0",
+        summary: "Delete keys like DEL (the memory is freed the same way here).",
+        syntax: "key [key ...]",
+    },
+    super::Doc {
+        name: "exists",
+        group: "generic",
+        since: "1.0.0",
+        summary: "Count how many of the given keys exist (repeats count again).",
+        syntax: "key [key ...]",
+    },
+    super::Doc {
+        name: "type",
+        group: "generic",
+        since: "1.0.0",
+        summary: "The type of the value stored at a key, or none.",
+        syntax: "key",
+    },
+    super::Doc {
+        name: "touch",
+        group: "generic",
+        since: "3.2.1",
+        summary: "Count the given keys that exist, marking them as accessed.",
+        syntax: "key [key ...]",
+    },
+    super::Doc {
+        name: "rename",
+        group: "generic",
+        since: "1.0.0",
+        summary: "Give a key a new name, replacing any key there.",
+        syntax: "key newkey",
+    },
+    super::Doc {
+        name: "renamenx",
+        group: "generic",
+        since: "1.0.0",
+        summary: "Give a key a new name only if that name is free.",
+        syntax: "key newkey",
+    },
+    super::Doc {
+        name: "copy",
+        group: "generic",
+        since: "6.2.0",
+        summary: "Duplicate a key's value under another name, possibly in another database.",
+        syntax: "source destination [DB destination-db] [REPLACE]",
+    },
+    super::Doc {
+        name: "move",
+        group: "generic",
+        since: "1.0.0",
+        summary: "Move a key to another database.",
+        syntax: "key db",
+    },
+    super::Doc {
+        name: "keys",
+        group: "generic",
+        since: "1.0.0",
+        summary: "Every key matching a glob pattern (walks the whole database).",
+        syntax: "pattern",
+    },
+    super::Doc {
+        name: "scan",
+        group: "generic",
+        since: "2.8.0",
+        summary: "Walk the keyspace a step at a time with a cursor.",
+        syntax: "cursor [MATCH pattern] [COUNT count] [TYPE type]",
+    },
+    super::Doc {
+        name: "randomkey",
+        group: "generic",
+        since: "1.0.0",
+        summary: "A random key of the selected database.",
+        syntax: "",
+    },
+    super::Doc {
+        name: "expire",
+        group: "generic",
+        since: "1.0.0",
+        summary: "Make a key expire after some seconds.",
+        syntax: "key seconds [NX | XX | GT | LT]",
+    },
+    super::Doc {
+        name: "pexpire",
+        group: "generic",
+        since: "2.6.0",
+        summary: "Make a key expire after some milliseconds.",
+        syntax: "key milliseconds [NX | XX | GT | LT]",
+    },
+    super::Doc {
+        name: "expireat",
+        group: "generic",
+        since: "1.2.0",
+        summary: "Make a key expire at a Unix time in seconds.",
+        syntax: "key unix-time-seconds [NX | XX | GT | LT]",
+    },
+    super::Doc {
+        name: "pexpireat",
+        group: "generic",
+        since: "2.6.0",
+        summary: "Make a key expire at a Unix time in milliseconds.",
+        syntax: "key unix-time-milliseconds [NX | XX | GT | LT]",
+    },
+    super::Doc {
+        name: "ttl",
+        group: "generic",
+        since: "1.0.0",
+        summary: "Seconds until a key expires (-1: never, -2: no key).",
+        syntax: "key",
+    },
+    super::Doc {
+        name: "pttl",
+        group: "generic",
+        since: "2.6.0",
+        summary: "Milliseconds until a key expires (-1: never, -2: no key).",
+        syntax: "key",
+    },
+    super::Doc {
+        name: "expiretime",
+        group: "generic",
+        since: "7.0.0",
+        summary: "The Unix time in seconds at which a key expires.",
+        syntax: "key",
+    },
+    super::Doc {
+        name: "pexpiretime",
+        group: "generic",
+        since: "7.0.0",
+        summary: "The Unix time in milliseconds at which a key expires.",
+        syntax: "key",
+    },
+    super::Doc { name: "persist", group: "generic", since: "2.2.0", summary: "Remove a key's expiry.", syntax: "key" },
+];
 
 pub const COMMANDS: &[Command] = &[
     Command { name: "del", arity: -2, flags: WRITE, keys: (1, -1, 1), handler: del },
-    Command { name: "unlink", arity: -2, flags: WRITE, keys: (1, -1, 1), handler: unlink },
-    Command { name: "exists", arity: -2, flags: READONLY, keys: (1, -1, 1), handler: exists },
-    Command { name: "type", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: type_ },
-    Command { name: "touch", arity: -2, flags: READONLY, keys: (1, -1, 1), handler: touch },
+    Command { name: "unlink", arity: -2, flags: WRITE | FAST, keys: (1, -1, 1), handler: unlink },
+    Command { name: "exists", arity: -2, flags: READONLY | FAST, keys: (1, -1, 1), handler: exists },
+    Command { name: "type", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: type_ },
+    Command { name: "touch", arity: -2, flags: READONLY | FAST, keys: (1, -1, 1), handler: touch },
     Command { name: "rename", arity: 3, flags: WRITE, keys: (1, 2, 1), handler: rename },
-    Command { name: "renamenx", arity: 3, flags: WRITE, keys: (1, 2, 1), handler: renamenx },
-    Command { name: "copy", arity: -3, flags: WRITE, keys: (1, 2, 1), handler: copy },
-    Command { name: "move", arity: 3, flags: WRITE, keys: (1, 1, 1), handler: move_ },
+    Command { name: "renamenx", arity: 3, flags: WRITE | FAST, keys: (1, 2, 1), handler: renamenx },
+    Command { name: "copy", arity: -3, flags: WRITE | DENYOOM, keys: (1, 2, 1), handler: copy },
+    Command { name: "move", arity: 3, flags: WRITE | FAST, keys: (1, 1, 1), handler: move_ },
     Command { name: "keys", arity: 2, flags: READONLY, keys: (0, 0, 0), handler: keys },
     Command { name: "scan", arity: -2, flags: READONLY, keys: (0, 0, 0), handler: scan },
     Command { name: "randomkey", arity: 1, flags: READONLY, keys: (0, 0, 0), handler: randomkey },
-    Command { name: "expire", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: expire },
-    Command { name: "pexpire", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: pexpire },
-    Command { name: "expireat", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: expireat },
-    Command { name: "pexpireat", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: pexpireat },
-    Command { name: "ttl", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: ttl },
-    Command { name: "pttl", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: pttl },
-    Command { name: "expiretime", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: expiretime },
-    Command { name: "pexpiretime", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: pexpiretime },
-    Command { name: "persist", arity: 2, flags: WRITE, keys: (1, 1, 1), handler: persist },
+    Command { name: "expire", arity: -3, flags: WRITE | FAST, keys: (1, 1, 1), handler: expire },
+    Command { name: "pexpire", arity: -3, flags: WRITE | FAST, keys: (1, 1, 1), handler: pexpire },
+    Command { name: "expireat", arity: -3, flags: WRITE | FAST, keys: (1, 1, 1), handler: expireat },
+    Command { name: "pexpireat", arity: -3, flags: WRITE | FAST, keys: (1, 1, 1), handler: pexpireat },
+    Command { name: "ttl", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: ttl },
+    Command { name: "pttl", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: pttl },
+    Command { name: "expiretime", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: expiretime },
+    Command { name: "pexpiretime", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: pexpiretime },
+    Command { name: "persist", arity: 2, flags: WRITE | FAST, keys: (1, 1, 1), handler: persist },
 ];
 
 /// Largest COUNT hint SCAN honours. COUNT sizes how many shards one call walks (and so the
@@ -1130,19 +1272,19 @@ mod tests {
     #[test]
     fn table_rows_match_redis() {
         // Arity, flags and key positions as Redis's COMMAND reports them.
-        use crate::cmd::{lookup, READONLY, WRITE};
-        type Row = (&'static str, i32, u16, (i32, i32, i32));
+        use crate::cmd::{lookup, DENYOOM, FAST, READONLY, WRITE};
+        type Row = (&'static str, i32, u32, (i32, i32, i32));
         let rows: &[Row] = &[
             ("del", -2, WRITE, (1, -1, 1)),
-            ("exists", -2, READONLY, (1, -1, 1)),
+            ("exists", -2, READONLY | FAST, (1, -1, 1)),
             ("rename", 3, WRITE, (1, 2, 1)),
-            ("copy", -3, WRITE, (1, 2, 1)),
-            ("move", 3, WRITE, (1, 1, 1)),
+            ("copy", -3, WRITE | DENYOOM, (1, 2, 1)),
+            ("move", 3, WRITE | FAST, (1, 1, 1)),
             ("scan", -2, READONLY, (0, 0, 0)),
             ("randomkey", 1, READONLY, (0, 0, 0)),
-            ("pexpireat", -3, WRITE, (1, 1, 1)),
-            ("pexpiretime", 2, READONLY, (1, 1, 1)),
-            ("persist", 2, WRITE, (1, 1, 1)),
+            ("pexpireat", -3, WRITE | FAST, (1, 1, 1)),
+            ("pexpiretime", 2, READONLY | FAST, (1, 1, 1)),
+            ("persist", 2, WRITE | FAST, (1, 1, 1)),
         ];
         for &(name, arity, flags, keys) in rows {
             let cmd = lookup(name.as_bytes()).unwrap();

@@ -15,21 +15,87 @@ use crate::reply;
 use crate::shared::Shared;
 
 pub mod client;
+pub mod command;
+pub mod config;
 pub mod connection;
 pub mod keys;
+pub mod meta;
 pub mod multi;
 pub mod pubsub;
 #[cfg(test)]
 mod resp3_tests;
 pub mod server;
+pub mod slowlog;
 pub mod strings;
+pub mod syntax;
 
-/// The command may run before AUTH (AUTH, HELLO, QUIT).
-pub const NO_AUTH: u16 = 1 << 0;
-/// The command writes to the keyspace.
-pub const WRITE: u16 = 1 << 1;
-/// The command only reads.
-pub const READONLY: u16 = 1 << 2;
+// Command flags, as COMMAND INFO reports them (Redis's `CMD_*`). Each family sets the ones
+// that apply in its table rows; ACL categories are derived from them and the group.
+
+/// The command may run before AUTH (AUTH, HELLO, QUIT): `no_auth`.
+pub const NO_AUTH: u32 = 1 << 0;
+/// The command may modify the keyspace: `write`.
+pub const WRITE: u32 = 1 << 1;
+/// The command only reads the keyspace: `readonly`.
+pub const READONLY: u32 = 1 << 2;
+/// The command may grow memory use (refused under maxmemory in Redis): `denyoom`.
+pub const DENYOOM: u32 = 1 << 3;
+/// An administrative command (CONFIG, SHUTDOWN, SLOWLOG...): `admin`.
+pub const ADMIN: u32 = 1 << 4;
+/// A pub/sub command: `pubsub`.
+pub const PUBSUB: u32 = 1 << 5;
+/// Not allowed from scripts: `noscript`.
+pub const NOSCRIPT: u32 = 1 << 6;
+/// May block the client: `blocking`.
+pub const BLOCKING: u32 = 1 << 7;
+/// Allowed while the server loads its data: `loading`.
+pub const LOADING: u32 = 1 << 8;
+/// Allowed on a replica with stale data: `stale`.
+pub const STALE: u32 = 1 << 9;
+/// Not shown by MONITOR: `skip_monitor`.
+pub const SKIP_MONITOR: u32 = 1 << 10;
+/// Never recorded in the slow log: `skip_slowlog`.
+pub const SKIP_SLOWLOG: u32 = 1 << 11;
+/// O(1) or O(log N), never delays the server: `fast`.
+pub const FAST: u32 = 1 << 12;
+/// May be replicated even though it is not a write: `may_replicate`.
+pub const MAY_REPLICATE: u32 = 1 << 13;
+/// Not allowed inside MULTI: `no_multi`.
+pub const NO_MULTI: u32 = 1 << 14;
+/// Allowed while a script runs too long: `allow_busy`.
+pub const ALLOW_BUSY: u32 = 1 << 15;
+/// The key positions are not fixed (numkeys, options): `movablekeys`.
+pub const MOVABLE_KEYS: u32 = 1 << 16;
+/// Allowed on a replica during async loading is off: `no_async_loading`.
+pub const NO_ASYNC_LOADING: u32 = 1 << 17;
+/// May run without any key even though it takes keys: `no_mandatory_keys`.
+pub const NO_MANDATORY_KEYS: u32 = 1 << 18;
+/// Sentinel also has it: `sentinel`.
+pub const SENTINEL: u32 = 1 << 19;
+
+/// Every flag with the name COMMAND INFO prints, in Redis's order.
+pub const FLAG_NAMES: &[(u32, &str)] = &[
+    (WRITE, "write"),
+    (READONLY, "readonly"),
+    (DENYOOM, "denyoom"),
+    (ADMIN, "admin"),
+    (PUBSUB, "pubsub"),
+    (NOSCRIPT, "noscript"),
+    (BLOCKING, "blocking"),
+    (LOADING, "loading"),
+    (STALE, "stale"),
+    (SKIP_MONITOR, "skip_monitor"),
+    (SKIP_SLOWLOG, "skip_slowlog"),
+    (FAST, "fast"),
+    (NO_AUTH, "no_auth"),
+    (MAY_REPLICATE, "may_replicate"),
+    (SENTINEL, "sentinel"),
+    (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    (NO_ASYNC_LOADING, "no_async_loading"),
+    (NO_MULTI, "no_multi"),
+    (MOVABLE_KEYS, "movablekeys"),
+    (ALLOW_BUSY, "allow_busy"),
+];
 /// Longest command name looked up (longer names cannot be commands).
 const COMMAND_NAME_MAX: usize = 32;
 
@@ -42,7 +108,8 @@ pub struct Command {
     pub name: &'static str,
     /// Redis arity: `n` = exactly n arguments including the name, `-n` = at least n.
     pub arity: i32,
-    pub flags: u16,
+    /// [`WRITE`], [`READONLY`], [`FAST`]... (see [`FLAG_NAMES`]).
+    pub flags: u32,
     /// Position of the first key, last key (negative: from the end) and step, as COMMAND
     /// reports them (0 = no keys).
     pub keys: (i32, i32, i32),
@@ -77,7 +144,8 @@ pub struct ClientState {
     pub name: Option<Box<[u8]>>,
     /// QUIT: write the reply, then close.
     pub close_after_reply: bool,
-    /// This connection as the rest of the server sees it (CLIENT LIST/KILL, pub/sub).
+    /// This connection as the rest of the server sees it (CLIENT LIST/KILL, pub/sub, the
+    /// peer address SLOWLOG and MONITOR report).
     pub handle: Arc<ClientHandle>,
     /// Channels, patterns and shard channels this client is subscribed to.
     pub subs: pubsub::Subscriptions,
@@ -106,7 +174,7 @@ impl ClientState {
         ClientState {
             id,
             db: 0,
-            authenticated: shared.config.password().is_none(),
+            authenticated: !shared.tunables.has_password(),
             name: None,
             close_after_reply: false,
             handle,
@@ -156,6 +224,38 @@ impl Ctx<'_> {
     }
 }
 
+/// Every family's command table. A new family adds its `COMMANDS` here and its `DOCS` to
+/// [`DOC_FAMILIES`].
+const FAMILIES: &[&[Command]] = &[
+    connection::COMMANDS,
+    server::COMMANDS,
+    command::COMMANDS,
+    config::COMMANDS,
+    slowlog::COMMANDS,
+    strings::COMMANDS,
+    keys::COMMANDS,
+    multi::COMMANDS,
+    pubsub::COMMANDS,
+];
+
+/// Every family's documentation rows (see [`Doc`]).
+const DOC_FAMILIES: &[&[Doc]] = &[
+    connection::DOCS,
+    server::DOCS,
+    command::DOCS,
+    config::DOCS,
+    slowlog::DOCS,
+    strings::DOCS,
+    keys::DOCS,
+    multi::DOCS,
+    pubsub::DOCS,
+];
+
+/// Every documentation row, commands and subcommands (`"parent|sub"`).
+pub fn all_docs() -> impl Iterator<Item = &'static Doc> {
+    DOC_FAMILIES.iter().flat_map(|f| f.iter())
+}
+
 /// Name → command. ahash: the lookup runs once per request.
 type Table = ahash::HashMap<&'static [u8], &'static Command>;
 
@@ -163,16 +263,8 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut map = Table::default();
-        let families = [
-            connection::COMMANDS,
-            server::COMMANDS,
-            strings::COMMANDS,
-            keys::COMMANDS,
-            multi::COMMANDS,
-            pubsub::COMMANDS,
-        ];
-        for family in families {
-            for cmd in family {
+        for family in FAMILIES {
+            for cmd in family.iter() {
                 let old = map.insert(cmd.name.as_bytes(), cmd);
                 assert!(old.is_none(), "command {} defined twice", cmd.name);
             }
@@ -181,10 +273,9 @@ fn table() -> &'static Table {
     })
 }
 
-/// The documentation row of command `name` (lower-case), if its family has one.
-pub fn doc(name: &str) -> Option<&'static Doc> {
-    [connection::DOCS, server::DOCS, strings::DOCS, keys::DOCS].into_iter().flatten().find(|d| d.name == name)
-}
+/// The documentation row of command `name` (lower-case, or `"parent|sub"`), if its family
+/// has one.
+pub use meta::doc;
 
 /// Every command, for COMMAND / COMMAND COUNT.
 pub fn all_commands() -> impl Iterator<Item = &'static Command> {
@@ -203,11 +294,12 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     table().get(&lower[..name.len()]).copied()
 }
 
-/// Run one request: look the command up, check arity and auth centrally, then either queue
-/// it (inside MULTI, see [`multi`]) or call the handler while holding this client's stripe of
-/// the isolation lock (see [`crate::exclusive`]), so no EXEC runs in the middle of it. A
-/// refusal here flags an open transaction (EXEC then answers EXECABORT). Returns the command
-/// found (even if it was refused), for CLIENT LIST's `cmd`.
+/// Run one request: look the command up, check arity and auth centrally (and, for a RESP2
+/// client in subscribed mode, that the command is allowed there), feed MONITOR, then either
+/// queue it (inside MULTI, see [`multi`]) or run it through `call` (timed for the slow log)
+/// while holding this client's stripe of the isolation lock (see [`crate::exclusive`]), so no
+/// EXEC runs in the middle of it. A refusal here flags an open transaction (EXEC then answers
+/// EXECABORT). Returns the command found (even if it was refused), for CLIENT LIST's `cmd`.
 pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
     debug_assert!(!argv.is_empty());
     let shared = ctx.shared;
@@ -244,9 +336,26 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         multi::queue_or_run(ctx, cmd, argv);
         return Some(cmd);
     }
-    let _read = shared.isolation.read(ctx.client.stripe);
-    (cmd.handler)(ctx, argv);
+    let read = shared.isolation.read(ctx.client.stripe);
+    call(ctx, cmd, argv);
+    drop(read);
     Some(cmd)
+}
+
+/// Run a command that is due to run now (not queued), as Redis's `call`: the handler, timed
+/// for the slow log unless the log is off or the command is `skip_slowlog`. [`execute`] and
+/// EXEC (for each queued command) come through here; the caller holds the isolation lock.
+pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
+    let threshold_us = ctx.shared.tunables.slowlog_log_slower_than_us();
+    if threshold_us < 0 || cmd.flags & SKIP_SLOWLOG != 0 {
+        return (cmd.handler)(ctx, argv);
+    }
+    let start = std::time::Instant::now();
+    (cmd.handler)(ctx, argv);
+    let duration_us = start.elapsed().as_micros().min(u64::MAX as u128) as u64;
+    if duration_us >= threshold_us as u64 {
+        slowlog::record(ctx, argv, duration_us);
+    }
 }
 
 /// Commands MONITOR does not show (secrets, and admin commands as Redis skips them).
@@ -284,6 +393,35 @@ fn unknown_command(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let name = argv.get(0);
     let name = String::from_utf8_lossy(&name[..name.len().min(128)]);
     ctx.error(&format!("ERR unknown command '{name}', with args beginning with: {args}"));
+}
+
+/// For a container command (CONFIG, COMMAND, SLOWLOG...): find the subcommand named by
+/// `argv[1]` among `parent`'s Doc rows and check its arity (derived from its syntax), with
+/// Redis's errors. Returns the subcommand's lower-case name, or `None` after replying.
+pub fn subcommand(ctx: &mut Ctx<'_>, argv: Argv<'_>, parent: &str) -> Option<&'static str> {
+    let given = argv.get(1);
+    let found = meta::subcommand_docs(parent).find(|d| eq_ignore_case(given, &d.name[parent.len() + 1..]));
+    let Some(doc) = found else {
+        let name = String::from_utf8_lossy(&given[..given.len().min(128)]);
+        let upper = parent.to_ascii_uppercase();
+        ctx.error(&format!("ERR unknown subcommand '{name}'. Try {upper} HELP."));
+        return None;
+    };
+    let arity = syntax::parse_doc(doc).map(|args| syntax::arity(2, &args)).unwrap_or(-2);
+    let argc = argv.len() as i32;
+    if (arity > 0 && argc != arity) || argc < -arity {
+        wrong_arity(ctx, doc.name);
+        return None;
+    }
+    Some(&doc.name[parent.len() + 1..])
+}
+
+/// Redis's `addReplyHelp`: the lines as an array of status replies.
+pub fn help_reply(ctx: &mut Ctx<'_>, lines: &[&str]) {
+    reply::array(ctx.out, lines.len());
+    for line in lines {
+        reply::simple(ctx.out, line.as_bytes());
+    }
 }
 
 /// `ERR wrong number of arguments for 'get' command`
@@ -386,6 +524,36 @@ mod tests {
         assert_eq!(format_f64(3.0), "3");
         assert_eq!(format_f64(5000.0), "5000");
         assert_eq!(format_f64(-0.1), "-0.1");
+    }
+
+    #[test]
+    fn every_command_has_exactly_one_doc_row_and_every_syntax_parses() {
+        // Over the merged table, so families added later are covered too: one Doc row per
+        // command, subcommand rows only under an existing command, every syntax parses, and
+        // a subcommand's arity derived from its syntax is a valid arity.
+        for cmd in all_commands() {
+            let rows = all_docs().filter(|d| d.name == cmd.name).count();
+            assert_eq!(rows, 1, "command {} has {rows} Doc rows", cmd.name);
+        }
+        for doc in all_docs() {
+            let args = syntax::parse_doc(doc).unwrap_or_else(|e| panic!("{}: {e}: {:?}", doc.name, doc.syntax));
+            match doc.name.split_once('|') {
+                Some((parent, _)) => {
+                    assert!(lookup(parent.as_bytes()).is_some(), "{}: no command {parent}", doc.name);
+                    assert_ne!(syntax::arity(2, &args), 0);
+                }
+                None => {
+                    let cmd =
+                        lookup(doc.name.as_bytes()).unwrap_or_else(|| panic!("Doc row {} has no command", doc.name));
+                    // A command without subcommands: the arity its syntax implies is the table's.
+                    if meta::subcommand_docs(doc.name).next().is_none() && !doc.syntax.is_empty() {
+                        assert_eq!(syntax::arity(1, &args), cmd.arity, "{}: arity vs syntax", doc.name);
+                    }
+                }
+            }
+            assert!(!doc.summary.is_empty() && !doc.since.is_empty() && !doc.group.is_empty(), "{}", doc.name);
+            assert_eq!(all_docs().filter(|d| d.name == doc.name).count(), 1, "{} twice", doc.name);
+        }
     }
 
     #[test]

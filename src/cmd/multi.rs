@@ -24,6 +24,7 @@
 use std::ops::Range;
 
 use super::{Command, Ctx};
+use super::{ALLOW_BUSY, FAST, LOADING, NOSCRIPT, SKIP_SLOWLOG, STALE};
 use crate::protocol::Argv;
 use crate::reply;
 use crate::store::Watches;
@@ -47,12 +48,43 @@ const NOT_IN_MULTI: &[&str] = &["shutdown", "save", "sync", "psync"];
 const ERR_EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 const ERR_NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
 
+/// Flags as Redis 7.0's: EXEC is `skip_slowlog` (its queued commands are logged one by one).
 pub const COMMANDS: &[Command] = &[
-    Command { name: "multi", arity: 1, flags: 0, keys: (0, 0, 0), handler: multi },
-    Command { name: "exec", arity: 1, flags: 0, keys: (0, 0, 0), handler: exec },
-    Command { name: "discard", arity: 1, flags: 0, keys: (0, 0, 0), handler: discard },
-    Command { name: "watch", arity: -2, flags: 0, keys: (1, -1, 1), handler: watch },
-    Command { name: "unwatch", arity: 1, flags: 0, keys: (0, 0, 0), handler: unwatch },
+    Command {
+        name: "multi",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        keys: (0, 0, 0),
+        handler: multi,
+    },
+    Command {
+        name: "exec",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
+        keys: (0, 0, 0),
+        handler: exec,
+    },
+    Command {
+        name: "discard",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        keys: (0, 0, 0),
+        handler: discard,
+    },
+    Command {
+        name: "watch",
+        arity: -2,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        keys: (1, -1, 1),
+        handler: watch,
+    },
+    Command {
+        name: "unwatch",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        keys: (0, 0, 0),
+        handler: unwatch,
+    },
 ];
 
 /// Documentation of this family's commands (see [`super::Doc`]).
@@ -209,8 +241,7 @@ impl Transaction {
 /// take the exclusive side.
 pub(super) fn queue_or_run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     if RUN_AT_ONCE.contains(&cmd.name) {
-        (cmd.handler)(ctx, argv);
-        return;
+        return super::call(ctx, cmd, argv);
     }
     let tx = &mut ctx.client.tx;
     if NOT_IN_MULTI.contains(&cmd.name) {
@@ -268,7 +299,7 @@ fn exec(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
         reply::array(ctx.out, queue.commands.len());
         for queued in &queue.commands {
             let argv = Argv::from_parts(&queue.bytes, &queue.ranges[queued.args.clone()]);
-            (queued.cmd.handler)(ctx, argv);
+            super::call(ctx, queued.cmd, argv); // each queued command is slow-logged on its own
         }
     } else {
         reply::null_array(ctx.out);

@@ -7,9 +7,11 @@
 use std::collections::HashSet;
 
 use super::{eq_ignore_case, Command, Ctx, Doc, ERR_SYNTAX};
+use super::{FAST, LOADING, MAY_REPLICATE, NOSCRIPT, PUBSUB, STALE};
 use crate::protocol::Argv;
 use crate::pubsub::{Kind, PubSub};
 use crate::reply;
+use crate::tunables::ClientClass;
 
 pub const DOCS: &[Doc] = &[
     Doc {
@@ -73,19 +75,59 @@ pub const DOCS: &[Doc] = &[
         group: "pubsub",
         since: "2.8.0",
         summary: "Introspects the pub/sub state: active channels, subscriber and pattern counts.",
-        syntax: "subcommand [argument ...]",
+        syntax: "",
     },
+    Doc {
+        name: "pubsub|channels",
+        group: "pubsub",
+        since: "2.8.0",
+        summary: "The active channels, optionally those matching a pattern.",
+        syntax: "[pattern]",
+    },
+    Doc {
+        name: "pubsub|numpat",
+        group: "pubsub",
+        since: "2.8.0",
+        summary: "How many unique patterns clients are subscribed to.",
+        syntax: "",
+    },
+    Doc {
+        name: "pubsub|numsub",
+        group: "pubsub",
+        since: "2.8.0",
+        summary: "How many clients are subscribed to each channel.",
+        syntax: "[channel [channel ...]]",
+    },
+    Doc {
+        name: "pubsub|shardchannels",
+        group: "pubsub",
+        since: "7.0.0",
+        summary: "The active shard channels, optionally those matching a pattern.",
+        syntax: "[pattern]",
+    },
+    Doc {
+        name: "pubsub|shardnumsub",
+        group: "pubsub",
+        since: "7.0.0",
+        summary: "How many clients are subscribed to each shard channel.",
+        syntax: "[shardchannel [shardchannel ...]]",
+    },
+    Doc { name: "pubsub|help", group: "pubsub", since: "6.2.0", summary: "List the PUBSUB subcommands.", syntax: "" },
 ];
 
+/// Flags as Redis 7.0's.
+const SUBSCRIBING: u32 = PUBSUB | NOSCRIPT | LOADING | STALE;
+const PUBLISHING: u32 = PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE;
+
 pub const COMMANDS: &[Command] = &[
-    Command { name: "subscribe", arity: -2, flags: 0, keys: (0, 0, 0), handler: subscribe },
-    Command { name: "unsubscribe", arity: -1, flags: 0, keys: (0, 0, 0), handler: unsubscribe },
-    Command { name: "psubscribe", arity: -2, flags: 0, keys: (0, 0, 0), handler: psubscribe },
-    Command { name: "punsubscribe", arity: -1, flags: 0, keys: (0, 0, 0), handler: punsubscribe },
-    Command { name: "ssubscribe", arity: -2, flags: 0, keys: (0, 0, 0), handler: ssubscribe },
-    Command { name: "sunsubscribe", arity: -1, flags: 0, keys: (0, 0, 0), handler: sunsubscribe },
-    Command { name: "publish", arity: 3, flags: 0, keys: (0, 0, 0), handler: publish },
-    Command { name: "spublish", arity: 3, flags: 0, keys: (1, 1, 1), handler: spublish },
+    Command { name: "subscribe", arity: -2, flags: SUBSCRIBING, keys: (0, 0, 0), handler: subscribe },
+    Command { name: "unsubscribe", arity: -1, flags: SUBSCRIBING, keys: (0, 0, 0), handler: unsubscribe },
+    Command { name: "psubscribe", arity: -2, flags: SUBSCRIBING, keys: (0, 0, 0), handler: psubscribe },
+    Command { name: "punsubscribe", arity: -1, flags: SUBSCRIBING, keys: (0, 0, 0), handler: punsubscribe },
+    Command { name: "ssubscribe", arity: -2, flags: SUBSCRIBING, keys: (0, 0, 0), handler: ssubscribe },
+    Command { name: "sunsubscribe", arity: -1, flags: SUBSCRIBING, keys: (0, 0, 0), handler: sunsubscribe },
+    Command { name: "publish", arity: 3, flags: PUBLISHING, keys: (0, 0, 0), handler: publish },
+    Command { name: "spublish", arity: 3, flags: PUBLISHING, keys: (1, 1, 1), handler: spublish },
     Command { name: "pubsub", arity: -2, flags: 0, keys: (0, 0, 0), handler: pubsub },
 ];
 
@@ -237,8 +279,8 @@ fn sunsubscribe(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 fn do_publish(ctx: &mut Ctx<'_>, argv: Argv<'_>, kind: Kind) {
     let shared = ctx.shared;
-    let n =
-        shared.pubsub.publish(&shared.clients, kind, argv.get(1), argv.get(2), shared.pubsub_output_limit, ctx.now_ms);
+    let limit = shared.tunables.output_limit(ClientClass::Pubsub);
+    let n = shared.pubsub.publish(&shared.clients, kind, argv.get(1), argv.get(2), limit, ctx.now_ms);
     reply::integer(ctx.out, n as i64);
 }
 

@@ -141,13 +141,20 @@ fn command_info_has_redis_7_shape() {
     let shared = Shared::new(Config::defaults());
     let mut c = ClientState::new(&shared);
     let get = run(&shared, &mut c, Proto::Resp3, &["COMMAND", "INFO", "get"]);
-    let want = "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n~1\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n~0\r\n~0\r\n\
-                ~1\r\n%3\r\n$5\r\nflags\r\n~0\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n\
-                $4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n\
-                $4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n";
+    // As redis-server 7.0.15 (the RESP2 form is checked in `cmd::command`).
+    let want = "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n\
+                ~3\r\n+@read\r\n+@string\r\n+@fast\r\n~0\r\n~1\r\n%3\r\n$5\r\nflags\r\n~2\r\n+RO\r\n\
+                +access\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n\
+                $5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n\
+                %3\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n";
     assert_eq!(get, want);
     let ping = run(&shared, &mut c, Proto::Resp2, &["COMMAND", "INFO", "ping"]);
-    assert_eq!(ping, "*1\r\n*10\r\n$4\r\nping\r\n:-1\r\n*0\r\n:0\r\n:0\r\n:0\r\n*0\r\n*0\r\n*0\r\n*0\r\n");
+    assert_eq!(
+        ping,
+        "*1\r\n*10\r\n$4\r\nping\r\n:-1\r\n*2\r\n+fast\r\n+sentinel\r\n:0\r\n:0\r\n:0\r\n\
+         *2\r\n+@fast\r\n+@connection\r\n*0\r\n*0\r\n*0\r\n"
+    );
     let docs = run(&shared, &mut c, Proto::Resp3, &["COMMAND", "DOCS", "get"]);
-    assert!(docs.starts_with("%1\r\n$3\r\nget\r\n%3\r\n$7\r\nsummary\r\n"), "{docs}");
+    // summary, since, group and the argument tree.
+    assert!(docs.starts_with("%1\r\n$3\r\nget\r\n%4\r\n$7\r\nsummary\r\n"), "{docs}");
 }

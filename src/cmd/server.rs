@@ -1,9 +1,11 @@
-//! Server commands: COMMAND, CONFIG GET, INFO, DBSIZE, FLUSHDB, FLUSHALL, TIME.
+//! Server commands: INFO, DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN. (COMMAND, CONFIG and
+//! SLOWLOG have their own files.)
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{all_commands, eq_ignore_case, Command, Ctx, ERR_SYNTAX, READONLY, WRITE};
+use super::{eq_ignore_case, Command, Ctx, Doc, ERR_SYNTAX};
+use super::{ADMIN, ALLOW_BUSY, FAST, LOADING, NOSCRIPT, NO_MULTI, READONLY, SENTINEL, STALE, WRITE};
 use crate::protocol::Argv;
 use crate::reply;
 
@@ -14,195 +16,98 @@ use crate::reply;
 pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
 /// Documentation of this family's commands (see [`super::Doc`]).
-pub const DOCS: &[super::Doc] = &[];
-
-pub const COMMANDS: &[Command] = &[
-    Command { name: "command", arity: -1, flags: 0, keys: (0, 0, 0), handler: command },
-    Command { name: "config", arity: -2, flags: 0, keys: (0, 0, 0), handler: config },
-    Command { name: "info", arity: -1, flags: 0, keys: (0, 0, 0), handler: info },
-    Command { name: "dbsize", arity: 1, flags: READONLY, keys: (0, 0, 0), handler: dbsize },
-    Command { name: "flushdb", arity: -1, flags: WRITE, keys: (0, 0, 0), handler: flushdb },
-    Command { name: "flushall", arity: -1, flags: WRITE, keys: (0, 0, 0), handler: flushall },
-    Command { name: "time", arity: 1, flags: 0, keys: (0, 0, 0), handler: time },
+pub const DOCS: &[Doc] = &[
+    Doc {
+        name: "info",
+        group: "server",
+        since: "1.0.0",
+        summary: "Server information and statistics, by section.",
+        syntax: "[section [section ...]]",
+    },
+    Doc {
+        name: "dbsize",
+        group: "server",
+        since: "1.0.0",
+        summary: "How many keys the selected database holds.",
+        syntax: "",
+    },
+    Doc {
+        name: "flushdb",
+        group: "server",
+        since: "1.0.0",
+        summary: "Delete every key of the selected database.",
+        syntax: "[ASYNC | SYNC]",
+    },
+    Doc {
+        name: "flushall",
+        group: "server",
+        since: "1.0.0",
+        summary: "Delete every key of every database.",
+        syntax: "[ASYNC | SYNC]",
+    },
+    Doc {
+        name: "time",
+        group: "server",
+        since: "2.6.0",
+        summary: "The server's clock: Unix seconds and microseconds.",
+        syntax: "",
+    },
+    Doc {
+        name: "shutdown",
+        group: "server",
+        since: "1.0.0",
+        summary: "Stop the server after the replies in flight are sent.",
+        syntax: "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]",
+    },
 ];
 
-/// One command's entry in COMMAND / COMMAND INFO, in Redis 7.0's ten-field shape: name,
-/// arity, flags (a set), first key, last key, step, ACL categories (a set; ringkv has no
-/// ACLs), tips (a set), key specifications (a set) and subcommands.
-fn command_info(out: &mut reply::Out, cmd: &Command) {
-    reply::array(out, 10);
-    reply::bulk(out, cmd.name.as_bytes());
-    reply::integer(out, cmd.arity as i64);
-    let mut flags: Vec<&[u8]> = Vec::new();
-    if cmd.flags & WRITE != 0 {
-        flags.push(b"write");
-    }
-    if cmd.flags & READONLY != 0 {
-        flags.push(b"readonly");
-    }
-    if cmd.flags & super::NO_AUTH != 0 {
-        flags.push(b"no_auth");
-    }
-    reply::set(out, flags.len());
-    for f in flags {
-        reply::simple(out, f);
-    }
-    let (first, last, step) = cmd.keys;
-    reply::integer(out, first as i64);
-    reply::integer(out, last as i64);
-    reply::integer(out, step as i64);
-    reply::set(out, 0);
-    reply::set(out, 0);
-    key_specs(out, cmd.keys);
-    reply::set(out, 0);
-}
+pub const COMMANDS: &[Command] = &[
+    Command { name: "info", arity: -1, flags: LOADING | STALE | SENTINEL, keys: (0, 0, 0), handler: info },
+    Command { name: "dbsize", arity: 1, flags: READONLY | FAST, keys: (0, 0, 0), handler: dbsize },
+    Command { name: "flushdb", arity: -1, flags: WRITE, keys: (0, 0, 0), handler: flushdb },
+    Command { name: "flushall", arity: -1, flags: WRITE, keys: (0, 0, 0), handler: flushall },
+    Command { name: "time", arity: 1, flags: LOADING | STALE | FAST, keys: (0, 0, 0), handler: time },
+    Command {
+        name: "shutdown",
+        arity: -1,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY,
+        keys: (0, 0, 0),
+        handler: shutdown,
+    },
+];
 
-/// The key specifications derived from the legacy `(first, last, step)` triple: none for a
-/// command without keys, else one `index` + `range` spec as Redis writes them.
-fn key_specs(out: &mut reply::Out, (first, last, step): (i32, i32, i32)) {
-    if first == 0 {
-        return reply::set(out, 0);
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT], as Redis 7.0's `shutdownCommand`: the same
+/// graceful path as SIGTERM (replies already produced are sent, then every connection
+/// closes and the process exits 0). The caller gets no reply on success: its connection is
+/// closed, as Redis's is. ringkv has no persistence, so a plain SHUTDOWN (or NOSAVE) does what
+/// Redis does with no save points; an explicit SAVE asks for a snapshot ringkv cannot write,
+/// which fails the way a failed save does in Redis unless FORCE is given. NOW (skip waiting
+/// for replicas) changes nothing here; ABORT finds no shutdown in progress (ours never waits).
+fn shutdown(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let (mut nosave, mut save, mut force, mut abort, mut other) = (false, false, false, false, false);
+    for arg in argv.iter().skip(1) {
+        match arg.to_ascii_lowercase().as_slice() {
+            b"nosave" => nosave = true,
+            b"save" => save = true,
+            b"now" => other = true,
+            b"force" => force = true,
+            b"abort" => abort = true,
+            _ => return ctx.error(ERR_SYNTAX),
+        }
     }
-    // `lastkey` is relative to the first key; a negative `last` counts from the end as is.
-    let lastkey = if last < 0 { last } else { last - first };
-    reply::set(out, 1);
-    reply::map(out, 3);
-    reply::bulk(out, b"flags");
-    reply::set(out, 0);
-    reply::bulk(out, b"begin_search");
-    reply::map(out, 2);
-    reply::bulk(out, b"type");
-    reply::bulk(out, b"index");
-    reply::bulk(out, b"spec");
-    reply::map(out, 1);
-    reply::bulk(out, b"index");
-    reply::integer(out, first as i64);
-    reply::bulk(out, b"find_keys");
-    reply::map(out, 2);
-    reply::bulk(out, b"type");
-    reply::bulk(out, b"range");
-    reply::bulk(out, b"spec");
-    reply::map(out, 3);
-    reply::bulk(out, b"lastkey");
-    reply::integer(out, lastkey as i64);
-    reply::bulk(out, b"keystep");
-    reply::integer(out, step as i64);
-    reply::bulk(out, b"limit");
-    reply::integer(out, 0);
-}
-
-/// One command's entry in COMMAND DOCS: a map of summary, since and group, from its family's
-/// [`super::Doc`] row (placeholders for a command that has none yet).
-fn command_docs(out: &mut reply::Out, cmd: &Command) {
-    let doc = super::doc(cmd.name);
-    let field = |f: fn(&super::Doc) -> &'static str, default: &'static str| doc.map_or(default, f);
-    reply::bulk(out, cmd.name.as_bytes());
-    reply::map(out, 3);
-    reply::bulk(out, b"summary");
-    reply::bulk(out, field(|d| d.summary, "").as_bytes());
-    reply::bulk(out, b"since");
-    reply::bulk(out, field(|d| d.since, "1.0.0").as_bytes());
-    reply::bulk(out, b"group");
-    reply::bulk(out, field(|d| d.group, "generic").as_bytes());
-}
-
-/// COMMAND [COUNT | INFO name... | DOCS [name...] | LIST]
-fn command(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let mut cmds: Vec<&Command> = all_commands().collect();
-    cmds.sort_by_key(|c| c.name);
-    if argv.len() == 1 {
-        reply::array(ctx.out, cmds.len());
-        for c in cmds {
-            command_info(ctx.out, c);
-        }
-        return;
+    if (abort && (nosave || save || force || other)) || (nosave && save) {
+        return ctx.error(ERR_SYNTAX);
     }
-    let sub = argv.get(1);
-    if eq_ignore_case(sub, "count") && argv.len() == 2 {
-        reply::integer(ctx.out, cmds.len() as i64);
-    } else if eq_ignore_case(sub, "list") && argv.len() == 2 {
-        reply::array(ctx.out, cmds.len());
-        for c in cmds {
-            reply::bulk(ctx.out, c.name.as_bytes());
-        }
-    } else if eq_ignore_case(sub, "info") {
-        let wanted = if argv.len() == 2 {
-            cmds.iter().map(|c| c.name.as_bytes()).collect()
-        } else {
-            argv.iter().skip(2).collect::<Vec<_>>()
-        };
-        reply::array(ctx.out, wanted.len());
-        for name in wanted {
-            match super::lookup(name) {
-                Some(c) => command_info(ctx.out, c),
-                None => reply::null(ctx.out),
-            }
-        }
-    } else if eq_ignore_case(sub, "docs") {
-        let found: Vec<&Command> =
-            if argv.len() == 2 { cmds } else { argv.iter().skip(2).filter_map(super::lookup).collect() };
-        reply::map(ctx.out, found.len());
-        for c in found {
-            command_docs(ctx.out, c);
-        }
-    } else {
-        let name = String::from_utf8_lossy(sub).into_owned();
-        ctx.error(&format!("ERR unknown subcommand '{name}'. Try COMMAND HELP."));
+    if abort {
+        return ctx.error("ERR No shutdown in progress.");
     }
-}
-
-/// CONFIG GET parameter [parameter ...] | CONFIG RESETSTAT
-fn config(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let sub = argv.get(1);
-    if eq_ignore_case(sub, "get") {
-        if argv.len() < 3 {
-            return super::wrong_arity(ctx, "config|get");
-        }
-        let c = &ctx.shared.config;
-        let params: Vec<(&str, String)> = vec![
-            ("save", String::new()),
-            ("appendonly", "no".into()),
-            ("maxclients", c.maxclients.to_string()),
-            ("databases", ctx.shared.store.databases().to_string()),
-            ("port", c.port.to_string()),
-            ("tcp-backlog", c.tcp_backlog.to_string()),
-            ("bind", c.bind.clone()),
-            ("unixsocket", c.unixsocket.display().to_string()),
-            ("unixsocketperm", format!("{:o}", c.unixsocketperm)),
-            ("timeout", c.timeout.to_string()),
-            ("proto-max-bulk-len", c.proto_max_bulk_len.to_string()),
-            ("client-query-buffer-limit", c.client_query_buffer_limit.to_string()),
-            ("protected-mode", if c.protected_mode == crate::config::YesNo::Yes { "yes".into() } else { "no".into() }),
-            ("requirepass", c.requirepass.clone().unwrap_or_default()),
-            ("io-threads", c.worker_threads().to_string()),
-            ("maxmemory", "0".into()),
-        ];
-        let mut found: Vec<&(&str, String)> = Vec::new();
-        for pat in argv.iter().skip(2) {
-            for p in &params {
-                if crate::glob::matches(pat, p.0.as_bytes(), true) && !found.iter().any(|f| f.0 == p.0) {
-                    found.push(p);
-                }
-            }
-        }
-        reply::map(ctx.out, found.len());
-        for (name, value) in found {
-            reply::bulk(ctx.out, name.as_bytes());
-            reply::bulk(ctx.out, value.as_bytes());
-        }
-    } else if eq_ignore_case(sub, "resetstat") && argv.len() == 2 {
-        let s = &ctx.shared.stats;
-        for a in [&s.total_connections_received, &s.rejected_connections, &s.protocol_errors, &s.expired_keys] {
-            a.store(0, Relaxed);
-        }
-        for c in [&s.total_commands_processed, &s.keyspace_hits, &s.keyspace_misses] {
-            c.reset();
-        }
-        ctx.ok();
-    } else {
-        let name = String::from_utf8_lossy(sub).into_owned();
-        ctx.error(&format!("ERR unknown subcommand '{name}'. Try CONFIG HELP."));
+    if save && !force {
+        tracing::warn!("SHUTDOWN SAVE: ringkv has no persistence, refusing (use NOSAVE, or SAVE FORCE)");
+        return ctx.error("ERR Errors trying to SHUTDOWN. Check logs.");
     }
+    tracing::info!("SHUTDOWN requested by client {}", ctx.client.id);
+    ctx.client.close_after_reply = true;
+    ctx.shared.begin_shutdown();
 }
 
 fn rss_bytes() -> u64 {
@@ -251,7 +156,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
             s,
             "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:0\r\n\r\n",
             st.connected_clients.load(Relaxed),
-            shared.config.maxclients,
+            shared.tunables.maxclients(),
             st.client_output_max.load(Relaxed)
         );
     }

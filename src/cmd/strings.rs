@@ -9,40 +9,66 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::{
-    eq_ignore_case, format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, ERR_NOT_FLOAT, ERR_NOT_INTEGER,
-    ERR_OVERFLOW, ERR_STRING_TOO_LONG, ERR_SYNTAX, READONLY, WRITE,
+    eq_ignore_case, format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, DENYOOM, ERR_NOT_FLOAT,
+    ERR_NOT_INTEGER, ERR_OVERFLOW, ERR_STRING_TOO_LONG, ERR_SYNTAX, FAST, READONLY, WRITE,
 };
 use crate::protocol::Argv;
 use crate::reply;
 use crate::shared::Shared;
 
 /// Documentation of this family's commands (see [`super::Doc`]).
-pub const DOCS: &[super::Doc] = &[];
+pub const DOCS: &[super::Doc] = &[
+    super::Doc { name: "get", group: "string", since: "1.0.0", summary: "The value stored at a key, or null.", syntax: "key" },
+    super::Doc { name: "set", group: "string", since: "1.0.0", summary: "Store a value at a key, with optional expiry and conditions.", syntax: "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]" },
+    super::Doc { name: "setnx", group: "string", since: "1.0.0", summary: "Store a value only if the key does not exist.", syntax: "key value" },
+    super::Doc { name: "setex", group: "string", since: "2.0.0", summary: "Store a value that expires after some seconds.", syntax: "key seconds value" },
+    super::Doc { name: "psetex", group: "string", since: "2.6.0", summary: "Store a value that expires after some milliseconds.", syntax: "key milliseconds value" },
+    super::Doc { name: "getset", group: "string", since: "1.0.0", summary: "Store a value and return the one it replaced.", syntax: "key value" },
+    super::Doc { name: "getdel", group: "string", since: "6.2.0", summary: "Return a key's value and delete the key.", syntax: "key" },
+    super::Doc { name: "getex", group: "string", since: "6.2.0", summary: "Return a key's value, changing or removing its expiry.", syntax: "key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]" },
+    super::Doc { name: "mget", group: "string", since: "1.0.0", summary: "The values of several keys, null for missing ones.", syntax: "key [key ...]" },
+    super::Doc { name: "mset", group: "string", since: "1.0.1", summary: "Store several key/value pairs at once.", syntax: "key value [key value ...]" },
+    super::Doc { name: "msetnx", group: "string", since: "1.0.1", summary: "Store several pairs only if none of the keys exists.", syntax: "key value [key value ...]" },
+    super::Doc { name: "append", group: "string", since: "2.0.0", summary: "Add bytes to the end of a value; returns the new length.", syntax: "key value" },
+    super::Doc { name: "strlen", group: "string", since: "2.2.0", summary: "The length in bytes of a key's value.", syntax: "key" },
+    super::Doc { name: "incr", group: "string", since: "1.0.0", summary: "Add one to the integer stored at a key.", syntax: "key" },
+    super::Doc { name: "decr", group: "string", since: "1.0.0", summary: "Subtract one from the integer stored at a key.", syntax: "key" },
+    super::Doc { name: "incrby", group: "string", since: "1.0.0", summary: "Add an integer to the integer stored at a key.", syntax: "key increment" },
+    super::Doc { name: "decrby", group: "string", since: "1.0.0", summary: "Subtract an integer from the integer stored at a key.", syntax: "key decrement" },
+    super::Doc { name: "incrbyfloat", group: "string", since: "2.6.0", summary: "Add a floating-point number to the number stored at a key.", syntax: "key increment" },
+    super::Doc { name: "getrange", group: "string", since: "2.4.0", summary: "A byte range of a value (negative offsets count from the end).", syntax: "key start end" },
+    super::Doc { name: "substr", group: "string", since: "1.0.0", summary: "Old name of GETRANGE.", syntax: "key start end" },
+    super::Doc { name: "setrange", group: "string", since: "2.2.0", summary: "Overwrite part of a value from an offset, padding with zero bytes.", syntax: "key offset value" },
+    super::Doc { name: "setbit", group: "bitmap", since: "2.2.0", summary: "Set or clear one bit of a value; returns the old bit.", syntax: "key offset value" },
+    super::Doc { name: "getbit", group: "bitmap", since: "2.2.0", summary: "One bit of a value.", syntax: "key offset" },
+    super::Doc { name: "bitcount", group: "bitmap", since: "2.6.0", summary: "Count the set bits of a value or of a byte/bit range.", syntax: "key [start end [BYTE | BIT]]" },
+    super::Doc { name: "lcs", group: "string", since: "7.0.0", summary: "The longest common subsequence of two values, its length or its match positions.", syntax: "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]" },
+];
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "get", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: get },
-    Command { name: "set", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: set },
-    Command { name: "setnx", arity: 3, flags: WRITE, keys: (1, 1, 1), handler: setnx },
-    Command { name: "setex", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: setex },
-    Command { name: "psetex", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: psetex },
-    Command { name: "getset", arity: 3, flags: WRITE, keys: (1, 1, 1), handler: getset },
-    Command { name: "getdel", arity: 2, flags: WRITE, keys: (1, 1, 1), handler: getdel },
-    Command { name: "getex", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: getex },
-    Command { name: "mget", arity: -2, flags: READONLY, keys: (1, -1, 1), handler: mget },
-    Command { name: "mset", arity: -3, flags: WRITE, keys: (1, -1, 2), handler: mset },
-    Command { name: "msetnx", arity: -3, flags: WRITE, keys: (1, -1, 2), handler: msetnx },
-    Command { name: "append", arity: 3, flags: WRITE, keys: (1, 1, 1), handler: append },
-    Command { name: "strlen", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: strlen },
-    Command { name: "incr", arity: 2, flags: WRITE, keys: (1, 1, 1), handler: incr },
-    Command { name: "decr", arity: 2, flags: WRITE, keys: (1, 1, 1), handler: decr },
-    Command { name: "incrby", arity: 3, flags: WRITE, keys: (1, 1, 1), handler: incrby },
-    Command { name: "decrby", arity: 3, flags: WRITE, keys: (1, 1, 1), handler: decrby },
-    Command { name: "incrbyfloat", arity: 3, flags: WRITE, keys: (1, 1, 1), handler: incrbyfloat },
+    Command { name: "get", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: get },
+    Command { name: "set", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: set },
+    Command { name: "setnx", arity: 3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: setnx },
+    Command { name: "setex", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: setex },
+    Command { name: "psetex", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: psetex },
+    Command { name: "getset", arity: 3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: getset },
+    Command { name: "getdel", arity: 2, flags: WRITE | FAST, keys: (1, 1, 1), handler: getdel },
+    Command { name: "getex", arity: -2, flags: WRITE | FAST, keys: (1, 1, 1), handler: getex },
+    Command { name: "mget", arity: -2, flags: READONLY | FAST, keys: (1, -1, 1), handler: mget },
+    Command { name: "mset", arity: -3, flags: WRITE | DENYOOM, keys: (1, -1, 2), handler: mset },
+    Command { name: "msetnx", arity: -3, flags: WRITE | DENYOOM, keys: (1, -1, 2), handler: msetnx },
+    Command { name: "append", arity: 3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: append },
+    Command { name: "strlen", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: strlen },
+    Command { name: "incr", arity: 2, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: incr },
+    Command { name: "decr", arity: 2, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: decr },
+    Command { name: "incrby", arity: 3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: incrby },
+    Command { name: "decrby", arity: 3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: decrby },
+    Command { name: "incrbyfloat", arity: 3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: incrbyfloat },
     Command { name: "getrange", arity: 4, flags: READONLY, keys: (1, 1, 1), handler: getrange },
     Command { name: "substr", arity: 4, flags: READONLY, keys: (1, 1, 1), handler: getrange },
-    Command { name: "setrange", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: setrange },
-    Command { name: "setbit", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: setbit },
-    Command { name: "getbit", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: getbit },
+    Command { name: "setrange", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: setrange },
+    Command { name: "setbit", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: setbit },
+    Command { name: "getbit", arity: 3, flags: READONLY | FAST, keys: (1, 1, 1), handler: getbit },
     Command { name: "bitcount", arity: -2, flags: READONLY, keys: (1, 1, 1), handler: bitcount },
     Command { name: "lcs", arity: -3, flags: READONLY, keys: (1, 2, 1), handler: lcs },
 ];
@@ -70,7 +96,7 @@ fn count_lookup(shared: &Shared, found: bool) {
 
 /// Redis's checkStringLength: a value of `len + extra` bytes must fit proto-max-bulk-len.
 fn fits_bulk_len(shared: &Shared, len: u64, extra: u64) -> bool {
-    len.checked_add(extra).is_some_and(|total| total <= shared.config.proto_max_bulk_len)
+    len.checked_add(extra).is_some_and(|total| total <= shared.tunables.proto_max_bulk_len())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -571,7 +597,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 /// (Redis's getBitOffsetFromArgument).
 fn parse_bit_offset(shared: &Shared, arg: &[u8]) -> Option<u64> {
     let offset = parse_i64(arg).filter(|&o| o >= 0)? as u64;
-    ((offset >> 3) < shared.config.proto_max_bulk_len).then_some(offset)
+    ((offset >> 3) < shared.tunables.proto_max_bulk_len()).then_some(offset)
 }
 
 /// The value of bit `offset` (bit 0 = most significant bit of byte 0) in `value`.
@@ -826,7 +852,7 @@ fn lcs(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     count_lookup(shared, a.is_some());
     count_lookup(shared, b.is_some());
     let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
-    let table = match LcsTable::build(&a, &b, shared.config.proto_max_bulk_len) {
+    let table = match LcsTable::build(&a, &b, shared.tunables.proto_max_bulk_len()) {
         Ok(t) => t,
         Err(e) => return ctx.error(e),
     };

@@ -161,7 +161,8 @@ impl<'a> Worker<'a> {
             )?;
         }
         let mut events = Events::with_capacity(EVENTS_MAX);
-        let idle_timeout = (self.shared.config.timeout > 0).then_some(IDLE_CHECK_INTERVAL);
+        // Always wake now and then: CONFIG SET may turn the idle timeout on at any time.
+        let idle_timeout = Some(IDLE_CHECK_INTERVAL);
         // Listeners whose last accept failed (EMFILE, ENOMEM, ...): retried after a backoff.
         let mut accept_retry = vec![false; listeners.len()];
         let result = loop {
@@ -196,7 +197,7 @@ impl<'a> Worker<'a> {
                 }
             }
             self.take_handoffs();
-            if idle_timeout.is_some() {
+            if self.shared.tunables.timeout_s() > 0 {
                 self.close_idle();
             }
         };
@@ -417,7 +418,7 @@ impl<'a> Worker<'a> {
     /// Close clients that have shown no activity (no request, and no progress reading their
     /// replies) for `--timeout` seconds, as Redis does.
     fn close_idle(&mut self) {
-        let limit = Duration::from_secs(self.shared.config.timeout);
+        let limit = Duration::from_secs(self.shared.tunables.timeout_s());
         for slot in 0..self.conns.len() {
             let idle = self.conns[slot].as_ref().is_some_and(|c| c.last_active.elapsed() > limit);
             if idle {

@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::config::YesNo;
 use crate::shared::Shared;
 
 pub mod conn_rules;
@@ -39,7 +38,7 @@ pub const ERR_DENIED: &[u8] = b"-DENIED Redis is running in protected mode becau
 pub fn admit(shared: &Shared, peer: Option<SocketAddr>) -> Result<(), &'static [u8]> {
     let stats = &shared.stats;
     let now = stats.connected_clients.fetch_add(1, Relaxed);
-    if now >= shared.config.maxclients {
+    if now >= shared.tunables.maxclients() {
         stats.connected_clients.fetch_sub(1, Relaxed);
         stats.rejected_connections.fetch_add(1, Relaxed);
         return Err(ERR_MAXCLIENTS);
@@ -59,9 +58,7 @@ pub fn admit(shared: &Shared, peer: Option<SocketAddr>) -> Result<(), &'static [
 /// interface. An IPv4 client of a dual-stack (`::`) listener shows up as `::ffff:a.b.c.d`;
 /// it is judged by its IPv4 address.
 fn protected_mode_refuses(shared: &Shared, addr: SocketAddr) -> bool {
-    shared.config.protected_mode == YesNo::Yes
-        && shared.config.password().is_none()
-        && !addr.ip().to_canonical().is_loopback()
+    shared.tunables.protected_mode() && !shared.tunables.has_password() && !addr.ip().to_canonical().is_loopback()
 }
 
 /// Undo [`admit`]'s count when an admitted client's connection ends.

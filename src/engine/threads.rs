@@ -9,8 +9,11 @@
 //! write. A thread still blocked writing to a client that does not read after
 //! [`SHUTDOWN_FLUSH_TIMEOUT`] has its socket shut down both ways, so shutdown is bounded.
 //!
-//! Idle `--timeout`: the socket's receive and send timeouts. A client that sends nothing, or
-//! does not read its replies, for that long is closed (Redis closes both kinds too).
+//! Idle `timeout`: a connection thread blocked on its socket wakes every
+//! [`IDLE_CHECK_INTERVAL`] (the socket's receive and send timeouts) and checks how long the
+//! client has been idle against the current `timeout`, which CONFIG SET may change at any
+//! time. A client that sends nothing, or does not read its replies, for that long is closed
+//! (Redis closes both kinds too).
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -21,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::conn_rules::{next_step, Facts, Step};
-use super::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
+use super::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use super::{admit, client_closed, refuse};
 use crate::clients::{ConnInfo, Owner};
 use crate::net::{Listener, Stream};
@@ -151,14 +154,12 @@ fn accept_loop(shared: &Arc<Shared>, listener: &Listener, registry: &Arc<Registr
 }
 
 fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session) {
-    let timeout = shared.config.timeout;
-    if timeout > 0 {
-        let t = Some(Duration::from_secs(timeout));
-        let _ = stream.set_timeouts(t);
-    }
+    // Wake every IDLE_CHECK_INTERVAL while blocked, so a `timeout` set later applies too.
+    let _ = stream.set_timeouts(Some(IDLE_CHECK_INTERVAL));
     let mut buf = vec![0u8; READ_BUF_BYTES];
     let mut syscalls = 0u64;
     let mut peer_eof = false;
+    let mut last_active = Instant::now();
     loop {
         // Writes block until done, so a write can always start and output is flushed once
         // nothing is unsent.
@@ -173,7 +174,7 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
         };
         match next_step(facts) {
             Step::Send => {
-                if let Err(e) = write_all(stream, &session.out, &mut syscalls) {
+                if let Err(e) = write_all(shared, stream, &session.out, &mut syscalls, &mut last_active) {
                     note_timeout(shared, &e);
                     break;
                 }
@@ -201,8 +202,12 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
                 syscalls += 1;
                 match stream.read(&mut buf) {
                     Ok(0) => peer_eof = true,
-                    Ok(n) => session.feed(shared, &buf[..n]),
+                    Ok(n) => {
+                        last_active = Instant::now();
+                        session.feed(shared, &buf[..n]);
+                    }
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) if is_timeout(&e) && !idle_expired(shared, last_active) => {}
                     Err(e) => {
                         note_timeout(shared, &e);
                         break;
@@ -220,6 +225,18 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
     shared.worker_io(0).syscalls.fetch_add(syscalls, Relaxed);
 }
 
+/// The socket timeout fired (a wake-up every [`IDLE_CHECK_INTERVAL`] while blocked).
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// True when `timeout` is set and the client has been idle (no input read, no output
+/// accepted) for that long.
+fn idle_expired(shared: &Shared, last_active: Instant) -> bool {
+    let timeout_s = shared.tunables.timeout_s();
+    timeout_s > 0 && last_active.elapsed() >= Duration::from_secs(timeout_s)
+}
+
 /// A socket timeout is the idle `--timeout` expiring: count it for INFO.
 fn note_timeout(shared: &Shared, e: &std::io::Error) {
     if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
@@ -227,14 +244,25 @@ fn note_timeout(shared: &Shared, e: &std::io::Error) {
     }
 }
 
-/// Write all of `buf`, counting each write call.
-fn write_all(stream: &mut Stream, mut buf: &[u8], syscalls: &mut u64) -> std::io::Result<()> {
+/// Write all of `buf`, counting each write call. A client that accepts nothing for
+/// `timeout` seconds is given up on.
+fn write_all(
+    shared: &Shared,
+    stream: &mut Stream,
+    mut buf: &[u8],
+    syscalls: &mut u64,
+    last_active: &mut Instant,
+) -> std::io::Result<()> {
     while !buf.is_empty() {
         *syscalls += 1;
         match stream.write(buf) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
+            Ok(n) => {
+                buf = &buf[n..];
+                *last_active = Instant::now();
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) && !idle_expired(shared, *last_active) => continue,
             Err(e) => return Err(e),
         }
     }

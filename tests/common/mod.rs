@@ -330,6 +330,20 @@ impl Server {
         self.terminate().expect("server exited")
     }
 
+    /// Wait (bounded by [`STOP_TIMEOUT`]) for the server to exit on its own (e.g. after
+    /// SHUTDOWN); `None` if it is still running then (it is killed on drop).
+    pub fn wait_exit(&mut self) -> Option<ExitStatus> {
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut()?.try_wait().unwrap() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
     fn terminate(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
         // SAFETY: plain kill(2) on our own child's pid.

@@ -125,13 +125,10 @@ impl<'a> Worker<'a> {
         plan: Plan,
     ) -> Self {
         let now = Instant::now();
-        let tick_interval = if id == 0 {
-            Some(crate::expire::EXPIRE_CYCLE_INTERVAL)
-        } else if shared.config.timeout > 0 {
-            Some(IDLE_CHECK_INTERVAL)
-        } else {
-            None
-        };
+        // Worker 0 runs active expiry; the others wake for the idle sweep, which CONFIG SET
+        // may turn on at any time.
+        let tick_interval =
+            if id == 0 { Some(crate::expire::EXPIRE_CYCLE_INTERVAL) } else { Some(IDLE_CHECK_INTERVAL) };
         let multishot = opts.mode == UringMode::Full;
         Worker {
             ring: setup.ring,
@@ -377,7 +374,7 @@ impl<'a> Worker<'a> {
         if self.id == 0 {
             crate::expire::expire_tick(self.shared);
         }
-        let timeout_s = self.shared.config.timeout;
+        let timeout_s = self.shared.tunables.timeout_s();
         if timeout_s > 0 && self.now.duration_since(self.last_sweep) >= IDLE_CHECK_INTERVAL {
             self.last_sweep = self.now;
             self.sweep_idle(Duration::from_secs(timeout_s));

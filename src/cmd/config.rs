@@ -1,0 +1,499 @@
+//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP. The parameters live in `PARAMS`: each
+//! has a getter (its effective value, as CONFIG GET prints it) and, when it may change at
+//! runtime, a setter that validates and applies ([`crate::tunables`] holds those values).
+//! CONFIG SET of several pairs is all-or-none, as Redis 7.0: every pair is checked (names,
+//! immutability, duplicates, values) before any is applied. Error texts are Redis's.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::{eq_ignore_case, parse_i64, Command, Ctx, Doc};
+use crate::protocol::Argv;
+use crate::reply;
+use crate::shared::Shared;
+use crate::tunables::{memtoll, ClientClass, OutputLimit};
+
+pub const COMMANDS: &[Command] = &[Command { name: "config", arity: -2, flags: 0, keys: (0, 0, 0), handler: config }];
+
+pub const DOCS: &[Doc] = &[
+    Doc { name: "config", group: "server", since: "2.0.0", summary: "Read and change server settings.", syntax: "" },
+    Doc {
+        name: "config|get",
+        group: "server",
+        since: "2.0.0",
+        summary: "The values of the settings whose names match the patterns.",
+        syntax: "parameter [parameter ...]",
+    },
+    Doc {
+        name: "config|set",
+        group: "server",
+        since: "2.0.0",
+        summary: "Change settings at runtime, all of them or none.",
+        syntax: "parameter value [parameter value ...]",
+    },
+    Doc {
+        name: "config|resetstat",
+        group: "server",
+        since: "2.0.0",
+        summary: "Zero the statistics INFO reports.",
+        syntax: "",
+    },
+    Doc {
+        name: "config|rewrite",
+        group: "server",
+        since: "2.8.0",
+        summary: "Write the settings back to the config file.",
+        syntax: "",
+    },
+    Doc { name: "config|help", group: "server", since: "5.0.0", summary: "List the CONFIG subcommands.", syntax: "" },
+];
+
+const HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// Validate `value`; apply it too when the flag is true. Err: the text after
+/// `CONFIG SET failed (possibly related to argument 'x') - `.
+type Setter = fn(&Shared, &[u8], bool) -> Result<(), String>;
+
+struct Param {
+    name: &'static str,
+    get: fn(&Shared) -> String,
+    /// `None`: immutable while running.
+    set: Option<Setter>,
+}
+
+const PARAMS: &[Param] = &[
+    Param { name: "protected-mode", get: |s| yes_no(s.tunables.protected_mode()), set: Some(set_protected_mode) },
+    Param { name: "requirepass", get: get_requirepass, set: Some(set_requirepass) },
+    Param { name: "maxclients", get: |s| s.tunables.maxclients().to_string(), set: Some(set_maxclients) },
+    Param { name: "timeout", get: |s| s.tunables.timeout_s().to_string(), set: Some(set_timeout) },
+    Param {
+        name: "client-query-buffer-limit",
+        get: |s| s.tunables.client_query_buffer_limit().to_string(),
+        set: Some(set_query_buffer_limit),
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        get: |s| s.tunables.proto_max_bulk_len().to_string(),
+        set: Some(set_proto_max_bulk_len),
+    },
+    Param { name: "client-output-buffer-limit", get: get_output_limits, set: Some(set_output_limits) },
+    Param {
+        name: "slowlog-log-slower-than",
+        get: |s| s.tunables.slowlog_log_slower_than_us().to_string(),
+        set: Some(set_slowlog_slower_than),
+    },
+    Param {
+        name: "slowlog-max-len",
+        get: |s| s.tunables.slowlog_max_len().to_string(),
+        set: Some(set_slowlog_max_len),
+    },
+    Param { name: "save", get: |_| String::new(), set: Some(|_, v, _| only(v, b"", "ringkv has no persistence")) },
+    Param {
+        name: "appendonly",
+        get: |_| "no".into(),
+        set: Some(|_, v, _| only(v, b"no", "ringkv has no persistence")),
+    },
+    Param { name: "maxmemory", get: |_| "0".into(), set: None },
+    Param { name: "databases", get: |s| s.store.databases().to_string(), set: None },
+    Param { name: "port", get: |s| s.config.port.to_string(), set: None },
+    Param { name: "tcp-backlog", get: |s| s.config.tcp_backlog.to_string(), set: None },
+    Param { name: "bind", get: |s| s.config.bind.clone(), set: None },
+    Param { name: "unixsocket", get: |s| s.config.unixsocket.display().to_string(), set: None },
+    Param { name: "unixsocketperm", get: |s| format!("{:o}", s.config.unixsocketperm), set: None },
+    Param { name: "io-threads", get: |s| s.config.worker_threads().to_string(), set: None },
+];
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+fn get_requirepass(s: &Shared) -> String {
+    String::from_utf8_lossy(s.tunables.password().as_deref().unwrap_or(b"")).into_owned()
+}
+
+/// For settings ringkv cannot change: accept only the value it already has.
+fn only(v: &[u8], allowed: &[u8], why: &str) -> Result<(), String> {
+    if v.eq_ignore_ascii_case(allowed) {
+        Ok(())
+    } else {
+        Err(format!("can't set immutable config ({why})"))
+    }
+}
+
+fn parse_bool(v: &[u8]) -> Result<bool, String> {
+    if v.eq_ignore_ascii_case(b"yes") {
+        Ok(true)
+    } else if v.eq_ignore_ascii_case(b"no") {
+        Ok(false)
+    } else {
+        Err("argument must be 'yes' or 'no'".into())
+    }
+}
+
+/// An integer config in `min..=max`, parsed as Redis's numeric configs (`memory`: with
+/// units, as `memtoll`).
+fn parse_num(v: &[u8], memory: bool, min: i64, max: i64) -> Result<i64, String> {
+    let n = if memory {
+        memtoll(v).ok_or("argument must be a memory value")?
+    } else {
+        parse_i64(v).ok_or("argument couldn't be parsed into an integer")?
+    };
+    if n < min || n > max {
+        return Err(format!("argument must be between {min} and {max} inclusive"));
+    }
+    Ok(n)
+}
+
+/// Redis's lower bound for proto-max-bulk-len and client-query-buffer-limit (1 MiB).
+const BUFFER_CONFIG_MIN: i64 = 1024 * 1024;
+
+fn set_protected_mode(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let on = parse_bool(v)?;
+    if apply {
+        s.tunables.set_protected_mode(on);
+    }
+    Ok(())
+}
+
+fn set_requirepass(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    if apply {
+        s.tunables.set_password(v);
+    }
+    Ok(())
+}
+
+fn set_maxclients(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, false, 1, u32::MAX as i64)? as usize;
+    if n > s.tunables.maxclients() {
+        let fit = crate::server::fit_maxclients(n);
+        if fit < n {
+            return Err(format!(
+                "The operating system is not able to handle the specified number of clients, try with {fit}"
+            ));
+        }
+    }
+    if apply {
+        s.tunables.set_maxclients(n);
+    }
+    Ok(())
+}
+
+fn set_timeout(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, false, 0, i32::MAX as i64)?;
+    if apply {
+        s.tunables.set_timeout_s(n as u64);
+    }
+    Ok(())
+}
+
+fn set_query_buffer_limit(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, true, BUFFER_CONFIG_MIN, i64::MAX)?;
+    if apply {
+        s.tunables.set_client_query_buffer_limit(n as u64);
+    }
+    Ok(())
+}
+
+fn set_proto_max_bulk_len(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, true, BUFFER_CONFIG_MIN, i64::MAX)?;
+    if apply {
+        s.tunables.set_proto_max_bulk_len(n as u64);
+    }
+    Ok(())
+}
+
+fn set_slowlog_slower_than(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, false, -1, i64::MAX)?;
+    if apply {
+        s.tunables.set_slowlog_log_slower_than_us(n);
+    }
+    Ok(())
+}
+
+fn set_slowlog_max_len(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, false, 0, i64::MAX)? as u64;
+    if apply {
+        s.tunables.set_slowlog_max_len(n);
+        s.slowlog.trim(n);
+    }
+    Ok(())
+}
+
+fn get_output_limits(s: &Shared) -> String {
+    let parts: Vec<String> = ClientClass::ALL
+        .iter()
+        .map(|&c| {
+            let l = s.tunables.output_limit(c);
+            format!("{} {} {} {}", c.name(), l.hard_bytes, l.soft_bytes, l.soft_seconds)
+        })
+        .collect();
+    parts.join(" ")
+}
+
+/// Most classes one client-output-buffer-limit value may list (`class hard soft seconds`
+/// groups; more than the three classes is accepted as Redis does, the last one wins).
+const OUTPUT_LIMIT_GROUPS_MAX: usize = 64;
+
+/// `class hard soft seconds [class hard soft seconds ...]`, as Redis's
+/// `updateClientOutputBufferLimit`.
+fn parse_output_limits(v: &[u8]) -> Result<Vec<(ClientClass, OutputLimit)>, String> {
+    let words: Vec<&[u8]> = v.split(|b| *b == b' ').filter(|w| !w.is_empty()).collect();
+    if words.len() % 4 != 0 || words.len() / 4 > OUTPUT_LIMIT_GROUPS_MAX {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
+    let mut out = Vec::with_capacity(words.len() / 4);
+    for group in words.chunks(4) {
+        let class =
+            ClientClass::parse(group[0]).ok_or("Invalid client class specified in buffer limit configuration.")?;
+        let hard = memtoll(group[1]).filter(|n| *n >= 0).ok_or_else(bad)?;
+        let soft = memtoll(group[2]).filter(|n| *n >= 0).ok_or_else(bad)?;
+        let secs = std::str::from_utf8(group[3]).ok().and_then(|t| t.parse::<i64>().ok());
+        let secs = secs.filter(|n| *n >= 0).ok_or_else(bad)?;
+        let limit = OutputLimit { hard_bytes: hard as u64, soft_bytes: soft as u64, soft_seconds: secs as u64 };
+        out.push((class, limit));
+    }
+    Ok(out)
+}
+
+fn set_output_limits(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let limits = parse_output_limits(v)?;
+    if apply {
+        for (class, limit) in limits {
+            s.tunables.set_output_limit(class, limit);
+        }
+    }
+    Ok(())
+}
+
+/// CONFIG subcommand [arg ...]
+fn config(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let Some(sub) = super::subcommand(ctx, argv, "config") else { return };
+    match sub {
+        "get" => get(ctx, argv),
+        "set" => set(ctx, argv),
+        "resetstat" => {
+            resetstat(ctx.shared);
+            ctx.ok();
+        }
+        "rewrite" => ctx.error("ERR The server is running without a config file"),
+        _ => super::help_reply(ctx, HELP),
+    }
+}
+
+/// CONFIG GET pattern [pattern ...]: a map of every parameter matching any pattern.
+fn get(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let found: Vec<&Param> = PARAMS
+        .iter()
+        .filter(|p| argv.iter().skip(2).any(|pat| crate::glob::matches(pat, p.name.as_bytes(), true)))
+        .collect();
+    reply::map(ctx.out, found.len());
+    for p in found {
+        reply::bulk(ctx.out, p.name.as_bytes());
+        reply::bulk(ctx.out, (p.get)(ctx.shared).as_bytes());
+    }
+}
+
+/// CONFIG SET parameter value [parameter value ...]: check everything, then apply all.
+fn set(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    if argv.len() % 2 != 0 {
+        return ctx.error(super::ERR_SYNTAX);
+    }
+    let mut chosen: Vec<(&Param, &[u8])> = Vec::new();
+    let mut first_error: Option<String> = None;
+    for pair in (2..argv.len()).step_by(2) {
+        let name = argv.get(pair);
+        let shown = String::from_utf8_lossy(name);
+        let Some(p) = PARAMS.iter().find(|p| eq_ignore_case(name, p.name)) else {
+            return ctx.error(&format!("ERR Unknown option or number of arguments for CONFIG SET - '{shown}'"));
+        };
+        if first_error.is_none() {
+            if p.set.is_none() {
+                first_error = Some(set_failed(&shown, "can't set immutable config"));
+            } else if chosen.iter().any(|(q, _)| std::ptr::eq(*q, p)) {
+                first_error = Some(set_failed(&shown, "duplicate parameter"));
+            }
+        }
+        chosen.push((p, argv.get(pair + 1)));
+    }
+    if let Some(e) = first_error {
+        return ctx.error(&e);
+    }
+    for &(p, value) in &chosen {
+        if let Err(why) = (p.set.expect("checked"))(ctx.shared, value, false) {
+            return ctx.error(&set_failed(p.name, &why));
+        }
+    }
+    for &(p, value) in &chosen {
+        let applied = (p.set.expect("checked"))(ctx.shared, value, true);
+        debug_assert!(applied.is_ok(), "validated above");
+    }
+    ctx.ok();
+}
+
+fn set_failed(name: &str, why: &str) -> String {
+    format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+}
+
+/// CONFIG RESETSTAT: zero INFO's counters.
+fn resetstat(shared: &Shared) {
+    let s = &shared.stats;
+    for a in [
+        &s.total_connections_received,
+        &s.rejected_connections,
+        &s.protocol_errors,
+        &s.expired_keys,
+        &s.timedout_clients,
+    ] {
+        a.store(0, Relaxed);
+    }
+    for c in [&s.total_commands_processed, &s.keyspace_hits, &s.keyspace_misses] {
+        c.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::{run_for_test_in, ClientState};
+    use crate::config::Config;
+    use crate::reply::Proto;
+    use crate::shared::Shared;
+    use crate::tunables::ClientClass;
+
+    fn run(shared: &Shared, args: &[&str]) -> String {
+        let mut c = ClientState::new(shared);
+        c.authenticated = true; // these tests may set requirepass
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        String::from_utf8(run_for_test_in(shared, &mut c, Proto::Resp2, &args)).unwrap()
+    }
+
+    fn failed(name: &str, why: &str) -> String {
+        format!("-ERR CONFIG SET failed (possibly related to argument '{name}') - {why}\r\n")
+    }
+
+    #[test]
+    fn set_changes_every_runtime_parameter() {
+        let s = Shared::new(Config::defaults());
+        let ok = run(
+            &s,
+            &[
+                "CONFIG",
+                "SET",
+                "protected-mode",
+                "no",
+                "requirepass",
+                "pw",
+                "maxclients",
+                "50",
+                "timeout",
+                "9",
+                "client-query-buffer-limit",
+                "2mb",
+                "proto-max-bulk-len",
+                "1gb",
+                "slowlog-log-slower-than",
+                "-1",
+                "slowlog-max-len",
+                "5",
+                "client-output-buffer-limit",
+                "pubsub 1mb 512kb 7 replica 1 2 3",
+            ],
+        );
+        assert_eq!(ok, "+OK\r\n");
+        let t = &s.tunables;
+        assert!(!t.protected_mode());
+        assert_eq!(t.password().as_deref(), Some(&b"pw"[..]));
+        assert_eq!((t.maxclients(), t.timeout_s()), (50, 9));
+        assert_eq!((t.client_query_buffer_limit(), t.proto_max_bulk_len()), (2 << 20, 1 << 30));
+        assert_eq!((t.slowlog_log_slower_than_us(), t.slowlog_max_len()), (-1, 5));
+        let p = t.output_limit(ClientClass::Pubsub);
+        assert_eq!((p.hard_bytes, p.soft_bytes, p.soft_seconds), (1 << 20, 512 << 10, 7));
+        let got = run(&s, &["CONFIG", "GET", "client-output-buffer-limit", "TIME*", "requirepass"]);
+        let limits = "normal 0 0 0 slave 1 2 3 pubsub 1048576 524288 7";
+        let want = format!("*6\r\n$11\r\nrequirepass\r\n$2\r\npw\r\n$7\r\ntimeout\r\n$1\r\n9\r\n$26\r\nclient-output-buffer-limit\r\n${}\r\n{limits}\r\n", limits.len());
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn set_is_all_or_nothing_with_redis_errors() {
+        let s = Shared::new(Config::defaults());
+        let cases: &[(&[&str], String)] = &[
+            (
+                &["timeout", "5", "foo", "1"],
+                "-ERR Unknown option or number of arguments for CONFIG SET - 'foo'\r\n".into(),
+            ),
+            (&["timeout", "5", "port", "1"], failed("port", "can't set immutable config")),
+            (&["TIMEOUT", "5", "timeout", "6"], failed("timeout", "duplicate parameter")),
+            (
+                &["timeout", "5", "maxclients", "abc"],
+                failed("maxclients", "argument couldn't be parsed into an integer"),
+            ),
+            (&["Timeout", "-1"], failed("timeout", "argument must be between 0 and 2147483647 inclusive")),
+            (&["maxclients", "0"], failed("maxclients", "argument must be between 1 and 4294967295 inclusive")),
+            (&["protected-mode", "maybe"], failed("protected-mode", "argument must be 'yes' or 'no'")),
+            (&["proto-max-bulk-len", "1zb"], failed("proto-max-bulk-len", "argument must be a memory value")),
+            (
+                &["proto-max-bulk-len", "1"],
+                failed("proto-max-bulk-len", "argument must be between 1048576 and 9223372036854775807 inclusive"),
+            ),
+            (
+                &["slowlog-log-slower-than", "-5"],
+                failed("slowlog-log-slower-than", "argument must be between -1 and 9223372036854775807 inclusive"),
+            ),
+            (
+                &["client-output-buffer-limit", "normal 0 0"],
+                failed("client-output-buffer-limit", "Wrong number of arguments in buffer limit configuration."),
+            ),
+            (
+                &["client-output-buffer-limit", "master 1 0 1"],
+                failed("client-output-buffer-limit", "Invalid client class specified in buffer limit configuration."),
+            ),
+            (
+                &["client-output-buffer-limit", "normal 1x 0 0"],
+                failed(
+                    "client-output-buffer-limit",
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+                ),
+            ),
+            (&["timeout", "5", "maxclients"], "-ERR syntax error\r\n".into()),
+        ];
+        for (pairs, want) in cases {
+            let mut args = vec!["CONFIG", "SET"];
+            args.extend_from_slice(pairs);
+            assert_eq!(&run(&s, &args), want, "{pairs:?}");
+            assert_eq!(s.tunables.timeout_s(), 0, "nothing applied: {pairs:?}");
+        }
+        assert_eq!(run(&s, &["CONFIG", "SET", "save", "", "appendonly", "no"]), "+OK\r\n");
+        assert_eq!(run(&s, &["CONFIG", "SET", "x"]), "-ERR wrong number of arguments for 'config|set' command\r\n");
+    }
+
+    #[test]
+    fn get_help_rewrite_resetstat() {
+        let s = Shared::new(Config::defaults());
+        assert_eq!(
+            run(&s, &["CONFIG", "GET", "slowlog*"]),
+            "*4\r\n$23\r\nslowlog-log-slower-than\r\n$5\r\n10000\r\n$15\r\nslowlog-max-len\r\n$3\r\n128\r\n"
+        );
+        let mut c = ClientState::new(&s);
+        let resp3 = run_for_test_in(&s, &mut c, Proto::Resp3, &[b"CONFIG", b"GET", b"maxclients"]);
+        assert_eq!(resp3, b"%1\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n");
+        assert_eq!(run(&s, &["CONFIG", "REWRITE"]), "-ERR The server is running without a config file\r\n");
+        assert!(run(&s, &["CONFIG", "HELP"]).starts_with("*11\r\n+CONFIG <subcommand>"));
+        assert_eq!(run(&s, &["CONFIG", "GET"]), "-ERR wrong number of arguments for 'config|get' command\r\n");
+        assert_eq!(run(&s, &["CONFIG", "NOPE"]), "-ERR unknown subcommand 'NOPE'. Try CONFIG HELP.\r\n");
+        s.stats.rejected_connections.store(3, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(run(&s, &["CONFIG", "RESETSTAT"]), "+OK\r\n");
+        assert_eq!(s.stats.rejected_connections.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+}
