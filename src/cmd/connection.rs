@@ -1,7 +1,7 @@
 //! Connection commands: PING, ECHO, QUIT/EXIT, SELECT, AUTH, HELLO, CLIENT.
 
 use super::{eq_ignore_case, parse_i64, Command, Ctx, ERR_DB_INDEX, ERR_NOT_INTEGER, ERR_SYNTAX, NO_AUTH};
-use super::{ALLOW_BUSY, FAST, LOADING, NOSCRIPT, SENTINEL, STALE};
+use super::{ADMIN, ALLOW_BUSY, FAST, LOADING, NOSCRIPT, SENTINEL, STALE};
 use crate::protocol::Argv;
 use crate::reply;
 
@@ -98,6 +98,35 @@ pub const DOCS: &[super::Doc] = &[
         summary: "Record the client library's name or version (ignored).",
         syntax: "<LIB-NAME libname | LIB-VER libver>",
     },
+    super::Doc {
+        name: "client|list",
+        group: "connection",
+        since: "2.4.0",
+        summary: "One line per connected client: address, age, idle time, db, subscriptions, last command.",
+        syntax: "[TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id]",
+    },
+    super::Doc {
+        name: "client|kill",
+        group: "connection",
+        since: "2.4.0",
+        summary: "Close the clients that match an address or a set of filters.",
+        syntax: "<ip:port | [ID client-id] [ADDR ip:port] [LADDR ip:port] [USER username] [SKIPME <YES | NO>]>",
+    },
+    super::Doc {
+        name: "monitor",
+        group: "server",
+        since: "1.0.0",
+        summary: "Stream every command the server runs, from every connection, to this connection.",
+        syntax: "",
+    },
+    super::Doc {
+        name: "reset",
+        group: "connection",
+        since: "6.2.0",
+        summary:
+            "Return this connection to its initial state: no transaction, subscriptions, name or monitor; RESP2; db 0.",
+        syntax: "",
+    },
 ];
 
 pub const COMMANDS: &[Command] = &[
@@ -133,8 +162,20 @@ pub const COMMANDS: &[Command] = &[
         handler: hello,
     },
     Command { name: "client", arity: -2, flags: 0, keys: (0, 0, 0), handler: client },
-    Command { name: "monitor", arity: 1, flags: 0, keys: (0, 0, 0), handler: super::client::monitor },
-    Command { name: "reset", arity: 1, flags: NO_AUTH, keys: (0, 0, 0), handler: super::client::reset },
+    Command {
+        name: "monitor",
+        arity: 1,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
+        keys: (0, 0, 0),
+        handler: super::client::monitor,
+    },
+    Command {
+        name: "reset",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        keys: (0, 0, 0),
+        handler: super::client::reset,
+    },
 ];
 
 const ERR_WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";

@@ -78,6 +78,8 @@ pub const SUBCOMMAND_FLAGS: &[(&str, u32)] = &[
     ("client|id", NOSCRIPT | LOADING | STALE),
     ("client|info", NOSCRIPT | LOADING | STALE),
     ("client|setinfo", NOSCRIPT | LOADING | STALE),
+    ("client|list", ADMIN | NOSCRIPT | LOADING | STALE),
+    ("client|kill", ADMIN | NOSCRIPT | LOADING | STALE),
     ("pubsub|channels", PUBSUB | LOADING | STALE),
     ("pubsub|numpat", PUBSUB | LOADING | STALE),
     ("pubsub|numsub", PUBSUB | LOADING | STALE),

@@ -329,7 +329,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         ctx.error(&msg);
         return Some(cmd);
     }
-    if shared.clients.monitoring() && !MONITOR_HIDDEN.contains(&cmd.name) {
+    if shared.clients.monitoring() && cmd.flags & (SKIP_MONITOR | ADMIN) == 0 && !MONITOR_HIDDEN.contains(&cmd.name) {
         feed_monitors(ctx, argv);
     }
     if ctx.client.tx.in_multi() {
@@ -358,8 +358,9 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     }
 }
 
-/// Commands MONITOR does not show (secrets, and admin commands as Redis skips them).
-const MONITOR_HIDDEN: &[&str] = &["auth", "hello", "monitor", "config", "shutdown", "slowlog", "debug"];
+/// Commands MONITOR does not show beyond those flagged `admin` or `skip_monitor`: the ones
+/// that carry a password.
+const MONITOR_HIDDEN: &[&str] = &["auth", "hello"];
 
 /// Send `+<unix time> [<db> <addr>] "arg" ...` to every monitor, arguments quoted as
 /// Redis's `sdscatrepr` does.
