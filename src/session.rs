@@ -219,8 +219,14 @@ impl Session {
                         let argv = self.args.argv(&buf[pos..]);
                         let was_authenticated = self.client.authenticated;
                         let now_ms = crate::store::now_ms();
+                        let reply_start = self.out.len();
                         let mut ctx = Ctx { shared, client: &mut self.client, out: &mut self.out, now_ms };
                         let name = cmd::execute(&mut ctx, argv).map_or("NULL", |c| c.name);
+                        let (keep, next) = self.client.reply_mode.after_command();
+                        if !keep {
+                            self.out.truncate(reply_start);
+                        }
+                        self.client.reply_mode = next;
                         last = Some((name, now_ms));
                         self.commands += 1;
                         if self.client.authenticated && !was_authenticated {
@@ -382,5 +388,19 @@ mod tests {
         assert_eq!(s.buffered_input(), 0);
         s.feed(&shared, b"PING\r\n");
         assert!(s.out.is_empty(), "input after the close is ignored");
+    }
+
+    #[test]
+    fn client_reply_off_skip_on() {
+        // OFF drops every reply (its own too), SKIP drops its own and the next one, ON
+        // answers OK and replies again: only the last two replies come out.
+        let shared = shared(&[]);
+        let mut s = Session::new(&shared);
+        s.feed(&shared, b"CLIENT REPLY OFF\r\nSET a 1\r\nCLIENT REPLY ON\r\nCLIENT REPLY SKIP\r\nGET a\r\nGET a\r\n");
+        assert_eq!(take_out(&mut s), "+OK\r\n$1\r\n1\r\n");
+        s.feed(&shared, b"CLIENT REPLY SKIP\r\nPING\r\nPING\r\n");
+        assert_eq!(take_out(&mut s), "+PONG\r\n");
+        s.feed(&shared, b"CLIENT REPLY MAYBE\r\n");
+        assert_eq!(take_out(&mut s), "-ERR syntax error\r\n");
     }
 }

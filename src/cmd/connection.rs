@@ -370,7 +370,24 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         super::client::client_list(ctx, argv);
     } else if eq_ignore_case(sub, "kill") && argv.len() >= 3 {
         super::client::client_kill(ctx, argv);
-    } else if ["pause", "unpause", "reply", "no-evict", "unblock", "tracking", "trackinginfo", "caching", "getredir"]
+    } else if eq_ignore_case(sub, "reply") && argv.len() == 3 {
+        let mode = argv.get(2);
+        ctx.client.reply_mode = match () {
+            _ if eq_ignore_case(mode, "on") => super::ReplyMode::On,
+            _ if eq_ignore_case(mode, "off") => super::ReplyMode::Off,
+            _ if eq_ignore_case(mode, "skip") => super::ReplyMode::Skip,
+            _ => return ctx.error(ERR_SYNTAX),
+        };
+        ctx.ok(); // dropped by the session unless the mode is ON
+    } else if eq_ignore_case(sub, "no-evict") && argv.len() == 3 {
+        let on = argv.get(2);
+        ctx.client.no_evict = match () {
+            _ if eq_ignore_case(on, "on") => true,
+            _ if eq_ignore_case(on, "off") => false,
+            _ => return ctx.error(ERR_SYNTAX),
+        };
+        ctx.ok();
+    } else if ["pause", "unpause", "unblock", "tracking", "trackinginfo", "caching", "getredir"]
         .iter()
         .any(|k| eq_ignore_case(sub, k))
     {

@@ -134,6 +134,29 @@ pub struct Doc {
     pub syntax: &'static str,
 }
 
+/// CLIENT REPLY ON | OFF | SKIP, applied by the session after each command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// CLIENT REPLY SKIP was the last command: drop its reply and the next command's.
+    Skip,
+    /// Drop the next command's reply, then back to On.
+    SkipNext,
+}
+
+impl ReplyMode {
+    /// After a command ran: keep its reply (true) or drop it, and the mode that follows.
+    pub fn after_command(self) -> (bool, ReplyMode) {
+        match self {
+            ReplyMode::On => (true, ReplyMode::On),
+            ReplyMode::Off => (false, ReplyMode::Off),
+            ReplyMode::Skip => (false, ReplyMode::SkipNext),
+            ReplyMode::SkipNext => (false, ReplyMode::On),
+        }
+    }
+}
+
 /// Per-connection state commands can see and change.
 pub struct ClientState {
     pub id: u64,
@@ -159,6 +182,10 @@ pub struct ClientState {
     pub stripe: usize,
     /// MULTI state: queued commands and watched keys.
     pub tx: multi::Transaction,
+    /// CLIENT REPLY: whether this connection's replies are sent.
+    pub reply_mode: ReplyMode,
+    /// CLIENT NO-EVICT (kept for CLIENT LIST; there is no client eviction yet).
+    pub no_evict: bool,
 }
 
 impl ClientState {
@@ -184,6 +211,8 @@ impl ClientState {
             pubsub: shared.pubsub.clone(),
             stripe: (id % crate::exclusive::STRIPES as u64) as usize,
             tx: multi::Transaction::default(),
+            reply_mode: ReplyMode::On,
+            no_evict: false,
         }
     }
 }
