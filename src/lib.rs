@@ -58,3 +58,4 @@ pub mod server;
 pub mod session;
 pub mod shared;
 pub mod store;
+pub mod types;

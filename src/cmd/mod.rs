@@ -105,6 +105,13 @@ impl Ctx<'_> {
     pub fn ok(&mut self) {
         reply::ok(self.out);
     }
+    /// A push made `key` of `db` a non-empty list or sorted set: the one place blocked
+    /// BLPOP/BZPOPMIN/... clients will be woken from (Redis's `signalKeyAsReady`). Every
+    /// command that may make a list or zset non-empty calls it after the change, with the
+    /// shard already unlocked. A no-op until blocking commands exist.
+    pub fn key_ready(&mut self, db: usize, key: &[u8]) {
+        let _ = (db, key);
+    }
 }
 
 /// Name → command. ahash: the lookup runs once per request.
@@ -193,6 +200,7 @@ pub const ERR_NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const ERR_OVERFLOW: &str = "ERR increment or decrement would overflow";
 pub const ERR_NO_SUCH_KEY: &str = "ERR no such key";
 pub const ERR_DB_INDEX: &str = "ERR DB index is out of range";
+pub const ERR_WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 pub const ERR_STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
 /// Parse a signed 64-bit integer exactly as Redis's `string2ll` does: optional `-`, digits,
