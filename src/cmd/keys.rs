@@ -303,7 +303,7 @@ fn keys(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 /// Parse a SCAN cursor as Redis does (`strtoul`, base 10): optional sign, digits, nothing
 /// else; a leading space or overflow is invalid. `-n` wraps like strtoul, and an empty
 /// string is cursor 0.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(crate) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     let (neg, digits) = match arg.first() {
         Some(b'-') => (true, &arg[1..]),
         Some(b'+') => (false, &arg[1..]),

@@ -13,9 +13,11 @@ use crate::reply;
 use crate::shared::Shared;
 
 pub mod connection;
+pub mod hash;
 pub mod keys;
 pub mod server;
 pub mod strings;
+pub mod typed;
 
 /// The command may run before AUTH (AUTH, HELLO, QUIT).
 pub const NO_AUTH: u16 = 1 << 0;
@@ -121,7 +123,8 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut map = Table::default();
-        for family in [connection::COMMANDS, server::COMMANDS, strings::COMMANDS, keys::COMMANDS] {
+        let families = [connection::COMMANDS, server::COMMANDS, strings::COMMANDS, keys::COMMANDS, hash::COMMANDS];
+        for family in families {
             for cmd in family {
                 let old = map.insert(cmd.name.as_bytes(), cmd);
                 assert!(old.is_none(), "command {} defined twice", cmd.name);
