@@ -15,6 +15,7 @@ use crate::shared::Shared;
 pub mod connection;
 pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod server;
 pub mod strings;
 pub mod typed;
@@ -123,7 +124,8 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut map = Table::default();
-        let families = [connection::COMMANDS, server::COMMANDS, strings::COMMANDS, keys::COMMANDS, hash::COMMANDS];
+        let families =
+            [connection::COMMANDS, server::COMMANDS, strings::COMMANDS, keys::COMMANDS, hash::COMMANDS, list::COMMANDS];
         for family in families {
             for cmd in family {
                 let old = map.insert(cmd.name.as_bytes(), cmd);
