@@ -22,6 +22,7 @@ const ERR_RANK_ZERO: &str =
 const ERR_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
 const ERR_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
 pub const ERR_NUMKEYS: &str = "ERR numkeys should be greater than 0";
+pub const ERR_WRONG_NUMKEYS: &str = "ERR Number of keys can't be greater than number of args";
 pub const ERR_COUNT_POSITIVE: &str = "ERR count should be greater than 0";
 
 pub const COMMANDS: &[Command] = &[
@@ -522,7 +523,10 @@ fn rpoplpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// Parsed `numkeys key [key ...] <where> [COUNT count]` of LMPOP / ZMPOP: (keys, where
 /// argument, count).
-pub fn parse_mpop(argv: Argv<'_>) -> Result<(Vec<&[u8]>, &[u8], usize), &'static str> {
+pub type MpopArgs<'a> = (Vec<&'a [u8]>, &'a [u8], usize);
+
+/// Parse LMPOP / ZMPOP arguments.
+pub fn parse_mpop(argv: Argv<'_>) -> Result<MpopArgs<'_>, &'static str> {
     let numkeys = parse_i64(argv.get(1)).filter(|&n| n > 0).ok_or(ERR_NUMKEYS)?;
     let numkeys = usize::try_from(numkeys).map_err(|_| ERR_NUMKEYS)?;
     if numkeys > argv.len().saturating_sub(3) {

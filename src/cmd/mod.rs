@@ -17,6 +17,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod server;
+pub mod set;
 pub mod strings;
 pub mod typed;
 
@@ -124,8 +125,15 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut map = Table::default();
-        let families =
-            [connection::COMMANDS, server::COMMANDS, strings::COMMANDS, keys::COMMANDS, hash::COMMANDS, list::COMMANDS];
+        let families = [
+            connection::COMMANDS,
+            server::COMMANDS,
+            strings::COMMANDS,
+            keys::COMMANDS,
+            hash::COMMANDS,
+            list::COMMANDS,
+            set::COMMANDS,
+        ];
         for family in families {
             for cmd in family {
                 let old = map.insert(cmd.name.as_bytes(), cmd);
