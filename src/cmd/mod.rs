@@ -20,6 +20,9 @@ pub mod server;
 pub mod set;
 pub mod strings;
 pub mod typed;
+pub mod zset;
+pub mod zset_algebra;
+pub mod zset_range;
 
 /// The command may run before AUTH (AUTH, HELLO, QUIT).
 pub const NO_AUTH: u16 = 1 << 0;
@@ -133,6 +136,8 @@ fn table() -> &'static Table {
             hash::COMMANDS,
             list::COMMANDS,
             set::COMMANDS,
+            zset::COMMANDS,
+            zset_algebra::COMMANDS,
         ];
         for family in families {
             for cmd in family {
