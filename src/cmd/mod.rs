@@ -12,6 +12,7 @@ use crate::protocol::Argv;
 use crate::reply;
 use crate::shared::Shared;
 
+pub mod bits;
 pub mod connection;
 pub mod hash;
 pub mod keys;
@@ -138,6 +139,7 @@ fn table() -> &'static Table {
             set::COMMANDS,
             zset::COMMANDS,
             zset_algebra::COMMANDS,
+            bits::COMMANDS,
         ];
         for family in families {
             for cmd in family {
