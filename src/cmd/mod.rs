@@ -19,6 +19,7 @@ pub mod keys;
 pub mod list;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod strings;
 pub mod typed;
 pub mod zset;
@@ -140,6 +141,7 @@ fn table() -> &'static Table {
             zset::COMMANDS,
             zset_algebra::COMMANDS,
             bits::COMMANDS,
+            sort::COMMANDS,
         ];
         for family in families {
             for cmd in family {
