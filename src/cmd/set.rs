@@ -265,9 +265,12 @@ fn smove(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (db, member) = (ctx.db(), argv.get(3));
     let keys = [(db, argv.get(1)), (db, argv.get(2))];
     let moved = ctx.shared.store.with_keys(&keys, ctx.now_ms, |m| {
-        let present = m.key(0).set_value()?.map(|s| s.contains(member));
+        // As Redis: a missing source answers 0 before the destination's type is checked.
+        let Some(present) = m.key(0).set_value()?.map(|s| s.contains(member)) else {
+            return Ok(false);
+        };
         m.key(1).set_value()?;
-        if present != Some(true) {
+        if !present {
             return Ok(false);
         }
         if argv.get(1) == argv.get(2) {
