@@ -16,9 +16,14 @@
 //! - [`protocol`] — the RESP2 + inline request parser: pure, resumable, zero-copy for
 //!   multibulk, Redis's limits and error texts.
 //! - [`cmd`] — **the command table** and the command families (`connection`, `server`,
-//!   `strings`, `keys`): arity and auth checked centrally, one handler per command.
-//! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys and values,
-//!   millisecond expiry (lazy + active cycle).
+//!   `strings`, `keys`, `hash`, `list`, `set`, `zset` + `zset_algebra`, `bits`, `sort`):
+//!   arity and auth checked centrally, one handler per command; `cmd::typed` runs a closure
+//!   on a key's value of one type (WRONGTYPE otherwise).
+//! - [`types`] — **the value types** a key can hold (hash, list, set, sorted set), each with
+//!   Redis 7.0's compact encoding (listpack / intset) and general one (hash table, skiplist)
+//!   past named thresholds, and lazy free of big values on a background thread.
+//! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys, values of every
+//!   type ([`types::Value`]), millisecond expiry (lazy + active cycle).
 //! - [`reply`] — RESP reply encoding. [`glob`] — Redis glob patterns.
 //! - [`server`] — binding listeners, choosing the engine (falling back from io_uring when the
 //!   kernel refuses it), signals and graceful shutdown. [`config`] — the flags and limits.

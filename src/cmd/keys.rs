@@ -21,7 +21,13 @@ use crate::protocol::Argv;
 use crate::reply;
 
 /// Documentation of this family's commands (see [`super::Doc`]).
-pub const DOCS: &[super::Doc] = &[];
+pub const DOCS: &[super::Doc] = &[super::Doc {
+    name: "object",
+    group: "generic",
+    since: "2.2.3",
+    summary: "Inspect a key's value: its internal encoding (ENCODING), REFCOUNT, IDLETIME, FREQ.",
+    syntax: "ENCODING | REFCOUNT | IDLETIME | FREQ key",
+}];
 
 pub const COMMANDS: &[Command] = &[
     Command { name: "del", arity: -2, flags: WRITE, keys: (1, -1, 1), handler: del },
