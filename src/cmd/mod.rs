@@ -14,20 +14,29 @@ use crate::pubsub::PubSub;
 use crate::reply;
 use crate::shared::Shared;
 
+pub mod bits;
 pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod meta;
 pub mod multi;
 pub mod pubsub;
 #[cfg(test)]
 mod resp3_tests;
 pub mod server;
+pub mod set;
 pub mod slowlog;
+pub mod sort;
 pub mod strings;
 pub mod syntax;
+pub mod typed;
+pub mod zset;
+pub mod zset_algebra;
+pub mod zset_range;
 
 // Command flags, as COMMAND INFO reports them (Redis's `CMD_*`). Each family sets the ones
 // that apply in its table rows; ACL categories are derived from them and the group.
@@ -184,6 +193,9 @@ pub struct ClientState {
     pub tx: multi::Transaction,
     /// CLIENT REPLY: whether this connection's replies are sent.
     pub reply_mode: ReplyMode,
+    /// Flags of the command running now (collection commands count a `write` access as a
+    /// modification for WATCH).
+    pub running_flags: u32,
     /// CLIENT NO-EVICT (kept for CLIENT LIST; there is no client eviction yet).
     pub no_evict: bool,
 }
@@ -212,6 +224,7 @@ impl ClientState {
             stripe: (id % crate::exclusive::STRIPES as u64) as usize,
             tx: multi::Transaction::default(),
             reply_mode: ReplyMode::On,
+            running_flags: 0,
             no_evict: false,
         }
     }
@@ -251,6 +264,13 @@ impl Ctx<'_> {
     pub fn ok(&mut self) {
         reply::ok(self.out);
     }
+    /// A push made `key` of `db` a non-empty list or sorted set: the one place blocked
+    /// BLPOP/BZPOPMIN/... clients will be woken from (Redis's `signalKeyAsReady`). Every
+    /// command that may make a list or zset non-empty calls it after the change, with the
+    /// shard already unlocked. A no-op until blocking commands exist.
+    pub fn key_ready(&mut self, db: usize, key: &[u8]) {
+        let _ = (db, key);
+    }
 }
 
 /// Every family's command table. A new family adds its `COMMANDS` here and its `DOCS` to
@@ -265,6 +285,13 @@ const FAMILIES: &[&[Command]] = &[
     keys::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,
+    hash::COMMANDS,
+    list::COMMANDS,
+    set::COMMANDS,
+    zset::COMMANDS,
+    zset_algebra::COMMANDS,
+    bits::COMMANDS,
+    sort::COMMANDS,
 ];
 
 /// Every family's documentation rows (see [`Doc`]).
@@ -278,6 +305,13 @@ const DOC_FAMILIES: &[&[Doc]] = &[
     keys::DOCS,
     multi::DOCS,
     pubsub::DOCS,
+    hash::DOCS,
+    list::DOCS,
+    set::DOCS,
+    zset::DOCS,
+    zset_algebra::DOCS,
+    bits::DOCS,
+    sort::DOCS,
 ];
 
 /// Every documentation row, commands and subcommands (`"parent|sub"`).
@@ -375,6 +409,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
 /// for the slow log unless the log is off or the command is `skip_slowlog`. [`execute`] and
 /// EXEC (for each queued command) come through here; the caller holds the isolation lock.
 pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
+    ctx.client.running_flags = cmd.flags;
     let threshold_us = ctx.shared.tunables.slowlog_log_slower_than_us();
     if threshold_us < 0 || cmd.flags & SKIP_SLOWLOG != 0 {
         return (cmd.handler)(ctx, argv);
@@ -466,6 +501,7 @@ pub const ERR_NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const ERR_OVERFLOW: &str = "ERR increment or decrement would overflow";
 pub const ERR_NO_SUCH_KEY: &str = "ERR no such key";
 pub const ERR_DB_INDEX: &str = "ERR DB index is out of range";
+pub const ERR_WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 pub const ERR_STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
 /// Integer arguments follow Redis's `string2ll` (one parser for server and CLI).
