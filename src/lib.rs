@@ -64,6 +64,7 @@
 //! ```
 
 pub mod args;
+pub mod blocking;
 pub mod client;
 pub mod clients;
 pub mod cmd;

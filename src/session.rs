@@ -117,7 +117,12 @@ impl Session {
     /// True if requests are buffered that backpressure held back: call [`Session::resume`]
     /// once output has been sent.
     pub fn has_held_input(&self) -> bool {
-        self.close.is_none() && self.held
+        self.close.is_none() && self.held && self.client.blocked.is_none()
+    }
+
+    /// True while the client waits in a blocking command: nothing runs, input is buffered.
+    pub fn blocked(&self) -> bool {
+        self.client.blocked.is_some()
     }
 
     /// Handle bytes received from the client: run every complete request (until backpressure
@@ -149,6 +154,11 @@ impl Session {
     /// lines) into `out`, after the replies already there. Returns true if the connection
     /// was killed (CLIENT KILL, output buffer limit): the engine closes it at once.
     pub fn pull_remote(&mut self) -> bool {
+        if self.client.blocked.as_ref().is_some_and(|w| w.state() != crate::blocking::State::Blocked) {
+            // The wait ended (served, timed out, unblocked): its reply is in the mail.
+            self.client.blocked = None;
+            self.held = self.buffered_input() > 0;
+        }
         let handle = &self.client.handle;
         if handle.has_mail() {
             let mail = handle.take_mail();
@@ -209,6 +219,10 @@ impl Session {
         let mut last: Option<(&'static str, u64)> = None;
         self.held = false;
         while pos < buf.len() && self.close.is_none() {
+            if self.client.blocked.is_some() {
+                self.held = true; // runs once the wait ends
+                break;
+            }
             if self.out.len() as u64 >= pause {
                 self.held = true;
                 break;

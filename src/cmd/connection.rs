@@ -113,6 +113,13 @@ pub const DOCS: &[super::Doc] = &[
         syntax: "<ip:port | [ID client-id] [ADDR ip:port] [LADDR ip:port] [USER username] [SKIPME <YES | NO>]>",
     },
     super::Doc {
+        name: "client|unblock",
+        group: "connection",
+        since: "5.0.0",
+        summary: "End another client's wait in a blocking command, with a timeout or an error.",
+        syntax: "client-id [TIMEOUT | ERROR]",
+    },
+    super::Doc {
         name: "monitor",
         group: "server",
         since: "1.0.0",
@@ -387,7 +394,9 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             _ => return ctx.error(ERR_SYNTAX),
         };
         ctx.ok();
-    } else if ["pause", "unpause", "unblock", "tracking", "trackinginfo", "caching", "getredir"]
+    } else if eq_ignore_case(sub, "unblock") && (3..=4).contains(&argv.len()) {
+        client_unblock(ctx, argv);
+    } else if ["pause", "unpause", "tracking", "trackinginfo", "caching", "getredir"]
         .iter()
         .any(|k| eq_ignore_case(sub, k))
     {
@@ -402,6 +411,21 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             ctx.error(&format!("ERR unknown subcommand '{name}'. Try CLIENT HELP."));
         }
     }
+}
+
+/// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]
+fn client_unblock(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let Some(id) = parse_i64(argv.get(2)) else {
+        return ctx.error(ERR_NOT_INTEGER);
+    };
+    let error = match argv.len() {
+        3 => false,
+        _ if eq_ignore_case(argv.get(3), "timeout") => false,
+        _ if eq_ignore_case(argv.get(3), "error") => true,
+        _ => return ctx.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let unblocked = id > 0 && ctx.shared.blocking.unblock(&ctx.shared.clients, id as u64, error);
+    reply::integer(ctx.out, i64::from(unblocked));
 }
 
 #[cfg(test)]

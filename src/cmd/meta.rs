@@ -79,6 +79,7 @@ pub const SUBCOMMAND_FLAGS: &[(&str, u32)] = &[
     ("client|info", NOSCRIPT | LOADING | STALE),
     ("client|setinfo", NOSCRIPT | LOADING | STALE),
     ("client|list", ADMIN | NOSCRIPT | LOADING | STALE),
+    ("client|unblock", ADMIN | NOSCRIPT | LOADING | STALE),
     ("object|encoding", READONLY),
     ("object|refcount", READONLY),
     ("object|idletime", READONLY),

@@ -15,6 +15,7 @@ use crate::reply;
 use crate::shared::Shared;
 
 pub mod bits;
+pub mod blocking;
 pub mod client;
 pub mod command;
 pub mod config;
@@ -185,6 +186,7 @@ pub struct ClientState {
     pub monitor: bool,
     clients: Arc<Clients>,
     pubsub: Arc<PubSub>,
+    blocking: Arc<crate::blocking::Blocking>,
     /// The stripe of the isolation lock this client's commands read under
     /// ([`crate::exclusive`]): `id % STRIPES` by default (threads engine); the uring and
     /// epoll engines set their worker index.
@@ -196,6 +198,10 @@ pub struct ClientState {
     /// Flags of the command running now (collection commands count a `write` access as a
     /// modification for WATCH).
     pub running_flags: u32,
+    /// Waiting in a blocking command (BLPOP & co.): no request runs until the wait ends.
+    pub blocked: Option<Arc<crate::blocking::Waiter>>,
+    /// Blocking commands act as their non-blocking forms (inside EXEC, scripts).
+    pub cannot_block: bool,
     /// CLIENT NO-EVICT (kept for CLIENT LIST; there is no client eviction yet).
     pub no_evict: bool,
 }
@@ -221,10 +227,13 @@ impl ClientState {
             monitor: false,
             clients: shared.clients.clone(),
             pubsub: shared.pubsub.clone(),
+            blocking: shared.blocking.clone(),
             stripe: (id % crate::exclusive::STRIPES as u64) as usize,
             tx: multi::Transaction::default(),
             reply_mode: ReplyMode::On,
             running_flags: 0,
+            blocked: None,
+            cannot_block: false,
             no_evict: false,
         }
     }
@@ -233,6 +242,9 @@ impl ClientState {
 impl Drop for ClientState {
     /// A closed connection leaves every registry: subscriptions, monitors, the client list.
     fn drop(&mut self) {
+        if let Some(w) = self.blocked.take() {
+            self.blocking.cancel(&w);
+        }
         self.subs.clear(&self.pubsub, self.id);
         self.clients.unregister(&self.handle);
     }
@@ -269,7 +281,7 @@ impl Ctx<'_> {
     /// command that may make a list or zset non-empty calls it after the change, with the
     /// shard already unlocked. A no-op until blocking commands exist.
     pub fn key_ready(&mut self, db: usize, key: &[u8]) {
-        let _ = (db, key);
+        self.shared.blocking.signal(self.shared, db, key, self.now_ms);
     }
 }
 
@@ -292,6 +304,7 @@ const FAMILIES: &[&[Command]] = &[
     zset_algebra::COMMANDS,
     bits::COMMANDS,
     sort::COMMANDS,
+    blocking::COMMANDS,
 ];
 
 /// Every family's documentation rows (see [`Doc`]).
@@ -312,6 +325,7 @@ const DOC_FAMILIES: &[&[Doc]] = &[
     zset_algebra::DOCS,
     bits::DOCS,
     sort::DOCS,
+    blocking::DOCS,
 ];
 
 /// Every documentation row, commands and subcommands (`"parent|sub"`).

@@ -297,10 +297,13 @@ fn exec(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
     tx.watches.clear();
     if clean {
         reply::array(ctx.out, queue.commands.len());
+        // Blocking commands act as their non-blocking forms inside a transaction.
+        ctx.client.cannot_block = true;
         for queued in &queue.commands {
             let argv = Argv::from_parts(&queue.bytes, &queue.ranges[queued.args.clone()]);
             super::call(ctx, queued.cmd, argv); // each queued command is slow-logged on its own
         }
+        ctx.client.cannot_block = false;
     } else {
         reply::null_array(ctx.out);
     }
