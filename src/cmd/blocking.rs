@@ -272,8 +272,11 @@ fn serve_or_block(ctx: &mut Ctx<'_>, keys: Vec<Box<[u8]>>, timeout_ms: u64, op: 
     shared.blocking.serve(shared, &waiter, now);
 }
 
+/// The keys a blocked client waits on.
+type Keys = Vec<Box<[u8]>>;
+
 /// `key [key ...] timeout` → keys and timeout.
-fn keys_then_timeout(argv: Argv<'_>) -> Result<(Vec<Box<[u8]>>, u64), &'static str> {
+fn keys_then_timeout(argv: Argv<'_>) -> Result<(Keys, u64), &'static str> {
     let timeout = parse_timeout(argv.get(argv.len() - 1))?;
     Ok(((1..argv.len() - 1).map(|i| Box::from(argv.get(i))).collect(), timeout))
 }
@@ -324,7 +327,7 @@ fn brpoplpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 }
 
 /// `timeout numkeys key [key ...] <where> [COUNT count]` → (timeout, keys, where, count).
-fn parse_bmpop(argv: Argv<'_>) -> Result<(u64, Vec<Box<[u8]>>, &[u8], usize), &'static str> {
+fn parse_bmpop(argv: Argv<'_>) -> Result<(u64, Keys, &[u8], usize), &'static str> {
     let timeout = parse_timeout(argv.get(1))?;
     let numkeys = parse_i64(argv.get(2)).filter(|&n| n > 0).ok_or(ERR_NUMKEYS)?;
     let numkeys = usize::try_from(numkeys).map_err(|_| ERR_NUMKEYS)?;
