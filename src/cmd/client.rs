@@ -101,7 +101,8 @@ pub fn client_list(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
     }
     let mut text = String::new();
-    for h in ctx.shared.clients.all() {
+    // A killed client is gone for Redis at once (its owner closes it a moment later here).
+    for h in ctx.shared.clients.all().into_iter().filter(|h| !h.killed()) {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&h.id)) {
             continue;
         }
@@ -134,7 +135,7 @@ pub fn client_kill(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     if argv.len() == 3 {
         // The old form: one address, `+OK` or an error.
         let addr = argv.get(2);
-        let found = ctx.shared.clients.all().into_iter().find(|h| h.addr().as_bytes() == addr);
+        let found = ctx.shared.clients.all().into_iter().find(|h| !h.killed() && h.addr().as_bytes() == addr);
         return match found {
             Some(h) => {
                 kill(ctx, &h);
@@ -177,7 +178,7 @@ pub fn client_kill(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         i += 2;
     }
     let mut killed = 0;
-    for h in ctx.shared.clients.all() {
+    for h in ctx.shared.clients.all().into_iter().filter(|h| !h.killed()) {
         let matches = f.id.is_none_or(|id| id == h.id)
             && f.addr.as_deref().is_none_or(|a| a == h.addr().as_bytes())
             && f.laddr.as_deref().is_none_or(|a| a == h.laddr().as_bytes())
