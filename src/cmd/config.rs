@@ -358,6 +358,17 @@ fn directive_lines(p: &Param, s: &Shared) -> Vec<String> {
     vec![format!("{} {}", p.name, crate::conffile::quote(value.as_bytes()))]
 }
 
+/// A server state with every setting at its default, to tell which settings differ. Built
+/// once, on a thread of its own: clap's parser needs more stack than a threads-engine
+/// connection thread has.
+fn default_settings() -> &'static Shared {
+    static DEFAULTS: std::sync::OnceLock<Box<Shared>> = std::sync::OnceLock::new();
+    DEFAULTS.get_or_init(|| {
+        std::thread::scope(|s| s.spawn(|| Box::new(Shared::new(crate::config::Config::defaults()))).join())
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
 /// CONFIG REWRITE: write every directive's current value into the config file the server
 /// started with (see [`crate::conffile::rewrite_text`]). Err: the error reply.
 fn rewrite(shared: &Shared) -> Result<(), String> {
@@ -373,14 +384,14 @@ fn rewrite(shared: &Shared) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(failed(e)),
     };
-    let defaults = Shared::new(crate::config::Config::defaults());
+    let defaults = default_settings();
     let current: Vec<crate::conffile::Current> = PARAMS
         .iter()
         .filter(|p| p.flag)
         .map(|p| crate::conffile::Current {
             name: p.name,
             lines: directive_lines(p, shared),
-            is_default: (p.get)(shared) == (p.get)(&defaults),
+            is_default: (p.get)(shared) == (p.get)(defaults),
         })
         .collect();
     crate::conffile::write_atomically(path, &crate::conffile::rewrite_text(&old, &current)).map_err(failed)?;
