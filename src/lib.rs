@@ -39,6 +39,7 @@
 //!   read).
 //!   [`shared`] — state every worker shares (store, stats, I/O counters, shutdown).
 //! - [`client`] — a small blocking RESP2/RESP3 client used by `ringkv-cli`, tests and benches;
+//!   [`cli_help`] — `ringkv-cli`'s local HELP, completion and argument hints;
 //!   [`loadgen`] — the load generator the criterion engine benches drive servers with.
 //!
 //! # Thread model
@@ -61,6 +62,7 @@
 //! ```
 
 pub mod args;
+pub mod cli_help;
 pub mod client;
 pub mod clients;
 pub mod cmd;
