@@ -221,6 +221,9 @@ pub struct Clients {
     monitor_count: AtomicUsize,
     /// Subscribers disconnected by the output buffer limit (INFO stats).
     pub output_limit_disconnections: AtomicU64,
+    /// Bytes delivered to connections from elsewhere (pub/sub messages, MONITOR lines), part
+    /// of INFO's `total_net_output_bytes`. Striped: every PUBLISH fan-out adds to it.
+    pub delivered_bytes: crate::shared::StripedCounter,
 }
 
 impl Default for Clients {
@@ -231,6 +234,7 @@ impl Default for Clients {
             monitors: Mutex::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
             output_limit_disconnections: AtomicU64::new(0),
+            delivered_bytes: Default::default(),
         }
     }
 }
@@ -338,6 +342,7 @@ impl Clients {
             }
             mail.bytes.extend_from_slice(bytes);
             to.has_mail.store(true, Release);
+            self.delivered_bytes.fetch_add(bytes.len() as u64, Relaxed);
         }
         self.notify(to);
     }

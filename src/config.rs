@@ -65,9 +65,39 @@ pub enum YesNo {
     No,
 }
 
-/// ringkv-server's flags.
+/// `--loglevel`, Redis's four levels (tracing's level in brackets): `debug` (TRACE),
+/// `verbose` (DEBUG), `notice` (INFO), `warning` (WARN).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Verbose,
+    Notice,
+    Warning,
+}
+
+impl LogLevel {
+    /// The `tracing_subscriber` filter directive for this level.
+    pub fn filter(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "trace",
+            LogLevel::Verbose => "debug",
+            LogLevel::Notice => "info",
+            LogLevel::Warning => "warn",
+        }
+    }
+}
+
+/// ringkv-server's flags. Every visible flag is also a config-file directive of the same name
+/// (see [`crate::conffile`]) and a CONFIG GET parameter (`cmd::config::PARAMS`). A flag given
+/// twice takes its last value, so flags after the config file override it.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "ringkv-server", version, about = "A Redis-protocol in-memory key-value server on io_uring")]
+#[command(
+    name = "ringkv-server",
+    version,
+    about = "A Redis-protocol in-memory key-value server on io_uring",
+    override_usage = "ringkv-server [/path/to/ringkv.conf] [OPTIONS]",
+    args_override_self = true
+)]
 pub struct Config {
     /// Unix socket path ("" = no Unix socket).
     #[arg(long, default_value = UNIXSOCKET_DEFAULT, value_parser = parse_path)]
@@ -128,6 +158,25 @@ pub struct Config {
     /// up to this much latency under load for fewer syscalls and wakeups.
     #[arg(long, default_value_t = 500)]
     pub uring_batch_wait_us: u32,
+    /// Log verbosity: debug, verbose, notice or warning (RUST_LOG, when set, wins).
+    #[arg(long, value_enum, default_value_t = LogLevel::Notice)]
+    pub loglevel: LogLevel,
+    /// Log to this file instead of standard error ("" = standard error); reopened on SIGHUP.
+    #[arg(long, default_value = "", value_parser = parse_path)]
+    pub logfile: PathBuf,
+    /// Write the process id to this file at startup, remove it at exit ("" = none).
+    #[arg(long, default_value = "", value_parser = parse_path)]
+    pub pidfile: PathBuf,
+    /// Log commands slower than this many microseconds (-1 = slow log off).
+    #[arg(long, default_value_t = crate::tunables::SLOWLOG_LOG_SLOWER_THAN_DEFAULT, value_parser = parse_slowlog_slower_than, allow_negative_numbers = true)]
+    pub slowlog_log_slower_than: i64,
+    /// Slow log entries kept.
+    #[arg(long, default_value_t = crate::tunables::SLOWLOG_MAX_LEN_DEFAULT, value_parser = parse_slowlog_max_len)]
+    pub slowlog_max_len: u64,
+    /// Output buffer limit of a client class: "<class> <hard> <soft> <soft-seconds>"
+    /// (normal, replica, pubsub); repeat for several classes.
+    #[arg(long, value_name = "CLASS HARD SOFT SECONDS", value_parser = parse_output_limit_flag)]
+    pub client_output_buffer_limit: Vec<String>,
     /// Test-only: make io_uring setup fail, to exercise the fallback path.
     #[arg(long, hide = true)]
     pub uring_force_setup_failure: bool,
@@ -135,6 +184,9 @@ pub struct Config {
     /// setup) count as failed, as under a seccomp profile that blocks io_uring_enter.
     #[arg(long, hide = true)]
     pub uring_force_enter_failure: bool,
+    /// The config file the server was started with (absolute), for INFO and CONFIG REWRITE.
+    #[arg(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -163,6 +215,22 @@ fn parse_in_range(s: &str, min: u64, max: u64) -> Result<u64, String> {
         .ok()
         .filter(|n| (min..=max).contains(n))
         .ok_or_else(|| format!("argument must be between {min} and {max} inclusive"))
+}
+
+fn parse_slowlog_slower_than(s: &str) -> Result<i64, String> {
+    let n = crate::args::parse_i64(s.as_bytes()).ok_or("argument couldn't be parsed into an integer")?;
+    if n < -1 {
+        return Err(format!("argument must be between -1 and {} inclusive", i64::MAX));
+    }
+    Ok(n)
+}
+
+fn parse_slowlog_max_len(s: &str) -> Result<u64, String> {
+    parse_in_range(s, 0, i64::MAX as u64)
+}
+
+fn parse_output_limit_flag(s: &str) -> Result<String, String> {
+    crate::tunables::parse_output_limits(s.as_bytes()).map(|_| s.to_string())
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {

@@ -39,9 +39,13 @@
 //! - [`server`] — binding listeners, choosing the engine (falling back from io_uring when the
 //!   kernel refuses it), signals and graceful shutdown. [`config`] — the flags and limits;
 //!   [`tunables`] — the settings CONFIG SET changes at runtime (atomics). [`slowlog`] — the
-//!   shared slow-command log.
+//!   shared slow-command log. [`conffile`] — the redis.conf-syntax config file, its
+//!   `include`s and CONFIG REWRITE; [`logfile`] — `--logfile` with reopen on SIGHUP.
+//!   [`metrics`] — per-command, latency and error statistics for INFO (striped, summed on
+//!   read).
 //!   [`shared`] — state every worker shares (store, stats, I/O counters, shutdown).
 //! - [`client`] — a small blocking RESP2/RESP3 client used by `ringkv-cli`, tests and benches;
+//!   [`cli_help`] — `ringkv-cli`'s local HELP, completion and argument hints;
 //!   [`loadgen`] — the load generator the criterion engine benches drive servers with.
 //!
 //! # Thread model
@@ -65,15 +69,19 @@
 
 pub mod args;
 pub mod blocking;
+pub mod cli_help;
 pub mod client;
 pub mod clients;
 pub mod cmd;
+pub mod conffile;
 pub mod config;
 pub mod engine;
 pub mod exclusive;
 pub mod expire;
 pub mod glob;
 pub mod loadgen;
+pub mod logfile;
+pub mod metrics;
 pub mod net;
 pub mod protocol;
 pub mod pubsub;

@@ -1,8 +1,8 @@
 //! Starting and stopping the server: binding the listeners (with the Unix socket created at
 //! its final permissions, a stale socket file replaced, anything else refused), choosing the
 //! engine (io_uring, falling back when the kernel refuses it, with the active-expiry thread
-//! for engines that do not run it themselves), and graceful shutdown on SIGINT/SIGTERM
-//! (SIGHUP is ignored).
+//! for engines that do not run it themselves), the pidfile, and graceful shutdown on
+//! SIGINT/SIGTERM (SIGHUP reopens `--logfile` and never stops the server).
 
 use std::io::ErrorKind;
 use std::net::TcpListener;
@@ -203,8 +203,9 @@ fn remove_stale_socket(path: &Path) -> Result<(), BindError> {
 }
 
 /// Install signal handling: the first SIGINT/SIGTERM starts a graceful shutdown (later ones
-/// are logged; the shutdown is bounded anyway); SIGHUP is logged and ignored, as Redis does
-/// (its default action would kill the server, leave the socket file and lose every key).
+/// are logged; the shutdown is bounded anyway); SIGHUP reopens the log file (logrotate) and
+/// is otherwise ignored, as Redis does (its default action would kill the server, leave the
+/// socket file and lose every key).
 pub fn install_signal_handlers(shared: &Arc<Shared>) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
         .context("installing signal handlers")?;
@@ -212,9 +213,11 @@ pub fn install_signal_handlers(shared: &Arc<Shared>) -> anyhow::Result<()> {
     std::thread::Builder::new().name("ringkv-signals".into()).spawn(move || {
         for sig in signals.forever() {
             match sig {
-                libc::SIGHUP => {
-                    tracing::info!(signal = sig, "SIGHUP received: ignored (no config or log file to reopen)")
-                }
+                libc::SIGHUP => match crate::logfile::reopen() {
+                    Ok(true) => tracing::info!(signal = sig, "SIGHUP received: log file reopened"),
+                    Ok(false) => tracing::info!(signal = sig, "SIGHUP received: ignored (logging to standard error)"),
+                    Err(e) => tracing::warn!(signal = sig, "SIGHUP received: could not reopen the log file: {e}"),
+                },
                 _ if shared.shutting_down() => tracing::info!(signal = sig, "already shutting down"),
                 _ => {
                     tracing::info!(signal = sig, "shutting down");
@@ -287,6 +290,52 @@ pub fn fit_maxclients(wanted: usize) -> usize {
     have.saturating_sub(RESERVED_FDS).max(1) as usize
 }
 
+/// `--pidfile`: written at startup (a failure is logged, as Redis does, not fatal), removed
+/// when dropped at exit.
+struct PidFile(Option<PathBuf>);
+
+impl PidFile {
+    fn create(path: &Path) -> PidFile {
+        if path.as_os_str().is_empty() {
+            return PidFile(None);
+        }
+        match std::fs::write(path, format!("{}\n", std::process::id())) {
+            Ok(()) => PidFile(Some(path.to_path_buf())),
+            Err(e) => {
+                tracing::warn!("Failed to write PID file {}: {e}", path.display());
+                PidFile(None)
+            }
+        }
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// How often INFO's instantaneous metrics are sampled (Redis: every 100 ms, in serverCron).
+pub const INST_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Sample INFO's instantaneous metrics on a timer until shutdown (a detached thread that
+/// wakes ten times a second; it only reads counters).
+fn spawn_sampler(shared: &Arc<Shared>) -> anyhow::Result<()> {
+    let shared = shared.clone();
+    std::thread::Builder::new()
+        .name("ringkv-sampler".into())
+        .spawn(move || {
+            while !shared.shutting_down() {
+                shared.sample_instantaneous();
+                std::thread::sleep(INST_SAMPLE_INTERVAL);
+            }
+        })
+        .context("starting the statistics sampler")?;
+    Ok(())
+}
+
 /// Everything `ringkv-server` does: bind, install signals, serve, clean up.
 pub fn run(mut config: Config) -> anyhow::Result<()> {
     validate(&config)?;
@@ -294,7 +343,10 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     let listeners = bind(&config)?;
     let shared = Arc::new(Shared::new(config));
     install_signal_handlers(&shared)?;
+    spawn_sampler(&shared)?;
+    let pidfile = PidFile::create(&shared.config.pidfile);
     serve(&shared, &listeners)?;
+    drop(pidfile);
     drop(listeners);
     tracing::info!("bye");
     Ok(())

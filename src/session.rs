@@ -131,6 +131,7 @@ impl Session {
         if self.close.is_some() {
             return; // Closing: input after QUIT or a protocol error is discarded.
         }
+        shared.stats.net_input_bytes.fetch_add(data.len() as u64, Relaxed);
         if self.buffered_input() == 0 {
             self.inbuf.clear();
             self.in_start = 0;
@@ -142,6 +143,7 @@ impl Session {
             self.inbuf.extend_from_slice(data);
             self.run_buffered(shared);
         }
+        shared.note_input(self.buffered_input());
         self.check_query_buffer(shared);
     }
 
@@ -215,6 +217,7 @@ impl Session {
     /// parser's resume point). Returns how many bytes were fully consumed.
     fn run(&mut self, shared: &Shared, buf: &[u8]) -> usize {
         let mut pos = 0;
+        let out_start = self.out.len();
         let pause = shared.config.client_output_pause;
         let mut last: Option<(&'static str, u64)> = None;
         self.held = false;
@@ -264,6 +267,8 @@ impl Session {
             }
         }
         shared.note_output(self.out.len());
+        let produced = self.out.len().saturating_sub(out_start) as u64;
+        shared.stats.net_output_bytes.fetch_add(produced, Relaxed);
         if let Some((cmd, now_ms)) = last {
             self.publish_snapshot(cmd, now_ms);
         }

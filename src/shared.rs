@@ -17,7 +17,7 @@ use crate::tunables::Tunables;
 
 /// Slots of a [`StripedCounter`]: more than the worker threads we expect on one machine's
 /// cores would gain little; each slot is a cache line.
-const COUNTER_STRIPES: usize = 16;
+pub const COUNTER_STRIPES: usize = 16;
 
 /// A statistics counter bumped on every request by every worker: one cache-padded atomic per
 /// stripe, a thread always uses the same stripe, so workers on different cores do not bounce
@@ -32,7 +32,8 @@ impl Default for StripedCounter {
     }
 }
 
-fn stripe_index() -> usize {
+/// This thread's stripe of the striped counters (fixed for the thread's life).
+pub fn stripe_index() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % COUNTER_STRIPES;
@@ -73,6 +74,13 @@ pub struct Stats {
     pub client_output_max: AtomicUsize,
     /// Clients closed for idling past `--timeout`.
     pub timedout_clients: AtomicU64,
+    /// Bytes received from clients (counted per read, not per request).
+    pub net_input_bytes: StripedCounter,
+    /// Reply bytes produced for clients (counted per batch of requests and per delivery of
+    /// other connections' output).
+    pub net_output_bytes: StripedCounter,
+    /// Largest unparsed input (bytes) any client has had buffered (INFO clients).
+    pub client_input_max: AtomicUsize,
 }
 
 /// I/O counters of one worker (one ring or event loop), for INFO io.
@@ -108,6 +116,15 @@ pub struct Shared {
     /// The striped lock that makes EXEC isolated (see [`crate::exclusive`]).
     pub isolation: Isolation,
     pub stats: Stats,
+    /// Per-command calls, time and latency histogram (INFO commandstats/latencystats).
+    pub cmdstats: crate::metrics::CommandStats,
+    /// Error replies by prefix (INFO errorstats, `total_error_replies`).
+    pub errors: crate::metrics::ErrorStats,
+    /// `instantaneous_ops_per_sec`, `instantaneous_input_kbps`, `instantaneous_output_kbps`,
+    /// sampled by [`Shared::sample_instantaneous`] on a timer.
+    pub inst_ops: crate::metrics::Instantaneous,
+    pub inst_input: crate::metrics::Instantaneous,
+    pub inst_output: crate::metrics::Instantaneous,
     pub started: Instant,
     io: OnceLock<IoInfo>,
     /// The listeners, as named in the `ready` log line.
@@ -132,6 +149,11 @@ impl Shared {
             store,
             isolation: Isolation::default(),
             stats: Stats::default(),
+            cmdstats: crate::metrics::CommandStats::new(crate::cmd::command_count()),
+            errors: Default::default(),
+            inst_ops: Default::default(),
+            inst_input: Default::default(),
+            inst_output: Default::default(),
             started: Instant::now(),
             io: OnceLock::new(),
             listening: OnceLock::new(),
@@ -165,6 +187,7 @@ impl Shared {
             IoInfo { engine: engine.to_string(), workers: (0..workers).map(|_| WorkerIo::default()).collect() }
         });
         if first {
+            self.log_settings(engine, workers);
             tracing::info!(
                 engine,
                 threads = workers,
@@ -174,6 +197,52 @@ impl Shared {
             );
         }
         io
+    }
+
+    /// The startup block: the effective settings that matter, once the engine is settled.
+    fn log_settings(&self, engine: &str, workers: usize) {
+        let c = &self.config;
+        let t = &self.tunables;
+        let path_or = |p: &std::path::Path, none: &str| {
+            if p.as_os_str().is_empty() {
+                none.to_string()
+            } else {
+                p.display().to_string()
+            }
+        };
+        let file = c.config_file.as_deref().map_or("none".to_string(), |p| p.display().to_string());
+        tracing::info!("config file: {file}");
+        tracing::info!(
+            "engine: {engine} (asked: {}{}), worker threads: {workers}",
+            c.engine.name(),
+            if c.engine == crate::config::EngineKind::Uring {
+                format!(" {:?}", c.uring_mode).to_lowercase()
+            } else {
+                String::new()
+            }
+        );
+        tracing::info!("listeners: {}", self.listening.get().map_or("", String::as_str));
+        tracing::info!(
+            "limits: maxclients {}, databases {}, timeout {}s, proto-max-bulk-len {}, client-query-buffer-limit {}, client-output-pause {}, tcp-backlog {}",
+            t.maxclients(),
+            self.store.databases(),
+            t.timeout_s(),
+            t.proto_max_bulk_len(),
+            t.client_query_buffer_limit(),
+            c.client_output_pause,
+            c.tcp_backlog
+        );
+        tracing::info!(
+            "security: protected-mode {}, password {}; persistence: none (in-memory only)",
+            if t.protected_mode() { "yes" } else { "no" },
+            if t.has_password() { "set" } else { "not set" }
+        );
+        tracing::info!(
+            "logging: loglevel {}, logfile {}, pidfile {}",
+            format!("{:?}", c.loglevel).to_lowercase(),
+            path_or(&c.logfile, "stderr"),
+            path_or(&c.pidfile, "none")
+        );
     }
 
     /// The engine's I/O info, once it has started.
@@ -207,6 +276,26 @@ impl Shared {
             wake();
         }
         wakers.push(wake);
+    }
+
+    /// Take one sample of the instantaneous metrics (Redis does so every 100 ms).
+    pub fn sample_instantaneous(&self) {
+        let now = Instant::now();
+        self.inst_ops.sample(now, self.stats.total_commands_processed.load(Relaxed));
+        self.inst_input.sample(now, self.stats.net_input_bytes.load(Relaxed));
+        self.inst_output.sample(now, self.net_output_bytes());
+    }
+
+    /// `total_net_output_bytes`: replies plus output delivered from other connections.
+    pub fn net_output_bytes(&self) -> u64 {
+        self.stats.net_output_bytes.load(Relaxed).wrapping_add(self.clients.delivered_bytes.load(Relaxed))
+    }
+
+    /// Record a client's buffered input size for INFO's high-water mark.
+    pub fn note_input(&self, buffered: usize) {
+        if buffered > self.stats.client_input_max.load(Relaxed) {
+            self.stats.client_input_max.fetch_max(buffered, Relaxed);
+        }
     }
 
     /// Record a client's pending output size for INFO's high-water mark.

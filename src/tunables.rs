@@ -65,6 +65,18 @@ pub const OUTPUT_LIMITS_DEFAULT: [OutputLimit; 3] = [
     OutputLimit { hard_bytes: 32 << 20, soft_bytes: 8 << 20, soft_seconds: 60 },
 ];
 
+/// Redis's defaults with every `--client-output-buffer-limit` of the flags (or config file)
+/// applied in order (each was validated when the flags were parsed).
+fn config_output_limits(config: &Config) -> [OutputLimit; 3] {
+    let mut limits = OUTPUT_LIMITS_DEFAULT;
+    for value in &config.client_output_buffer_limit {
+        for (class, limit) in parse_output_limits(value.as_bytes()).unwrap_or_default() {
+            limits[class as usize] = limit;
+        }
+    }
+    limits
+}
+
 /// The runtime-changeable settings (see the module docs).
 pub struct Tunables {
     protected_mode: AtomicBool,
@@ -88,10 +100,10 @@ impl Tunables {
             timeout_s: AtomicU64::new(config.timeout),
             client_query_buffer_limit: AtomicU64::new(config.client_query_buffer_limit),
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
-            slowlog_log_slower_than_us: AtomicI64::new(SLOWLOG_LOG_SLOWER_THAN_DEFAULT),
-            slowlog_max_len: AtomicU64::new(SLOWLOG_MAX_LEN_DEFAULT),
+            slowlog_log_slower_than_us: AtomicI64::new(config.slowlog_log_slower_than),
+            slowlog_max_len: AtomicU64::new(config.slowlog_max_len),
             password: RwLock::new(config.password().map(Arc::from)),
-            output_limits: RwLock::new(OUTPUT_LIMITS_DEFAULT),
+            output_limits: RwLock::new(config_output_limits(config)),
         }
     }
 
@@ -160,6 +172,32 @@ impl Tunables {
     pub fn set_output_limit(&self, class: ClientClass, limit: OutputLimit) {
         self.output_limits.write().unwrap_or_else(|e| e.into_inner())[class as usize] = limit;
     }
+}
+
+/// Most classes one client-output-buffer-limit value may list (`class hard soft seconds`
+/// groups; more than the three classes is accepted as Redis does, the last one wins).
+const OUTPUT_LIMIT_GROUPS_MAX: usize = 64;
+
+/// `class hard soft seconds [class hard soft seconds ...]`, as Redis's
+/// `updateClientOutputBufferLimit`.
+pub fn parse_output_limits(v: &[u8]) -> Result<Vec<(ClientClass, OutputLimit)>, String> {
+    let words: Vec<&[u8]> = v.split(|b| *b == b' ').filter(|w| !w.is_empty()).collect();
+    if words.len() % 4 != 0 || words.len() / 4 > OUTPUT_LIMIT_GROUPS_MAX {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
+    let mut out = Vec::with_capacity(words.len() / 4);
+    for group in words.chunks(4) {
+        let class =
+            ClientClass::parse(group[0]).ok_or("Invalid client class specified in buffer limit configuration.")?;
+        let hard = memtoll(group[1]).filter(|n| *n >= 0).ok_or_else(bad)?;
+        let soft = memtoll(group[2]).filter(|n| *n >= 0).ok_or_else(bad)?;
+        let secs = std::str::from_utf8(group[3]).ok().and_then(|t| t.parse::<i64>().ok());
+        let secs = secs.filter(|n| *n >= 0).ok_or_else(bad)?;
+        let limit = OutputLimit { hard_bytes: hard as u64, soft_bytes: soft as u64, soft_seconds: secs as u64 };
+        out.push((class, limit));
+    }
+    Ok(out)
 }
 
 /// Parse a memory value as Redis's `memtoll`: an optional `-`, digits, and an optional unit

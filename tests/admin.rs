@@ -113,7 +113,7 @@ fn config_get_and_atomic_set(engine: Engine) {
     let bad = request(&mut s, &[b"CONFIG", b"SET", b"timeout", b"5", b"maxclients", b"x"]);
     assert_eq!(bad, b"-ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer\r\n");
     config_set(&mut s, "client-output-buffer-limit", "pubsub 64mb 16mb 30");
-    let got = request(&mut s, &[b"CONFIG", b"GET", b"timeout", b"client-output-*"]);
+    let got = request(&mut s, &[b"CONFIG", b"GET", b"timeout", b"client-output-buffer*"]);
     let limits = "normal 0 0 0 slave 268435456 67108864 60 pubsub 67108864 16777216 30";
     let want = format!(
         "*4\r\n$7\r\ntimeout\r\n$1\r\n0\r\n$26\r\nclient-output-buffer-limit\r\n${}\r\n{limits}\r\n",
@@ -148,8 +148,9 @@ fn slowlog_records_every_worker(engine: Engine) {
     assert!(log.contains(&sock_peer), "{log}");
     let len = request(&mut admin, &[b"SLOWLOG", b"LEN"]);
     let n: usize = std::str::from_utf8(&len[1..len.len() - 2]).unwrap().parse().unwrap();
-    // RESET + 8 × (SETNAME, SET) + the CONFIG SET that turned logging off.
-    assert_eq!(n, 2 * clients + 2, "{log}");
+    // RESET + 8 × (SETNAME, SET). The CONFIG SET that turned logging off is not logged: as
+    // Redis, the threshold is read after the command ran.
+    assert_eq!(n, 2 * clients + 1, "{log}");
 }
 
 /// SHUTDOWN: no reply to the caller, other clients' connections end, exit status 0, the

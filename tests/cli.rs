@@ -167,3 +167,24 @@ fn connection_failure_exits_1() {
         assert_eq!(stderr, want);
     }
 }
+
+/// HELP is answered locally from the compiled-in docs, in redis-cli's format, even with no
+/// server to talk to (one-shot and from standard input).
+#[test]
+fn help_is_local_and_formatted_like_redis_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("no-server.sock");
+    let out = run_cli(&nowhere, &["help", "get"], b"");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("\r\n  \x1b[1mGET\x1b[0m \x1b[90mkey\x1b[0m\r\n  \x1b[33msummary:\x1b[0m "), "{text:?}");
+    assert!(text.ends_with("\x1b[33mgroup:\x1b[0m string\r\n\r\n"), "{text:?}");
+    let out = run_cli(&nowhere, &["HELP", "@string"], b"");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\x1b[1mINCR\x1b[0m") && !text.contains("group:"), "{text:?}");
+    let server = server();
+    let out = cli(&server, &[], b"? config get\nGET nothing\n");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\x1b[1mCONFIG GET\x1b[0m") && !text.contains("CONFIG SET"), "{text:?}");
+    assert!(text.ends_with("\r\n\r\n\n"), "then the GET reply (raw nil is an empty line): {text:?}");
+}

@@ -4,6 +4,10 @@
 //! - `ringkv-cli [opts]` on a terminal is an interactive prompt with line editing and history.
 //! - `ringkv-cli [opts] < file` runs one command per line of standard input.
 //!
+//! `HELP` / `?` (`HELP @group`, `HELP command`) are answered locally from the command docs
+//! compiled into the crate, as are tab completion of command names and the greyed argument
+//! hints of the prompt ([`ringkv::cli_help`]), so they work without a server.
+//!
 //! Replies are printed in redis-cli's TTY format when standard output is a terminal and in its
 //! raw format otherwise (`--raw` / `--no-raw` override); `-3` speaks RESP3 and prints maps,
 //! sets, doubles and booleans as redis-cli 7.0 does. Connection: `-h`/`-p` select TCP,
@@ -17,9 +21,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
+use ringkv::cli_help;
 use ringkv::client::{write_reply, Client, Reply};
+use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
-use rustyline::DefaultEditor;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, Helper};
 
 /// ringkv-server's default Unix socket.
 const DEFAULT_SOCKET: &str = "/tmp/ringkv.sock";
@@ -216,6 +226,52 @@ fn split_line(line: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
     ringkv::args::split(line).map_err(|_| "Invalid argument(s)")
 }
 
+/// `HELP ...` / `? ...`: print the help locally (no server round trip). False for any other
+/// command.
+fn local_help(args: &[Vec<u8>]) -> io::Result<bool> {
+    if !args.first().is_some_and(|a| cli_help::is_help(a)) {
+        return Ok(false);
+    }
+    let words: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(cli_help::help_text(&words).as_bytes())?;
+    stdout.flush()?;
+    Ok(true)
+}
+
+/// The prompt's completion and hints (see [`ringkv::cli_help`]).
+struct CliHelper;
+
+impl Completer for CliHelper {
+    type Candidate = Pair;
+    fn complete(&self, line: &str, pos: usize, _: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+        if pos != line.len() {
+            return Ok((pos, Vec::new()));
+        }
+        let pairs =
+            cli_help::completions(line).into_iter().map(|c| Pair { display: c.clone(), replacement: c }).collect();
+        Ok((0, pairs))
+    }
+}
+
+impl Hinter for CliHelper {
+    type Hint = String;
+    fn hint(&self, line: &str, pos: usize, _: &Context<'_>) -> Option<String> {
+        (pos == line.len()).then(|| cli_help::hint(line)).flatten()
+    }
+}
+
+impl Highlighter for CliHelper {
+    /// Hints in grey, as redis-cli shows them (colour 90).
+    fn highlight_hint<'h>(&self, hint: &'h str) -> std::borrow::Cow<'h, str> {
+        format!("\x1b[90m{hint}\x1b[0m").into()
+    }
+}
+
+impl Validator for CliHelper {}
+impl Helper for CliHelper {}
+
 fn is_quit(args: &[Vec<u8>]) -> bool {
     args[0].eq_ignore_ascii_case(b"quit") || args[0].eq_ignore_ascii_case(b"exit")
 }
@@ -260,6 +316,9 @@ fn main() -> ExitCode {
 /// Runs the command given on the command line. Exits 0 when a reply (even an error reply)
 /// was printed, 1 when the server could not be reached, as redis-cli does.
 fn one_shot(session: &mut Session, args: &[Vec<u8>], tty: bool) -> io::Result<ExitCode> {
+    if local_help(args)? {
+        return Ok(ExitCode::SUCCESS);
+    }
     if !session.connect_or_report() {
         return Ok(ExitCode::FAILURE);
     }
@@ -300,6 +359,9 @@ fn from_stdin(session: &mut Session, tty: bool) -> io::Result<ExitCode> {
         if is_quit(&args) {
             return Ok(ExitCode::SUCCESS);
         }
+        if local_help(&args)? {
+            continue;
+        }
         match session.execute(&args) {
             Some(reply) => print_reply(&reply, tty)?,
             None => return Ok(ExitCode::FAILURE),
@@ -311,7 +373,8 @@ fn from_stdin(session: &mut Session, tty: bool) -> io::Result<ExitCode> {
 /// QUIT/EXIT, Ctrl-D or Ctrl-C.
 fn interactive(session: &mut Session, tty: bool) -> io::Result<ExitCode> {
     session.connect_or_report();
-    let mut editor = DefaultEditor::new().map_err(io::Error::other)?;
+    let mut editor: Editor<CliHelper, DefaultHistory> = Editor::new().map_err(io::Error::other)?;
+    editor.set_helper(Some(CliHelper));
     let history = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(HISTORY_FILE));
     if let Some(path) = &history {
         // A missing or unreadable history file only means no history.
@@ -342,6 +405,9 @@ fn interactive(session: &mut Session, tty: bool) -> io::Result<ExitCode> {
         };
         if is_quit(&args) {
             return Ok(ExitCode::SUCCESS);
+        }
+        if local_help(&args)? {
+            continue;
         }
         if let Some(reply) = session.execute(&args) {
             print_reply(&reply, tty)?;

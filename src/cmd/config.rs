@@ -10,7 +10,7 @@ use super::{eq_ignore_case, parse_i64, Command, Ctx, Doc};
 use crate::protocol::Argv;
 use crate::reply;
 use crate::shared::Shared;
-use crate::tunables::{memtoll, ClientClass, OutputLimit};
+use crate::tunables::{memtoll, parse_output_limits, ClientClass};
 
 pub const COMMANDS: &[Command] = &[Command { name: "config", arity: -2, flags: 0, keys: (0, 0, 0), handler: config }];
 
@@ -70,48 +70,72 @@ struct Param {
     get: fn(&Shared) -> String,
     /// `None`: immutable while running.
     set: Option<Setter>,
+    /// A startup flag and config-file directive of the same name (written by CONFIG
+    /// REWRITE); false for the few Redis names CONFIG GET answers for compatibility only.
+    flag: bool,
 }
 
+/// A flag that CONFIG SET cannot change.
+const fn fixed(name: &'static str, get: fn(&Shared) -> String) -> Param {
+    Param { name, get, set: None, flag: true }
+}
+
+/// A flag that CONFIG SET changes (in [`crate::tunables`]).
+const fn runtime(name: &'static str, get: fn(&Shared) -> String, set: Setter) -> Param {
+    Param { name, get, set: Some(set), flag: true }
+}
+
+/// The settings: one row per flag/directive, in the order of the flags, then the names kept
+/// for Redis compatibility. (Names, defaults and value syntax of the flags are clap's, see
+/// [`crate::conffile`]; a test checks that this table and the flags agree.)
 const PARAMS: &[Param] = &[
-    Param { name: "protected-mode", get: |s| yes_no(s.tunables.protected_mode()), set: Some(set_protected_mode) },
-    Param { name: "requirepass", get: get_requirepass, set: Some(set_requirepass) },
-    Param { name: "maxclients", get: |s| s.tunables.maxclients().to_string(), set: Some(set_maxclients) },
-    Param { name: "timeout", get: |s| s.tunables.timeout_s().to_string(), set: Some(set_timeout) },
+    fixed("unixsocket", |s| s.config.unixsocket.display().to_string()),
+    fixed("unixsocketperm", |s| format!("{:o}", s.config.unixsocketperm)),
+    fixed("bind", |s| s.config.bind.clone()),
+    fixed("port", |s| s.config.port.to_string()),
+    fixed("tcp-backlog", |s| s.config.tcp_backlog.to_string()),
+    fixed("engine", |s| s.config.engine.name().to_string()),
+    fixed("threads", |s| s.config.worker_threads().to_string()),
+    runtime("maxclients", |s| s.tunables.maxclients().to_string(), set_maxclients),
+    runtime("requirepass", get_requirepass, set_requirepass),
+    fixed("databases", |s| s.store.databases().to_string()),
+    runtime("proto-max-bulk-len", |s| s.tunables.proto_max_bulk_len().to_string(), set_proto_max_bulk_len),
+    runtime(
+        "client-query-buffer-limit",
+        |s| s.tunables.client_query_buffer_limit().to_string(),
+        set_query_buffer_limit,
+    ),
+    fixed("client-output-pause", |s| s.config.client_output_pause.to_string()),
+    runtime("timeout", |s| s.tunables.timeout_s().to_string(), set_timeout),
+    runtime("protected-mode", |s| yes_no(s.tunables.protected_mode()), set_protected_mode),
+    fixed("uring-mode", |s| format!("{:?}", s.config.uring_mode).to_ascii_lowercase()),
+    fixed("uring-buffers", |s| s.config.uring_buffers.to_string()),
+    fixed("uring-buffer-size", |s| s.config.uring_buffer_size.to_string()),
+    fixed("uring-batch-wait-us", |s| s.config.uring_batch_wait_us.to_string()),
+    fixed("loglevel", |s| format!("{:?}", s.config.loglevel).to_ascii_lowercase()),
+    fixed("logfile", |s| s.config.logfile.display().to_string()),
+    fixed("pidfile", |s| s.config.pidfile.display().to_string()),
+    runtime(
+        "slowlog-log-slower-than",
+        |s| s.tunables.slowlog_log_slower_than_us().to_string(),
+        set_slowlog_slower_than,
+    ),
+    runtime("slowlog-max-len", |s| s.tunables.slowlog_max_len().to_string(), set_slowlog_max_len),
+    runtime("client-output-buffer-limit", get_output_limits, set_output_limits),
     Param {
-        name: "client-query-buffer-limit",
-        get: |s| s.tunables.client_query_buffer_limit().to_string(),
-        set: Some(set_query_buffer_limit),
+        name: "save",
+        get: |_| String::new(),
+        set: Some(|_, v, _| only(v, b"", "ringkv has no persistence")),
+        flag: false,
     },
-    Param {
-        name: "proto-max-bulk-len",
-        get: |s| s.tunables.proto_max_bulk_len().to_string(),
-        set: Some(set_proto_max_bulk_len),
-    },
-    Param { name: "client-output-buffer-limit", get: get_output_limits, set: Some(set_output_limits) },
-    Param {
-        name: "slowlog-log-slower-than",
-        get: |s| s.tunables.slowlog_log_slower_than_us().to_string(),
-        set: Some(set_slowlog_slower_than),
-    },
-    Param {
-        name: "slowlog-max-len",
-        get: |s| s.tunables.slowlog_max_len().to_string(),
-        set: Some(set_slowlog_max_len),
-    },
-    Param { name: "save", get: |_| String::new(), set: Some(|_, v, _| only(v, b"", "ringkv has no persistence")) },
     Param {
         name: "appendonly",
         get: |_| "no".into(),
         set: Some(|_, v, _| only(v, b"no", "ringkv has no persistence")),
+        flag: false,
     },
-    Param { name: "maxmemory", get: |_| "0".into(), set: None },
-    Param { name: "databases", get: |s| s.store.databases().to_string(), set: None },
-    Param { name: "port", get: |s| s.config.port.to_string(), set: None },
-    Param { name: "tcp-backlog", get: |s| s.config.tcp_backlog.to_string(), set: None },
-    Param { name: "bind", get: |s| s.config.bind.clone(), set: None },
-    Param { name: "unixsocket", get: |s| s.config.unixsocket.display().to_string(), set: None },
-    Param { name: "unixsocketperm", get: |s| format!("{:o}", s.config.unixsocketperm), set: None },
-    Param { name: "io-threads", get: |s| s.config.worker_threads().to_string(), set: None },
+    Param { name: "maxmemory", get: |_| "0".into(), set: None, flag: false },
+    Param { name: "io-threads", get: |s| s.config.worker_threads().to_string(), set: None, flag: false },
 ];
 
 fn yes_no(b: bool) -> String {
@@ -241,32 +265,6 @@ fn get_output_limits(s: &Shared) -> String {
     parts.join(" ")
 }
 
-/// Most classes one client-output-buffer-limit value may list (`class hard soft seconds`
-/// groups; more than the three classes is accepted as Redis does, the last one wins).
-const OUTPUT_LIMIT_GROUPS_MAX: usize = 64;
-
-/// `class hard soft seconds [class hard soft seconds ...]`, as Redis's
-/// `updateClientOutputBufferLimit`.
-fn parse_output_limits(v: &[u8]) -> Result<Vec<(ClientClass, OutputLimit)>, String> {
-    let words: Vec<&[u8]> = v.split(|b| *b == b' ').filter(|w| !w.is_empty()).collect();
-    if words.len() % 4 != 0 || words.len() / 4 > OUTPUT_LIMIT_GROUPS_MAX {
-        return Err("Wrong number of arguments in buffer limit configuration.".into());
-    }
-    let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
-    let mut out = Vec::with_capacity(words.len() / 4);
-    for group in words.chunks(4) {
-        let class =
-            ClientClass::parse(group[0]).ok_or("Invalid client class specified in buffer limit configuration.")?;
-        let hard = memtoll(group[1]).filter(|n| *n >= 0).ok_or_else(bad)?;
-        let soft = memtoll(group[2]).filter(|n| *n >= 0).ok_or_else(bad)?;
-        let secs = std::str::from_utf8(group[3]).ok().and_then(|t| t.parse::<i64>().ok());
-        let secs = secs.filter(|n| *n >= 0).ok_or_else(bad)?;
-        let limit = OutputLimit { hard_bytes: hard as u64, soft_bytes: soft as u64, soft_seconds: secs as u64 };
-        out.push((class, limit));
-    }
-    Ok(out)
-}
-
 fn set_output_limits(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
     let limits = parse_output_limits(v)?;
     if apply {
@@ -287,7 +285,10 @@ fn config(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             resetstat(ctx.shared);
             ctx.ok();
         }
-        "rewrite" => ctx.error("ERR The server is running without a config file"),
+        "rewrite" => match rewrite(ctx.shared) {
+            Ok(()) => ctx.ok(),
+            Err(e) => ctx.error(&e),
+        },
         _ => super::help_reply(ctx, HELP),
     }
 }
@@ -346,6 +347,58 @@ fn set_failed(name: &str, why: &str) -> String {
     format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
 }
 
+/// The config-file lines that set `p` to its value in `s`: one line, or one per client
+/// class for `client-output-buffer-limit`.
+fn directive_lines(p: &Param, s: &Shared) -> Vec<String> {
+    let value = (p.get)(s);
+    if p.name == "client-output-buffer-limit" {
+        let words: Vec<&str> = value.split(' ').collect();
+        return words.chunks(4).map(|group| format!("{} {}", p.name, group.join(" "))).collect();
+    }
+    vec![format!("{} {}", p.name, crate::conffile::quote(value.as_bytes()))]
+}
+
+/// A server state with every setting at its default, to tell which settings differ. Built
+/// once, on a thread of its own: clap's parser needs more stack than a threads-engine
+/// connection thread has.
+fn default_settings() -> &'static Shared {
+    static DEFAULTS: std::sync::OnceLock<Box<Shared>> = std::sync::OnceLock::new();
+    DEFAULTS.get_or_init(|| {
+        std::thread::scope(|s| s.spawn(|| Box::new(Shared::new(crate::config::Config::defaults()))).join())
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
+/// CONFIG REWRITE: write every directive's current value into the config file the server
+/// started with (see [`crate::conffile::rewrite_text`]). Err: the error reply.
+fn rewrite(shared: &Shared) -> Result<(), String> {
+    let Some(path) = &shared.config.config_file else {
+        return Err("ERR The server is running without a config file".into());
+    };
+    let failed = |e: std::io::Error| {
+        tracing::warn!("CONFIG REWRITE failed: {e}");
+        format!("ERR Rewriting config file: {e}")
+    };
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(failed(e)),
+    };
+    let defaults = default_settings();
+    let current: Vec<crate::conffile::Current> = PARAMS
+        .iter()
+        .filter(|p| p.flag)
+        .map(|p| crate::conffile::Current {
+            name: p.name,
+            lines: directive_lines(p, shared),
+            is_default: (p.get)(shared) == (p.get)(defaults),
+        })
+        .collect();
+    crate::conffile::write_atomically(path, &crate::conffile::rewrite_text(&old, &current)).map_err(failed)?;
+    tracing::info!("CONFIG REWRITE executed with success.");
+    Ok(())
+}
+
 /// CONFIG RESETSTAT: zero INFO's counters.
 fn resetstat(shared: &Shared) {
     let s = &shared.stats;
@@ -358,9 +411,14 @@ fn resetstat(shared: &Shared) {
     ] {
         a.store(0, Relaxed);
     }
-    for c in [&s.total_commands_processed, &s.keyspace_hits, &s.keyspace_misses] {
+    for c in
+        [&s.total_commands_processed, &s.keyspace_hits, &s.keyspace_misses, &s.net_input_bytes, &s.net_output_bytes]
+    {
         c.reset();
     }
+    shared.clients.delivered_bytes.reset();
+    shared.cmdstats.reset();
+    shared.errors.reset();
 }
 
 #[cfg(test)]
@@ -476,6 +534,56 @@ mod tests {
         }
         assert_eq!(run(&s, &["CONFIG", "SET", "save", "", "appendonly", "no"]), "+OK\r\n");
         assert_eq!(run(&s, &["CONFIG", "SET", "x"]), "-ERR wrong number of arguments for 'config|set' command\r\n");
+    }
+
+    #[test]
+    fn params_and_flags_are_one_table() {
+        let flags: Vec<String> = crate::conffile::directives().into_iter().map(|d| d.name).collect();
+        let params: Vec<String> = super::PARAMS.iter().filter(|p| p.flag).map(|p| p.name.to_string()).collect();
+        assert_eq!(params, flags, "cmd::config::PARAMS rows with flag: true, in the order of the flags");
+        // CONFIG GET of a fresh server reports each flag's clap default (threads: the CPUs).
+        let s = Shared::new(Config::defaults());
+        for d in crate::conffile::directives() {
+            let p = super::PARAMS.iter().find(|p| p.name == d.name).unwrap();
+            let got = (p.get)(&s);
+            let want = match d.name.as_str() {
+                "threads" => s.config.worker_threads().to_string(),
+                "client-output-buffer-limit" => {
+                    "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60".into()
+                }
+                "proto-max-bulk-len" | "client-query-buffer-limit" | "client-output-pause" | "uring-buffer-size" => {
+                    crate::config::parse_size(&d.default).unwrap().to_string()
+                }
+                _ => d.default.clone(),
+            };
+            assert_eq!(got, want, "{}", d.name);
+        }
+    }
+
+    #[test]
+    fn rewrite_writes_changed_values_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.conf");
+        std::fs::write(&path, "# top\ntimeout 1\n# end\n").unwrap();
+        let mut config = Config::defaults();
+        config.config_file = Some(path.clone());
+        let s = Shared::new(config);
+        assert_eq!(
+            run(&s, &["CONFIG", "SET", "timeout", "42", "requirepass", "p w", "slowlog-max-len", "7"]),
+            "+OK\r\n"
+        );
+        assert_eq!(run(&s, &["CONFIG", "REWRITE"]), "+OK\r\n");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "# top\ntimeout 42\n# end\n# Generated by CONFIG REWRITE\nrequirepass \"p w\"\nslowlog-max-len 7\n"
+        );
+        // The rewritten file loads back to the same values.
+        let args = ["ringkv-server".into(), path.clone().into_os_string()];
+        let back = crate::conffile::load(args.to_vec()).unwrap();
+        assert_eq!((back.timeout, back.requirepass.as_deref(), back.slowlog_max_len), (42, Some("p w"), 7));
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        assert!(run(&s, &["CONFIG", "REWRITE"]).starts_with("-ERR Rewriting config file: "));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod hash;
+pub mod info;
 pub mod keys;
 pub mod list;
 pub mod meta;
@@ -113,6 +114,7 @@ const COMMAND_NAME_MAX: usize = 32;
 pub type Handler = fn(&mut Ctx<'_>, Argv<'_>);
 
 /// One row of the command table.
+#[derive(Clone)]
 pub struct Command {
     /// Lower-case name.
     pub name: &'static str,
@@ -333,21 +335,46 @@ pub fn all_docs() -> impl Iterator<Item = &'static Doc> {
     DOC_FAMILIES.iter().flat_map(|f| f.iter())
 }
 
-/// Name → command. ahash: the lookup runs once per request.
-type Table = ahash::HashMap<&'static [u8], &'static Command>;
+/// Every command, copied once into one array (so a command's position in it is its index for
+/// per-command statistics, see [`index_of`]), and name → position. ahash: the lookup runs
+/// once per request.
+struct Table {
+    commands: Vec<Command>,
+    by_name: ahash::HashMap<&'static [u8], usize>,
+}
 
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut map = Table::default();
+        let mut t = Table { commands: Vec::new(), by_name: Default::default() };
         for family in FAMILIES {
             for cmd in family.iter() {
-                let old = map.insert(cmd.name.as_bytes(), cmd);
+                let old = t.by_name.insert(cmd.name.as_bytes(), t.commands.len());
                 assert!(old.is_none(), "command {} defined twice", cmd.name);
+                t.commands.push(cmd.clone());
             }
         }
-        map
+        t
     })
+}
+
+/// How many commands the table holds (the indexes [`index_of`] returns are below it).
+pub fn command_count() -> usize {
+    table().commands.len()
+}
+
+/// The index of a command returned by [`lookup`] / [`all_commands`] (its position in the
+/// table), for per-command statistics. `None` for a `Command` from anywhere else.
+pub fn index_of(cmd: &Command) -> Option<usize> {
+    let base = table().commands.as_ptr() as usize;
+    let offset = (cmd as *const Command as usize).wrapping_sub(base);
+    let i = offset / std::mem::size_of::<Command>();
+    (offset % std::mem::size_of::<Command>() == 0 && i < command_count()).then_some(i)
+}
+
+/// The command at table index `i` (see [`index_of`]).
+pub fn by_index(i: usize) -> Option<&'static Command> {
+    table().commands.get(i)
 }
 
 /// The documentation row of command `name` (lower-case, or `"parent|sub"`), if its family
@@ -356,7 +383,7 @@ pub use meta::doc;
 
 /// Every command, for COMMAND / COMMAND COUNT.
 pub fn all_commands() -> impl Iterator<Item = &'static Command> {
-    table().values().copied()
+    table().commands.iter()
 }
 
 /// Find a command by name, case-insensitively.
@@ -368,7 +395,8 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     for (d, s) in lower.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    table().get(&lower[..name.len()]).copied()
+    let t = table();
+    t.by_name.get(&lower[..name.len()]).map(|&i| &t.commands[i])
 }
 
 /// Run one request: look the command up, check arity and auth centrally (and, for a RESP2
@@ -381,21 +409,23 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
     debug_assert!(!argv.is_empty());
     let shared = ctx.shared;
     shared.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let reply_start = ctx.out.len();
     let Some(cmd) = lookup(argv.get(0)) else {
         ctx.client.tx.reject();
         unknown_command(ctx, argv);
+        count_error(ctx, reply_start);
         return None;
     };
     let argc = argv.len() as i32;
     if (cmd.arity > 0 && argc != cmd.arity) || argc < -cmd.arity {
         ctx.client.tx.reject();
         wrong_arity(ctx, cmd.name);
-        return Some(cmd);
+        return rejected(ctx, cmd, reply_start);
     }
     if !ctx.client.authenticated && cmd.flags & NO_AUTH == 0 {
         ctx.client.tx.reject();
         ctx.error("NOAUTH Authentication required.");
-        return Some(cmd);
+        return rejected(ctx, cmd, reply_start);
     }
     if ctx.client.subs.any() && !ctx.out.resp3() && !pubsub::ALLOWED_WHILE_SUBSCRIBED.contains(&cmd.name) {
         let msg = format!(
@@ -404,7 +434,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         );
         ctx.client.tx.reject();
         ctx.error(&msg);
-        return Some(cmd);
+        return rejected(ctx, cmd, reply_start);
     }
     if shared.clients.monitoring() && cmd.flags & (SKIP_MONITOR | ADMIN) == 0 && !MONITOR_HIDDEN.contains(&cmd.name) {
         feed_monitors(ctx, argv);
@@ -419,19 +449,43 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
     Some(cmd)
 }
 
+/// A command refused before it ran: counted as a rejected call and an error reply.
+fn rejected(ctx: &mut Ctx<'_>, cmd: &'static Command, reply_start: usize) -> Option<&'static Command> {
+    if let Some(i) = index_of(cmd) {
+        ctx.shared.cmdstats.reject(i);
+    }
+    count_error(ctx, reply_start);
+    Some(cmd)
+}
+
+/// Count the reply written from `reply_start` in INFO errorstats if it is an error.
+fn count_error(ctx: &Ctx<'_>, reply_start: usize) -> bool {
+    let reply = ctx.out.get(reply_start..).unwrap_or_default();
+    let failed = reply.first() == Some(&b'-');
+    if failed {
+        ctx.shared.errors.record(reply);
+    }
+    failed
+}
+
 /// Run a command that is due to run now (not queued), as Redis's `call`: the handler, timed
-/// for the slow log unless the log is off or the command is `skip_slowlog`. [`execute`] and
-/// EXEC (for each queued command) come through here; the caller holds the isolation lock.
+/// once for INFO commandstats/latencystats (see [`crate::metrics`]: every call is timed, as
+/// Redis does) and for the slow log unless the log is off or the command is `skip_slowlog`.
+/// A reply that starts as an error counts as a failed call. [`execute`] and EXEC (for each
+/// queued command) come through here; the caller holds the isolation lock.
 pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     ctx.client.running_flags = cmd.flags;
-    let threshold_us = ctx.shared.tunables.slowlog_log_slower_than_us();
-    if threshold_us < 0 || cmd.flags & SKIP_SLOWLOG != 0 {
-        return (cmd.handler)(ctx, argv);
-    }
+    let reply_start = ctx.out.len();
     let start = std::time::Instant::now();
     (cmd.handler)(ctx, argv);
-    let duration_us = start.elapsed().as_micros().min(u64::MAX as u128) as u64;
-    if duration_us >= threshold_us as u64 {
+    let duration_ns = start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+    let failed = count_error(ctx, reply_start);
+    if let Some(i) = index_of(cmd) {
+        ctx.shared.cmdstats.record(i, duration_ns, failed);
+    }
+    let threshold_us = ctx.shared.tunables.slowlog_log_slower_than_us();
+    let duration_us = duration_ns / 1000;
+    if threshold_us >= 0 && cmd.flags & SKIP_SLOWLOG == 0 && duration_us >= threshold_us as u64 {
         slowlog::record(ctx, argv, duration_us);
     }
 }

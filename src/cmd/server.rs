@@ -1,8 +1,5 @@
-//! Server commands: INFO, DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN. (COMMAND, CONFIG and
+//! Server commands: INFO (its sections in `info.rs`), DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN. (COMMAND, CONFIG and
 //! SLOWLOG have their own files.)
-
-use std::fmt::Write as _;
-use std::sync::atomic::Ordering::Relaxed;
 
 use super::{eq_ignore_case, Command, Ctx, Doc, ERR_SYNTAX};
 use super::{ADMIN, ALLOW_BUSY, FAST, LOADING, NOSCRIPT, NO_MULTI, READONLY, SENTINEL, STALE, WRITE};
@@ -62,7 +59,7 @@ pub const DOCS: &[Doc] = &[
 ];
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "info", arity: -1, flags: LOADING | STALE | SENTINEL, keys: (0, 0, 0), handler: info },
+    Command { name: "info", arity: -1, flags: LOADING | STALE | SENTINEL, keys: (0, 0, 0), handler: super::info::info },
     Command { name: "dbsize", arity: 1, flags: READONLY | FAST, keys: (0, 0, 0), handler: dbsize },
     Command { name: "flushdb", arity: -1, flags: WRITE, keys: (0, 0, 0), handler: flushdb },
     Command { name: "flushall", arity: -1, flags: WRITE, keys: (0, 0, 0), handler: flushall },
@@ -108,131 +105,6 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     tracing::info!("SHUTDOWN requested by client {}", ctx.client.id);
     ctx.client.close_after_reply = true;
     ctx.shared.begin_shutdown();
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
-    pages * page
-}
-
-fn human(bytes: u64) -> String {
-    let units = ["B", "K", "M", "G", "T"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.2}{}", units[i])
-}
-
-/// The text of INFO for the given sections (lower-case names; empty = all).
-pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
-    let want = |s: &str| {
-        sections.is_empty() || sections.iter().any(|x| x == s || x == "all" || x == "everything" || x == "default")
-    };
-    let shared = ctx.shared;
-    let st = &shared.stats;
-    let mut s = String::new();
-    if want("server") {
-        let up = shared.started.elapsed().as_secs();
-        let engine = shared.io().map(|i| i.engine.as_str()).unwrap_or("none");
-        let _ = write!(
-            s,
-            "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nringkv_version:{}\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:{engine}\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\n\r\n",
-            env!("CARGO_PKG_VERSION"),
-            std::env::consts::OS,
-            std::env::consts::ARCH,
-            std::process::id(),
-            shared.config.port,
-            up / 86400
-        );
-    }
-    if want("clients") {
-        let _ = write!(
-            s,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\n\r\n",
-            st.connected_clients.load(Relaxed),
-            shared.tunables.maxclients(),
-            st.client_output_max.load(Relaxed),
-            shared.blocking.blocked_clients()
-        );
-    }
-    if want("memory") {
-        let rss = rss_bytes();
-        let _ = write!(
-            s,
-            "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n\r\n",
-            human(rss),
-            human(rss)
-        );
-    }
-    if want("stats") {
-        let _ = write!(
-            s,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntotal_protocol_errors:{}\r\ntimedout_clients:{}\r\nclient_output_buffer_limit_disconnections:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\r\n",
-            st.total_connections_received.load(Relaxed),
-            st.total_commands_processed.load(Relaxed),
-            st.rejected_connections.load(Relaxed),
-            st.expired_keys.load(Relaxed),
-            st.keyspace_hits.load(Relaxed),
-            st.keyspace_misses.load(Relaxed),
-            st.protocol_errors.load(Relaxed),
-            st.timedout_clients.load(Relaxed),
-            shared.clients.output_limit_disconnections.load(Relaxed),
-            shared.pubsub.channels(crate::pubsub::Kind::Channel, None).len(),
-            shared.pubsub.numpat(),
-        );
-    }
-    if want("io") {
-        s.push_str("# IO\r\n");
-        if let Some(io) = shared.io() {
-            let sum = |f: fn(&crate::shared::WorkerIo) -> u64| io.workers.iter().map(f).sum::<u64>();
-            let _ = write!(
-                s,
-                "io_engine:{}\r\nio_threads:{}\r\nio_syscalls:{}\r\nio_sqes_submitted:{}\r\nio_cqes_reaped:{}\r\n",
-                io.engine,
-                io.workers.len(),
-                sum(|w| w.syscalls.load(Relaxed)),
-                sum(|w| w.sqes_submitted.load(Relaxed)),
-                sum(|w| w.cqes_reaped.load(Relaxed)),
-            );
-            for (i, w) in io.workers.iter().enumerate() {
-                let _ = write!(
-                    s,
-                    "io_worker{i}:connections={},accepted={},syscalls={}\r\n",
-                    w.connections.load(Relaxed),
-                    w.connections_total.load(Relaxed),
-                    w.syscalls.load(Relaxed)
-                );
-            }
-        }
-        s.push_str("\r\n");
-    }
-    if want("keyspace") {
-        s.push_str("# Keyspace\r\n");
-        for db in 0..shared.store.databases() {
-            let keys = shared.store.db_len(db);
-            if keys > 0 {
-                let _ = write!(s, "db{db}:keys={keys},expires={},avg_ttl=0\r\n", shared.store.db_expires(db));
-            }
-        }
-        s.push_str("\r\n");
-    }
-    while s.ends_with("\r\n\r\n") {
-        s.truncate(s.len() - 2);
-    }
-    s
-}
-
-/// INFO [section ...]
-fn info(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let sections: Vec<String> = argv.iter().skip(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
-    let text = info_text(ctx, &sections);
-    reply::verbatim(ctx.out, b"txt", text.as_bytes());
 }
 
 /// DBSIZE

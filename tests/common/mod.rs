@@ -63,15 +63,22 @@ pub struct Launch {
     /// The `io_engine` INFO must report once the server runs: `engine.name` unless a test
     /// deliberately forces a fallback and says so with [`Launch::expect_io_engine`].
     io_engine: &'static str,
+    /// A config file, passed first (before every flag, as ringkv-server requires).
+    conf: Option<PathBuf>,
 }
 
 impl Launch {
     pub fn new(engine: Engine) -> Launch {
-        Launch { engine, extra: Vec::new(), tcp: false, unix: true, nofile: None, io_engine: engine.name }
+        Launch { engine, extra: Vec::new(), tcp: false, unix: true, nofile: None, io_engine: engine.name, conf: None }
     }
     /// Extra server flags.
     pub fn args(mut self, extra: &[&str]) -> Launch {
         self.extra.extend(extra.iter().map(|a| a.to_string()));
+        self
+    }
+    /// Start with this config file (the harness's flags still override it).
+    pub fn conf(mut self, path: &std::path::Path) -> Launch {
+        self.conf = Some(path.to_path_buf());
         self
     }
     /// Listen on a free loopback TCP port too.
@@ -392,6 +399,9 @@ fn spawn_with(sock: &std::path::Path, port: u16, launch: &Launch, stderr_path: &
     use std::os::unix::process::CommandExt;
     let stderr = std::fs::File::create(stderr_path).expect("stderr log");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringkv-server"));
+    if let Some(conf) = &launch.conf {
+        cmd.arg(conf);
+    }
     cmd.arg("--unixsocket").arg(sock).args(["--port", &port.to_string()]);
     cmd.args(launch.engine.args).args(&launch.extra).env("RUST_LOG", "info");
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
