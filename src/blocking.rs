@@ -116,8 +116,21 @@ impl Ord for Due {
     }
 }
 
+/// CLIENT PAUSE: until when (Unix ms, 0 = not paused) and whether every command (ALL) or
+/// only writes (WRITE) wait.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pause {
+    pub until_ms: u64,
+    pub all: bool,
+}
+
 /// Every blocked client, by key and by client id, and the timer that times them out.
 pub struct Blocking {
+    pause: Mutex<Pause>,
+    /// Clients whose command waits for the pause to end (it runs again then).
+    postponed: Mutex<Vec<Arc<Waiter>>>,
+    /// A pause is or was set: lets every command skip the pause check with one load.
+    pause_set: std::sync::atomic::AtomicBool,
     queues: Mutex<Queues>,
     by_client: Mutex<HashMap<u64, Arc<Waiter>>>,
     /// Clients blocked right now: lets a push skip everything while it is 0.
@@ -130,6 +143,9 @@ pub struct Blocking {
 impl Default for Blocking {
     fn default() -> Self {
         Blocking {
+            pause: Mutex::new(Pause::default()),
+            postponed: Mutex::new(Vec::new()),
+            pause_set: std::sync::atomic::AtomicBool::new(false),
             queues: Mutex::new(Queues::default()),
             by_client: Mutex::new(HashMap::new()),
             blocked: AtomicUsize::new(0),
@@ -181,6 +197,9 @@ impl Blocking {
             }
         }
         drop(queues);
+        if w.keys.is_empty() {
+            self.postponed.lock().unwrap_or_else(|e| e.into_inner()).retain(|x| !Arc::ptr_eq(x, w));
+        }
         let mut by_client = self.by_client.lock().unwrap_or_else(|e| e.into_inner());
         if by_client.get(&w.handle.id).is_some_and(|x| Arc::ptr_eq(x, w)) {
             by_client.remove(&w.handle.id);
@@ -239,6 +258,46 @@ impl Blocking {
             }
             true
         })
+    }
+
+    /// CLIENT PAUSE: from now until `until_ms`, commands of every client (`all`) or only
+    /// writes wait. A later pause extends (never shortens) the time, and ALL wins over WRITE.
+    pub fn pause(&self, clients: &Arc<Clients>, until_ms: u64, all: bool) {
+        let mut p = self.pause.lock().unwrap_or_else(|e| e.into_inner());
+        p.all = if p.until_ms > crate::store::now_ms() { p.all || all } else { all };
+        p.until_ms = p.until_ms.max(until_ms);
+        self.pause_set.store(true, Relaxed);
+        let _ = clients;
+    }
+
+    /// The pause in force at `now_ms` for a command with `write` effects, if any: its end.
+    pub fn paused_until(&self, write: bool, now_ms: u64) -> Option<u64> {
+        if !self.pause_set.load(Relaxed) {
+            return None;
+        }
+        let p = *self.pause.lock().unwrap_or_else(|e| e.into_inner());
+        (p.until_ms > now_ms && (p.all || write)).then_some(p.until_ms)
+    }
+
+    /// Park a client whose command must wait for the pause: it is woken (and runs the
+    /// command again) at `until_ms` or on CLIENT UNPAUSE.
+    pub fn postpone(self: &Arc<Self>, w: &Arc<Waiter>, clients: &Arc<Clients>) {
+        self.postponed.lock().unwrap_or_else(|e| e.into_inner()).push(w.clone());
+        self.block(w, clients);
+    }
+
+    /// CLIENT UNPAUSE: end the pause and wake every postponed client.
+    pub fn unpause(&self, clients: &Clients) {
+        *self.pause.lock().unwrap_or_else(|e| e.into_inner()) = Pause::default();
+        let postponed = std::mem::take(&mut *self.postponed.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in &postponed {
+            self.finish(w, clients, State::Unblocked, |_| true);
+        }
+    }
+
+    /// True while a pause is in force (active expiry waits, as in Redis).
+    pub fn paused(&self) -> bool {
+        self.paused_until(true, crate::store::now_ms()).is_some()
     }
 
     /// The client's connection closed while it waited.

@@ -23,6 +23,9 @@ pub const EXPIRE_SLICE_BUDGET: Duration = Duration::from_millis(1);
 /// so an EXEC waits for at most one slice. Each slice resumes where the previous stopped; a
 /// slice that ends before its budget has walked every shard, and the cycle stops.
 pub fn expire_tick(shared: &Shared) {
+    if shared.blocking.paused() {
+        return; // the dataset stays still while clients are paused, as in Redis
+    }
     let started = Instant::now();
     let mut removed = 0;
     loop {

@@ -239,6 +239,12 @@ impl Session {
                         let reply_start = self.out.len();
                         let mut ctx = Ctx { shared, client: &mut self.client, out: &mut self.out, now_ms };
                         let name = cmd::execute(&mut ctx, argv).map_or("NULL", |c| c.name);
+                        if self.client.postponed {
+                            // CLIENT PAUSE: the request stays unconsumed and runs again later.
+                            self.client.postponed = false;
+                            self.held = true;
+                            break;
+                        }
                         let (keep, next) = self.client.reply_mode.after_command();
                         if !keep {
                             self.out.truncate(reply_start);

@@ -17,6 +17,8 @@ engine_tests!(
     timeouts_fire_and_disconnected_waiters_leave_nothing,
     client_unblock_ends_a_wait,
     blmove_and_bzpopmin_wake_across_workers,
+    client_pause_write_holds_writes_until_unpause,
+    client_pause_ends_by_itself,
 );
 
 /// `blocked_clients` from INFO clients.
@@ -179,4 +181,35 @@ fn blmove_and_bzpopmin_wake_across_workers(engine: Engine) {
     let mut zreply = [0u8; 28];
     z.read_exact(&mut zreply).unwrap();
     assert_eq!(&zreply, b"*3\r\n$2\r\nzs\r\n$1\r\nm\r\n$3\r\n2.5\r\n");
+}
+
+/// CLIENT PAUSE WRITE: reads go on, a write waits (counted in blocked_clients) and has not
+/// run; CLIENT UNPAUSE (not a write) runs at once and releases it.
+fn client_pause_write_holds_writes_until_unpause(engine: Engine) {
+    let server = Server::start(engine, &[]);
+    let mut admin = server.unix();
+    roundtrip(&mut admin, &resp(&[b"CLIENT", b"PAUSE", b"100000", b"WRITE"]), b"+OK\r\n");
+    let mut writer = server.unix();
+    writer.write_all(&resp(&[b"SET", b"x", b"1"])).unwrap();
+    assert!(eventually(Duration::from_secs(5), || blocked_clients(&server) == 1));
+    let mut reader = server.unix();
+    roundtrip(&mut reader, &resp(&[b"GET", b"x"]), b"$-1\r\n");
+    roundtrip(&mut admin, &resp(&[b"CLIENT", b"UNPAUSE"]), b"+OK\r\n");
+    assert_eq!(read_line(&mut writer), b"+OK");
+    roundtrip(&mut reader, &resp(&[b"GET", b"x"]), b"$1\r\n1\r\n");
+    roundtrip(&mut writer, &resp(&[b"INCR", b"n"]), b":1\r\n");
+}
+
+/// CLIENT PAUSE ALL holds every command (even PING) until the pause runs out.
+fn client_pause_ends_by_itself(engine: Engine) {
+    let server = Server::start(engine, &[]);
+    let mut admin = server.unix();
+    roundtrip(&mut admin, &resp(&[b"CLIENT", b"PAUSE", b"300"]), b"+OK\r\n");
+    let mut c = server.unix();
+    c.write_all(&resp(&[b"PING"])).unwrap();
+    c.write_all(&resp(&[b"SET", b"y", b"2"])).unwrap();
+    assert_eq!(read_line(&mut c), b"+PONG");
+    assert_eq!(read_line(&mut c), b"+OK");
+    roundtrip(&mut admin, &resp(&[b"GET", b"y"]), b"$1\r\n2\r\n");
+    roundtrip(&mut admin, &resp(&[b"CLIENT", b"PAUSE", b"abc"]), b"-ERR timeout is not an integer or out of range\r\n");
 }

@@ -120,6 +120,34 @@ pub const DOCS: &[super::Doc] = &[
         syntax: "client-id [TIMEOUT | ERROR]",
     },
     super::Doc {
+        name: "client|pause",
+        group: "connection",
+        since: "3.0.0",
+        summary: "Make every client's commands (or only writes) wait for a number of milliseconds.",
+        syntax: "timeout [WRITE | ALL]",
+    },
+    super::Doc {
+        name: "client|unpause",
+        group: "connection",
+        since: "6.2.0",
+        summary: "End a CLIENT PAUSE early; waiting commands run.",
+        syntax: "",
+    },
+    super::Doc {
+        name: "client|reply",
+        group: "connection",
+        since: "3.2.0",
+        summary: "Turn this connection's replies off, back on, or skip the next one.",
+        syntax: "<ON | OFF | SKIP>",
+    },
+    super::Doc {
+        name: "client|no-evict",
+        group: "connection",
+        since: "7.0.0",
+        summary: "Exclude this connection from client eviction (accepted; ringkv evicts no clients).",
+        syntax: "<ON | OFF>",
+    },
+    super::Doc {
         name: "monitor",
         group: "server",
         since: "1.0.0",
@@ -396,10 +424,12 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         ctx.ok();
     } else if eq_ignore_case(sub, "unblock") && (3..=4).contains(&argv.len()) {
         client_unblock(ctx, argv);
-    } else if ["pause", "unpause", "tracking", "trackinginfo", "caching", "getredir"]
-        .iter()
-        .any(|k| eq_ignore_case(sub, k))
-    {
+    } else if eq_ignore_case(sub, "pause") && (3..=4).contains(&argv.len()) {
+        client_pause(ctx, argv);
+    } else if eq_ignore_case(sub, "unpause") && argv.len() == 2 {
+        ctx.shared.blocking.unpause(&ctx.shared.clients);
+        ctx.ok();
+    } else if ["tracking", "trackinginfo", "caching", "getredir"].iter().any(|k| eq_ignore_case(sub, k)) {
         let name = String::from_utf8_lossy(sub).to_ascii_uppercase();
         ctx.error(&format!("ERR CLIENT {name} is not supported by ringkv yet"));
     } else {
@@ -411,6 +441,24 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             ctx.error(&format!("ERR unknown subcommand '{name}'. Try CLIENT HELP."));
         }
     }
+}
+
+/// CLIENT PAUSE timeout [WRITE | ALL]: commands of every client (or only writes) wait
+/// `timeout` milliseconds, or until CLIENT UNPAUSE.
+fn client_pause(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let timeout_ms = match parse_i64(argv.get(2)) {
+        None => return ctx.error("ERR timeout is not an integer or out of range"),
+        Some(t) if t < 0 => return ctx.error("ERR timeout is negative"),
+        Some(t) => t as u64,
+    };
+    let all = match argv.len() {
+        3 => true,
+        _ if eq_ignore_case(argv.get(3), "all") => true,
+        _ if eq_ignore_case(argv.get(3), "write") => false,
+        _ => return ctx.error(ERR_SYNTAX),
+    };
+    ctx.shared.blocking.pause(&ctx.shared.clients, ctx.now_ms.saturating_add(timeout_ms), all);
+    ctx.ok();
 }
 
 /// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]

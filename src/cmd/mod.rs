@@ -204,6 +204,8 @@ pub struct ClientState {
     pub blocked: Option<Arc<crate::blocking::Waiter>>,
     /// Blocking commands act as their non-blocking forms (inside EXEC, scripts).
     pub cannot_block: bool,
+    /// The last command was postponed by CLIENT PAUSE: the session runs it again later.
+    pub postponed: bool,
     /// CLIENT NO-EVICT (kept for CLIENT LIST; there is no client eviction yet).
     pub no_evict: bool,
 }
@@ -236,6 +238,7 @@ impl ClientState {
             running_flags: 0,
             blocked: None,
             cannot_block: false,
+            postponed: false,
             no_evict: false,
         }
     }
@@ -436,6 +439,10 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         ctx.error(&msg);
         return rejected(ctx, cmd, reply_start);
     }
+    if let Some(until) = shared.blocking.paused_until(cmd.flags & (WRITE | MAY_REPLICATE) != 0, ctx.now_ms) {
+        postpone(ctx, until);
+        return Some(cmd);
+    }
     if shared.clients.monitoring() && cmd.flags & (SKIP_MONITOR | ADMIN) == 0 && !MONITOR_HIDDEN.contains(&cmd.name) {
         feed_monitors(ctx, argv);
     }
@@ -447,6 +454,27 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
     call(ctx, cmd, argv);
     drop(read);
     Some(cmd)
+}
+
+/// CLIENT PAUSE is in force for this command: park the client until `until_ms` (or CLIENT
+/// UNPAUSE); the session keeps the request and runs it again then (Redis's
+/// `blockPostponeClient`).
+fn postpone(ctx: &mut Ctx<'_>, until_ms: u64) {
+    let shared = ctx.shared;
+    ctx.client.handle.enable_remote_output();
+    let never: crate::blocking::Serve = Box::new(|_, _, _| false);
+    let w = crate::blocking::Waiter::new(
+        ctx.client.handle.clone(),
+        ctx.client.db,
+        Vec::new(),
+        ctx.out.proto,
+        until_ms,
+        |_| {},
+        never,
+    );
+    shared.blocking.postpone(&w, &shared.clients);
+    ctx.client.blocked = Some(w);
+    ctx.client.postponed = true;
 }
 
 /// A command refused before it ran: counted as a rejected call and an error reply.
