@@ -67,7 +67,7 @@ pub enum YesNo {
 
 /// ringkv-server's flags.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "ringkv-server", version, about = "A Redis-protocol in-memory key-value server on io_uring")]
+#[command(name = "ringkv-server", version = crate::version::VERSION_LONG, about = "A Redis-protocol in-memory key-value server on io_uring")]
 pub struct Config {
     /// Unix socket path ("" = no Unix socket).
     #[arg(long, default_value = UNIXSOCKET_DEFAULT, value_parser = parse_path)]

@@ -37,6 +37,7 @@
 //!   [`shared`] — state every worker shares (store, stats, I/O counters, shutdown).
 //! - [`client`] — a small blocking RESP2/RESP3 client used by `ringkv-cli`, tests and benches;
 //!   [`loadgen`] — the load generator the criterion engine benches drive servers with.
+//!   [`version`] — the crate version, git commit and build profile `--version` prints.
 //!
 //! # Thread model
 //!
@@ -78,3 +79,4 @@ pub mod shared;
 pub mod slowlog;
 pub mod store;
 pub mod tunables;
+pub mod version;
