@@ -4,6 +4,8 @@
 //!   `unknown` when there is none (a crates.io or release tarball, no `git` installed, or a
 //!   source tree that is not the top of its own repository — e.g. `cargo package`'s copy
 //!   under `target/`, which would otherwise report the enclosing checkout's commit).
+//!   A non-empty `RINGKV_GIT_COMMIT` in the build's environment wins (the Dockerfile passes
+//!   the commit that way, since its build context has no `.git`).
 //! - `RINGKV_BUILD_PROFILE`: cargo's `PROFILE` (`debug` or `release`).
 //!
 //! The commit is re-read when HEAD moves (the files named below), not on every source edit.
@@ -14,10 +16,25 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let commit = git_commit(&manifest_dir).unwrap_or_else(|| "unknown".to_string());
+    println!("cargo:rerun-if-env-changed=RINGKV_GIT_COMMIT");
+    let commit = commit_from_env().or_else(|| git_commit(&manifest_dir)).unwrap_or_else(|| "unknown".to_string());
     let profile = std::env::var("PROFILE").unwrap_or_else(|_| "unknown".to_string());
     println!("cargo:rustc-env=RINGKV_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=RINGKV_BUILD_PROFILE={profile}");
+}
+
+/// `RINGKV_GIT_COMMIT` from the environment, when it is set to a commit id (hex digits).
+fn commit_from_env() -> Option<String> {
+    let commit = std::env::var("RINGKV_GIT_COMMIT").ok()?;
+    let commit = commit.trim();
+    if commit.is_empty() {
+        return None;
+    }
+    if !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        println!("cargo:warning=RINGKV_GIT_COMMIT={commit:?} is not a commit id; ignored");
+        return None;
+    }
+    Some(commit.to_string())
 }
 
 /// Runs `git args...` in `dir`; its trimmed standard output if it succeeded.
