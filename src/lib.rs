@@ -18,14 +18,20 @@
 //! - [`protocol`] — the RESP2 + inline request parser: pure, resumable, zero-copy for
 //!   multibulk, Redis's limits and error texts.
 //! - [`cmd`] — **the command table** and the command families (`connection`, `server`,
-//!   `command`, `config`, `slowlog`, `strings`, `keys`, `multi`, `pubsub`): arity and auth
-//!   checked centrally, one handler per command; inside MULTI commands are queued centrally
-//!   too. `DOCS` rows beside each table, from which `cmd::syntax` and `cmd::meta` derive what
-//!   COMMAND INFO/DOCS report.
+//!   `command`, `config`, `slowlog`, `strings`, `keys`, `hash`, `list`, `set`, `zset` +
+//!   `zset_algebra`, `bits`, `sort`, `multi`, `pubsub`, `client`): arity and auth checked
+//!   centrally, one handler per command; inside MULTI commands are queued centrally too.
+//!   `DOCS` rows beside each table, from which `cmd::syntax` and `cmd::meta` derive what
+//!   COMMAND INFO/DOCS report; `cmd::typed` runs a closure on a key's value of one type
+//!   (WRONGTYPE otherwise).
+//! - [`types`] — **the value types** a key can hold (hash, list, set, sorted set), each with
+//!   Redis 7.0's compact encoding (listpack / intset) and general one (hash table, skiplist)
+//!   past named thresholds, and lazy free of big values on a background thread.
 //! - [`exclusive`] — the striped big-reader lock that isolates EXEC: each command reads under
 //!   its worker's stripe, EXEC write-locks every stripe.
-//! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys and values,
-//!   millisecond expiry (lazy + active cycle), WATCH registries per shard.
+//! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys, values of every
+//!   type ([`types::Value`]), millisecond expiry (lazy + active cycle), WATCH registries per
+//!   shard.
 //! - [`reply`] — reply encoding: commands describe each reply once in RESP3 terms (map, set,
 //!   double, null, …) and the connection's protocol (`HELLO 2|3`) picks the bytes.
 //!   [`glob`] — Redis glob patterns. [`args`] — the text rules server and CLI share:
@@ -59,6 +65,7 @@
 //! ```
 
 pub mod args;
+pub mod blocking;
 pub mod client;
 pub mod clients;
 pub mod cmd;
@@ -79,4 +86,5 @@ pub mod shared;
 pub mod slowlog;
 pub mod store;
 pub mod tunables;
+pub mod types;
 pub mod version;

@@ -117,7 +117,12 @@ impl Session {
     /// True if requests are buffered that backpressure held back: call [`Session::resume`]
     /// once output has been sent.
     pub fn has_held_input(&self) -> bool {
-        self.close.is_none() && self.held
+        self.close.is_none() && self.held && self.client.blocked.is_none()
+    }
+
+    /// True while the client waits in a blocking command: nothing runs, input is buffered.
+    pub fn blocked(&self) -> bool {
+        self.client.blocked.is_some()
     }
 
     /// Handle bytes received from the client: run every complete request (until backpressure
@@ -149,6 +154,11 @@ impl Session {
     /// lines) into `out`, after the replies already there. Returns true if the connection
     /// was killed (CLIENT KILL, output buffer limit): the engine closes it at once.
     pub fn pull_remote(&mut self) -> bool {
+        if self.client.blocked.as_ref().is_some_and(|w| w.state() != crate::blocking::State::Blocked) {
+            // The wait ended (served, timed out, unblocked): its reply is in the mail.
+            self.client.blocked = None;
+            self.held = self.buffered_input() > 0;
+        }
         let handle = &self.client.handle;
         if handle.has_mail() {
             let mail = handle.take_mail();
@@ -209,6 +219,10 @@ impl Session {
         let mut last: Option<(&'static str, u64)> = None;
         self.held = false;
         while pos < buf.len() && self.close.is_none() {
+            if self.client.blocked.is_some() {
+                self.held = true; // runs once the wait ends
+                break;
+            }
             if self.out.len() as u64 >= pause {
                 self.held = true;
                 break;
@@ -219,8 +233,14 @@ impl Session {
                         let argv = self.args.argv(&buf[pos..]);
                         let was_authenticated = self.client.authenticated;
                         let now_ms = crate::store::now_ms();
+                        let reply_start = self.out.len();
                         let mut ctx = Ctx { shared, client: &mut self.client, out: &mut self.out, now_ms };
                         let name = cmd::execute(&mut ctx, argv).map_or("NULL", |c| c.name);
+                        let (keep, next) = self.client.reply_mode.after_command();
+                        if !keep {
+                            self.out.truncate(reply_start);
+                        }
+                        self.client.reply_mode = next;
                         last = Some((name, now_ms));
                         self.commands += 1;
                         if self.client.authenticated && !was_authenticated {
@@ -382,5 +402,19 @@ mod tests {
         assert_eq!(s.buffered_input(), 0);
         s.feed(&shared, b"PING\r\n");
         assert!(s.out.is_empty(), "input after the close is ignored");
+    }
+
+    #[test]
+    fn client_reply_off_skip_on() {
+        // OFF drops every reply (its own too), SKIP drops its own and the next one, ON
+        // answers OK and replies again: only the last two replies come out.
+        let shared = shared(&[]);
+        let mut s = Session::new(&shared);
+        s.feed(&shared, b"CLIENT REPLY OFF\r\nSET a 1\r\nCLIENT REPLY ON\r\nCLIENT REPLY SKIP\r\nGET a\r\nGET a\r\n");
+        assert_eq!(take_out(&mut s), "+OK\r\n$1\r\n1\r\n");
+        s.feed(&shared, b"CLIENT REPLY SKIP\r\nPING\r\nPING\r\n");
+        assert_eq!(take_out(&mut s), "+PONG\r\n");
+        s.feed(&shared, b"CLIENT REPLY MAYBE\r\n");
+        assert_eq!(take_out(&mut s), "-ERR syntax error\r\n");
     }
 }

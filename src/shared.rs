@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use crate::blocking::Blocking;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::exclusive::Isolation;
@@ -117,6 +118,8 @@ pub struct Shared {
     /// Every connection; output for a connection from elsewhere (see `clients.rs`).
     pub clients: Arc<Clients>,
     pub pubsub: Arc<PubSub>,
+    /// Clients blocked on keys (BLPOP & co.).
+    pub blocking: Arc<Blocking>,
 }
 
 impl Shared {
@@ -137,6 +140,7 @@ impl Shared {
             wakers: Mutex::new(Vec::new()),
             clients: Arc::new(Clients::default()),
             pubsub: Arc::new(PubSub::default()),
+            blocking: Arc::new(Blocking::default()),
         }
     }
 

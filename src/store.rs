@@ -55,6 +55,8 @@ use std::time::Instant;
 use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 
+use crate::types::Value;
+
 mod watch;
 pub use watch::Watches;
 
@@ -103,13 +105,14 @@ pub fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
-/// One key and its value (48 bytes plus the key and value allocations).
+/// One key and its value (48 bytes plus the key and value allocations; [`Value`] is as big
+/// as a string's `Vec`, a collection is boxed).
 ///
 /// `key` must not be modified through `&mut Entry`: the store finds the entry by it.
 #[derive(Debug)]
 pub struct Entry {
     pub key: Box<[u8]>,
-    pub value: Vec<u8>,
+    pub value: Value,
     /// Absolute deadline in Unix ms; 0 = no expiry.
     expire_at_ms: u64,
 }
@@ -446,6 +449,19 @@ impl<'a> KeyView<'a> {
         Some(self.shard.slab.entry_mut(i))
     }
 
+    /// The live entry, to change in place when whether it changes is known only afterwards
+    /// (collection commands): not counted as a modification; the caller calls
+    /// [`KeyView::touch`] once it has changed something.
+    pub fn get_untracked(&mut self) -> Option<&mut Entry> {
+        let i = self.find_live()?;
+        Some(self.shard.slab.entry_mut(i))
+    }
+
+    /// Count a change made through [`KeyView::get_untracked`] as a modification (WATCH).
+    pub fn touch(&mut self) {
+        self.shard.touch(self.key);
+    }
+
     /// True if the key exists (and has not expired).
     pub fn exists(&mut self) -> bool {
         self.find_live().is_some()
@@ -458,7 +474,8 @@ impl<'a> KeyView<'a> {
     /// with its key bytes), as Redis does for `SET k v PXAT <past>`. When an old value is
     /// replaced, the returned entry's `key` is empty (the table keeps the key allocation; the
     /// bytes are [`KeyView::key`]), which saves an allocation per overwrite.
-    pub fn set(&mut self, value: Vec<u8>, expire_at_ms: Option<u64>) -> Option<Entry> {
+    pub fn set(&mut self, value: impl Into<Value>, expire_at_ms: Option<u64>) -> Option<Entry> {
+        let value = value.into();
         let deadline = match expire_at_ms {
             Some(t) if t <= self.now_ms => return self.remove(),
             Some(t) => t,
@@ -482,7 +499,8 @@ impl<'a> KeyView<'a> {
     /// Store `value` keeping the key's current deadline if it has one (SET KEEPTTL, APPEND
     /// on a new key uses `set`). Returns the old entry if there was a live one (with an empty
     /// `key`, as [`KeyView::set`]).
-    pub fn set_keep_ttl(&mut self, value: Vec<u8>) -> Option<Entry> {
+    pub fn set_keep_ttl(&mut self, value: impl Into<Value>) -> Option<Entry> {
+        let value = value.into();
         let Some(i) = self.find_live() else {
             return self.set(value, None);
         };
@@ -523,7 +541,7 @@ impl<'a> KeyView<'a> {
 
     /// Insert an entry moved from elsewhere (RENAME/MOVE/COPY): key bytes are this view's key,
     /// value and deadline taken from `entry`. Replaces any existing key.
-    pub fn put_entry(&mut self, value: Vec<u8>, expire_at_ms: Option<u64>) -> Option<Entry> {
+    pub fn put_entry(&mut self, value: impl Into<Value>, expire_at_ms: Option<u64>) -> Option<Entry> {
         self.set(value, expire_at_ms)
     }
 }
@@ -703,6 +721,11 @@ impl Store {
     /// the next cursor, 0 when done (SCAN semantics). `f` gets the key bytes. A cursor past
     /// the last shard (or a bad `db`) visits nothing and returns 0.
     pub fn scan(&self, db: usize, cursor: u64, count: usize, now_ms: u64, mut f: impl FnMut(&[u8])) -> u64 {
+        self.scan_entries(db, cursor, count, now_ms, |entry| f(&entry.key))
+    }
+
+    /// As [`Store::scan`], giving `f` the whole entry (SCAN ... TYPE looks at the value).
+    pub fn scan_entries(&self, db: usize, cursor: u64, count: usize, now_ms: u64, mut f: impl FnMut(&Entry)) -> u64 {
         let Some(shards) = self.dbs.get(db) else {
             return 0;
         };
@@ -711,7 +734,7 @@ impl Store {
         while next < shards.len() {
             let shard = lock(&shards[next]);
             for entry in shard.slab.iter().filter(|e| !e.is_expired(now_ms)) {
-                f(&entry.key);
+                f(entry);
                 visited += 1;
             }
             next += 1;
@@ -798,7 +821,7 @@ mod tests {
     }
 
     fn get_at(store: &Store, db: usize, key: &[u8], now: u64) -> Option<Vec<u8>> {
-        store.with_key(db, key, now, |kv| kv.get().map(|e| e.value.clone()))
+        store.with_key(db, key, now, |kv| kv.get().map(|e| e.value.as_str().cloned().expect("a string")))
     }
 
     fn get(store: &Store, db: usize, key: &[u8]) -> Option<Vec<u8>> {
@@ -985,7 +1008,9 @@ mod tests {
             mv.key(4).set(b"4".to_vec(), None);
             // The duplicate sees writes made through the first view.
             mv.key(0).set(b"1b".to_vec(), None);
-            (0..mv.len()).map(|i| mv.key(i).get().map(|e| e.value.clone())).collect::<Vec<_>>()
+            (0..mv.len())
+                .map(|i| mv.key(i).get().map(|e| e.value.as_str().cloned().expect("a string")))
+                .collect::<Vec<_>>()
         });
         let expect: Vec<Option<Vec<u8>>> =
             [&b"1b"[..], b"2", b"3", b"1b", b"4"].iter().map(|v| Some(v.to_vec())).collect();
@@ -1169,7 +1194,7 @@ mod tests {
                 }
                 2 => {
                     let got = store.with_key(0, &key, now, |kv| kv.remove()).map(|e| e.value);
-                    assert_eq!(got, model.remove(&key).map(|(v, _)| v));
+                    assert_eq!(got.and_then(|mut v| v.take_str()), model.remove(&key).map(|(v, _)| v));
                 }
                 3 => {
                     let ok = store.with_key(0, &key, now, |kv| kv.set_expire(deadline));
@@ -1179,7 +1204,9 @@ mod tests {
                     }
                 }
                 4 => {
-                    let got = store.with_key(0, &key, now, |kv| kv.get().map(|e| (e.value.clone(), e.expire_at_ms)));
+                    let got = store.with_key(0, &key, now, |kv| {
+                        kv.get().map(|e| (e.value.as_str().cloned().expect("a string"), e.expire_at_ms))
+                    });
                     assert_eq!(got.as_ref(), model.get(&key));
                 }
                 _ => {
@@ -1232,7 +1259,9 @@ mod tests {
                         store.with_keys(&keys, NOW, |mv| {
                             for i in 0..mv.len() {
                                 let mut kv = mv.key(i);
-                                let n = kv.get().map_or(0, |e| u64::from_le_bytes(e.value[..8].try_into().unwrap()));
+                                let n = kv.get().map_or(0, |e| {
+                                    u64::from_le_bytes(e.value.as_str().expect("a string")[..8].try_into().unwrap())
+                                });
                                 kv.set_keep_ttl((n + 1).to_le_bytes().to_vec());
                             }
                         });

@@ -6,7 +6,9 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{eventually, info_field, line_cmd, read_n, read_to_eof, resp, roundtrip, Engine, Launch, Server};
+use common::{
+    eventually, info_field, line_cmd, read_line, read_n, read_to_eof, resp, roundtrip, Engine, Launch, Server,
+};
 use redis::Commands;
 
 engine_tests!(
@@ -239,11 +241,17 @@ fn active_expiry_without_access(engine: Engine) {
 /// Over --maxclients the client gets Redis's error and is closed; others keep working.
 fn maxclients_refuses_with_redis_error(engine: Engine) {
     let server = Server::start(engine, &["--maxclients", "2"]);
+    // The harness's probes may still be counted for a moment (a refused connection is
+    // retried): wait until `a` is admitted and alone.
     let mut a = server.unix();
-    // The harness's readiness probe may still be counted for a moment: wait until `a` is alone.
     let alone = eventually(Duration::from_secs(5), || {
-        let info = line_cmd(&mut a, "INFO clients");
-        let body = String::from_utf8_lossy(&read_n(&mut a, info[1..].parse::<usize>().unwrap() + 2)).into_owned();
+        let _ = a.write_all(b"INFO clients\r\n");
+        let info = String::from_utf8_lossy(&read_line(&mut a)).into_owned();
+        let Some(len) = info.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) else {
+            a = server.unix();
+            return false;
+        };
+        let body = String::from_utf8_lossy(&read_n(&mut a, len + 2)).into_owned();
         info_field(&body, "connected_clients").as_deref() == Some("1")
     });
     assert!(alone);

@@ -1,7 +1,7 @@
 //! Connection commands: PING, ECHO, QUIT/EXIT, SELECT, AUTH, HELLO, CLIENT.
 
 use super::{eq_ignore_case, parse_i64, Command, Ctx, ERR_DB_INDEX, ERR_NOT_INTEGER, ERR_SYNTAX, NO_AUTH};
-use super::{ALLOW_BUSY, FAST, LOADING, NOSCRIPT, SENTINEL, STALE};
+use super::{ADMIN, ALLOW_BUSY, FAST, LOADING, NOSCRIPT, SENTINEL, STALE};
 use crate::protocol::Argv;
 use crate::reply;
 
@@ -98,6 +98,42 @@ pub const DOCS: &[super::Doc] = &[
         summary: "Record the client library's name or version (ignored).",
         syntax: "<LIB-NAME libname | LIB-VER libver>",
     },
+    super::Doc {
+        name: "client|list",
+        group: "connection",
+        since: "2.4.0",
+        summary: "One line per connected client: address, age, idle time, db, subscriptions, last command.",
+        syntax: "[TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id]",
+    },
+    super::Doc {
+        name: "client|kill",
+        group: "connection",
+        since: "2.4.0",
+        summary: "Close the clients that match an address or a set of filters.",
+        syntax: "<ip:port | [ID client-id] [ADDR ip:port] [LADDR ip:port] [USER username] [SKIPME <YES | NO>]>",
+    },
+    super::Doc {
+        name: "client|unblock",
+        group: "connection",
+        since: "5.0.0",
+        summary: "End another client's wait in a blocking command, with a timeout or an error.",
+        syntax: "client-id [TIMEOUT | ERROR]",
+    },
+    super::Doc {
+        name: "monitor",
+        group: "server",
+        since: "1.0.0",
+        summary: "Stream every command the server runs, from every connection, to this connection.",
+        syntax: "",
+    },
+    super::Doc {
+        name: "reset",
+        group: "connection",
+        since: "6.2.0",
+        summary:
+            "Return this connection to its initial state: no transaction, subscriptions, name or monitor; RESP2; db 0.",
+        syntax: "",
+    },
 ];
 
 pub const COMMANDS: &[Command] = &[
@@ -133,8 +169,20 @@ pub const COMMANDS: &[Command] = &[
         handler: hello,
     },
     Command { name: "client", arity: -2, flags: 0, keys: (0, 0, 0), handler: client },
-    Command { name: "monitor", arity: 1, flags: 0, keys: (0, 0, 0), handler: super::client::monitor },
-    Command { name: "reset", arity: 1, flags: NO_AUTH, keys: (0, 0, 0), handler: super::client::reset },
+    Command {
+        name: "monitor",
+        arity: 1,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
+        keys: (0, 0, 0),
+        handler: super::client::monitor,
+    },
+    Command {
+        name: "reset",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        keys: (0, 0, 0),
+        handler: super::client::reset,
+    },
 ];
 
 const ERR_WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -329,7 +377,26 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         super::client::client_list(ctx, argv);
     } else if eq_ignore_case(sub, "kill") && argv.len() >= 3 {
         super::client::client_kill(ctx, argv);
-    } else if ["pause", "unpause", "reply", "no-evict", "unblock", "tracking", "trackinginfo", "caching", "getredir"]
+    } else if eq_ignore_case(sub, "reply") && argv.len() == 3 {
+        let mode = argv.get(2);
+        ctx.client.reply_mode = match () {
+            _ if eq_ignore_case(mode, "on") => super::ReplyMode::On,
+            _ if eq_ignore_case(mode, "off") => super::ReplyMode::Off,
+            _ if eq_ignore_case(mode, "skip") => super::ReplyMode::Skip,
+            _ => return ctx.error(ERR_SYNTAX),
+        };
+        ctx.ok(); // dropped by the session unless the mode is ON
+    } else if eq_ignore_case(sub, "no-evict") && argv.len() == 3 {
+        let on = argv.get(2);
+        ctx.client.no_evict = match () {
+            _ if eq_ignore_case(on, "on") => true,
+            _ if eq_ignore_case(on, "off") => false,
+            _ => return ctx.error(ERR_SYNTAX),
+        };
+        ctx.ok();
+    } else if eq_ignore_case(sub, "unblock") && (3..=4).contains(&argv.len()) {
+        client_unblock(ctx, argv);
+    } else if ["pause", "unpause", "tracking", "trackinginfo", "caching", "getredir"]
         .iter()
         .any(|k| eq_ignore_case(sub, k))
     {
@@ -344,6 +411,21 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             ctx.error(&format!("ERR unknown subcommand '{name}'. Try CLIENT HELP."));
         }
     }
+}
+
+/// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]
+fn client_unblock(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let Some(id) = parse_i64(argv.get(2)) else {
+        return ctx.error(ERR_NOT_INTEGER);
+    };
+    let error = match argv.len() {
+        3 => false,
+        _ if eq_ignore_case(argv.get(3), "timeout") => false,
+        _ if eq_ignore_case(argv.get(3), "error") => true,
+        _ => return ctx.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let unblocked = id > 0 && ctx.shared.blocking.unblock(&ctx.shared.clients, id as u64, error);
+    reply::integer(ctx.out, i64::from(unblocked));
 }
 
 #[cfg(test)]

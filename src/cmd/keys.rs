@@ -2,9 +2,11 @@
 //! MOVE, KEYS, SCAN, RANDOMKEY, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, EXPIRETIME,
 //! PEXPIRETIME, PERSIST.
 //!
-//! Semantics follow Redis 7 (`db.c`, `expire.c`): the same reply types, the same order of
-//! checks and the same error texts. Only the string type exists in ringkv, so TYPE answers
-//! `string` or `none` and no command here can answer WRONGTYPE. Commands that touch two keys
+//! Also OBJECT (ENCODING, REFCOUNT, IDLETIME, FREQ, HELP).
+//!
+//! Semantics follow Redis 7 (`db.c`, `expire.c`, `object.c`): the same reply types, the same
+//! order of checks and the same error texts. Every command here works on keys of any type
+//! (TYPE answers `string`, `hash`, `list`, `set`, `zset` or `none`). Commands that touch two keys
 //! (RENAME, RENAMENX, COPY, MOVE) lock both together with [`Store::with_keys`] so no other
 //! client can see the key half-moved.
 //!
@@ -161,6 +163,48 @@ pub const DOCS: &[super::Doc] = &[
         syntax: "key",
     },
     super::Doc { name: "persist", group: "generic", since: "2.2.0", summary: "Remove a key's expiry.", syntax: "key" },
+    super::Doc {
+        name: "object",
+        group: "generic",
+        since: "2.2.3",
+        summary: "Inspect a key's value: its internal encoding, reference count, idle time, frequency.",
+        syntax: "",
+    },
+    super::Doc {
+        name: "object|encoding",
+        group: "generic",
+        since: "2.2.3",
+        summary: "The internal encoding of a key's value (listpack, hashtable, skiplist, int, embstr, ...).",
+        syntax: "key",
+    },
+    super::Doc {
+        name: "object|refcount",
+        group: "generic",
+        since: "2.2.3",
+        summary: "The reference count of a key's value (always 1 here).",
+        syntax: "key",
+    },
+    super::Doc {
+        name: "object|idletime",
+        group: "generic",
+        since: "2.2.3",
+        summary: "Seconds since the key was last accessed.",
+        syntax: "key",
+    },
+    super::Doc {
+        name: "object|freq",
+        group: "generic",
+        since: "4.0.0",
+        summary: "The access-frequency counter of a key (LFU).",
+        syntax: "key",
+    },
+    super::Doc {
+        name: "object|help",
+        group: "generic",
+        since: "6.2.0",
+        summary: "Show helpful text about the different subcommands.",
+        syntax: "",
+    },
 ];
 
 pub const COMMANDS: &[Command] = &[
@@ -185,6 +229,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "expiretime", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: expiretime },
     Command { name: "pexpiretime", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: pexpiretime },
     Command { name: "persist", arity: 2, flags: WRITE | FAST, keys: (1, 1, 1), handler: persist },
+    Command { name: "object", arity: -2, flags: READONLY, keys: (2, 2, 1), handler: object },
 ];
 
 /// Largest COUNT hint SCAN honours. COUNT sizes how many shards one call walks (and so the
@@ -207,7 +252,8 @@ fn del(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     remove_keys(ctx, argv);
 }
 
-/// UNLINK key [key ...] (values are freed inline; there is no lazy-free thread)
+/// UNLINK key [key ...] (as DEL: any big value, deleted by either, is freed by the lazy-free
+/// thread, see `types::lazyfree`)
 fn unlink(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     remove_keys(ctx, argv);
 }
@@ -240,8 +286,46 @@ fn count_existing(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// TYPE key
 fn type_(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let exists = ctx.shared.store.with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| k.exists());
-    reply::simple(ctx.out, if exists { b"string" } else { b"none" });
+    let name = ctx.shared.store.with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| k.type_name());
+    reply::simple(ctx.out, name.as_bytes());
+}
+
+/// OBJECT <ENCODING | REFCOUNT | IDLETIME | FREQ> key, OBJECT HELP
+fn object(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let sub = argv.get(1);
+    if argv.len() == 2 && eq_ignore_case(sub, "help") {
+        let lines: [&[u8]; 4] = [
+            b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            b"ENCODING <key>",
+            b"    Return the kind of internal representation used in order to store the value",
+            b"    associated with a <key>.",
+        ];
+        reply::array(ctx.out, lines.len());
+        return lines.iter().for_each(|l| reply::simple(ctx.out, l));
+    }
+    let Some(known) = ["encoding", "refcount", "idletime", "freq", "help"].into_iter().find(|n| eq_ignore_case(sub, n))
+    else {
+        let name = String::from_utf8_lossy(&sub[..sub.len().min(128)]).into_owned();
+        return ctx.error(&format!("ERR unknown subcommand '{name}'. Try OBJECT HELP."));
+    };
+    if argv.len() != 3 {
+        return ctx.error(&format!("ERR wrong number of arguments for 'object|{known}' command"));
+    }
+    let encoding =
+        ctx.shared.store.with_key(ctx.db(), argv.get(2), ctx.now_ms, |k| k.get().map(|e| e.value.encoding()));
+    let Some(encoding) = encoding else {
+        return reply::null(ctx.out);
+    };
+    if eq_ignore_case(sub, "encoding") {
+        reply::bulk(ctx.out, encoding.as_bytes());
+    } else if eq_ignore_case(sub, "refcount") {
+        reply::integer(ctx.out, 1);
+    } else if eq_ignore_case(sub, "idletime") {
+        // No LRU clock is kept per key.
+        reply::integer(ctx.out, 0);
+    } else {
+        ctx.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+    }
 }
 
 /// RENAME key newkey
@@ -403,7 +487,7 @@ fn keys(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 /// Parse a SCAN cursor as Redis does (`strtoul`, base 10): optional sign, digits, nothing
 /// else; a leading space or overflow is invalid. `-n` wraps like strtoul, and an empty
 /// string is cursor 0.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(crate) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     let (neg, digits) = match arg.first() {
         Some(b'-') => (true, &arg[1..]),
         Some(b'+') => (false, &arg[1..]),
@@ -430,7 +514,7 @@ fn scan(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     };
     let mut pattern: Option<&[u8]> = None;
     let mut count = SCAN_COUNT_DEFAULT;
-    let mut type_ok = true;
+    let mut type_filter: Option<&[u8]> = None;
     let mut i = 2;
     while i < argv.len() {
         let more = argv.len() - i - 1;
@@ -445,8 +529,8 @@ fn scan(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             let p = argv.get(i + 1);
             pattern = (p != b"*").then_some(p);
         } else if eq_ignore_case(opt, "type") && more >= 1 {
-            // Every ringkv key is a string; any other type name (known or not) matches nothing.
-            type_ok = eq_ignore_case(argv.get(i + 1), "string");
+            // As Redis 7.0: an unknown type name matches nothing (7.2 made it an error).
+            type_filter = Some(argv.get(i + 1));
         } else {
             return ctx.error(ERR_SYNTAX);
         }
@@ -454,9 +538,10 @@ fn scan(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     }
     let mut body = ctx.out.sibling();
     let mut found = 0usize;
-    let next = ctx.shared.store.scan(ctx.db(), cursor, count, ctx.now_ms, |key| {
-        if type_ok && pattern.is_none_or(|p| glob::matches(p, key, false)) {
-            reply::bulk(&mut body, key);
+    let next = ctx.shared.store.scan_entries(ctx.db(), cursor, count, ctx.now_ms, |entry| {
+        let type_ok = type_filter.is_none_or(|t| eq_ignore_case(t, entry.value.type_name()));
+        if type_ok && pattern.is_none_or(|p| glob::matches(p, &entry.key, false)) {
+            reply::bulk(&mut body, &entry.key);
             found += 1;
         }
     });
@@ -662,7 +747,9 @@ mod tests {
     }
 
     fn get(shared: &Shared, db: usize, key: &[u8]) -> Option<(Vec<u8>, Option<u64>)> {
-        shared.store.with_key(db, key, now_ms(), |k| k.get().map(|e| (e.value.clone(), e.expire_at_ms())))
+        shared.store.with_key(db, key, now_ms(), |k| {
+            k.get().map(|e| (e.value.as_str().cloned().expect("a string"), e.expire_at_ms()))
+        })
     }
 
     fn int(n: i64) -> Vec<u8> {
@@ -772,11 +859,26 @@ mod tests {
 
     #[test]
     fn type_is_string_or_none() {
-        // TYPE answers with a status reply: string for any key, none when absent.
+        // TYPE answers with a status reply naming the value's type, none when absent.
         let (shared, mut c) = setup();
         set(&shared, 0, b"a", b"1", None);
         assert_eq!(run_for_test(&shared, &mut c, &[b"TYPE", b"a"]), b"+string\r\n");
         assert_eq!(run_for_test(&shared, &mut c, &[b"TYPE", b"b"]), b"+none\r\n");
+        shared.store.with_key(0, b"h", now_ms(), |k| k.hash_or_new().map(|h| h.set(b"f", b"v")).ok());
+        assert_eq!(run_for_test(&shared, &mut c, &[b"TYPE", b"h"]), b"+hash\r\n");
+        assert_eq!(run_for_test(&shared, &mut c, &[b"OBJECT", b"ENCODING", b"h"]), bulk(b"listpack"));
+        assert_eq!(run_for_test(&shared, &mut c, &[b"OBJECT", b"encoding", b"a"]), bulk(b"int"));
+        assert_eq!(run_for_test(&shared, &mut c, &[b"OBJECT", b"ENCODING", b"zz"]), b"$-1\r\n");
+        assert_eq!(
+            run_for_test(&shared, &mut c, &[b"OBJECT", b"foo", b"a"]),
+            err("ERR unknown subcommand 'foo'. Try OBJECT HELP.")
+        );
+        assert_eq!(
+            run_for_test(&shared, &mut c, &[b"OBJECT", b"encoding"]),
+            err("ERR wrong number of arguments for 'object|encoding' command")
+        );
+        let scanned = scan_all(&shared, &mut c, &[b"TYPE", b"hash"]);
+        assert_eq!(scanned, vec![b"h".to_vec()]);
     }
 
     #[test]
@@ -1290,6 +1392,6 @@ mod tests {
             let cmd = lookup(name.as_bytes()).unwrap();
             assert_eq!((cmd.arity, cmd.flags, cmd.keys), (arity, flags, keys), "{name}");
         }
-        assert_eq!(super::COMMANDS.len(), 21);
+        assert_eq!(super::COMMANDS.len(), 22);
     }
 }

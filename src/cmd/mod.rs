@@ -14,20 +14,30 @@ use crate::pubsub::PubSub;
 use crate::reply;
 use crate::shared::Shared;
 
+pub mod bits;
+pub mod blocking;
 pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod meta;
 pub mod multi;
 pub mod pubsub;
 #[cfg(test)]
 mod resp3_tests;
 pub mod server;
+pub mod set;
 pub mod slowlog;
+pub mod sort;
 pub mod strings;
 pub mod syntax;
+pub mod typed;
+pub mod zset;
+pub mod zset_algebra;
+pub mod zset_range;
 
 // Command flags, as COMMAND INFO reports them (Redis's `CMD_*`). Each family sets the ones
 // that apply in its table rows; ACL categories are derived from them and the group.
@@ -134,6 +144,29 @@ pub struct Doc {
     pub syntax: &'static str,
 }
 
+/// CLIENT REPLY ON | OFF | SKIP, applied by the session after each command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// CLIENT REPLY SKIP was the last command: drop its reply and the next command's.
+    Skip,
+    /// Drop the next command's reply, then back to On.
+    SkipNext,
+}
+
+impl ReplyMode {
+    /// After a command ran: keep its reply (true) or drop it, and the mode that follows.
+    pub fn after_command(self) -> (bool, ReplyMode) {
+        match self {
+            ReplyMode::On => (true, ReplyMode::On),
+            ReplyMode::Off => (false, ReplyMode::Off),
+            ReplyMode::Skip => (false, ReplyMode::SkipNext),
+            ReplyMode::SkipNext => (false, ReplyMode::On),
+        }
+    }
+}
+
 /// Per-connection state commands can see and change.
 pub struct ClientState {
     pub id: u64,
@@ -153,12 +186,24 @@ pub struct ClientState {
     pub monitor: bool,
     clients: Arc<Clients>,
     pubsub: Arc<PubSub>,
+    blocking: Arc<crate::blocking::Blocking>,
     /// The stripe of the isolation lock this client's commands read under
     /// ([`crate::exclusive`]): `id % STRIPES` by default (threads engine); the uring and
     /// epoll engines set their worker index.
     pub stripe: usize,
     /// MULTI state: queued commands and watched keys.
     pub tx: multi::Transaction,
+    /// CLIENT REPLY: whether this connection's replies are sent.
+    pub reply_mode: ReplyMode,
+    /// Flags of the command running now (collection commands count a `write` access as a
+    /// modification for WATCH).
+    pub running_flags: u32,
+    /// Waiting in a blocking command (BLPOP & co.): no request runs until the wait ends.
+    pub blocked: Option<Arc<crate::blocking::Waiter>>,
+    /// Blocking commands act as their non-blocking forms (inside EXEC, scripts).
+    pub cannot_block: bool,
+    /// CLIENT NO-EVICT (kept for CLIENT LIST; there is no client eviction yet).
+    pub no_evict: bool,
 }
 
 impl ClientState {
@@ -182,8 +227,14 @@ impl ClientState {
             monitor: false,
             clients: shared.clients.clone(),
             pubsub: shared.pubsub.clone(),
+            blocking: shared.blocking.clone(),
             stripe: (id % crate::exclusive::STRIPES as u64) as usize,
             tx: multi::Transaction::default(),
+            reply_mode: ReplyMode::On,
+            running_flags: 0,
+            blocked: None,
+            cannot_block: false,
+            no_evict: false,
         }
     }
 }
@@ -191,6 +242,9 @@ impl ClientState {
 impl Drop for ClientState {
     /// A closed connection leaves every registry: subscriptions, monitors, the client list.
     fn drop(&mut self) {
+        if let Some(w) = self.blocked.take() {
+            self.blocking.cancel(&w);
+        }
         self.subs.clear(&self.pubsub, self.id);
         self.clients.unregister(&self.handle);
     }
@@ -222,6 +276,13 @@ impl Ctx<'_> {
     pub fn ok(&mut self) {
         reply::ok(self.out);
     }
+    /// A push made `key` of `db` a non-empty list or sorted set: the one place blocked
+    /// BLPOP/BZPOPMIN/... clients will be woken from (Redis's `signalKeyAsReady`). Every
+    /// command that may make a list or zset non-empty calls it after the change, with the
+    /// shard already unlocked. A no-op until blocking commands exist.
+    pub fn key_ready(&mut self, db: usize, key: &[u8]) {
+        self.shared.blocking.signal(self.shared, db, key, self.now_ms);
+    }
 }
 
 /// Every family's command table. A new family adds its `COMMANDS` here and its `DOCS` to
@@ -236,6 +297,14 @@ const FAMILIES: &[&[Command]] = &[
     keys::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,
+    hash::COMMANDS,
+    list::COMMANDS,
+    set::COMMANDS,
+    zset::COMMANDS,
+    zset_algebra::COMMANDS,
+    bits::COMMANDS,
+    sort::COMMANDS,
+    blocking::COMMANDS,
 ];
 
 /// Every family's documentation rows (see [`Doc`]).
@@ -249,6 +318,14 @@ const DOC_FAMILIES: &[&[Doc]] = &[
     keys::DOCS,
     multi::DOCS,
     pubsub::DOCS,
+    hash::DOCS,
+    list::DOCS,
+    set::DOCS,
+    zset::DOCS,
+    zset_algebra::DOCS,
+    bits::DOCS,
+    sort::DOCS,
+    blocking::DOCS,
 ];
 
 /// Every documentation row, commands and subcommands (`"parent|sub"`).
@@ -329,7 +406,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         ctx.error(&msg);
         return Some(cmd);
     }
-    if shared.clients.monitoring() && !MONITOR_HIDDEN.contains(&cmd.name) {
+    if shared.clients.monitoring() && cmd.flags & (SKIP_MONITOR | ADMIN) == 0 && !MONITOR_HIDDEN.contains(&cmd.name) {
         feed_monitors(ctx, argv);
     }
     if ctx.client.tx.in_multi() {
@@ -346,6 +423,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
 /// for the slow log unless the log is off or the command is `skip_slowlog`. [`execute`] and
 /// EXEC (for each queued command) come through here; the caller holds the isolation lock.
 pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
+    ctx.client.running_flags = cmd.flags;
     let threshold_us = ctx.shared.tunables.slowlog_log_slower_than_us();
     if threshold_us < 0 || cmd.flags & SKIP_SLOWLOG != 0 {
         return (cmd.handler)(ctx, argv);
@@ -358,8 +436,9 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     }
 }
 
-/// Commands MONITOR does not show (secrets, and admin commands as Redis skips them).
-const MONITOR_HIDDEN: &[&str] = &["auth", "hello", "monitor", "config", "shutdown", "slowlog", "debug"];
+/// Commands MONITOR does not show beyond those flagged `admin` or `skip_monitor`: the ones
+/// that carry a password.
+const MONITOR_HIDDEN: &[&str] = &["auth", "hello"];
 
 /// Send `+<unix time> [<db> <addr>] "arg" ...` to every monitor, arguments quoted as
 /// Redis's `sdscatrepr` does.
@@ -436,6 +515,7 @@ pub const ERR_NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const ERR_OVERFLOW: &str = "ERR increment or decrement would overflow";
 pub const ERR_NO_SUCH_KEY: &str = "ERR no such key";
 pub const ERR_DB_INDEX: &str = "ERR DB index is out of range";
+pub const ERR_WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 pub const ERR_STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
 /// Integer arguments follow Redis's `string2ll` (one parser for server and CLI).

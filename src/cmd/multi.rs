@@ -297,10 +297,13 @@ fn exec(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
     tx.watches.clear();
     if clean {
         reply::array(ctx.out, queue.commands.len());
+        // Blocking commands act as their non-blocking forms inside a transaction.
+        ctx.client.cannot_block = true;
         for queued in &queue.commands {
             let argv = Argv::from_parts(&queue.bytes, &queue.ranges[queued.args.clone()]);
             super::call(ctx, queued.cmd, argv); // each queued command is slow-logged on its own
         }
+        ctx.client.cannot_block = false;
     } else {
         reply::null_array(ctx.out);
     }
@@ -479,6 +482,46 @@ mod tests {
             run(&s, &mut other, case);
             assert_eq!(run(&s, &mut c, &[&["EXEC"]]), "*-1\r\n", "{case:?}");
         }
+    }
+
+    #[test]
+    fn collection_writes_invalidate_watch_and_reads_do_not() {
+        // Each write to a collection from another client fails the EXEC (moves touch both
+        // keys); reads of the same keys do not.
+        let writes: &[&[&str]] = &[
+            &["HSET", "h", "f", "2"],
+            &["HDEL", "h", "f"],
+            &["RPUSH", "l", "x"],
+            &["LPOP", "l"],
+            &["LMOVE", "l", "l2", "LEFT", "LEFT"],
+            &["SADD", "s", "n"],
+            &["SMOVE", "s", "s2", "m"],
+            &["ZADD", "z", "5", "m"],
+            &["ZINCRBY", "z", "1", "m"],
+        ];
+        let setup: &[&[&str]] =
+            &[&["HSET", "h", "f", "1"], &["RPUSH", "l", "a"], &["SADD", "s", "m"], &["ZADD", "z", "1", "m"]];
+        for write in writes {
+            let s = shared();
+            run(&s, &mut ClientState::new(&s), setup);
+            let mut c = ClientState::new(&s);
+            run(&s, &mut c, &[&["WATCH", "h", "l", "s", "z"], &["MULTI"], &["SET", "done", "1"]]);
+            run(&s, &mut ClientState::new(&s), &[write]);
+            assert_eq!(run(&s, &mut c, &[&["EXEC"]]), "*-1\r\n", "{write:?}");
+        }
+        let s = shared();
+        run(&s, &mut ClientState::new(&s), setup);
+        let mut c = ClientState::new(&s);
+        run(&s, &mut c, &[&["WATCH", "h", "l", "s", "z"]]);
+        let reads: &[&[&str]] = &[
+            &["HGET", "h", "f"],
+            &["HGETALL", "h"],
+            &["LRANGE", "l", "0", "-1"],
+            &["SMEMBERS", "s"],
+            &["ZSCORE", "z", "m"],
+        ];
+        run(&s, &mut ClientState::new(&s), reads);
+        assert_eq!(run(&s, &mut c, &[&["MULTI"], &["EXEC"]]), "+OK\r\n*0\r\n");
     }
 
     #[test]

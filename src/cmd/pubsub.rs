@@ -329,7 +329,8 @@ fn pubsub(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             reply::bulk(ctx.out, c);
         }
     } else if eq_ignore_case(sub, "numsub") || eq_ignore_case(sub, "shardnumsub") {
-        reply::map(ctx.out, n - 2);
+        // A flat array even in RESP3, as Redis replies (clients parse it pairwise).
+        reply::array(ctx.out, 2 * (n - 2));
         for c in argv.iter().skip(2) {
             reply::bulk(ctx.out, c);
             reply::integer(ctx.out, registry.numsub(kind, c) as i64);

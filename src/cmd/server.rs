@@ -154,10 +154,11 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     if want("clients") {
         let _ = write!(
             s,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:0\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\n\r\n",
             st.connected_clients.load(Relaxed),
             shared.tunables.maxclients(),
-            st.client_output_max.load(Relaxed)
+            st.client_output_max.load(Relaxed),
+            shared.blocking.blocked_clients()
         );
     }
     if want("memory") {

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::{
     eq_ignore_case, format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, DENYOOM, ERR_NOT_FLOAT,
-    ERR_NOT_INTEGER, ERR_OVERFLOW, ERR_STRING_TOO_LONG, ERR_SYNTAX, FAST, READONLY, WRITE,
+    ERR_NOT_INTEGER, ERR_OVERFLOW, ERR_STRING_TOO_LONG, ERR_SYNTAX, ERR_WRONGTYPE, FAST, READONLY, WRITE,
 };
 use crate::protocol::Argv;
 use crate::reply;
@@ -79,6 +79,7 @@ const ERR_BIT_VALUE: &str = "ERR bit is not an integer or out of range";
 const ERR_FLOAT_RESULT: &str = "ERR increment would produce NaN or Infinity";
 const ERR_DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
 const ERR_LCS_IDX_AND_LEN: &str = "ERR If you want both the length and indexes, please just use IDX.";
+const ERR_LCS_NOT_STRINGS: &str = "ERR The specified keys must contain string values";
 const ERR_LCS_TOO_LONG: &str = "ERR String too long for LCS";
 const ERR_LCS_TABLE_CAP: &str = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
 const ERR_LCS_ALLOC: &str = "ERR Insufficient memory, failed allocating transient memory for LCS";
@@ -206,10 +207,15 @@ fn expire_deadline_ms(kind: ExpireKind, arg: &[u8], now_ms: u64, cmd: &str) -> R
 fn get(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
-    let found = shared.store.with_key(db, argv.get(1), now, |k| {
-        let value = k.get().map(|e| &e.value[..]);
-        reply::opt_bulk(out, value);
-        value.is_some()
+    let found = shared.store.with_key(db, argv.get(1), now, |k| match k.string() {
+        Ok(value) => {
+            reply::opt_bulk(out, value.as_deref().map(|v| &v[..]));
+            value.is_some()
+        }
+        Err(_) => {
+            reply::error(out, ERR_WRONGTYPE);
+            true
+        }
     });
     count_lookup(shared, found);
 }
@@ -229,8 +235,10 @@ fn set(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let out = &mut *ctx.out;
     shared.store.with_key(db, argv.get(1), now, |k| {
         if opts.get {
-            let old = k.get().map(|e| &e.value[..]);
-            reply::opt_bulk(out, old);
+            let Ok(old) = k.string() else {
+                return reply::error(out, ERR_WRONGTYPE);
+            };
+            reply::opt_bulk(out, old.as_deref().map(|v| &v[..]));
             count_lookup(shared, old.is_some());
         }
         let found = k.exists();
@@ -293,8 +301,12 @@ fn getset(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
     let found = shared.store.with_key(db, argv.get(1), now, |k| {
+        if k.string().is_err() {
+            reply::error(out, ERR_WRONGTYPE);
+            return true;
+        }
         let old = k.set(argv.get(2).to_vec(), None);
-        reply::opt_bulk(out, old.as_ref().map(|e| &e.value[..]));
+        reply::opt_bulk(out, old.as_ref().and_then(|e| e.value.as_str()).map(|v| &v[..]));
         old.is_some()
     });
     count_lookup(shared, found);
@@ -303,9 +315,15 @@ fn getset(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 /// GETDEL key
 fn getdel(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
-    let old = shared.store.with_key(db, argv.get(1), now, |k| k.remove());
+    let old = shared.store.with_key(db, argv.get(1), now, |k| match k.string() {
+        Ok(_) => Ok(k.remove()),
+        Err(e) => Err(e),
+    });
+    let Ok(old) = old else {
+        return ctx.error(ERR_WRONGTYPE);
+    };
     count_lookup(shared, old.is_some());
-    reply::opt_bulk(ctx.out, old.as_ref().map(|e| &e.value[..]));
+    reply::opt_bulk(ctx.out, old.as_ref().and_then(|e| e.value.as_str()).map(|v| &v[..]));
 }
 
 /// GETEX key [EX s|PX ms|EXAT ts|PXAT ts|PERSIST]
@@ -317,9 +335,13 @@ fn getex(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
     shared.store.with_key(db, argv.get(1), now, |k| {
-        let Some(entry) = k.get() else {
-            count_lookup(shared, false);
-            return reply::null(out);
+        let entry = match k.string() {
+            Err(_) => return reply::error(out, ERR_WRONGTYPE),
+            Ok(None) => {
+                count_lookup(shared, false);
+                return reply::null(out);
+            }
+            Ok(Some(entry)) => entry,
         };
         count_lookup(shared, true);
         // As Redis: a missing key answers nil before the expire argument is validated.
@@ -328,7 +350,7 @@ fn getex(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             Some(Ok(d)) => Some(d),
             Some(Err(e)) => return reply::error(out, &e),
         };
-        reply::bulk(out, &entry.value);
+        reply::bulk(out, entry);
         if deadline.is_some() || opts.persist {
             // A deadline already passed (EXAT/PXAT) deletes the key.
             k.set_expire(deadline);
@@ -346,9 +368,10 @@ fn mget(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         let mut hits = 0;
         for i in 0..m.len() {
             let mut k = m.key(i);
-            let value = k.get().map(|e| &e.value[..]);
+            // MGET answers nil for a key of another type.
+            let value = k.string().ok().flatten();
             hits += value.is_some() as u64;
-            reply::opt_bulk(out, value);
+            reply::opt_bulk(out, value.as_deref().map(|v| &v[..]));
         }
         hits
     });
@@ -425,17 +448,15 @@ fn decrby(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let result = shared.store.with_key(db, key, now, |k| {
-        let Some(entry) = k.get() else {
+        let Some(value) = k.string().map_err(|_| ERR_WRONGTYPE)? else {
             k.set(itoa::Buffer::new().format(delta).as_bytes().to_vec(), None);
             return Ok(delta);
         };
-        let old = parse_i64(&entry.value).ok_or(ERR_NOT_INTEGER)?;
+        let old = parse_i64(value).ok_or(ERR_NOT_INTEGER)?;
         let new = old.checked_add(delta).ok_or(ERR_OVERFLOW)?;
-        // Only now, with the result known, count it as a modification (WATCH).
-        if let Some(entry) = k.get_mut() {
-            entry.value.clear();
-            entry.value.extend_from_slice(itoa::Buffer::new().format(new).as_bytes());
-        }
+        value.clear();
+        value.extend_from_slice(itoa::Buffer::new().format(new).as_bytes());
+        k.touch(); // only now, with the result known, a modification (WATCH)
         Ok(new)
     });
     match result {
@@ -449,8 +470,8 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
     let result = shared.store.with_key(db, argv.get(1), now, |k| {
-        let old = match k.get() {
-            Some(entry) => parse_f64(&entry.value).ok_or(ERR_NOT_FLOAT)?,
+        let old = match k.string().map_err(|_| ERR_WRONGTYPE)? {
+            Some(value) => parse_f64(value).ok_or(ERR_NOT_FLOAT)?,
             None => 0.0,
         };
         let delta = parse_f64(argv.get(2)).ok_or(ERR_NOT_FLOAT)?;
@@ -460,9 +481,12 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
         let text = format_f64(new).into_bytes();
         reply::bulk(out, &text);
-        match k.get_mut() {
-            Some(entry) => entry.value = text,
-            None => drop(k.set(text, None)),
+        match k.string() {
+            Ok(Some(value)) => {
+                *value = text;
+                k.touch();
+            }
+            _ => drop(k.set(text, None)),
         }
         Ok(())
     });
@@ -480,18 +504,17 @@ fn append(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let tail = argv.get(2);
     let result = shared.store.with_key(db, argv.get(1), now, |k| {
-        let Some(old_len) = k.get().map(|e| e.value.len()) else {
+        let Some(value) = k.string().map_err(|_| ERR_WRONGTYPE)? else {
             k.set(tail.to_vec(), None);
             return Ok(tail.len());
         };
-        if !fits_bulk_len(shared, old_len as u64, tail.len() as u64) {
+        if !fits_bulk_len(shared, value.len() as u64, tail.len() as u64) {
             return Err(ERR_STRING_TOO_LONG);
         }
-        // Found just above under the same shard lock: `get_mut` finds it again.
-        if let Some(entry) = k.get_mut() {
-            entry.value.extend_from_slice(tail);
-        }
-        Ok(old_len + tail.len())
+        value.extend_from_slice(tail);
+        let len = value.len();
+        k.touch();
+        Ok(len)
     });
     match result {
         Ok(len) => reply::integer(ctx.out, len as i64),
@@ -502,7 +525,10 @@ fn append(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 /// STRLEN key
 fn strlen(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
-    let len = shared.store.with_key(db, argv.get(1), now, |k| k.get().map(|e| e.value.len()));
+    let len = shared.store.with_key(db, argv.get(1), now, |k| k.string().map(|v| v.map(|v| v.len())));
+    let Ok(len) = len else {
+        return ctx.error(ERR_WRONGTYPE);
+    };
     count_lookup(shared, len.is_some());
     reply::integer(ctx.out, len.unwrap_or(0) as i64);
 }
@@ -532,12 +558,19 @@ fn getrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
     let found = shared.store.with_key(db, argv.get(1), now, |k| {
-        let Some(entry) = k.get() else {
-            reply::bulk(out, b"");
-            return false;
+        let value = match k.string() {
+            Err(_) => {
+                reply::error(out, ERR_WRONGTYPE);
+                return true;
+            }
+            Ok(None) => {
+                reply::bulk(out, b"");
+                return false;
+            }
+            Ok(Some(value)) => value,
         };
-        match clamp_range(start, end, entry.value.len() as i64) {
-            Some((s, e)) => reply::bulk(out, &entry.value[s as usize..=e as usize]),
+        match clamp_range(start, end, value.len() as i64) {
+            Some((s, e)) => reply::bulk(out, &value[s as usize..=e as usize]),
             None => reply::bulk(out, b""),
         }
         true
@@ -555,7 +588,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let patch = argv.get(3);
     let result = shared.store.with_key(db, argv.get(1), now, |k| {
-        let old_len = k.get().map(|e| e.value.len());
+        let old_len = k.string().map_err(|_| ERR_WRONGTYPE)?.map(|v| v.len());
         if patch.is_empty() {
             // Nothing to write: report the current length, create nothing.
             return Ok(old_len.unwrap_or(0));
@@ -573,8 +606,12 @@ fn setrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             value[offset..end].copy_from_slice(patch);
             value.len()
         };
-        match k.get_mut() {
-            Some(entry) => Ok(write(&mut entry.value)),
+        match k.string().map_err(|_| ERR_WRONGTYPE)? {
+            Some(value) => {
+                let len = write(value);
+                k.touch();
+                Ok(len)
+            }
             None => {
                 let mut value = Vec::new();
                 let len = write(&mut value);
@@ -634,17 +671,25 @@ fn setbit(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             }
             was_set
         };
-        match k.get_mut() {
-            Some(entry) => update(&mut entry.value),
-            None => {
+        match k.string() {
+            Err(_) => Err(ERR_WRONGTYPE),
+            Ok(Some(value)) => {
+                let was_set = update(value);
+                k.touch();
+                Ok(was_set)
+            }
+            Ok(None) => {
                 let mut value = Vec::new();
                 let was_set = update(&mut value);
                 k.set(value, None);
-                was_set
+                Ok(was_set)
             }
         }
     });
-    reply::integer(ctx.out, was_set as i64);
+    match was_set {
+        Ok(was_set) => reply::integer(ctx.out, was_set as i64),
+        Err(e) => ctx.error(e),
+    }
 }
 
 /// GETBIT key offset
@@ -653,7 +698,10 @@ fn getbit(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         return ctx.error(ERR_BIT_OFFSET);
     };
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
-    let bit = shared.store.with_key(db, argv.get(1), now, |k| k.get().map(|e| bit_at(&e.value, offset)));
+    let bit = shared.store.with_key(db, argv.get(1), now, |k| k.string().map(|v| v.map(|v| bit_at(v, offset))));
+    let Ok(bit) = bit else {
+        return ctx.error(ERR_WRONGTYPE);
+    };
     count_lookup(shared, bit.is_some());
     reply::integer(ctx.out, bit.unwrap_or(false) as i64);
 }
@@ -709,7 +757,10 @@ fn bitcount(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         _ => return ctx.error(ERR_SYNTAX),
     };
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
-    let count = shared.store.with_key(db, argv.get(1), now, |k| k.get().map(|e| count_bits(&e.value, range)));
+    let count = shared.store.with_key(db, argv.get(1), now, |k| k.string().map(|v| v.map(|v| count_bits(v, range))));
+    let Ok(count) = count else {
+        return ctx.error(ERR_WRONGTYPE);
+    };
     count_lookup(shared, count.is_some());
     reply::integer(ctx.out, count.unwrap_or(0) as i64);
 }
@@ -844,11 +895,14 @@ fn lcs(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     // Copy both values out so the DP runs without holding the shard locks.
     let keys = [(db, argv.get(1)), (db, argv.get(2))];
-    let (a, b) = shared.store.with_keys(&keys, now, |m| {
-        let a = m.key(0).get().map(|e| e.value.clone());
-        let b = m.key(1).get().map(|e| e.value.clone());
-        (a, b)
+    let pair = shared.store.with_keys(&keys, now, |m| {
+        let a = m.key(0).string().map(|v| v.cloned());
+        let b = m.key(1).string().map(|v| v.cloned());
+        Some((a.ok()?, b.ok()?))
     });
+    let Some((a, b)) = pair else {
+        return ctx.error(ERR_LCS_NOT_STRINGS);
+    };
     count_lookup(shared, a.is_some());
     count_lookup(shared, b.is_some());
     let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
@@ -929,7 +983,9 @@ mod tests {
         }
         /// The key's value, straight from the store.
         fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
-            self.shared.store.with_key(0, key, now_ms(), |k| k.get().map(|e| e.value.clone()))
+            self.shared
+                .store
+                .with_key(0, key, now_ms(), |k| k.get().map(|e| e.value.as_str().cloned().expect("a string")))
         }
         fn hits_misses(&self) -> (u64, u64) {
             let s = &self.shared.stats;

@@ -214,8 +214,17 @@ fn is_repetition(item: &Item) -> bool {
 fn fold_repetition(out: &mut Vec<Arg>, inner: &[Item]) -> Result<(), String> {
     let repeated = convert_seq(&inner[..inner.len() - 1])?;
     let n = repeated.len();
-    if n == 0 || out.len() < n || out[out.len() - n..] != repeated[..] {
+    // `TOKEN x [x ...]` (e.g. `WEIGHTS weight [weight ...]`): the token is given once.
+    let same_but_token = n == 1
+        && out.last().is_some_and(|last| last.token.is_some() && Arg { token: None, ..last.clone() } == repeated[0]);
+    if n == 0 || out.len() < n || (out[out.len() - n..] != repeated[..] && !same_but_token) {
         return Err("'[x ...]' does not repeat what precedes it".into());
+    }
+    if same_but_token {
+        let mut arg = out.pop().expect("checked");
+        arg.multiple = true;
+        out.push(arg);
+        return Ok(());
     }
     let mut arg = if n == 1 {
         out.pop().expect("checked")

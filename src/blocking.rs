@@ -1,0 +1,359 @@
+//! Clients blocked on keys (BLPOP, BLMOVE, BZPOPMIN, …), as Redis's `blocked.c`: a per-key
+//! FIFO of waiters, served after the command that made the key ready, by whoever ran that
+//! command, in the order the waiters blocked.
+//!
+//! A blocking command first tries to pop like its non-blocking form. If nothing is there it
+//! registers a [`Waiter`] under every key it waits on and its session stops running requests
+//! (it keeps reading, so a disconnect is seen). Then exactly one of these ends the wait, under
+//! the waiter's own lock, so a waiter is served at most once:
+//! - a push (any worker): `Ctx::key_ready` → [`Blocking::signal`] serves the key's waiters in
+//!   FIFO order by running their pop *on their behalf* against the store and delivering the
+//!   reply to their connection through [`crate::clients`] (mailbox + owner wake-up), until the
+//!   key runs dry;
+//! - the deadline: the timer thread delivers the timeout reply (a null);
+//! - CLIENT UNBLOCK (null, or `-UNBLOCKED ...`);
+//! - the connection closing (the waiter is cancelled and removed).
+//!
+//! No polling: wake-ups are delivered. A push with nobody waiting anywhere costs one relaxed
+//! load ([`Blocking::signal`] returns at once while no client is blocked). The race between a
+//! client registering and a push in between is closed by a second try after registering.
+
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
+
+use crate::clients::{ClientHandle, Clients};
+use crate::reply::{Out, Proto};
+use crate::shared::Shared;
+
+/// Longest the timer thread sleeps before it looks at the deadlines and the shutdown flag
+/// again (a new earlier deadline wakes it sooner).
+const TIMER_IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Most waiters one signal serves before it stops (a key refilled while being served keeps
+/// the rest for the next push); bounds the work a single push does on behalf of others.
+const SERVE_PER_SIGNAL_MAX: usize = 4096;
+
+/// How a wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Blocked,
+    Served,
+    TimedOut,
+    Unblocked,
+    Cancelled,
+}
+
+/// What to run for a waiter when one of its keys is ready: writes the reply into `out` and
+/// returns true if it popped something (false: the keys are empty, keep waiting).
+pub type Serve = Box<dyn Fn(&Shared, &mut Out, u64) -> bool + Send + Sync>;
+
+/// One blocked client.
+pub struct Waiter {
+    pub handle: Arc<ClientHandle>,
+    pub db: usize,
+    pub keys: Vec<Box<[u8]>>,
+    pub proto: Proto,
+    /// Unix ms, 0 = forever.
+    pub deadline_ms: u64,
+    /// The timeout reply (Redis: a null array, or a null bulk for BLMOVE/BRPOPLPUSH).
+    pub timeout_reply: fn(&mut Out),
+    serve: Serve,
+    state: Mutex<State>,
+}
+
+impl Waiter {
+    pub fn new(
+        handle: Arc<ClientHandle>,
+        db: usize,
+        keys: Vec<Box<[u8]>>,
+        proto: Proto,
+        deadline_ms: u64,
+        timeout_reply: fn(&mut Out),
+        serve: Serve,
+    ) -> Arc<Waiter> {
+        Arc::new(Waiter {
+            handle,
+            db,
+            keys,
+            proto,
+            deadline_ms,
+            timeout_reply,
+            serve,
+            state: Mutex::new(State::Blocked),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn state(&self) -> State {
+        *self.lock()
+    }
+}
+
+/// (db, key) → waiters in the order they blocked.
+type Queues = HashMap<(usize, Box<[u8]>), VecDeque<Arc<Waiter>>, ahash::RandomState>;
+
+/// Deadline heap entry (earliest first).
+struct Due(u64, Weak<Waiter>);
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0.cmp(&self.0) // a max-heap of reversed deadlines = earliest first
+    }
+}
+
+/// Every blocked client, by key and by client id, and the timer that times them out.
+pub struct Blocking {
+    queues: Mutex<Queues>,
+    by_client: Mutex<HashMap<u64, Arc<Waiter>>>,
+    /// Clients blocked right now: lets a push skip everything while it is 0.
+    blocked: AtomicUsize,
+    deadlines: Mutex<BinaryHeap<Due>>,
+    timer_wake: Condvar,
+    timer: OnceLock<()>,
+}
+
+impl Default for Blocking {
+    fn default() -> Self {
+        Blocking {
+            queues: Mutex::new(Queues::default()),
+            by_client: Mutex::new(HashMap::new()),
+            blocked: AtomicUsize::new(0),
+            deadlines: Mutex::new(BinaryHeap::new()),
+            timer_wake: Condvar::new(),
+            timer: OnceLock::new(),
+        }
+    }
+}
+
+impl Blocking {
+    fn queues(&self) -> MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Clients blocked right now (INFO `blocked_clients`).
+    pub fn blocked_clients(&self) -> usize {
+        self.blocked.load(Relaxed)
+    }
+
+    /// Register a waiter under each of its keys (FIFO) and its deadline. The caller tries
+    /// [`Blocking::serve`] once more afterwards (see the module header).
+    pub fn block(self: &Arc<Self>, w: &Arc<Waiter>, clients: &Arc<Clients>) {
+        {
+            let mut queues = self.queues();
+            for key in &w.keys {
+                queues.entry((w.db, key.clone())).or_default().push_back(w.clone());
+            }
+        }
+        self.by_client.lock().unwrap_or_else(|e| e.into_inner()).insert(w.handle.id, w.clone());
+        self.blocked.fetch_add(1, Relaxed);
+        if w.deadline_ms > 0 {
+            self.start_timer(clients);
+            self.deadlines.lock().unwrap_or_else(|e| e.into_inner()).push(Due(w.deadline_ms, Arc::downgrade(w)));
+            self.timer_wake.notify_one();
+        }
+    }
+
+    /// Take `w` out of every queue once its wait ended.
+    fn remove(&self, w: &Arc<Waiter>) {
+        let mut queues = self.queues();
+        for key in &w.keys {
+            let k = (w.db, key.clone());
+            if let Some(q) = queues.get_mut(&k) {
+                q.retain(|x| !Arc::ptr_eq(x, w));
+                if q.is_empty() {
+                    queues.remove(&k);
+                }
+            }
+        }
+        drop(queues);
+        let mut by_client = self.by_client.lock().unwrap_or_else(|e| e.into_inner());
+        if by_client.get(&w.handle.id).is_some_and(|x| Arc::ptr_eq(x, w)) {
+            by_client.remove(&w.handle.id);
+        }
+        self.blocked.fetch_sub(1, Relaxed);
+    }
+
+    /// End `w`'s wait with `to` if it is still blocked: the reply `reply` writes goes to its
+    /// connection. Returns false if the wait had already ended.
+    fn finish(&self, w: &Arc<Waiter>, clients: &Clients, to: State, reply: impl FnOnce(&mut Out) -> bool) -> bool {
+        let mut state = w.lock();
+        if *state != State::Blocked {
+            return false;
+        }
+        let mut out = Out::with_proto(w.proto);
+        if !reply(&mut out) {
+            return false;
+        }
+        *state = to;
+        drop(state);
+        self.remove(w);
+        clients.deliver(&w.handle, &out, None);
+        true
+    }
+
+    /// Try to serve `w` now (its keys may have data): true if it was served.
+    pub fn serve(&self, shared: &Shared, w: &Arc<Waiter>, now_ms: u64) -> bool {
+        self.finish(w, &shared.clients, State::Served, |out| (w.serve)(shared, out, now_ms))
+    }
+
+    /// `key` in `db` may have become non-empty: serve its waiters in the order they blocked
+    /// until one finds nothing.
+    pub fn signal(&self, shared: &Shared, db: usize, key: &[u8], now_ms: u64) {
+        if self.blocked.load(Relaxed) == 0 {
+            return;
+        }
+        for _ in 0..SERVE_PER_SIGNAL_MAX {
+            let first = self.queues().get(&(db, key.into())).and_then(|q| q.front().cloned());
+            let Some(w) = first else { return };
+            if !self.serve(shared, &w, now_ms) && w.state() == State::Blocked {
+                return; // the key is empty again: the rest keep waiting
+            }
+        }
+    }
+
+    /// CLIENT UNBLOCK: end client `id`'s wait with a null (`error` false) or the UNBLOCKED
+    /// error. False if it was not blocked.
+    pub fn unblock(&self, clients: &Clients, id: u64, error: bool) -> bool {
+        let w = self.by_client.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+        let Some(w) = w else { return false };
+        self.finish(&w, clients, State::Unblocked, |out| {
+            if error {
+                crate::reply::error(out, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+            } else {
+                (w.timeout_reply)(out);
+            }
+            true
+        })
+    }
+
+    /// The client's connection closed while it waited.
+    pub fn cancel(&self, w: &Arc<Waiter>) {
+        let mut state = w.lock();
+        if *state == State::Blocked {
+            *state = State::Cancelled;
+            drop(state);
+            self.remove(w);
+        }
+    }
+
+    /// Start the timer thread on first use. It holds only a weak reference, so it ends with
+    /// the registry (and checks at least every [`TIMER_IDLE_WAIT`]).
+    fn start_timer(self: &Arc<Self>, clients: &Arc<Clients>) {
+        self.timer.get_or_init(|| {
+            let (me, clients) = (Arc::downgrade(self), Arc::downgrade(clients));
+            let spawned = std::thread::Builder::new().name("ringkv-blocked".into()).spawn(move || {
+                while let (Some(b), Some(c)) = (me.upgrade(), clients.upgrade()) {
+                    b.time_out_due(&c);
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start the blocked-clients timer");
+            }
+        });
+    }
+
+    /// One timer round: wait until the earliest deadline (at most TIMER_IDLE_WAIT), then
+    /// time out every waiter that is due.
+    fn time_out_due(&self, clients: &Clients) {
+        let mut heap = self.deadlines.lock().unwrap_or_else(|e| e.into_inner());
+        let now = crate::store::now_ms();
+        let wait = heap.peek().map_or(TIMER_IDLE_WAIT, |d| Duration::from_millis(d.0.saturating_sub(now)));
+        if !wait.is_zero() {
+            heap = self.timer_wake.wait_timeout(heap, wait.min(TIMER_IDLE_WAIT)).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        let now = crate::store::now_ms();
+        let mut due = Vec::new();
+        while heap.peek().is_some_and(|d| d.0 <= now) {
+            due.push(heap.pop().expect("peeked").1);
+        }
+        drop(heap);
+        for w in due.iter().filter_map(Weak::upgrade) {
+            self.finish(&w, clients, State::TimedOut, |out| {
+                (w.timeout_reply)(out);
+                true
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::ConnInfo;
+    use crate::config::Config;
+    use std::time::Instant;
+
+    fn waiter(clients: &Clients, id: u64, key: &str, deadline_ms: u64, stock: Arc<Mutex<Vec<u8>>>) -> Arc<Waiter> {
+        let handle = clients.register(id, ConnInfo::detached(), 0);
+        let serve: Serve = Box::new(move |_, out, _| match stock.lock().unwrap().pop() {
+            Some(b) => {
+                crate::reply::integer(out, i64::from(b));
+                true
+            }
+            None => false,
+        });
+        Waiter::new(handle, 0, vec![key.as_bytes().into()], Proto::Resp2, deadline_ms, crate::reply::null_array, serve)
+    }
+
+    #[test]
+    fn waiters_are_served_fifo_once_and_only_while_there_is_data() {
+        let shared = Shared::new(Config::defaults());
+        let clients = shared.clients.clone();
+        let b = Arc::new(Blocking::default());
+        let stock = Arc::new(Mutex::new(Vec::new()));
+        let ws: Vec<_> = (1..=3).map(|i| waiter(&clients, i, "k", 0, stock.clone())).collect();
+        for w in &ws {
+            b.block(w, &clients);
+        }
+        assert_eq!(b.blocked_clients(), 3);
+        b.signal(&shared, 0, b"k", 0);
+        assert!(ws.iter().all(|w| w.state() == State::Blocked), "nothing to serve");
+        stock.lock().unwrap().extend([7, 8]);
+        b.signal(&shared, 0, b"k", 0);
+        assert_eq!(ws.iter().map(|w| w.state()).collect::<Vec<_>>(), [State::Served, State::Served, State::Blocked]);
+        assert_eq!(ws[0].handle.take_mail(), b":8\r\n");
+        assert_eq!(ws[1].handle.take_mail(), b":7\r\n");
+        assert!(!b.serve(&shared, &ws[0], 0), "served once");
+        assert!(b.unblock(&clients, 3, true));
+        assert_eq!(ws[2].handle.take_mail(), b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
+        assert!(!b.unblock(&clients, 3, false));
+        assert_eq!(b.blocked_clients(), 0);
+        assert!(b.queues().is_empty(), "no queue left behind");
+    }
+
+    #[test]
+    fn deadlines_time_out_and_cancel_removes() {
+        let clients = Arc::new(Clients::default());
+        let b = Arc::new(Blocking::default());
+        let stock = Arc::new(Mutex::new(Vec::new()));
+        let soon = waiter(&clients, 1, "a", crate::store::now_ms() + 50, stock.clone());
+        let never = waiter(&clients, 2, "a", 0, stock);
+        b.block(&soon, &clients);
+        b.block(&never, &clients);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while soon.state() == State::Blocked && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(soon.state(), State::TimedOut);
+        assert_eq!(soon.handle.take_mail(), b"*-1\r\n");
+        b.cancel(&never);
+        assert_eq!(never.state(), State::Cancelled);
+        assert_eq!(b.blocked_clients(), 0);
+        assert!(b.queues().is_empty());
+    }
+}

@@ -1,0 +1,232 @@
+//! The value types a key can hold, one file per type as Redis (`t_hash.c`, `t_list.c`, …):
+//! [`hash`], [`list`], [`set`], [`zset`], built from a compact [`listpack`] encoding for small
+//! values and a general one ([`dense`] hash tables, the [`skiplist`]) past Redis's named
+//! thresholds. [`Value`] is the one enum the store keeps per key; it is 24 bytes (a string's
+//! `Vec` and a boxed collection share the space), so strings cost what they did before.
+//!
+//! This module also gives [`KeyView`] typed accessors (`hash()`, `set_or_new()`, …) that answer
+//! `WRONGTYPE` for a key of another type. They are built on the store's own mutation API
+//! (`get`, `set`, `remove`), so every change to a collection goes through the same path a
+//! string's does. [`lazyfree`] drops big values off the worker thread.
+
+use crate::store::KeyView;
+
+pub mod dense;
+pub mod hash;
+pub mod lazyfree;
+pub mod list;
+pub mod listpack;
+pub mod set;
+pub mod skiplist;
+pub mod zset;
+
+pub use hash::Hash;
+pub use list::List;
+pub use set::Set;
+pub use zset::ZSet;
+
+/// The key holds a value of another type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
+
+/// A key's value.
+#[derive(Clone)]
+pub enum Value {
+    Str(Vec<u8>),
+    Hash(Box<Hash>),
+    List(Box<List>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Value {
+        Value::Str(v)
+    }
+}
+
+/// A value equals a byte string when it is that string (handy in tests).
+impl<const N: usize> PartialEq<&[u8; N]> for Value {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        self.as_str().is_some_and(|s| s[..] == other[..])
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "Str({:?})", String::from_utf8_lossy(s)),
+            other => write!(f, "{}(len {})", other.type_name(), other.len()),
+        }
+    }
+}
+
+impl Value {
+    /// TYPE's answer.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// OBJECT ENCODING's answer: Redis 7.0's name for the representation in use. Strings:
+    /// `int` for a canonical 64-bit integer, `embstr` up to 44 bytes, `raw` beyond.
+    pub fn encoding(&self) -> &'static str {
+        /// Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT.
+        const EMBSTR_SIZE_LIMIT: usize = 44;
+        match self {
+            Value::Str(s) if s.len() <= 20 && crate::cmd::parse_i64(s).is_some() => "int",
+            Value::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT => "embstr",
+            Value::Str(_) => "raw",
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
+        }
+    }
+
+    /// Elements (bytes for a string).
+    pub fn len(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            Value::Hash(h) => h.len(),
+            Value::List(l) => l.len(),
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&Vec<u8>> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_str_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// Moves the string out (leaving an empty one), if this is one.
+    pub fn take_str(&mut self) -> Option<Vec<u8>> {
+        self.as_str_mut().map(std::mem::take)
+    }
+
+    /// Allocations dropping this value releases.
+    fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::Hash(h) => h.free_effort(),
+            Value::List(l) => l.free_effort(),
+            Value::Set(s) => s.free_effort(),
+            Value::ZSet(z) => z.free_effort(),
+        }
+    }
+}
+
+impl Drop for Value {
+    /// Big collections are handed to the lazy-free thread (the box's contents are moved out,
+    /// leaving an empty value of the same type to drop here).
+    fn drop(&mut self) {
+        if self.free_effort() <= lazyfree::LAZYFREE_THRESHOLD {
+            return;
+        }
+        let garbage: lazyfree::Garbage = match self {
+            Value::Str(_) => return,
+            Value::Hash(h) => Box::new(std::mem::take(&mut **h)),
+            Value::List(l) => Box::new(std::mem::take(&mut **l)),
+            Value::Set(s) => Box::new(std::mem::take(&mut **s)),
+            Value::ZSet(z) => Box::new(std::mem::take(&mut **z)),
+        };
+        lazyfree::defer(garbage);
+    }
+}
+
+/// Generates `KeyView::$get` (the live value of that type, `Err(WrongType)` for another type)
+/// and `KeyView::$get_or_new` (the same, creating an empty one, without TTL, if absent).
+macro_rules! typed_access {
+    ($get:ident, $get_or_new:ident, $variant:ident, $ty:ty) => {
+        /// The key's value if it is of this type; `Ok(None)` if absent.
+        /// Not counted as a modification: see [`KeyView::get_untracked`].
+        pub fn $get(&mut self) -> Result<Option<&mut $ty>, WrongType> {
+            match self.get_untracked().map(|e| &mut e.value) {
+                None => Ok(None),
+                Some(Value::$variant(v)) => Ok(Some(&mut **v)),
+                Some(_) => Err(WrongType),
+            }
+        }
+        /// The key's value of this type, created empty if absent. The caller must leave it
+        /// non-empty (or call [`KeyView::remove_if_empty`]).
+        pub fn $get_or_new(&mut self) -> Result<&mut $ty, WrongType> {
+            if !self.exists() {
+                self.set(Value::$variant(Box::default()), None);
+            }
+            match self.$get() {
+                Ok(Some(v)) => Ok(v),
+                Ok(None) => unreachable!("created above"),
+                Err(e) => Err(e),
+            }
+        }
+    };
+}
+
+impl KeyView<'_> {
+    typed_access!(hash, hash_or_new, Hash, Hash);
+    typed_access!(list, list_or_new, List, List);
+    typed_access!(set_value, set_or_new, Set, Set);
+    typed_access!(zset, zset_or_new, ZSet, ZSet);
+
+    /// The key's string value; `Ok(None)` if absent, `Err(WrongType)` for another type. Not
+    /// counted as a modification: a caller that changes it calls [`KeyView::touch`].
+    pub fn string(&mut self) -> Result<Option<&mut Vec<u8>>, WrongType> {
+        match self.get_untracked().map(|e| &mut e.value) {
+            None => Ok(None),
+            Some(Value::Str(s)) => Ok(Some(s)),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// The key's type name (`none` if absent).
+    pub fn type_name(&mut self) -> &'static str {
+        self.get().map_or("none", |e| e.value.type_name())
+    }
+
+    /// Remove the key if it holds an empty collection (Redis never keeps empty ones).
+    pub fn remove_if_empty(&mut self) {
+        let empty = self.get().is_some_and(|e| !matches!(e.value, Value::Str(_)) && e.value.is_empty());
+        if empty {
+            self.remove();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_is_as_small_as_a_vec() {
+        assert_eq!(std::mem::size_of::<Value>(), std::mem::size_of::<Vec<u8>>());
+    }
+
+    #[test]
+    fn big_collections_are_freed_in_the_background() {
+        let before = lazyfree::deferred_total();
+        let mut s = Set::new();
+        for i in 0..1000 {
+            s.add(format!("m{i}").as_bytes());
+        }
+        drop(Value::Set(Box::new(s)));
+        // Other tests may free big values concurrently: the counter only grows.
+        assert!(lazyfree::deferred_total() > before);
+    }
+}
