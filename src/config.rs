@@ -93,7 +93,7 @@ impl LogLevel {
 #[derive(Clone, Debug, Parser)]
 #[command(
     name = "ringkv-server",
-    version,
+    version = crate::version::VERSION_LONG,
     about = "A Redis-protocol in-memory key-value server on io_uring",
     override_usage = "ringkv-server [/path/to/ringkv.conf] [OPTIONS]",
     args_override_self = true

@@ -47,6 +47,7 @@
 //! - [`client`] — a small blocking RESP2/RESP3 client used by `ringkv-cli`, tests and benches;
 //!   [`cli_help`] — `ringkv-cli`'s local HELP, completion and argument hints;
 //!   [`loadgen`] — the load generator the criterion engine benches drive servers with.
+//!   [`version`] — the crate version, git commit and build profile `--version` prints.
 //!
 //! # Thread model
 //!
@@ -94,3 +95,4 @@ pub mod slowlog;
 pub mod store;
 pub mod tunables;
 pub mod types;
+pub mod version;
