@@ -56,6 +56,55 @@ pub const DOCS: &[Doc] = &[
         summary: "Stop the server after the replies in flight are sent.",
         syntax: "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]",
     },
+    Doc {
+        name: "role",
+        group: "server",
+        since: "2.8.12",
+        summary: "The replication role of this server: always master (ringkv has no replication).",
+        syntax: "",
+    },
+    Doc {
+        name: "latency",
+        group: "server",
+        since: "2.8.13",
+        summary: "Latency monitor subcommands (no latency events are recorded yet).",
+        syntax: "",
+    },
+    Doc {
+        name: "latency|latest",
+        group: "server",
+        since: "2.8.13",
+        summary: "The latest latency event per event type (none are recorded).",
+        syntax: "",
+    },
+    Doc {
+        name: "latency|history",
+        group: "server",
+        since: "2.8.13",
+        summary: "The history of one latency event type (none are recorded).",
+        syntax: "event",
+    },
+    Doc {
+        name: "latency|reset",
+        group: "server",
+        since: "2.8.13",
+        summary: "Reset latency event history; replies how many event types were reset.",
+        syntax: "[event [event ...]]",
+    },
+    Doc {
+        name: "latency|doctor",
+        group: "server",
+        since: "2.8.13",
+        summary: "A human-readable latency report (the monitor is off).",
+        syntax: "",
+    },
+    Doc {
+        name: "latency|help",
+        group: "server",
+        since: "2.8.13",
+        summary: "Show helpful text about the different subcommands.",
+        syntax: "",
+    },
 ];
 
 pub const COMMANDS: &[Command] = &[
@@ -65,6 +114,14 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "flushall", arity: -1, flags: WRITE, keys: (0, 0, 0), handler: flushall },
     Command { name: "time", arity: 1, flags: LOADING | STALE | FAST, keys: (0, 0, 0), handler: time },
     Command {
+        name: "role",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | SENTINEL,
+        keys: (0, 0, 0),
+        handler: role,
+    },
+    Command { name: "latency", arity: -2, flags: 0, keys: (0, 0, 0), handler: latency },
+    Command {
         name: "shutdown",
         arity: -1,
         flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | SENTINEL | ALLOW_BUSY,
@@ -72,6 +129,60 @@ pub const COMMANDS: &[Command] = &[
         handler: shutdown,
     },
 ];
+
+/// ROLE: `master`, replication offset 0, no replicas (ringkv has no replication).
+fn role(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
+    reply::array(ctx.out, 3);
+    reply::bulk(ctx.out, b"master");
+    reply::integer(ctx.out, 0);
+    reply::array(ctx.out, 0);
+}
+
+const LATENCY_HELP: &[&str] = &[
+    "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return a human readable latency analysis report.",
+    "GRAPH <event>",
+    "    Return an ASCII latency graph for the <event> class.",
+    "HISTORY <event>",
+    "    Return time-latency samples for the <event> class.",
+    "LATEST",
+    "    Return the latest latency samples for all events.",
+    "RESET [<event> ...]",
+    "    Reset latency data of one or more <event> classes.",
+    "    (default: reset all data for all event classes)",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP: the latency monitor
+/// (`latency-monitor-threshold` 0, as Redis's default: nothing is recorded, so the answers
+/// are Redis's answers for an empty monitor).
+fn latency(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let sub = argv.get(1);
+    let n = argv.len();
+    if eq_ignore_case(sub, "latest") && n == 2 {
+        reply::array(ctx.out, 0);
+    } else if eq_ignore_case(sub, "history") && n == 3 {
+        reply::array(ctx.out, 0);
+    } else if eq_ignore_case(sub, "reset") {
+        reply::integer(ctx.out, 0);
+    } else if eq_ignore_case(sub, "doctor") && n == 2 {
+        let text = "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n";
+        reply::verbatim(ctx.out, b"txt", text.as_bytes());
+    } else if eq_ignore_case(sub, "help") && n == 2 {
+        reply::array(ctx.out, LATENCY_HELP.len());
+        for line in LATENCY_HELP {
+            reply::simple(ctx.out, line.as_bytes());
+        }
+    } else if ["latest", "history", "doctor", "help"].iter().any(|k| eq_ignore_case(sub, k)) {
+        let name = String::from_utf8_lossy(sub).to_ascii_lowercase();
+        ctx.error(&format!("ERR wrong number of arguments for 'latency|{name}' command"));
+    } else {
+        let name = String::from_utf8_lossy(sub);
+        ctx.error(&format!("ERR unknown subcommand '{name}'. Try LATENCY HELP."));
+    }
+}
 
 /// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT], as Redis 7.0's `shutdownCommand`: the same
 /// graceful path as SIGTERM (replies already produced are sent, then every connection
