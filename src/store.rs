@@ -1184,7 +1184,7 @@ mod tests {
         for step in 0..40_000u64 {
             let r = random_below(1 << 30) as u64;
             let key = format!("k{}", r % 2000).into_bytes();
-            let deadline = if r % 5 == 0 { Some(now + 1 + (r >> 20) % 50) } else { None };
+            let deadline = if r.is_multiple_of(5) { Some(now + 1 + (r >> 20) % 50) } else { None };
             model.retain(|_, (_, t)| *t == 0 || *t > now);
             match (r >> 11) % 6 {
                 0 | 1 => {

@@ -182,7 +182,7 @@ const OUTPUT_LIMIT_GROUPS_MAX: usize = 64;
 /// `updateClientOutputBufferLimit`.
 pub fn parse_output_limits(v: &[u8]) -> Result<Vec<(ClientClass, OutputLimit)>, String> {
     let words: Vec<&[u8]> = v.split(|b| *b == b' ').filter(|w| !w.is_empty()).collect();
-    if words.len() % 4 != 0 || words.len() / 4 > OUTPUT_LIMIT_GROUPS_MAX {
+    if !words.len().is_multiple_of(4) || words.len() / 4 > OUTPUT_LIMIT_GROUPS_MAX {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();

@@ -266,7 +266,10 @@ fn sigterm_flushes_closes_and_exits_zero(engine: Engine) {
     assert!(status.success(), "exit status {status}");
     assert!(!sock.exists(), "socket file left behind");
     let got = read_until_closed(&mut busy);
-    assert!(got.len() % 7 == 0 && got.chunks(7).all(|c| c == b"+PONG\r\n"), "partial or corrupt replies at shutdown");
+    assert!(
+        got.len().is_multiple_of(7) && got.chunks(7).all(|c| c == b"+PONG\r\n"),
+        "partial or corrupt replies at shutdown"
+    );
     for s in &mut idle {
         assert_eq!(read_until_closed(s), b"");
     }

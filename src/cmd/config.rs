@@ -308,7 +308,7 @@ fn get(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// CONFIG SET parameter value [parameter value ...]: check everything, then apply all.
 fn set(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         return ctx.error(super::ERR_SYNTAX);
     }
     let mut chosen: Vec<(&Param, &[u8])> = Vec::new();

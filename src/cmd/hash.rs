@@ -134,7 +134,7 @@ fn create<'s>(k: &'s mut KeyView<'_>) -> Result<&'s mut Hash, WrongType> {
 /// Set every field/value pair of `argv[2..]`; the number of new fields, or `None` after an
 /// error reply (arity or WRONGTYPE).
 fn set_pairs(ctx: &mut Ctx<'_>, argv: Argv<'_>, name: &str) -> Option<usize> {
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         wrong_arity(ctx, name);
         return None;
     }

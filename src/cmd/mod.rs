@@ -372,7 +372,7 @@ pub fn index_of(cmd: &Command) -> Option<usize> {
     let base = table().commands.as_ptr() as usize;
     let offset = (cmd as *const Command as usize).wrapping_sub(base);
     let i = offset / std::mem::size_of::<Command>();
-    (offset % std::mem::size_of::<Command>() == 0 && i < command_count()).then_some(i)
+    (offset.is_multiple_of(std::mem::size_of::<Command>()) && i < command_count()).then_some(i)
 }
 
 /// The command at table index `i` (see [`index_of`]).

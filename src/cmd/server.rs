@@ -161,9 +161,7 @@ const LATENCY_HELP: &[&str] = &[
 fn latency(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let sub = argv.get(1);
     let n = argv.len();
-    if eq_ignore_case(sub, "latest") && n == 2 {
-        reply::array(ctx.out, 0);
-    } else if eq_ignore_case(sub, "history") && n == 3 {
+    if (eq_ignore_case(sub, "latest") && n == 2) || (eq_ignore_case(sub, "history") && n == 3) {
         reply::array(ctx.out, 0);
     } else if eq_ignore_case(sub, "reset") {
         reply::integer(ctx.out, 0);

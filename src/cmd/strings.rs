@@ -381,7 +381,7 @@ fn mget(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// MSET key value [key value ...]
 fn mset(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return wrong_arity(ctx, "mset");
     }
     mset_generic(ctx, argv, false);
@@ -390,7 +390,7 @@ fn mset(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// MSETNX key value [key value ...]
 fn msetnx(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return wrong_arity(ctx, "msetnx");
     }
     let done = mset_generic(ctx, argv, true);

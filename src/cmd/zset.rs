@@ -280,7 +280,7 @@ fn parse_zadd(argv: Argv<'_>) -> Result<(AddFlags, Pairs<'_>), &'static str> {
         i += 1;
     }
     let rest = argv.len() - i;
-    if rest == 0 || rest % 2 != 0 {
+    if rest == 0 || !rest.is_multiple_of(2) {
         return Err(ERR_SYNTAX);
     }
     if f.nx && f.xx {

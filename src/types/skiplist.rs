@@ -78,7 +78,7 @@ impl SkipList {
             self.rng ^= self.rng << 13;
             self.rng ^= self.rng >> 7;
             self.rng ^= self.rng << 17;
-            if level >= MAX_LEVEL || self.rng % LEVEL_P_INVERSE != 0 {
+            if level >= MAX_LEVEL || !self.rng.is_multiple_of(LEVEL_P_INVERSE) {
                 return level;
             }
             level += 1;
