@@ -70,6 +70,7 @@
 pub mod args;
 pub mod blocking;
 pub mod cli_help;
+pub mod cli_modes;
 pub mod client;
 pub mod clients;
 pub mod cmd;
