@@ -8,6 +8,11 @@
 //! compiled into the crate, as are tab completion of command names and the greyed argument
 //! hints of the prompt ([`ringkv::cli_help`]), so they work without a server.
 //!
+//! - `-r N -i S` repeats a one-shot command (N = -1: forever) with S seconds after each; a
+//!   typed or piped `N COMMAND` line repeats too. `-x` takes the last argument from stdin.
+//! - `--stat`, `--latency[-history]`, `--bigkeys` / `--memkeys`, `--scan [--pattern p]`
+//!   are the special modes of [`ringkv::cli_modes`].
+//!
 //! Replies are printed in redis-cli's TTY format when standard output is a terminal and in its
 //! raw format otherwise (`--raw` / `--no-raw` override); `-3` speaks RESP3 and prints maps,
 //! sets, doubles and booleans as redis-cli 7.0 does. Connection: `-h`/`-p` select TCP,

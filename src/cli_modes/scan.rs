@@ -8,13 +8,13 @@ use std::time::Duration;
 use super::ModeEnd;
 use crate::client::{write_repr, Client, Reply};
 
+/// What one SCAN call gives: the next cursor and the keys, or the message redis-cli prints
+/// on standard error before exiting 1.
+pub type Step = Result<(u64, Vec<Vec<u8>>), String>;
+
 /// One SCAN call: the next cursor and the keys, or the message redis-cli prints on standard
 /// error before exiting 1.
-pub fn step(
-    client: &mut Client,
-    cursor: u64,
-    pattern: Option<&[u8]>,
-) -> io::Result<Result<(u64, Vec<Vec<u8>>), String>> {
+pub fn step(client: &mut Client, cursor: u64, pattern: Option<&[u8]>) -> io::Result<Step> {
     let cursor_text = cursor.to_string();
     let mut args: Vec<&[u8]> = vec![b"SCAN", cursor_text.as_bytes()];
     if let Some(pattern) = pattern {
@@ -29,7 +29,7 @@ pub fn step(
 }
 
 /// Splits a two-element SCAN reply into the cursor (C's `strtoull`: leading digits) and keys.
-fn parse(parts: Vec<Reply>) -> Result<(u64, Vec<Vec<u8>>), String> {
+fn parse(parts: Vec<Reply>) -> Step {
     let mut parts = parts.into_iter();
     let cursor = match parts.next() {
         Some(Reply::Bulk(Some(c)) | Reply::Status(c)) => c
