@@ -46,6 +46,8 @@
 //!   [`shared`] — state every worker shares (store, stats, I/O counters, shutdown).
 //! - [`client`] — a small blocking RESP2/RESP3 client used by `ringkv-cli`, tests and benches;
 //!   [`cli_help`] — `ringkv-cli`'s local HELP, completion and argument hints;
+//!   [`cli_modes`] — its `--stat`, `--latency`, `--bigkeys` / `--memkeys` and `--scan`
+//!   loops and their redis-cli output formats;
 //!   [`loadgen`] — the load generator the criterion engine benches drive servers with.
 //!   [`version`] — the crate version, git commit and build profile `--version` prints.
 //!
@@ -71,6 +73,7 @@
 pub mod args;
 pub mod blocking;
 pub mod cli_help;
+pub mod cli_modes;
 pub mod client;
 pub mod clients;
 pub mod cmd;

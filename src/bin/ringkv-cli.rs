@@ -8,6 +8,11 @@
 //! compiled into the crate, as are tab completion of command names and the greyed argument
 //! hints of the prompt ([`ringkv::cli_help`]), so they work without a server.
 //!
+//! - `-r N -i S` repeats a one-shot command (N = -1: forever) with S seconds after each; a
+//!   typed or piped `N COMMAND` line repeats too. `-x` takes the last argument from stdin.
+//! - `--stat`, `--latency[-history]`, `--bigkeys` / `--memkeys`, `--scan [--pattern p]`
+//!   are the special modes of [`ringkv::cli_modes`].
+//!
 //! Replies are printed in redis-cli's TTY format when standard output is a terminal and in its
 //! raw format otherwise (`--raw` / `--no-raw` override); `-3` speaks RESP3 and prints maps,
 //! sets, doubles and booleans as redis-cli 7.0 does. Connection: `-h`/`-p` select TCP,
@@ -16,12 +21,14 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 use ringkv::cli_help;
+use ringkv::cli_modes::{bigkeys, latency, scan, stat, ModeEnd};
 use ringkv::client::{write_reply, Client, Reply};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -41,6 +48,17 @@ const HISTORY_FILE: &str = ".ringkv_history";
 /// Longest line read from a piped standard input. A longer line is an error, not an
 /// unbounded allocation.
 const STDIN_LINE_MAX: usize = 512 * 1024 * 1024;
+/// Longest argument `-x` reads from standard input: Redis's default `proto-max-bulk-len`.
+const STDIN_ARG_MAX: usize = ringkv::client::BULK_LEN_MAX;
+/// redis-cli's message for a typed `N COMMAND` line whose N is not a positive count.
+const BAD_REPEAT: &str = "Invalid redis-cli repeat command option value.";
+
+/// `-i`: seconds as a decimal number; negative, NaN or too large is refused instead of
+/// panicking in `Duration`.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.trim().parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{e}"))
+}
 
 #[derive(Parser)]
 #[command(
@@ -71,12 +89,46 @@ struct Opts {
     /// Start the session in RESP3 (HELLO 3) on every connection
     #[arg(short = '3')]
     resp3: bool,
-    /// Print replies in raw format even on a terminal
-    #[arg(long, conflicts_with = "no_raw")]
+    /// Print replies in raw format even on a terminal (the last of --raw / --no-raw wins)
+    #[arg(long, overrides_with = "no_raw")]
     raw: bool,
     /// Print replies in TTY format even when not on a terminal
-    #[arg(long)]
+    #[arg(long, overrides_with = "raw")]
     no_raw: bool,
+    /// Run the command N times (-1: forever)
+    #[arg(short = 'r', value_name = "REPEAT", allow_negative_numbers = true)]
+    repeat: Option<i64>,
+    /// Wait this many seconds (0.1 works) after each repeated command; also the cycle of
+    /// --stat, --scan and --latency, and the pause per 100 SCANs of --bigkeys / --memkeys
+    #[arg(short = 'i', value_name = "INTERVAL", value_parser = parse_interval)]
+    interval: Option<Duration>,
+    /// Read the last argument from standard input
+    #[arg(short = 'x')]
+    stdin_arg: bool,
+    /// Print rolling stats about the server: keys, mem, clients, requests, connections
+    #[arg(long)]
+    stat: bool,
+    /// Sample PING latency; on a terminal forever, otherwise for one interval (-i, 1 s)
+    #[arg(long)]
+    latency: bool,
+    /// Like --latency, starting a new range every interval (-i, default 15 s)
+    #[arg(long)]
+    latency_history: bool,
+    /// Scan the keyspace for the keys with the most elements
+    #[arg(long)]
+    bigkeys: bool,
+    /// Scan the keyspace for the keys using the most memory (MEMORY USAGE)
+    #[arg(long)]
+    memkeys: bool,
+    /// --memkeys, asking MEMORY USAGE to sample N elements per key
+    #[arg(long, value_name = "N")]
+    memkeys_samples: Option<u64>,
+    /// List all keys with SCAN
+    #[arg(long)]
+    scan: bool,
+    /// Keys pattern for --scan, --bigkeys and --memkeys (default: *)
+    #[arg(long, value_name = "PATTERN")]
+    pattern: Option<OsString>,
     /// Command and arguments to run once; without one, commands are read from standard input
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -287,20 +339,37 @@ fn print_reply(reply: &Reply, tty: bool) -> io::Result<()> {
 fn main() -> ExitCode {
     let opts = Opts::parse();
     let target = if opts.host.is_some() || opts.port.is_some() {
-        Target::Tcp(opts.host.unwrap_or_else(|| DEFAULT_HOST.to_string()), opts.port.unwrap_or(DEFAULT_PORT))
+        Target::Tcp(opts.host.clone().unwrap_or_else(|| DEFAULT_HOST.to_string()), opts.port.unwrap_or(DEFAULT_PORT))
     } else {
-        Target::Unix(opts.socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)))
+        Target::Unix(opts.socket.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)))
     };
+    // `overrides_with`: of --raw / --no-raw only the last one given is set.
     let tty = if opts.raw || opts.no_raw { opts.no_raw } else { io::stdout().is_terminal() };
-    let auth = opts.password.map(|p| vec![p.into_vec()]);
+    // As in redis-cli, `-i 0` is no interval at all.
+    let interval = opts.interval.filter(|d| !d.is_zero());
+    let auth = opts.password.clone().map(|p| vec![p.into_vec()]);
     let mut session = Session { target, auth, db: opts.db, resp3: opts.resp3, client: None };
-    let result = if !opts.command.is_empty() {
-        let args: Vec<Vec<u8>> = opts.command.into_iter().map(OsString::into_vec).collect();
-        one_shot(&mut session, &args, tty)
+    let result = if let Some(result) = run_mode(&mut session, &opts, tty, interval) {
+        result
+    } else if !opts.command.is_empty() {
+        let mut args: Vec<Vec<u8>> = opts.command.iter().map(|a| a.clone().into_vec()).collect();
+        // redis-cli's `-r`: -1 (any negative count) repeats forever; the default is once.
+        let times = match opts.repeat {
+            Some(n) if n < 0 => None,
+            Some(n) => Some(n.unsigned_abs()),
+            None => Some(1),
+        };
+        match opts.stdin_arg.then(read_stdin_arg).transpose() {
+            Ok(arg) => {
+                args.extend(arg);
+                one_shot(&mut session, &args, tty, Repeat { times, interval })
+            }
+            Err(e) => Err(e),
+        }
     } else if io::stdin().is_terminal() {
-        interactive(&mut session, tty)
+        interactive(&mut session, tty, interval)
     } else {
-        from_stdin(&mut session, tty)
+        from_stdin(&mut session, tty, interval)
     };
     match result {
         Ok(code) => code,
@@ -313,26 +382,122 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the command given on the command line. Exits 0 when a reply (even an error reply)
-/// was printed, 1 when the server could not be reached, as redis-cli does.
-fn one_shot(session: &mut Session, args: &[Vec<u8>], tty: bool) -> io::Result<ExitCode> {
+/// `--latency[-history]`, `--bigkeys` / `--memkeys`, `--stat` or `--scan`, in redis-cli's
+/// order of precedence when several are given. `None`: no mode was asked for.
+fn run_mode(session: &mut Session, opts: &Opts, tty: bool, interval: Option<Duration>) -> Option<io::Result<ExitCode>> {
+    let latency = opts.latency || opts.latency_history;
+    let keys = opts.bigkeys || opts.memkeys || opts.memkeys_samples.is_some();
+    if !(latency || keys || opts.stat || opts.scan) {
+        return None;
+    }
+    if !session.connect_or_report() {
+        return Some(Ok(ExitCode::FAILURE));
+    }
+    let client = session.client.as_mut()?;
+    let mut out = io::stdout().lock();
+    let pattern = opts.pattern.as_ref().map(|p| p.as_bytes());
+    let end = if latency {
+        latency::run(client, &mut out, tty, opts.latency_history, interval)
+    } else if keys {
+        let memkeys = !opts.bigkeys;
+        let options = bigkeys::Options { memkeys, memkeys_samples: opts.memkeys_samples, pattern, interval };
+        bigkeys::run(client, &mut out, options)
+    } else if opts.stat {
+        // ringkv extension: `-r N` stops after N lines (redis-cli ignores -r here).
+        let rows = opts.repeat.filter(|n| *n >= 0).map(i64::unsigned_abs);
+        stat::run(client, &mut out, interval.unwrap_or(stat::INTERVAL_DEFAULT), rows)
+    } else {
+        scan::run(client, &mut out, tty, pattern, interval)
+    };
+    Some(end.map(|end| match end {
+        ModeEnd::Ok => ExitCode::SUCCESS,
+        ModeEnd::Failed => ExitCode::FAILURE,
+    }))
+}
+
+/// `-x`: all of standard input, as is (a trailing newline included), as the last argument.
+fn read_stdin_arg() -> io::Result<Vec<u8>> {
+    let mut arg = Vec::new();
+    io::stdin().lock().take(STDIN_ARG_MAX as u64 + 1).read_to_end(&mut arg)?;
+    if arg.len() > STDIN_ARG_MAX {
+        return Err(io::Error::other(format!("standard input longer than {STDIN_ARG_MAX} bytes")));
+    }
+    Ok(arg)
+}
+
+/// How often to run a command and how long to wait after each run.
+#[derive(Clone, Copy)]
+struct Repeat {
+    /// `None`: until interrupted.
+    times: Option<u64>,
+    interval: Option<Duration>,
+}
+
+/// The leading `N` of a typed `N COMMAND ...` line, which redis-cli runs N times. `None`:
+/// the first word is not a number; `Some(None)`: a number that is not a positive count.
+fn repeat_prefix(args: &[Vec<u8>]) -> Option<Option<u64>> {
+    if args.len() < 2 {
+        return None;
+    }
+    let text = std::str::from_utf8(&args[0]).ok()?.trim_start();
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse::<i64>().ok().filter(|&n| n > 0).map(i64::unsigned_abs))
+}
+
+/// Runs one command `repeat.times` times, printing every reply and waiting the interval after
+/// each, as redis-cli's `cliSendCommand`. HELP is answered once, locally. False when no reply
+/// could be had (the reason has been printed).
+fn run_repeated(session: &mut Session, args: &[Vec<u8>], tty: bool, repeat: Repeat) -> io::Result<bool> {
+    if local_help(args)? {
+        return Ok(true);
+    }
+    let mut done = 0u64;
+    while repeat.times.is_none_or(|n| done < n) {
+        let Some(reply) = session.execute(args) else {
+            return Ok(false);
+        };
+        print_reply(&reply, tty)?;
+        done += 1;
+        if let Some(interval) = repeat.interval {
+            std::thread::sleep(interval);
+        }
+    }
+    Ok(true)
+}
+
+/// Runs a typed or piped line, honouring an `N COMMAND` repeat prefix. False when the
+/// server could not be reached.
+fn run_line(session: &mut Session, args: &[Vec<u8>], tty: bool, interval: Option<Duration>) -> io::Result<bool> {
+    let (times, args) = match repeat_prefix(args) {
+        None => (1, args),
+        Some(Some(n)) => (n, &args[1..]),
+        Some(None) => {
+            println!("{BAD_REPEAT}");
+            return Ok(true);
+        }
+    };
+    run_repeated(session, args, tty, Repeat { times: Some(times), interval })
+}
+
+/// Runs the command given on the command line (`-r` times). Exits 0 when replies (even error
+/// replies) were printed, 1 when the server could not be reached, as redis-cli does.
+fn one_shot(session: &mut Session, args: &[Vec<u8>], tty: bool, repeat: Repeat) -> io::Result<ExitCode> {
     if local_help(args)? {
         return Ok(ExitCode::SUCCESS);
     }
     if !session.connect_or_report() {
         return Ok(ExitCode::FAILURE);
     }
-    let Some(reply) = session.execute(args) else {
-        return Ok(ExitCode::FAILURE);
-    };
-    print_reply(&reply, tty)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if run_repeated(session, args, tty, repeat)? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Reads one command per line until end of input or QUIT/EXIT. Unlike redis-cli, which keeps
 /// going without a server, exits 1 as soon as the server cannot be reached, so a script
 /// notices.
-fn from_stdin(session: &mut Session, tty: bool) -> io::Result<ExitCode> {
+fn from_stdin(session: &mut Session, tty: bool, interval: Option<Duration>) -> io::Result<ExitCode> {
     if !session.connect_or_report() {
         return Ok(ExitCode::FAILURE);
     }
@@ -359,19 +524,15 @@ fn from_stdin(session: &mut Session, tty: bool) -> io::Result<ExitCode> {
         if is_quit(&args) {
             return Ok(ExitCode::SUCCESS);
         }
-        if local_help(&args)? {
-            continue;
-        }
-        match session.execute(&args) {
-            Some(reply) => print_reply(&reply, tty)?,
-            None => return Ok(ExitCode::FAILURE),
+        if !run_line(session, &args, tty, interval)? {
+            return Ok(ExitCode::FAILURE);
         }
     }
 }
 
 /// The prompt. A lost connection is retried on the next command; the session ends on
 /// QUIT/EXIT, Ctrl-D or Ctrl-C.
-fn interactive(session: &mut Session, tty: bool) -> io::Result<ExitCode> {
+fn interactive(session: &mut Session, tty: bool, interval: Option<Duration>) -> io::Result<ExitCode> {
     session.connect_or_report();
     let mut editor: Editor<CliHelper, DefaultHistory> = Editor::new().map_err(io::Error::other)?;
     editor.set_helper(Some(CliHelper));
@@ -406,11 +567,7 @@ fn interactive(session: &mut Session, tty: bool) -> io::Result<ExitCode> {
         if is_quit(&args) {
             return Ok(ExitCode::SUCCESS);
         }
-        if local_help(&args)? {
-            continue;
-        }
-        if let Some(reply) = session.execute(&args) {
-            print_reply(&reply, tty)?;
-        }
+        // A lost server has been reported; the prompt stays.
+        run_line(session, &args, tty, interval)?;
     }
 }
