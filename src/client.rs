@@ -15,6 +15,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 
+pub use crate::args::write_repr;
 use crate::net::Stream;
 use std::path::Path;
 use std::time::Duration;
@@ -442,25 +443,6 @@ fn write_raw(out: &mut Vec<u8>, reply: &Reply) {
             }
         }
     }
-}
-
-/// Redis's `sdscatrepr`: double-quoted, with `\\ \" \n \r \t \a \b` and `\xHH` for the rest
-/// of what C's `isprint` rejects.
-pub fn write_repr(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'"');
-    for &c in bytes {
-        match c {
-            b'\\' | b'"' => out.extend_from_slice(&[b'\\', c]),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x07 => out.extend_from_slice(b"\\a"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x20..=0x7e => out.push(c),
-            _ => out.extend_from_slice(format!("\\x{c:02x}").as_bytes()),
-        }
-    }
-    out.push(b'"');
 }
 
 #[cfg(test)]

@@ -214,7 +214,7 @@ pub fn quote(value: &[u8]) -> String {
         return String::from_utf8_lossy(value).into_owned();
     }
     let mut out = Vec::new();
-    crate::client::write_repr(&mut out, value);
+    crate::args::write_repr(&mut out, value);
     String::from_utf8_lossy(&out).into_owned()
 }
 

@@ -18,7 +18,6 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use crate::clients::{ClientHandle, ConnInfo};
 use crate::cmd::{self, ClientState, Ctx};
-use crate::engine::conn_rules::Facts;
 use crate::protocol::{Args, Limits, Parsed, Parser};
 use crate::reply::{self, Out};
 use crate::shared::Shared;
@@ -98,20 +97,6 @@ impl Session {
     /// and the engine stops reading until some of it is sent.
     pub fn output_paused(&self, shared: &Shared) -> bool {
         self.out.len() as u64 >= shared.config.client_output_pause
-    }
-
-    /// The facts of the connection rules that the session knows. `extra_unsent`: output the
-    /// engine took from `out` and has not handed to the kernel yet (a short write's rest).
-    /// The engine fills in the rest (`can_send`, `flushed`, `peer_eof`, `draining`,
-    /// `killed`).
-    pub fn facts(&self, shared: &Shared, extra_unsent: bool) -> Facts {
-        Facts {
-            unsent: extra_unsent || !self.out.is_empty(),
-            paused: self.output_paused(shared),
-            held: self.has_held_input(),
-            close_requested: self.close.is_some(),
-            ..Facts::default()
-        }
     }
 
     /// True if requests are buffered that backpressure held back: call [`Session::resume`]

@@ -219,6 +219,31 @@ pub fn memtoll(s: &[u8]) -> Option<i64> {
     n.checked_mul(mul)
 }
 
+/// Descriptors kept free for listeners, rings, eventfds, logs (Redis's
+/// CONFIG_MIN_RESERVED_FDS).
+pub const RESERVED_FDS: u64 = 32;
+
+/// Raise the soft RLIMIT_NOFILE (up to the hard limit) so `wanted` clients fit; returns how
+/// many clients fit now (`wanted` or fewer). Also used by CONFIG SET maxclients.
+pub fn fit_maxclients(wanted: usize) -> usize {
+    // Every engine holds one descriptor per client.
+    let need: libc::rlim_t = (wanted as u64).saturating_add(RESERVED_FDS);
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= need {
+        return wanted;
+    }
+    let raised = libc::rlimit { rlim_cur: need.min(lim.rlim_max), rlim_max: lim.rlim_max };
+    // SAFETY: setrlimit reads the struct we pass; raising the soft limit up to the hard one
+    // needs no privilege.
+    let have =
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 { raised.rlim_cur } else { lim.rlim_cur };
+    if have >= need {
+        return wanted;
+    }
+    have.saturating_sub(RESERVED_FDS).max(1) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,7 +200,7 @@ fn set_requirepass(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
 fn set_maxclients(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
     let n = parse_num(v, false, 1, u32::MAX as i64)? as usize;
     if n > s.tunables.maxclients() {
-        let fit = crate::server::fit_maxclients(n);
+        let fit = crate::tunables::fit_maxclients(n);
         if fit < n {
             return Err(format!(
                 "The operating system is not able to handle the specified number of clients, try with {fit}"

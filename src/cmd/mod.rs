@@ -530,7 +530,7 @@ fn feed_monitors(ctx: &Ctx<'_>, argv: Argv<'_>) {
         let mut line = format!("+{}.{:06} [{db} {addr}]", now_us / 1_000_000, now_us % 1_000_000).into_bytes();
         for arg in argv.iter() {
             line.push(b' ');
-            crate::client::write_repr(&mut line, arg);
+            crate::args::write_repr(&mut line, arg);
         }
         line.extend_from_slice(b"\r\n");
         line

@@ -17,6 +17,9 @@
 //!    (an incomplete request at EOF is discarded).
 //! 6. Over the output pause limit nothing is read; otherwise the engine reads more.
 
+use crate::session::Session;
+use crate::shared::Shared;
+
 /// What an engine knows about one connection when it decides.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Facts {
@@ -54,6 +57,19 @@ pub enum Step {
     Read,
     /// Nothing until an event: write room, a send's completion, or input. No reading.
     Wait,
+}
+
+/// The facts the session knows. `extra_unsent`: output the engine took from `session.out`
+/// and has not handed to the kernel yet (a short write's rest). The engine fills in the rest
+/// (`can_send`, `flushed`, `peer_eof`, `draining`, `killed`).
+pub fn session_facts(session: &Session, shared: &Shared, extra_unsent: bool) -> Facts {
+    Facts {
+        unsent: extra_unsent || !session.out.is_empty(),
+        paused: session.output_paused(shared),
+        held: session.has_held_input(),
+        close_requested: session.close_reason().is_some(),
+        ..Facts::default()
+    }
 }
 
 /// The one decision (rules in the module header). Engines call it in a loop, carrying out

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::conn_rules::{next_step, Facts, Step};
+use super::conn_rules::{next_step, session_facts, Facts, Step};
 use super::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use super::{admit, client_closed, refuse};
 use crate::clients::{ConnInfo, Owner};
@@ -329,7 +329,7 @@ impl<'a> Worker<'a> {
                 peer_eof: conn.eof,
                 draining: self.shared.shutting_down(),
                 killed: conn.failed,
-                ..conn.session.facts(self.shared, false)
+                ..session_facts(&conn.session, self.shared, false)
             };
             match next_step(facts) {
                 Step::Send => self.flush(conn),

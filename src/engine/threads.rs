@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::conn_rules::{next_step, Facts, Step};
+use super::conn_rules::{next_step, session_facts, Facts, Step};
 use super::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use super::{admit, client_closed, refuse};
 use crate::clients::{ConnInfo, Owner};
@@ -170,7 +170,7 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
             flushed: session.out.is_empty(),
             peer_eof,
             draining: shared.shutting_down(),
-            ..session.facts(shared, false)
+            ..session_facts(session, shared, false)
         };
         match next_step(facts) {
             Step::Send => {

@@ -79,7 +79,7 @@ impl Value {
         /// Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT.
         const EMBSTR_SIZE_LIMIT: usize = 44;
         match self {
-            Value::Str(s) if s.len() <= 20 && crate::cmd::parse_i64(s).is_some() => "int",
+            Value::Str(s) if s.len() <= 20 && crate::args::parse_i64(s).is_some() => "int",
             Value::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT => "embstr",
             Value::Str(_) => "raw",
             Value::Hash(h) => h.encoding(),

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use super::dense::DenseMap;
-use crate::cmd::parse_i64;
+use crate::args::parse_i64;
 
 /// Redis's `set-max-intset-entries`: more members than this → hashtable.
 pub const SET_MAX_INTSET_ENTRIES: usize = 512;

@@ -41,7 +41,7 @@ use super::{errno_str, Coord, Plan, Ready, CQE_BATCH_MAX};
 use crate::clients::{ConnInfo, Owner};
 use crate::config::UringMode;
 use crate::engine::client_closed;
-use crate::engine::conn_rules::{next_step, Facts, Step};
+use crate::engine::conn_rules::{next_step, session_facts, Facts, Step};
 use crate::engine::limits::{IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use crate::net::Listener;
 use crate::ring::bufring::BufRing;
@@ -433,7 +433,7 @@ impl<'a> Worker<'a> {
                 peer_eof: conn.eof,
                 draining,
                 killed: conn.kill,
-                ..conn.session.facts(shared, short_send_rest)
+                ..session_facts(&conn.session, shared, short_send_rest)
             };
             match next_step(facts) {
                 Step::Send => self.batching.send_queued(pump_send(conn, slot, gen, &mut self.ring)?),
