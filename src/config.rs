@@ -58,6 +58,69 @@ pub enum UringMode {
     Basic,
 }
 
+/// `--maxmemory-policy`: what happens when a write needs memory over `--maxmemory` (Redis's
+/// eight policies; `volatile-*` only evict keys with a TTL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MaxmemoryPolicy {
+    VolatileLru,
+    AllkeysLru,
+    VolatileLfu,
+    AllkeysLfu,
+    VolatileRandom,
+    AllkeysRandom,
+    VolatileTtl,
+    Noeviction,
+}
+
+impl MaxmemoryPolicy {
+    /// Every policy, in Redis's order (index = the value kept in the tunables' atomic).
+    pub const ALL: [MaxmemoryPolicy; 8] = [
+        MaxmemoryPolicy::VolatileLru,
+        MaxmemoryPolicy::AllkeysLru,
+        MaxmemoryPolicy::VolatileLfu,
+        MaxmemoryPolicy::AllkeysLfu,
+        MaxmemoryPolicy::VolatileRandom,
+        MaxmemoryPolicy::AllkeysRandom,
+        MaxmemoryPolicy::VolatileTtl,
+        MaxmemoryPolicy::Noeviction,
+    ];
+
+    /// The name CONFIG GET and INFO print.
+    pub fn name(self) -> &'static str {
+        match self {
+            MaxmemoryPolicy::VolatileLru => "volatile-lru",
+            MaxmemoryPolicy::AllkeysLru => "allkeys-lru",
+            MaxmemoryPolicy::VolatileLfu => "volatile-lfu",
+            MaxmemoryPolicy::AllkeysLfu => "allkeys-lfu",
+            MaxmemoryPolicy::VolatileRandom => "volatile-random",
+            MaxmemoryPolicy::AllkeysRandom => "allkeys-random",
+            MaxmemoryPolicy::VolatileTtl => "volatile-ttl",
+            MaxmemoryPolicy::Noeviction => "noeviction",
+        }
+    }
+
+    /// Parse a name case-insensitively (CONFIG SET).
+    pub fn parse(name: &[u8]) -> Option<MaxmemoryPolicy> {
+        Self::ALL.into_iter().find(|p| p.name().as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// Only keys with a TTL may be evicted.
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            MaxmemoryPolicy::VolatileLru
+                | MaxmemoryPolicy::VolatileLfu
+                | MaxmemoryPolicy::VolatileRandom
+                | MaxmemoryPolicy::VolatileTtl
+        )
+    }
+
+    /// The entry's access bits hold an LFU counter (else an LRU clock).
+    pub fn is_lfu(self) -> bool {
+        matches!(self, MaxmemoryPolicy::VolatileLfu | MaxmemoryPolicy::AllkeysLfu)
+    }
+}
+
 /// `yes`/`no` flag values, as Redis spells them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum YesNo {
@@ -177,6 +240,23 @@ pub struct Config {
     /// (normal, replica, pubsub); repeat for several classes.
     #[arg(long, value_name = "CLASS HARD SOFT SECONDS", value_parser = parse_output_limit_flag)]
     pub client_output_buffer_limit: Vec<String>,
+    /// Memory limit for data (e.g. 100mb; 0 = none). Over it, write commands evict keys
+    /// by --maxmemory-policy or are refused with an OOM error.
+    #[arg(long, default_value = "0", value_parser = parse_size)]
+    pub maxmemory: u64,
+    /// What to do at --maxmemory: noeviction, allkeys-lru, allkeys-lfu, allkeys-random,
+    /// volatile-lru, volatile-lfu, volatile-random or volatile-ttl.
+    #[arg(long, value_enum, default_value_t = MaxmemoryPolicy::Noeviction)]
+    pub maxmemory_policy: MaxmemoryPolicy,
+    /// Keys sampled per eviction (more = closer to true LRU/LFU, slower).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=i32::MAX as i64))]
+    pub maxmemory_samples: u32,
+    /// LFU counter growth: higher = more hits needed to raise the counter.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
+    pub lfu_log_factor: u32,
+    /// Minutes after which an idle key's LFU counter is halved (decremented) (0 = never).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
+    pub lfu_decay_time: u32,
     /// Test-only: make io_uring setup fail, to exercise the fallback path.
     #[arg(long, hide = true)]
     pub uring_force_setup_failure: bool,

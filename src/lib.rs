@@ -50,6 +50,9 @@
 //!   `include`s and CONFIG REWRITE; [`logfile`] — `--logfile` with reopen on SIGHUP.
 //!   [`metrics`] — per-command, latency and error statistics for INFO (striped, summed on
 //!   read).
+//!   [`alloc`] — the allocator (jemalloc with a byte counter for `used_memory` and
+//!   maxmemory), its statistics and MEMORY PURGE. [`evict`] — maxmemory: the OOM check
+//!   before write commands and approximated LRU / LFU / random / TTL eviction.
 //!   [`shared`] — state every worker shares (store, stats, I/O counters, shutdown).
 //! - [`client`] — a small blocking RESP2/RESP3 client used by `ringkv-cli`, tests and benches;
 //!   [`cli_help`] — `ringkv-cli`'s local HELP, completion and argument hints;
@@ -77,6 +80,7 @@
 //!                  (shard chosen by the key's ahash; active expiry on a timer)
 //! ```
 
+pub mod alloc;
 pub mod args;
 pub mod blocking;
 pub mod cli_help;
@@ -87,6 +91,7 @@ pub mod cmd;
 pub mod conffile;
 pub mod config;
 pub mod engine;
+pub mod evict;
 pub mod exclusive;
 pub mod expire;
 pub mod glob;

@@ -24,6 +24,11 @@ use crate::shared::Shared;
 
 /// Buffered input is compacted (consumed prefix dropped) once the prefix is this large.
 const INBUF_COMPACT_BYTES: usize = 64 * 1024;
+/// An emptied input buffer keeps its allocation up to this capacity; a bigger one (after a
+/// large request) is freed so an idle connection does not pin it.
+pub const INBUF_KEEP_BYTES: usize = 64 * 1024;
+/// The same bound for the output buffer once the engine has sent everything in it.
+pub const OUT_KEEP_BYTES: usize = 64 * 1024;
 
 /// Why a session wants its connection closed (after its output has been sent).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,8 +123,7 @@ impl Session {
         }
         shared.stats.net_input_bytes.fetch_add(data.len() as u64, Relaxed);
         if self.buffered_input() == 0 {
-            self.inbuf.clear();
-            self.in_start = 0;
+            self.clear_input();
             let used = self.run(shared, data);
             if used < data.len() {
                 self.inbuf.extend_from_slice(&data[used..]);
@@ -130,6 +134,24 @@ impl Session {
         }
         shared.note_input(self.buffered_input());
         self.check_query_buffer(shared);
+    }
+
+    /// The engine sent all of `out`: empty it, and free its allocation if a big reply grew it
+    /// past [`OUT_KEEP_BYTES`].
+    pub fn output_sent(&mut self) {
+        self.out.clear();
+        if self.out.capacity() > OUT_KEEP_BYTES {
+            self.out.shrink_to_fit();
+        }
+    }
+
+    /// Empty the input buffer, freeing it past [`INBUF_KEEP_BYTES`].
+    fn clear_input(&mut self) {
+        self.inbuf.clear();
+        self.in_start = 0;
+        if self.inbuf.capacity() > INBUF_KEEP_BYTES {
+            self.inbuf = Vec::new();
+        }
     }
 
     /// This connection as the rest of the server sees it.
@@ -180,8 +202,7 @@ impl Session {
         self.inbuf = inbuf;
         self.in_start += used;
         if self.in_start == self.inbuf.len() {
-            self.inbuf.clear();
-            self.in_start = 0;
+            self.clear_input();
         } else if self.in_start >= INBUF_COMPACT_BYTES {
             self.inbuf.drain(..self.in_start);
             self.in_start = 0;
@@ -205,6 +226,9 @@ impl Session {
         let out_start = self.out.len();
         let pause = shared.config.client_output_pause;
         let mut last: Option<(&'static str, u64)> = None;
+        // One clock reading per batch of requests (Redis caches the command time per event
+        // loop iteration too): every request of the batch sees the same time.
+        let now_ms = crate::store::now_ms();
         self.held = false;
         while pos < buf.len() && self.close.is_none() {
             if self.client.blocked.is_some() {
@@ -220,7 +244,6 @@ impl Session {
                     if !self.args.is_empty() {
                         let argv = self.args.argv(&buf[pos..]);
                         let was_authenticated = self.client.authenticated;
-                        let now_ms = crate::store::now_ms();
                         let reply_start = self.out.len();
                         let mut ctx = Ctx { shared, client: &mut self.client, out: &mut self.out, now_ms };
                         let name = cmd::execute(&mut ctx, argv).map_or("NULL", |c| c.name);

@@ -68,6 +68,8 @@ pub struct Stats {
     pub connected_clients: AtomicUsize,
     pub protocol_errors: AtomicU64,
     pub expired_keys: AtomicU64,
+    /// Keys removed to stay under maxmemory.
+    pub evicted_keys: AtomicU64,
     pub keyspace_hits: StripedCounter,
     pub keyspace_misses: StripedCounter,
     /// Largest pending output (bytes) any client has had (INFO clients).
@@ -142,6 +144,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: Config) -> Self {
         let store = Store::new(config.databases.max(1), crate::store::SHARDS_PER_DB_DEFAULT);
+        store.access_policy().set(config.maxmemory_policy.is_lfu(), config.lfu_log_factor, config.lfu_decay_time);
         Shared {
             tunables: Tunables::new(&config),
             slowlog: SlowLog::default(),

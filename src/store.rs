@@ -57,7 +57,11 @@ use hashbrown::HashTable;
 
 use crate::types::Value;
 
+mod access;
+mod evict;
 mod watch;
+pub use access::{idle_ms, AccessPolicy, DEADLINE_MAX_MS};
+pub use evict::{Candidate, Score};
 pub use watch::Watches;
 
 /// Default number of logical databases (Redis's `databases 16`).
@@ -113,23 +117,53 @@ pub fn now_us() -> u64 {
 pub struct Entry {
     pub key: Box<[u8]>,
     pub value: Value,
-    /// Absolute deadline in Unix ms; 0 = no expiry.
-    expire_at_ms: u64,
+    /// Low [`access::DEADLINE_BITS`]: absolute deadline in Unix ms (0 = no expiry); high
+    /// [`access::ACCESS_BITS`]: the access clock (LRU / LFU, see [`access`]).
+    meta: u64,
 }
 
 impl Entry {
+    fn new(key: Box<[u8]>, value: Value, deadline_ms: u64, access: u64) -> Entry {
+        Entry { key, value, meta: pack_meta(deadline_ms, access) }
+    }
+
     /// The deadline in Unix ms, if any.
     pub fn expire_at_ms(&self) -> Option<u64> {
-        if self.expire_at_ms == 0 {
+        let deadline = self.deadline();
+        if deadline == 0 {
             None
         } else {
-            Some(self.expire_at_ms)
+            Some(deadline)
         }
     }
 
-    fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at_ms != 0 && self.expire_at_ms <= now_ms
+    /// The deadline (0 = none).
+    fn deadline(&self) -> u64 {
+        self.meta & DEADLINE_MAX_MS
     }
+
+    fn set_deadline(&mut self, deadline_ms: u64) {
+        self.meta = pack_meta(deadline_ms, self.access());
+    }
+
+    /// The access clock bits (see [`access`]).
+    pub fn access(&self) -> u64 {
+        self.meta >> access::DEADLINE_BITS
+    }
+
+    fn set_access(&mut self, bits: u64) {
+        self.meta = pack_meta(self.deadline(), bits);
+    }
+
+    fn is_expired(&self, now_ms: u64) -> bool {
+        let deadline = self.deadline();
+        deadline != 0 && deadline <= now_ms
+    }
+}
+
+/// The deadline word: `deadline_ms` clamped to [`DEADLINE_MAX_MS`], `access` on top.
+fn pack_meta(deadline_ms: u64, access: u64) -> u64 {
+    deadline_ms.min(DEADLINE_MAX_MS) | (access << access::DEADLINE_BITS)
 }
 
 /// The 64-bit table hash for a key's 32-bit in-shard hash.
@@ -281,7 +315,7 @@ impl Shard {
     fn insert(&mut self, hash32: u32, entry: Entry) -> usize {
         debug_assert!(self.slab.len() < SHARD_KEYS_MAX);
         self.touch(&entry.key);
-        let has_deadline = entry.expire_at_ms != 0;
+        let has_deadline = entry.deadline() != 0;
         let i = self.slab.len();
         self.slab.push(entry, hash32);
         let hashes = &self.slab.hashes;
@@ -355,7 +389,7 @@ impl Shard {
     /// Sets the deadline (0 = none) of the entry at `i`; returns its new slab position.
     fn set_deadline(&mut self, i: usize, expire_at_ms: u64) -> usize {
         self.touch(&self.slab.entry(i).key);
-        let had_deadline = self.slab.entry(i).expire_at_ms != 0;
+        let had_deadline = self.slab.entry(i).deadline() != 0;
         let mut i = i;
         if !had_deadline && expire_at_ms != 0 {
             let front = self.volatile;
@@ -368,7 +402,7 @@ impl Shard {
             self.swap_slots(i, boundary);
             i = boundary;
         }
-        self.slab.entry_mut(i).expire_at_ms = expire_at_ms;
+        self.slab.entry_mut(i).set_deadline(expire_at_ms);
         i
     }
 
@@ -416,6 +450,7 @@ impl Shard {
 /// (and removes it).
 pub struct KeyView<'a> {
     shard: &'a mut Shard,
+    access: &'a AccessPolicy,
     hash: u64,
     key: &'a [u8],
     now_ms: u64,
@@ -431,8 +466,35 @@ impl<'a> KeyView<'a> {
         self.hash as u32
     }
 
+    /// The live entry's slab position, its access clock updated (a read or write access).
     fn find_live(&mut self) -> Option<usize> {
+        let i = self.find_live_untouched()?;
+        let entry = self.shard.slab.entry_mut(i);
+        let random01 = random_below(1 << 24) as f64 / f64::from(1u32 << 24);
+        entry.set_access(self.access.touched(entry.access(), self.now_ms, random01));
+        Some(i)
+    }
+
+    /// The live entry's slab position, leaving its access clock alone.
+    fn find_live_untouched(&mut self) -> Option<usize> {
         self.shard.find_live(self.hash32(), self.key, self.now_ms)
+    }
+
+    /// The live entry without counting an access (OBJECT IDLETIME / FREQ, Redis's
+    /// `LOOKUP_NOTOUCH`).
+    pub fn peek(&mut self) -> Option<&Entry> {
+        let i = self.find_live_untouched()?;
+        Some(self.shard.slab.entry(i))
+    }
+
+    /// How the store records accesses (to read an entry's [`Entry::access`] bits).
+    pub fn access_policy(&self) -> &AccessPolicy {
+        self.access
+    }
+
+    /// The time of this access in Unix ms.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
     }
 
     /// The live entry, if any, for reading.
@@ -482,16 +544,12 @@ impl<'a> KeyView<'a> {
             None => 0,
         };
         let Some(i) = self.find_live() else {
-            let entry = Entry { key: self.key.into(), value, expire_at_ms: deadline };
+            let entry = Entry::new(self.key.into(), value, deadline, self.access.initial(self.now_ms));
             self.shard.insert(self.hash32(), entry);
             return None;
         };
         let entry = self.shard.slab.entry_mut(i);
-        let old = Entry {
-            key: Box::default(),
-            value: std::mem::replace(&mut entry.value, value),
-            expire_at_ms: entry.expire_at_ms,
-        };
+        let old = Entry { key: Box::default(), value: std::mem::replace(&mut entry.value, value), meta: entry.meta };
         self.shard.set_deadline(i, deadline);
         Some(old)
     }
@@ -506,11 +564,7 @@ impl<'a> KeyView<'a> {
         };
         self.shard.touch(self.key);
         let entry = self.shard.slab.entry_mut(i);
-        Some(Entry {
-            key: Box::default(),
-            value: std::mem::replace(&mut entry.value, value),
-            expire_at_ms: entry.expire_at_ms,
-        })
+        Some(Entry { key: Box::default(), value: std::mem::replace(&mut entry.value, value), meta: entry.meta })
     }
 
     /// Remove the key; returns the live entry if there was one.
@@ -553,6 +607,7 @@ pub struct MultiView<'a> {
     /// Per requested key: index into `guards` and the key's hash.
     slots: Vec<(usize, u64)>,
     keys: &'a [(usize, &'a [u8])],
+    access: &'a AccessPolicy,
     now_ms: u64,
 }
 
@@ -567,7 +622,7 @@ impl<'a> MultiView<'a> {
     /// A view of key `i` (in the order they were requested). Panics if `i >= len()`.
     pub fn key(&mut self, i: usize) -> KeyView<'_> {
         let (guard, hash) = self.slots[i];
-        KeyView { shard: &mut self.guards[guard], hash, key: self.keys[i].1, now_ms: self.now_ms }
+        KeyView { shard: &mut self.guards[guard], access: self.access, hash, key: self.keys[i].1, now_ms: self.now_ms }
     }
 }
 
@@ -590,6 +645,8 @@ pub struct Store {
     /// Global shard index (`db * shards_per_db + shard`) where the next active expire cycle
     /// starts, so consecutive cycles with a short budget still cover every shard.
     expire_cursor: AtomicUsize,
+    /// How accesses update each entry's clock (maxmemory-policy, lfu-*).
+    access: AccessPolicy,
 }
 
 impl Store {
@@ -606,10 +663,15 @@ impl Store {
             hasher: ahash::RandomState::new(),
             shard_mask: shards as u64 - 1,
             expire_cursor: AtomicUsize::new(0),
+            access: AccessPolicy::default(),
         }
     }
     pub fn databases(&self) -> usize {
         self.dbs.len()
+    }
+    /// How accesses update each entry's clock (set from maxmemory-policy and lfu-*).
+    pub fn access_policy(&self) -> &AccessPolicy {
+        &self.access
     }
     pub fn shards_per_db(&self) -> usize {
         (self.shard_mask + 1) as usize
@@ -626,7 +688,7 @@ impl Store {
     pub fn with_key<R>(&self, db: usize, key: &[u8], now_ms: u64, f: impl FnOnce(&mut KeyView<'_>) -> R) -> R {
         let (hash, shard) = self.locate(key);
         let mut guard = lock(&self.dbs[db][shard]);
-        f(&mut KeyView { shard: &mut guard, hash, key, now_ms })
+        f(&mut KeyView { shard: &mut guard, access: &self.access, hash, key, now_ms })
     }
 
     /// Run `f` with all `keys` (db, key) locked together (the same key may appear twice; it
@@ -650,7 +712,7 @@ impl Store {
             .iter()
             .map(|&(global, hash)| (order.binary_search(&global).unwrap_or_else(|at| at), hash))
             .collect();
-        f(&mut MultiView { guards, slots, keys, now_ms })
+        f(&mut MultiView { guards, slots, keys, access: &self.access, now_ms })
     }
 
     /// Start watching `key` of `db` for `watches` (WATCH). An expired key is removed first
@@ -842,7 +904,7 @@ mod tests {
                 for i in 0..shard.slab.len() {
                     let entry = shard.slab.entry(i);
                     assert_eq!(shard.find(shard.slab.hash(i), &entry.key), Some(i));
-                    assert_eq!(i < shard.volatile, entry.expire_at_ms != 0, "index {i}");
+                    assert_eq!(i < shard.volatile, entry.deadline() != 0, "index {i}");
                     let (hash, _) = store.locate(&entry.key);
                     assert_eq!(hash as u32, shard.slab.hash(i));
                 }
@@ -1205,7 +1267,7 @@ mod tests {
                 }
                 4 => {
                     let got = store.with_key(0, &key, now, |kv| {
-                        kv.get().map(|e| (e.value.as_str().cloned().expect("a string"), e.expire_at_ms))
+                        kv.get().map(|e| (e.value.as_str().cloned().expect("a string"), e.deadline()))
                     });
                     assert_eq!(got.as_ref(), model.get(&key));
                 }

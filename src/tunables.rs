@@ -1,6 +1,7 @@
 //! The settings `CONFIG SET` can change while the server runs (Redis's "modifiable" configs):
 //! protected-mode, requirepass, maxclients, timeout, client-query-buffer-limit,
-//! proto-max-bulk-len, client-output-buffer-limit and the slow log's two knobs.
+//! proto-max-bulk-len, client-output-buffer-limit, the slow log's two knobs and maxmemory with
+//! its policy, samples and LFU parameters.
 //!
 //! Why a separate struct: [`crate::config::Config`] is parsed once by clap and read
 //! everywhere without locks. The few values that may change live here instead, each in an
@@ -11,10 +12,10 @@
 //! fields of the same names keep the startup values only.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize};
 use std::sync::{Arc, RwLock};
 
-use crate::config::{Config, YesNo};
+use crate::config::{Config, MaxmemoryPolicy, YesNo};
 
 /// Redis's default `slowlog-log-slower-than` (µs): commands slower than 10 ms are logged.
 pub const SLOWLOG_LOG_SLOWER_THAN_DEFAULT: i64 = 10_000;
@@ -77,6 +78,11 @@ fn config_output_limits(config: &Config) -> [OutputLimit; 3] {
     limits
 }
 
+/// A policy's index in [`MaxmemoryPolicy::ALL`].
+fn policy_index(policy: MaxmemoryPolicy) -> u8 {
+    MaxmemoryPolicy::ALL.iter().position(|&p| p == policy).unwrap_or(0) as u8
+}
+
 /// The runtime-changeable settings (see the module docs).
 pub struct Tunables {
     protected_mode: AtomicBool,
@@ -89,6 +95,12 @@ pub struct Tunables {
     /// The password, `None` when unset or empty.
     password: RwLock<Option<Arc<[u8]>>>,
     output_limits: RwLock<[OutputLimit; 3]>,
+    maxmemory: AtomicU64,
+    /// Index in [`MaxmemoryPolicy::ALL`].
+    maxmemory_policy: AtomicU8,
+    maxmemory_samples: AtomicU32,
+    lfu_log_factor: AtomicU32,
+    lfu_decay_time: AtomicU32,
 }
 
 impl Tunables {
@@ -104,6 +116,11 @@ impl Tunables {
             slowlog_max_len: AtomicU64::new(config.slowlog_max_len),
             password: RwLock::new(config.password().map(Arc::from)),
             output_limits: RwLock::new(config_output_limits(config)),
+            maxmemory: AtomicU64::new(config.maxmemory),
+            maxmemory_policy: AtomicU8::new(policy_index(config.maxmemory_policy)),
+            maxmemory_samples: AtomicU32::new(config.maxmemory_samples),
+            lfu_log_factor: AtomicU32::new(config.lfu_log_factor),
+            lfu_decay_time: AtomicU32::new(config.lfu_decay_time),
         }
     }
 
@@ -150,6 +167,39 @@ impl Tunables {
     }
     pub fn set_slowlog_max_len(&self, n: u64) {
         self.slowlog_max_len.store(n, Relaxed);
+    }
+
+    /// `maxmemory` in bytes (0 = no limit).
+    pub fn maxmemory(&self) -> u64 {
+        self.maxmemory.load(Relaxed)
+    }
+    pub fn set_maxmemory(&self, bytes: u64) {
+        self.maxmemory.store(bytes, Relaxed);
+    }
+    pub fn maxmemory_policy(&self) -> MaxmemoryPolicy {
+        MaxmemoryPolicy::ALL[usize::from(self.maxmemory_policy.load(Relaxed)) % MaxmemoryPolicy::ALL.len()]
+    }
+    pub fn set_maxmemory_policy(&self, policy: MaxmemoryPolicy) {
+        self.maxmemory_policy.store(policy_index(policy), Relaxed);
+    }
+    pub fn maxmemory_samples(&self) -> u32 {
+        self.maxmemory_samples.load(Relaxed)
+    }
+    pub fn set_maxmemory_samples(&self, n: u32) {
+        self.maxmemory_samples.store(n, Relaxed);
+    }
+    pub fn lfu_log_factor(&self) -> u32 {
+        self.lfu_log_factor.load(Relaxed)
+    }
+    pub fn set_lfu_log_factor(&self, n: u32) {
+        self.lfu_log_factor.store(n, Relaxed);
+    }
+    /// Minutes per LFU counter decrement of an idle key (0 = no decay).
+    pub fn lfu_decay_time(&self) -> u32 {
+        self.lfu_decay_time.load(Relaxed)
+    }
+    pub fn set_lfu_decay_time(&self, n: u32) {
+        self.lfu_decay_time.store(n, Relaxed);
     }
 
     /// The password clients must give, if one is set.

@@ -1,14 +1,12 @@
 //! Measures the store's memory per key: 1,000,000 keys of 16 bytes with 32-byte values in a
 //! `Store` with the default databases and shards. Prints bytes per key as the allocator sees
-//! them (a counting global allocator: requested bytes, no malloc headers) and as RSS growth
-//! (`/proc/self/statm`), plus insert and lookup speed. Only a generous bound is asserted, so
+//! them (the server's counting jemalloc: requested bytes, no size-class rounding) and as RSS
+//! growth (`/proc/self/statm`), plus insert and lookup speed. Only a generous bound is asserted, so
 //! the layout cannot silently explode.
 //!
 //! Run: `cargo test --release --test memory -- --nocapture`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ringkv::store::{now_ms, Store, DATABASES_DEFAULT, SHARDS_PER_DB_DEFAULT};
@@ -21,60 +19,17 @@ const VALUE_BYTES: usize = 32;
 /// Sanity bound on counted bytes per key; the measured figure is far below it.
 const BYTES_PER_KEY_MAX: f64 = 250.0;
 
-/// Live bytes handed out by the allocator.
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-struct Counting;
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged and only
-// adds bookkeeping, so `System`'s guarantees carry over.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is; the caller upholds `alloc_zeroed`'s contract.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is; `ptr` came from this allocator with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded as is; `ptr` came from this allocator with `layout`.
-        let new_ptr = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new_ptr.is_null() {
-            LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
-            LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-        new_ptr
-    }
-}
-
+/// The server's allocator (jemalloc with the byte counter INFO's `used_memory` reads), so
+/// RSS here is what the server would show.
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: ringkv::alloc::Counting = ringkv::alloc::Counting;
 
-/// Resident set size in bytes, from `/proc/self/statm` (0 where unavailable).
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf only reads a system constant.
-    let page_bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * usize::try_from(page_bytes).unwrap_or(4096)
+/// Live bytes handed out by the allocator (requested sizes).
+fn live_bytes() -> usize {
+    ringkv::alloc::used_memory()
 }
+
+use ringkv::alloc::rss_bytes;
 
 fn key(i: usize) -> [u8; KEY_BYTES] {
     let mut key = [0u8; KEY_BYTES];
@@ -87,7 +42,7 @@ fn key(i: usize) -> [u8; KEY_BYTES] {
 fn bytes_per_key() {
     let store = Store::new(DATABASES_DEFAULT, SHARDS_PER_DB_DEFAULT);
     let now = now_ms();
-    let (live_before, rss_before) = (LIVE_BYTES.load(Ordering::Relaxed), rss_bytes());
+    let (live_before, rss_before) = (live_bytes(), rss_bytes());
 
     let started = Instant::now();
     for i in 0..KEYS {
@@ -96,7 +51,7 @@ fn bytes_per_key() {
     }
     let insert_ns = started.elapsed().as_nanos() as f64 / KEYS as f64;
 
-    let live = LIVE_BYTES.load(Ordering::Relaxed) - live_before;
+    let live = live_bytes() - live_before;
     let rss = rss_bytes().saturating_sub(rss_before);
     let bytes_per_key = live as f64 / KEYS as f64;
     let payload = (KEY_BYTES + VALUE_BYTES) as f64;
@@ -122,14 +77,14 @@ fn bytes_per_key() {
 /// deadline: 48 bytes per bucket), no locks: a yardstick for the numbers above, measured in
 /// the same run because absolute timings depend on the machine's load.
 fn baseline_hash_map() {
-    let live_before = LIVE_BYTES.load(Ordering::Relaxed);
+    let live_before = live_bytes();
     let mut map: HashMap<Box<[u8]>, (Vec<u8>, u64), ahash::RandomState> = HashMap::default();
     let started = Instant::now();
     for i in 0..KEYS {
         map.insert(Box::from(&key(i)[..]), (vec![b'v'; VALUE_BYTES], 0));
     }
     let insert_ns = started.elapsed().as_nanos() as f64 / KEYS as f64;
-    let live = LIVE_BYTES.load(Ordering::Relaxed) - live_before;
+    let live = live_bytes() - live_before;
     let started = Instant::now();
     let mut found = 0;
     for i in (0..KEYS).map(|i| i.wrapping_mul(7919) % KEYS) {

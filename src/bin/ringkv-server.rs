@@ -13,7 +13,12 @@ use std::io::IsTerminal;
 use ringkv::conffile::{self, LoadError};
 use ringkv::logfile::LogFile;
 
+/// jemalloc with the byte counter INFO's `used_memory` and maxmemory read.
+#[global_allocator]
+static GLOBAL: ringkv::alloc::Counting = ringkv::alloc::Counting;
+
 fn main() {
+    ringkv::alloc::install();
     let config = match conffile::load(std::env::args_os().collect()) {
         Ok(config) => config,
         Err(LoadError::Flags(e)) => {

@@ -3,7 +3,7 @@
 //! byte 0. Semantics and error texts follow Redis 7.0's `bitops.c`.
 
 use super::{
-    eq_ignore_case, parse_i64, Command, Ctx, Doc, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE,
+    eq_ignore_case, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE,
 };
 use crate::protocol::Argv;
 use crate::reply;
@@ -19,8 +19,8 @@ const ERR_STRING_TOO_LONG: &str = super::ERR_STRING_TOO_LONG;
 
 pub const COMMANDS: &[Command] = &[
     Command { name: "bitpos", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: bitpos },
-    Command { name: "bitop", arity: -4, flags: WRITE, keys: (2, -1, 1), handler: bitop },
-    Command { name: "bitfield", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: bitfield },
+    Command { name: "bitop", arity: -4, flags: WRITE | DENYOOM, keys: (2, -1, 1), handler: bitop },
+    Command { name: "bitfield", arity: -2, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: bitfield },
     Command { name: "bitfield_ro", arity: -2, flags: READONLY, keys: (1, 1, 1), handler: bitfield_ro },
 ];
 

@@ -122,6 +122,11 @@ const PARAMS: &[Param] = &[
     ),
     runtime("slowlog-max-len", |s| s.tunables.slowlog_max_len().to_string(), set_slowlog_max_len),
     runtime("client-output-buffer-limit", get_output_limits, set_output_limits),
+    runtime("maxmemory", |s| s.tunables.maxmemory().to_string(), set_maxmemory),
+    runtime("maxmemory-policy", |s| s.tunables.maxmemory_policy().name().to_string(), set_maxmemory_policy),
+    runtime("maxmemory-samples", |s| s.tunables.maxmemory_samples().to_string(), set_maxmemory_samples),
+    runtime("lfu-log-factor", |s| s.tunables.lfu_log_factor().to_string(), set_lfu_log_factor),
+    runtime("lfu-decay-time", |s| s.tunables.lfu_decay_time().to_string(), set_lfu_decay_time),
     Param {
         name: "save",
         get: |_| String::new(),
@@ -134,7 +139,6 @@ const PARAMS: &[Param] = &[
         set: Some(|_, v, _| only(v, b"no", "ringkv has no persistence")),
         flag: false,
     },
-    Param { name: "maxmemory", get: |_| "0".into(), set: None, flag: false },
     Param { name: "io-threads", get: |s| s.config.worker_threads().to_string(), set: None, flag: false },
 ];
 
@@ -250,6 +254,58 @@ fn set_slowlog_max_len(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> 
     if apply {
         s.tunables.set_slowlog_max_len(n);
         s.slowlog.trim(n);
+    }
+    Ok(())
+}
+
+fn set_maxmemory(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, true, 0, i64::MAX)? as u64;
+    if apply {
+        s.tunables.set_maxmemory(n);
+        let used = crate::alloc::used_memory() as u64;
+        if n != 0 && used > n {
+            // Redis logs this too; the next write command evicts down to the limit.
+            tracing::warn!(
+                used,
+                maxmemory = n,
+                "WARNING: the new maxmemory value set via CONFIG SET is smaller than the current memory usage"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn set_maxmemory_policy(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let policy = crate::config::MaxmemoryPolicy::parse(v).ok_or("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction")?;
+    if apply {
+        s.tunables.set_maxmemory_policy(policy);
+        crate::evict::sync_access_policy(s);
+    }
+    Ok(())
+}
+
+fn set_maxmemory_samples(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, false, 1, i32::MAX as i64)? as u32;
+    if apply {
+        s.tunables.set_maxmemory_samples(n);
+    }
+    Ok(())
+}
+
+fn set_lfu_log_factor(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, false, 0, i32::MAX as i64)? as u32;
+    if apply {
+        s.tunables.set_lfu_log_factor(n);
+        crate::evict::sync_access_policy(s);
+    }
+    Ok(())
+}
+
+fn set_lfu_decay_time(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, false, 0, i32::MAX as i64)? as u32;
+    if apply {
+        s.tunables.set_lfu_decay_time(n);
+        crate::evict::sync_access_policy(s);
     }
     Ok(())
 }
@@ -407,6 +463,7 @@ fn resetstat(shared: &Shared) {
         &s.rejected_connections,
         &s.protocol_errors,
         &s.expired_keys,
+        &s.evicted_keys,
         &s.timedout_clients,
     ] {
         a.store(0, Relaxed);

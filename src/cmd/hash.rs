@@ -8,7 +8,7 @@
 use super::typed::{
     distinct_random_indices, parse_random_count, parse_scan, random_below, scan_reply, with_created, with_existing,
 };
-use super::{eq_ignore_case, format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, Doc, ERR_NOT_FLOAT};
+use super::{eq_ignore_case, format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, Doc, DENYOOM, ERR_NOT_FLOAT};
 use super::{ERR_NOT_INTEGER, ERR_OVERFLOW, ERR_SYNTAX, READONLY, WRITE};
 use crate::protocol::Argv;
 use crate::reply;
@@ -20,9 +20,9 @@ const ERR_HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
 const ERR_FLOAT_RESULT: &str = "ERR increment would produce NaN or Infinity";
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "hset", arity: -4, flags: WRITE, keys: (1, 1, 1), handler: hset },
-    Command { name: "hmset", arity: -4, flags: WRITE, keys: (1, 1, 1), handler: hmset },
-    Command { name: "hsetnx", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: hsetnx },
+    Command { name: "hset", arity: -4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: hset },
+    Command { name: "hmset", arity: -4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: hmset },
+    Command { name: "hsetnx", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: hsetnx },
     Command { name: "hget", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: hget },
     Command { name: "hmget", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: hmget },
     Command { name: "hdel", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: hdel },
@@ -32,8 +32,8 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "hkeys", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: hkeys },
     Command { name: "hvals", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: hvals },
     Command { name: "hgetall", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: hgetall },
-    Command { name: "hincrby", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: hincrby },
-    Command { name: "hincrbyfloat", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: hincrbyfloat },
+    Command { name: "hincrby", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: hincrby },
+    Command { name: "hincrbyfloat", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: hincrbyfloat },
     Command { name: "hrandfield", arity: -2, flags: READONLY, keys: (1, 1, 1), handler: hrandfield },
     Command { name: "hscan", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: hscan },
 ];

@@ -7,8 +7,10 @@
 //! Fields Redis prints for features ringkv does not have are printed with the values Redis
 //! shows when the feature is off (persistence: `loading:0`, `aof_enabled:0`, ...; replication:
 //! `role:master`, `connected_slaves:0`), so exporters and dashboards find them. Fields about
-//! Redis internals ringkv has no counterpart for (allocator fragmentation, Lua memory, fork
-//! and defrag counters) are left out rather than invented.
+//! Redis internals ringkv has no counterpart for (Lua memory, fork and defrag counters,
+//! Redis's memory overhead breakdown) are left out rather than invented. Memory figures come
+//! from [`crate::alloc`]: `used_memory` is the counting allocator's live bytes, `allocator_*`
+//! are jemalloc's own statistics.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -128,14 +130,6 @@ fn clients(shared: &Shared, s: &mut String) {
     );
 }
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
-    pages * page
-}
-
 fn total_system_memory() -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
     let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
@@ -158,15 +152,42 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-fn memory(_shared: &Shared, s: &mut String) {
-    // ringkv does not count allocations: used_memory is the resident set size.
-    let rss = rss_bytes();
+/// Redis's `%.2f` ratio (0 when the divisor is 0).
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+fn memory(shared: &Shared, s: &mut String) {
+    let rss = crate::alloc::rss_bytes();
+    // Without the counting allocator (library tests) the resident set stands in.
+    let used = if crate::alloc::installed() { crate::alloc::used_memory() } else { rss };
+    let peak = crate::alloc::used_memory_peak().max(used);
+    let a = crate::alloc::allocator_stats();
     let sys = total_system_memory();
+    let max = shared.tunables.maxmemory();
     let _ = write!(
         s,
-        "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{h}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{h}\r\ntotal_system_memory:{sys}\r\ntotal_system_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\ntotal_system_memory:{sys}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:jemalloc-5.3.0\r\nlazyfree_pending_objects:0\r\n",
+        human(used as u64),
+        human(rss as u64),
+        human(peak as u64),
+        ratio(used, peak) * 100.0,
+        a.allocated,
+        a.active,
+        a.resident,
         human(sys),
-        h = human(rss),
+        human(max),
+        shared.tunables.maxmemory_policy().name(),
+        ratio(a.active, a.allocated),
+        a.active as i64 - a.allocated as i64,
+        ratio(a.resident, a.active),
+        a.resident as i64 - a.active as i64,
+        ratio(rss, used),
+        rss as i64 - used as i64,
     );
 }
 
@@ -186,7 +207,7 @@ fn stats(shared: &Shared, s: &mut String) {
     let st = &shared.stats;
     let _ = write!(
         s,
-        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntotal_error_replies:{}\r\ntotal_protocol_errors:{}\r\ntimedout_clients:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n",
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntotal_error_replies:{}\r\ntotal_protocol_errors:{}\r\ntimedout_clients:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n",
         st.total_connections_received.load(Relaxed),
         st.total_commands_processed.load(Relaxed),
         shared.inst_ops.per_sec().round() as u64,
@@ -196,6 +217,7 @@ fn stats(shared: &Shared, s: &mut String) {
         shared.inst_output.per_sec() / 1024.0,
         st.rejected_connections.load(Relaxed),
         st.expired_keys.load(Relaxed),
+        st.evicted_keys.load(Relaxed),
         st.keyspace_hits.load(Relaxed),
         st.keyspace_misses.load(Relaxed),
         shared.pubsub.channels(crate::pubsub::Kind::Channel, None).len(),

@@ -311,9 +311,16 @@ fn object(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     if argv.len() != 3 {
         return ctx.error(&format!("ERR wrong number of arguments for 'object|{known}' command"));
     }
-    let encoding =
-        ctx.shared.store.with_key(ctx.db(), argv.get(2), ctx.now_ms, |k| k.get().map(|e| e.value.encoding()));
-    let Some(encoding) = encoding else {
+    // OBJECT does not count as an access (Redis's LOOKUP_NOTOUCH).
+    let found = ctx.shared.store.with_key(ctx.db(), argv.get(2), ctx.now_ms, |k| {
+        let now_ms = k.now_ms();
+        let (encoding, bits) = k.peek().map(|e| (e.value.encoding(), e.access()))?;
+        let policy = k.access_policy();
+        let lfu = policy.is_lfu();
+        let idle_s = crate::store::idle_ms(bits, now_ms) / 1000;
+        Some((encoding, lfu, idle_s, if lfu { policy.lfu_counter(bits, now_ms) } else { 0 }))
+    });
+    let Some((encoding, lfu, idle_s, freq)) = found else {
         return reply::null(ctx.out);
     };
     if eq_ignore_case(sub, "encoding") {
@@ -321,8 +328,12 @@ fn object(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     } else if eq_ignore_case(sub, "refcount") {
         reply::integer(ctx.out, 1);
     } else if eq_ignore_case(sub, "idletime") {
-        // No LRU clock is kept per key.
-        reply::integer(ctx.out, 0);
+        if lfu {
+            return ctx.error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+        }
+        reply::integer(ctx.out, idle_s as i64);
+    } else if lfu {
+        reply::integer(ctx.out, i64::from(freq));
     } else {
         ctx.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
@@ -1296,9 +1307,11 @@ mod tests {
             assert_eq!(run_for_test(&shared, &mut c, args), err(want), "{args:?}");
         }
         assert_eq!(get(&shared, 0, b"k"), Some((b"v".to_vec(), None)));
-        // The largest absolute deadline is accepted as is.
+        // The largest absolute deadline is accepted; deadlines past year 2527 are kept as
+        // that year's (the access clock shares the deadline word, see `store::access`).
         assert_eq!(run_for_test(&shared, &mut c, &[b"PEXPIREAT", b"k", b"9223372036854775807"]), int(1));
-        assert_eq!(run_for_test(&shared, &mut c, &[b"PEXPIRETIME", b"k"]), int(i64::MAX));
+        let max = crate::store::DEADLINE_MAX_MS as i64;
+        assert_eq!(run_for_test(&shared, &mut c, &[b"PEXPIRETIME", b"k"]), int(max));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use super::typed::{with_created, with_existing};
 use super::{
-    eq_ignore_case, parse_i64, Command, Ctx, Doc, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE,
+    eq_ignore_case, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE,
 };
 use crate::protocol::Argv;
 use crate::reply::{self, Out};
@@ -26,22 +26,22 @@ pub const ERR_WRONG_NUMKEYS: &str = "ERR Number of keys can't be greater than nu
 pub const ERR_COUNT_POSITIVE: &str = "ERR count should be greater than 0";
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "lpush", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: lpush },
-    Command { name: "rpush", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: rpush },
-    Command { name: "lpushx", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: lpushx },
-    Command { name: "rpushx", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: rpushx },
+    Command { name: "lpush", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: lpush },
+    Command { name: "rpush", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: rpush },
+    Command { name: "lpushx", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: lpushx },
+    Command { name: "rpushx", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: rpushx },
     Command { name: "lpop", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: lpop },
     Command { name: "rpop", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: rpop },
     Command { name: "llen", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: llen },
     Command { name: "lindex", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: lindex },
-    Command { name: "lset", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: lset },
+    Command { name: "lset", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: lset },
     Command { name: "lrange", arity: 4, flags: READONLY, keys: (1, 1, 1), handler: lrange },
     Command { name: "ltrim", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: ltrim },
     Command { name: "lrem", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: lrem },
-    Command { name: "linsert", arity: 5, flags: WRITE, keys: (1, 1, 1), handler: linsert },
+    Command { name: "linsert", arity: 5, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: linsert },
     Command { name: "lpos", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: lpos },
-    Command { name: "lmove", arity: 5, flags: WRITE, keys: (1, 2, 1), handler: lmove },
-    Command { name: "rpoplpush", arity: 3, flags: WRITE, keys: (1, 2, 1), handler: rpoplpush },
+    Command { name: "lmove", arity: 5, flags: WRITE | DENYOOM, keys: (1, 2, 1), handler: lmove },
+    Command { name: "rpoplpush", arity: 3, flags: WRITE | DENYOOM, keys: (1, 2, 1), handler: rpoplpush },
     Command { name: "lmpop", arity: -4, flags: WRITE, keys: (0, 0, 0), handler: lmpop },
 ];
 

@@ -101,6 +101,12 @@ pub const SUBCOMMAND_FLAGS: &[(&str, u32)] = &[
     ("pubsub|shardchannels", PUBSUB | LOADING | STALE),
     ("pubsub|shardnumsub", PUBSUB | LOADING | STALE),
     ("pubsub|help", LOADING | STALE),
+    ("memory|usage", READONLY),
+    ("memory|stats", 0),
+    ("memory|purge", 0),
+    ("memory|malloc-stats", 0),
+    ("memory|doctor", 0),
+    ("memory|help", LOADING | STALE),
 ];
 
 /// How to find the keys of a command whose key count is an argument (`numkeys`): the key

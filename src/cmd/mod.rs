@@ -24,6 +24,7 @@ pub mod hash;
 pub mod info;
 pub mod keys;
 pub mod list;
+pub mod memory;
 pub mod meta;
 pub mod multi;
 pub mod pubsub;
@@ -310,6 +311,7 @@ const FAMILIES: &[&[Command]] = &[
     bits::COMMANDS,
     sort::COMMANDS,
     blocking::COMMANDS,
+    memory::COMMANDS,
 ];
 
 /// Every family's documentation rows (see [`Doc`]).
@@ -331,6 +333,7 @@ const DOC_FAMILIES: &[&[Doc]] = &[
     bits::DOCS,
     sort::DOCS,
     blocking::DOCS,
+    memory::DOCS,
 ];
 
 /// Every documentation row, commands and subcommands (`"parent|sub"`).
@@ -403,7 +406,8 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
 }
 
 /// Run one request: look the command up, check arity and auth centrally (and, for a RESP2
-/// client in subscribed mode, that the command is allowed there), feed MONITOR, then either
+/// client in subscribed mode, that the command is allowed there), make room under maxmemory
+/// for a `denyoom` command or refuse it (see [`crate::evict`]), feed MONITOR, then either
 /// queue it (inside MULTI, see [`multi`]) or run it through `call` (timed for the slow log)
 /// while holding this client's stripe of the isolation lock (see [`crate::exclusive`]), so no
 /// EXEC runs in the middle of it. A refusal here flags an open transaction (EXEC then answers
@@ -438,6 +442,17 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         ctx.client.tx.reject();
         ctx.error(&msg);
         return rejected(ctx, cmd, reply_start);
+    }
+    if cmd.flags & DENYOOM != 0 && shared.tunables.maxmemory() != 0 {
+        // Eviction changes keys: it runs under this client's stripe, as commands do.
+        let read = shared.isolation.read(ctx.client.stripe);
+        let room = crate::evict::make_room(shared, ctx.now_ms);
+        drop(read);
+        if room.is_err() {
+            ctx.client.tx.reject();
+            ctx.error(crate::evict::OOM_ERROR);
+            return rejected(ctx, cmd, reply_start);
+        }
     }
     if let Some(until) = shared.blocking.paused_until(cmd.flags & (WRITE | MAY_REPLICATE) != 0, ctx.now_ms) {
         postpone(ctx, until);

@@ -10,7 +10,7 @@ use super::list::{ERR_NUMKEYS, ERR_WRONG_NUMKEYS};
 use super::typed::{
     distinct_random_indices, parse_random_count, parse_scan, random_below, scan_reply, with_created, with_existing,
 };
-use super::{eq_ignore_case, parse_i64, Command, Ctx, Doc, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE};
+use super::{eq_ignore_case, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE};
 use crate::protocol::Argv;
 use crate::reply;
 use crate::store::KeyView;
@@ -20,7 +20,7 @@ const ERR_POSITIVE: &str = "ERR value is out of range, must be positive";
 const ERR_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "sadd", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: sadd },
+    Command { name: "sadd", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: sadd },
     Command { name: "srem", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: srem },
     Command { name: "sismember", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: sismember },
     Command { name: "smismember", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: smismember },
@@ -31,11 +31,11 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "smove", arity: 4, flags: WRITE, keys: (1, 2, 1), handler: smove },
     Command { name: "sinter", arity: -2, flags: READONLY, keys: (1, -1, 1), handler: sinter },
     Command { name: "sintercard", arity: -3, flags: READONLY, keys: (0, 0, 0), handler: sintercard },
-    Command { name: "sinterstore", arity: -3, flags: WRITE, keys: (1, -1, 1), handler: sinterstore },
+    Command { name: "sinterstore", arity: -3, flags: WRITE | DENYOOM, keys: (1, -1, 1), handler: sinterstore },
     Command { name: "sunion", arity: -2, flags: READONLY, keys: (1, -1, 1), handler: sunion },
-    Command { name: "sunionstore", arity: -3, flags: WRITE, keys: (1, -1, 1), handler: sunionstore },
+    Command { name: "sunionstore", arity: -3, flags: WRITE | DENYOOM, keys: (1, -1, 1), handler: sunionstore },
     Command { name: "sdiff", arity: -2, flags: READONLY, keys: (1, -1, 1), handler: sdiff },
-    Command { name: "sdiffstore", arity: -3, flags: WRITE, keys: (1, -1, 1), handler: sdiffstore },
+    Command { name: "sdiffstore", arity: -3, flags: WRITE | DENYOOM, keys: (1, -1, 1), handler: sdiffstore },
     Command { name: "sscan", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: sscan },
 ];
 

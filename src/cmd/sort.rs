@@ -10,7 +10,9 @@
 
 use std::cmp::Ordering;
 
-use super::{eq_ignore_case, parse_f64, parse_i64, Command, Ctx, Doc, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE};
+use super::{
+    eq_ignore_case, parse_f64, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE,
+};
 use super::{READONLY, WRITE};
 use crate::protocol::Argv;
 use crate::reply;
@@ -19,7 +21,7 @@ use crate::types::{List, Value, WrongType};
 const ERR_NOT_DOUBLE: &str = "ERR One or more scores can't be converted into double";
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "sort", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: sort },
+    Command { name: "sort", arity: -2, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: sort },
     Command { name: "sort_ro", arity: -2, flags: READONLY, keys: (1, 1, 1), handler: sort_ro },
 ];
 

@@ -14,7 +14,9 @@ use super::typed::{
     distinct_random_indices, parse_random_count, parse_scan, random_below, scan_reply, with_created, with_existing,
 };
 use super::zset_range::{parse_score, LexRange, ScoreRange};
-use super::{eq_ignore_case, parse_i64, Command, Ctx, Doc, ERR_NOT_FLOAT, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE};
+use super::{
+    eq_ignore_case, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_NOT_FLOAT, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE,
+};
 use super::{READONLY, WRITE};
 use crate::protocol::Argv;
 use crate::reply::{self, format_double, Out};
@@ -30,8 +32,8 @@ const ERR_LIMIT_ONLY: &str = "ERR syntax error, LIMIT is only supported in combi
 const ERR_WITHSCORES_LEX: &str = "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "zadd", arity: -4, flags: WRITE, keys: (1, 1, 1), handler: zadd },
-    Command { name: "zincrby", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: zincrby },
+    Command { name: "zadd", arity: -4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: zadd },
+    Command { name: "zincrby", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: zincrby },
     Command { name: "zrem", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: zrem },
     Command { name: "zcard", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: zcard },
     Command { name: "zscore", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: zscore },
@@ -41,7 +43,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "zcount", arity: 4, flags: READONLY, keys: (1, 1, 1), handler: zcount },
     Command { name: "zlexcount", arity: 4, flags: READONLY, keys: (1, 1, 1), handler: zlexcount },
     Command { name: "zrange", arity: -4, flags: READONLY, keys: (1, 1, 1), handler: zrange },
-    Command { name: "zrangestore", arity: -5, flags: WRITE, keys: (1, 2, 1), handler: zrangestore },
+    Command { name: "zrangestore", arity: -5, flags: WRITE | DENYOOM, keys: (1, 2, 1), handler: zrangestore },
     Command { name: "zrevrange", arity: -4, flags: READONLY, keys: (1, 1, 1), handler: zrevrange },
     Command { name: "zrangebyscore", arity: -4, flags: READONLY, keys: (1, 1, 1), handler: zrangebyscore },
     Command { name: "zrevrangebyscore", arity: -4, flags: READONLY, keys: (1, 1, 1), handler: zrevrangebyscore },

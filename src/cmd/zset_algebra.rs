@@ -8,7 +8,9 @@
 use super::set::parse_numkeys;
 use super::zset::{reply_members, store_items};
 use super::zset_range::order;
-use super::{eq_ignore_case, parse_f64, parse_i64, Command, Ctx, Doc, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE};
+use super::{
+    eq_ignore_case, parse_f64, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE,
+};
 use crate::protocol::Argv;
 use crate::reply;
 use crate::store::MultiView;
@@ -21,9 +23,9 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "zunion", arity: -3, flags: READONLY, keys: (0, 0, 0), handler: zunion },
     Command { name: "zinter", arity: -3, flags: READONLY, keys: (0, 0, 0), handler: zinter },
     Command { name: "zdiff", arity: -3, flags: READONLY, keys: (0, 0, 0), handler: zdiff },
-    Command { name: "zunionstore", arity: -4, flags: WRITE, keys: (1, 1, 1), handler: zunionstore },
-    Command { name: "zinterstore", arity: -4, flags: WRITE, keys: (1, 1, 1), handler: zinterstore },
-    Command { name: "zdiffstore", arity: -4, flags: WRITE, keys: (1, 1, 1), handler: zdiffstore },
+    Command { name: "zunionstore", arity: -4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: zunionstore },
+    Command { name: "zinterstore", arity: -4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: zinterstore },
+    Command { name: "zdiffstore", arity: -4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: zdiffstore },
     Command { name: "zintercard", arity: -3, flags: READONLY, keys: (0, 0, 0), handler: zintercard },
 ];
 

@@ -403,7 +403,7 @@ impl<'a> Worker<'a> {
                 }
             }
         }
-        conn.session.out.clear();
+        conn.session.output_sent();
         conn.sent = 0;
     }
 

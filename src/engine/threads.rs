@@ -178,7 +178,7 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
                     note_timeout(shared, &e);
                     break;
                 }
-                session.out.clear();
+                session.output_sent();
             }
             Step::Resume => session.resume(shared),
             Step::Read => {

@@ -32,7 +32,7 @@ use io_uring::cqueue;
 
 use super::accept::Acceptor;
 use super::batching::Batching;
-use super::conn::{Conn, Phase, RecvState, Slab};
+use super::conn::{Conn, Phase, RecvState, Slab, SEND_BUF_KEEP_BYTES};
 use super::drain::{Lifecycle, Quiet, State};
 use super::reserved::Reserved;
 use super::setup::{setup, Options, Setup};
@@ -51,6 +51,15 @@ use crate::shared::Shared;
 
 /// Per-connection buffers kept for reuse by later connections (each pool).
 pub const SPARE_BUFS_MAX: usize = 256;
+/// Bytes of allocations each pool may hold: a burst of closing connections leaves at most
+/// this much behind per worker (the rest is freed).
+pub const SPARE_POOL_BYTES_MAX: usize = 4 << 20;
+
+/// True if a pool of spare buffers may take one more of `capacity` bytes (both bounds).
+fn pool_has_room(pool: &[Vec<u8>], capacity: usize) -> bool {
+    let held: usize = pool.iter().map(Vec::capacity).sum();
+    pool.len() < SPARE_BUFS_MAX && held + capacity <= SPARE_POOL_BYTES_MAX
+}
 
 /// A worker's thread: set up, report, wait for the go (or abort), serve.
 pub fn thread_main(
@@ -352,11 +361,12 @@ impl<'a> Worker<'a> {
         let Some(conn) = self.slab.remove(slot) else { return };
         debug_assert_eq!(conn.inflight, 0);
         client_closed(self.shared);
-        if !conn.rbuf.is_empty() && self.spare_rbufs.len() < SPARE_BUFS_MAX {
+        if !conn.rbuf.is_empty() && pool_has_room(&self.spare_rbufs, conn.rbuf.capacity()) {
             self.spare_rbufs.push(conn.rbuf);
         }
+        // A connection closed mid-reply may hold a huge send buffer: only small ones are kept.
         let send = conn.send.into_vec();
-        if send.capacity() > 0 && self.spare_sends.len() < SPARE_BUFS_MAX {
+        if (1..=SEND_BUF_KEEP_BYTES).contains(&send.capacity()) && pool_has_room(&self.spare_sends, send.capacity()) {
             self.spare_sends.push(send);
         }
     }

@@ -1,0 +1,168 @@
+//! The server's memory allocator: jemalloc (as Redis uses), wrapped to count the bytes the
+//! program holds, plus its statistics for INFO / MEMORY STATS and MEMORY PURGE.
+//!
+//! Why jemalloc: measured against mimalloc and glibc in `docs/memory.md`; jemalloc's
+//! background thread returns freed pages to the OS a second or so after they are freed
+//! ([`MALLOC_CONF`]), so RSS follows the data set down after FLUSHALL or after big replies.
+//!
+//! Why a counter of our own: maxmemory checks `used_memory` before every write command, so
+//! it must be exact and cheap. jemalloc's `stats.allocated` needs an `epoch` refresh that
+//! merges every arena (far too slow per command). [`Counting`] adds each allocation's size to
+//! one relaxed atomic, as Redis 7.0's zmalloc does with its `used_memory` counter. The binaries
+//! (and the memory tests) install it with `#[global_allocator]`; where it is not installed
+//! (library unit tests) [`used_memory`] reads 0 and [`installed`] is false.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+
+use tikv_jemallocator::Jemalloc;
+
+/// jemalloc's start-up options (read before `main`): a background thread purges unused dirty
+/// pages (Redis's `jemalloc-bg-thread yes`), dirty pages are returned after 1 s instead of
+/// jemalloc's 10 s so RSS comes back within the "few seconds" operators expect, and pages
+/// go straight from dirty to released (no muzzy stage that still counts as resident).
+#[export_name = "_rjem_malloc_conf"]
+pub static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0];
+
+/// jemalloc with a byte counter: install with `#[global_allocator]`.
+pub struct Counting;
+
+/// Bytes currently allocated through [`Counting`] (requested sizes).
+static USED_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Highest [`USED_BYTES`] seen by [`used_memory_peak`] callers (INFO, eviction checks).
+static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Set by the first allocation through [`Counting`].
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+// SAFETY: every method forwards to `Jemalloc` with the caller's arguments unchanged and only
+// adds bookkeeping on a static counter, so `Jemalloc`'s guarantees carry over.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
+        let ptr = unsafe { Jemalloc.alloc(layout) };
+        if !ptr.is_null() {
+            USED_BYTES.fetch_add(layout.size(), Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is; the caller upholds `alloc_zeroed`'s contract.
+        let ptr = unsafe { Jemalloc.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            USED_BYTES.fetch_add(layout.size(), Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is; `ptr` came from this allocator with `layout`.
+        unsafe { Jemalloc.dealloc(ptr, layout) };
+        USED_BYTES.fetch_sub(layout.size(), Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded as is; `ptr` came from this allocator with `layout`.
+        let new_ptr = unsafe { Jemalloc.realloc(ptr, layout, new_size) };
+        if !new_ptr.is_null() {
+            USED_BYTES.fetch_add(new_size, Relaxed);
+            USED_BYTES.fetch_sub(layout.size(), Relaxed);
+        }
+        new_ptr
+    }
+}
+
+/// Mark the counting allocator as installed (the binaries call it first thing in `main`).
+pub fn install() {
+    INSTALLED.store(true, Relaxed);
+}
+
+/// True when the process runs on [`Counting`] (see [`install`]).
+pub fn installed() -> bool {
+    INSTALLED.load(Relaxed)
+}
+
+/// Bytes the program holds from the allocator now (Redis's `used_memory`).
+pub fn used_memory() -> usize {
+    USED_BYTES.load(Relaxed)
+}
+
+/// The highest `used_memory` observed so far (updated by this call).
+pub fn used_memory_peak() -> usize {
+    let now = used_memory();
+    PEAK_BYTES.fetch_max(now, Relaxed).max(now)
+}
+
+/// What jemalloc itself reports (bytes), after refreshing its statistics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AllocatorStats {
+    /// Bytes in live allocations, rounded up to jemalloc's size classes.
+    pub allocated: usize,
+    /// Bytes in pages that hold live allocations.
+    pub active: usize,
+    /// Bytes in physically resident pages jemalloc maps (metadata included).
+    pub resident: usize,
+    /// Bytes jemalloc has mapped from the OS.
+    pub mapped: usize,
+    /// Bytes of jemalloc's own metadata.
+    pub metadata: usize,
+}
+
+/// jemalloc's statistics (all zero when they cannot be read).
+pub fn allocator_stats() -> AllocatorStats {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    if epoch::advance().is_err() {
+        return AllocatorStats::default();
+    }
+    AllocatorStats {
+        allocated: stats::allocated::read().unwrap_or(0),
+        active: stats::active::read().unwrap_or(0),
+        resident: stats::resident::read().unwrap_or(0),
+        mapped: stats::mapped::read().unwrap_or(0),
+        metadata: stats::metadata::read().unwrap_or(0),
+    }
+}
+
+/// jemalloc's `MALLCTL_ARENAS_ALL`: an arena index meaning "every arena".
+const ARENAS_ALL: u32 = 4096;
+
+/// MEMORY PURGE: return every arena's unused dirty pages to the OS now.
+pub fn purge() -> bool {
+    let name = format!("arena.{ARENAS_ALL}.purge\0");
+    // SAFETY: `name` is NUL-terminated; `arena.<i>.purge` takes no input and gives no output,
+    // so the old/new pointers are null with zero lengths, as mallctl's contract asks.
+    let rc = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr().cast(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    rc == 0
+}
+
+/// The process's resident set size in bytes, from `/proc/self/statm` (0 where unavailable).
+pub fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf only reads a system constant.
+    let page_bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * usize::try_from(page_bytes).unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jemalloc_statistics_and_purge_work_without_the_counter() {
+        // The library's tests run on the system allocator: the jemalloc calls must still
+        // answer (jemalloc is linked) and the counter stays uninstalled.
+        assert!(!installed());
+        let _ = allocator_stats();
+        let _ = purge();
+        assert!(used_memory_peak() >= used_memory());
+    }
+}
