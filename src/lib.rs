@@ -18,12 +18,17 @@
 //! - [`protocol`] — the RESP2 + inline request parser: pure, resumable, zero-copy for
 //!   multibulk, Redis's limits and error texts.
 //! - [`cmd`] — **the command table** and the command families (`connection`, `server`,
-//!   `command`, `config`, `slowlog`, `strings`, `keys`, `multi`, `pubsub`): arity and auth
+//!   `command`, `config`, `slowlog`, `strings`, `keys`, `multi`, `pubsub`, `scripting`,
+//!   `function`): arity and auth
 //!   checked centrally, one handler per command; inside MULTI commands are queued centrally
 //!   too. `DOCS` rows beside each table, from which `cmd::syntax` and `cmd::meta` derive what
 //!   COMMAND INFO/DOCS report.
-//! - [`exclusive`] — the striped big-reader lock that isolates EXEC: each command reads under
-//!   its worker's stripe, EXEC write-locks every stripe.
+//! - [`exclusive`] — the striped big-reader lock that isolates EXEC and scripts: each command
+//!   reads under its worker's stripe, EXEC and scripts write-lock every stripe.
+//! - [`script`] — Lua scripting: one Lua 5.1 VM (mlua), the sandbox and `redis` API, Redis's
+//!   type conversions and error formats, the bundled libraries (`cjson`, `cmsgpack`, `bit`,
+//!   `struct`), function libraries, and the busy-script rules (BUSY, SCRIPT KILL). The
+//!   commands are `cmd::scripting` (EVAL, SCRIPT) and `cmd::function` (FUNCTION, FCALL).
 //! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys and values,
 //!   millisecond expiry (lazy + active cycle), WATCH registries per shard.
 //! - [`reply`] — reply encoding: commands describe each reply once in RESP3 terms (map, set,
@@ -72,6 +77,7 @@ pub mod protocol;
 pub mod pubsub;
 pub mod reply;
 pub mod ring;
+pub mod script;
 pub mod server;
 pub mod session;
 pub mod shared;

@@ -117,6 +117,8 @@ pub struct Shared {
     /// Every connection; output for a connection from elsewhere (see `clients.rs`).
     pub clients: Arc<Clients>,
     pub pubsub: Arc<PubSub>,
+    /// The Lua VM, script cache, function libraries and the running script's state.
+    pub scripting: crate::script::Scripting,
 }
 
 impl Shared {
@@ -137,6 +139,7 @@ impl Shared {
             wakers: Mutex::new(Vec::new()),
             clients: Arc::new(Clients::default()),
             pubsub: Arc::new(PubSub::default()),
+            scripting: Default::default(),
         }
     }
 

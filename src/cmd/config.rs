@@ -98,6 +98,16 @@ const PARAMS: &[Param] = &[
         get: |s| s.tunables.slowlog_max_len().to_string(),
         set: Some(set_slowlog_max_len),
     },
+    Param {
+        name: "busy-reply-threshold",
+        get: |s| s.tunables.busy_reply_threshold_ms().to_string(),
+        set: Some(set_busy_reply_threshold),
+    },
+    Param {
+        name: "lua-time-limit",
+        get: |s| s.tunables.busy_reply_threshold_ms().to_string(),
+        set: Some(set_busy_reply_threshold),
+    },
     Param { name: "save", get: |_| String::new(), set: Some(|_, v, _| only(v, b"", "ringkv has no persistence")) },
     Param {
         name: "appendonly",
@@ -217,6 +227,14 @@ fn set_slowlog_slower_than(s: &Shared, v: &[u8], apply: bool) -> Result<(), Stri
     let n = parse_num(v, false, -1, i64::MAX)?;
     if apply {
         s.tunables.set_slowlog_log_slower_than_us(n);
+    }
+    Ok(())
+}
+
+fn set_busy_reply_threshold(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, false, 0, i64::MAX)? as u64;
+    if apply {
+        s.tunables.set_busy_reply_threshold_ms(n);
     }
     Ok(())
 }

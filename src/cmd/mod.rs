@@ -18,12 +18,14 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod function;
 pub mod keys;
 pub mod meta;
 pub mod multi;
 pub mod pubsub;
 #[cfg(test)]
 mod resp3_tests;
+pub mod scripting;
 pub mod server;
 pub mod slowlog;
 pub mod strings;
@@ -236,6 +238,8 @@ const FAMILIES: &[&[Command]] = &[
     keys::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,
+    scripting::COMMANDS,
+    function::COMMANDS,
 ];
 
 /// Every family's documentation rows (see [`Doc`]).
@@ -249,6 +253,8 @@ const DOC_FAMILIES: &[&[Doc]] = &[
     keys::DOCS,
     multi::DOCS,
     pubsub::DOCS,
+    scripting::DOCS,
+    function::DOCS,
 ];
 
 /// Every documentation row, commands and subcommands (`"parent|sub"`).
@@ -329,6 +335,12 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         ctx.error(&msg);
         return Some(cmd);
     }
+    // --- scripting: a script past busy-reply-threshold answers BUSY for it (crate::script) ---
+    if let Some(msg) = crate::script::refuse_busy(ctx, cmd) {
+        ctx.client.tx.reject();
+        ctx.error(msg);
+        return Some(cmd);
+    }
     if shared.clients.monitoring() && !MONITOR_HIDDEN.contains(&cmd.name) {
         feed_monitors(ctx, argv);
     }
@@ -336,7 +348,20 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         multi::queue_or_run(ctx, cmd, argv);
         return Some(cmd);
     }
-    let read = shared.isolation.read(ctx.client.stripe);
+    // --- scripting: EVAL/FCALL take the exclusive side themselves, so no read side here ---
+    if cmd.flags & NOSCRIPT != 0 && crate::script::runs_exclusive(cmd) {
+        call(ctx, cmd, argv);
+        return Some(cmd);
+    }
+    // The read side, or BUSY while a script holds the exclusive side past its threshold
+    // (one try_read when uncontended; see crate::script::read_or_busy).
+    let read = match crate::script::read_or_busy(ctx, cmd) {
+        Ok(read) => read,
+        Err(msg) => {
+            ctx.error(msg);
+            return Some(cmd);
+        }
+    };
     call(ctx, cmd, argv);
     drop(read);
     Some(cmd)
