@@ -131,7 +131,8 @@ impl Scripting {
     pub fn info_memory(&self) -> String {
         let used = self.used_memory_lua.load(Relaxed).max(vm::EMPTY_VM_BYTES);
         format!(
-            "used_memory_lua:{used}\r\nused_memory_vm_eval:{used}\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:{}\r\n",
+            "used_memory_lua:{used}\r\nused_memory_lua_human:{:.2}K\r\nnumber_of_cached_scripts:{}\r\n",
+            used as f64 / 1024.0,
             self.cached_scripts.load(Relaxed)
         )
     }

@@ -107,8 +107,11 @@ fn evalsha_ro(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     run_script(ctx, argv, true, true);
 }
 
+/// A script call's key names and other arguments.
+pub type KeysArgs<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
+
 /// Split `argv[2..]` into keys and args by `argv[2]` (numkeys), with Redis's errors.
-pub fn keys_and_args<'a>(ctx: &mut Ctx<'_>, argv: &Argv<'a>) -> Option<(Vec<&'a [u8]>, Vec<&'a [u8]>)> {
+pub fn keys_and_args<'a>(ctx: &mut Ctx<'_>, argv: &Argv<'a>) -> Option<KeysArgs<'a>> {
     let Some(numkeys) = super::parse_i64(argv.get(2)) else {
         ctx.error(super::ERR_NOT_INTEGER);
         return None;

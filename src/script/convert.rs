@@ -168,7 +168,7 @@ pub fn lua_to_reply(out: &mut Out, v: &Value, resp3_script: bool, depth: usize) 
 /// Lua's `(long long)` cast of a double as Redis does it (`lua_tointeger` on x86-64:
 /// truncation, out-of-range and NaN give i64::MIN).
 fn number_to_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223_372_036_854_776e18 || n < -9.223_372_036_854_776e18 {
+    if n.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n) {
         i64::MIN
     } else {
         n as i64

@@ -311,7 +311,7 @@ impl Engine {
             buf: Vec::new(),
             ranges: Vec::new(),
         };
-        CURRENT.with(|c| c.set(&mut rc as *mut RunCtx<'_> as *mut RunCtx<'static>));
+        CURRENT.with(|c| c.set((&raw mut rc).cast()));
         let result = self.call_target(target, keys, args);
         CURRENT.with(|c| c.set(std::ptr::null_mut()));
         let resp3 = rc.resp3;
@@ -382,20 +382,33 @@ fn end(run: &RunState) {
     run.kill.store(Kill::None as u8, SeqCst);
 }
 
+/// Raise the busy flag once the running script is past its threshold. Called by the hook
+/// and after every command a script calls (a script spending its time in commands runs few
+/// VM instructions).
+fn check_busy(run: &RunState) {
+    if run.busy.load(Relaxed) {
+        return;
+    }
+    let elapsed = monotonic_ms().saturating_sub(run.started_ms.load(Relaxed));
+    if elapsed >= run.threshold_ms.load(Relaxed) {
+        tracing::warn!("a Lua script has been running for {elapsed} ms: other clients now get BUSY");
+        run.busy.store(true, SeqCst);
+    }
+}
+
 /// The instruction-count hook: raise the busy flag past the threshold, honour kills.
 pub(super) fn install_hook(lua: &Lua, run: Arc<RunState>) -> mlua::Result<()> {
     lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS), move |lua, _| {
-        let elapsed = monotonic_ms().saturating_sub(run.started_ms.load(Relaxed));
-        if run.loading.load(Relaxed) && elapsed > run.threshold_ms.load(Relaxed) {
-            return Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()));
+        if run.loading.load(Relaxed) {
+            let elapsed = monotonic_ms().saturating_sub(run.started_ms.load(Relaxed));
+            if elapsed > run.threshold_ms.load(Relaxed) {
+                return Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()));
+            }
         }
         if !run.running.load(Relaxed) {
             return Ok(VmState::Continue);
         }
-        if !run.busy.load(Relaxed) && elapsed >= run.threshold_ms.load(Relaxed) {
-            tracing::warn!("a Lua script has been running for {elapsed} ms: other clients now get BUSY");
-            run.busy.store(true, SeqCst);
-        }
+        check_busy(&run);
         let msg = match run.kill_request() {
             Kill::User if !run.dirty.load(SeqCst) => KILLED,
             Kill::Shutdown => SHUTDOWN_KILLED,
@@ -575,6 +588,7 @@ fn run_command(rc: &mut RunCtx<'_>, argv: Argv<'_>) -> Result<Vec<u8>, &'static 
     super::set_in_script(true);
     (command.handler)(&mut ctx, argv);
     super::set_in_script(false);
+    check_busy(rc.run);
     Ok(out.take())
 }
 

@@ -114,20 +114,17 @@ fn int(out: &mut Vec<u8>, i: i64) {
     } else if (-32..0).contains(&i) {
         out.push(i as i8 as u8);
     } else if i >= 0 {
-        match i {
-            0..=0xff => out.extend_from_slice(&[0xcc, i as u8]),
-            0..=0xffff => {
-                out.push(0xcd);
-                out.extend_from_slice(&(i as u16).to_be_bytes());
-            }
-            0..=0xffff_ffff => {
-                out.push(0xce);
-                out.extend_from_slice(&(i as u32).to_be_bytes());
-            }
-            _ => {
-                out.push(0xcf);
-                out.extend_from_slice(&(i as u64).to_be_bytes());
-            }
+        if i <= 0xff {
+            out.extend_from_slice(&[0xcc, i as u8]);
+        } else if i <= 0xffff {
+            out.push(0xcd);
+            out.extend_from_slice(&(i as u16).to_be_bytes());
+        } else if i <= 0xffff_ffff {
+            out.push(0xce);
+            out.extend_from_slice(&(i as u32).to_be_bytes());
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&(i as u64).to_be_bytes());
         }
     } else if i >= i8::MIN as i64 {
         out.extend_from_slice(&[0xd0, i as i8 as u8]);
