@@ -22,6 +22,20 @@ pub const DOCS: &[super::Doc] = &[
         syntax: "message",
     },
     super::Doc {
+        name: "monitor",
+        group: "server",
+        since: "1.0.0",
+        summary: "Stream every command the server runs to this connection, as it runs.",
+        syntax: "",
+    },
+    super::Doc {
+        name: "reset",
+        group: "connection",
+        since: "6.2.0",
+        summary: "Return the connection to its initial state: no transaction, no subscriptions, db 0.",
+        syntax: "",
+    },
+    super::Doc {
         name: "quit",
         group: "connection",
         since: "1.0.0",
