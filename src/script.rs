@@ -114,6 +114,9 @@ pub struct Scripting {
     pub cached_scripts: AtomicUsize,
     /// Bytes the Lua VM uses, updated after each script (INFO `used_memory_lua`).
     pub used_memory_lua: AtomicUsize,
+    /// The running function's name and command line, for FUNCTION STATS (set by FCALL only,
+    /// so EVAL's path takes no extra lock).
+    pub running_function: Mutex<Option<(Vec<u8>, Vec<Vec<u8>>)>>,
 }
 
 impl Scripting {

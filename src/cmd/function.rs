@@ -8,6 +8,8 @@ use super::{Command, Ctx, Doc};
 use super::{
     ALLOW_BUSY, MAY_REPLICATE, MOVABLE_KEYS, NOSCRIPT, NO_MANDATORY_KEYS, READONLY, SKIP_MONITOR, STALE, WRITE,
 };
+use std::sync::PoisonError;
+
 use crate::exclusive::Isolation;
 use crate::protocol::Argv;
 use crate::reply;
@@ -140,7 +142,11 @@ fn call_function(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
         return ctx.error("ERR Can not execute a script with write flag using *_ro command.");
     }
     let (func, name) = (f.func.clone(), String::from_utf8_lossy(&f.name).into_owned());
+    let running = &shared.scripting.running_function;
+    *running.lock().unwrap_or_else(PoisonError::into_inner) =
+        Some((f.name.clone(), argv.iter().map(<[u8]>::to_vec).collect()));
     engine.run(ctx, &Target { func, eval: false, name: &name, read_only: no_writes }, &keys, &args);
+    *running.lock().unwrap_or_else(PoisonError::into_inner) = None;
 }
 
 const HELP: &[&str] = &[
