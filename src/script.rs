@@ -105,6 +105,9 @@ pub fn monotonic_ms() -> u64 {
     EPOCH.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
 }
 
+/// A running function's name and the FCALL command line that started it.
+pub type RunningFunction = (Vec<u8>, Vec<Vec<u8>>);
+
 /// The scripting state in [`crate::shared::Shared`].
 #[derive(Default)]
 pub struct Scripting {
@@ -116,7 +119,7 @@ pub struct Scripting {
     pub used_memory_lua: AtomicUsize,
     /// The running function's name and command line, for FUNCTION STATS (set by FCALL only,
     /// so EVAL's path takes no extra lock).
-    pub running_function: Mutex<Option<(Vec<u8>, Vec<Vec<u8>>)>>,
+    pub running_function: Mutex<Option<RunningFunction>>,
 }
 
 impl Scripting {
