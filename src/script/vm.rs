@@ -33,6 +33,10 @@ pub const HOOK_INSTRUCTIONS: u32 = 100_000;
 /// client generating scripts (string-built EVALs) would grow it without bound, so past this
 /// the cache is flushed (EVALSHA clients then get NOSCRIPT and fall back to EVAL).
 pub const SCRIPT_CACHE_MAX: usize = 10_000;
+/// Most bytes the Lua VM may allocate. Redis leaves Lua unbounded; one `string.rep` with a
+/// huge count would then take the whole machine. Past this an allocation fails inside the
+/// script with Lua's "not enough memory" error, and the server carries on.
+pub const LUA_MEMORY_MAX: usize = 1 << 30;
 /// `used_memory_lua` of a fresh VM, reported before the VM is first created.
 pub const EMPTY_VM_BYTES: usize = 32 * 1024;
 /// Lua stack frames the error handler looks through for the user code that failed.
@@ -202,6 +206,7 @@ impl Engine {
     pub fn new(run: Arc<RunState>) -> mlua::Result<Engine> {
         let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH; // coroutine is in 5.1's base library
         let lua = Lua::new_with(libs, LuaOptions::default())?;
+        lua.set_memory_limit(LUA_MEMORY_MAX)?;
         let raw = lua.globals();
         let globals = lua.create_table()?;
         for name in GLOBALS_ALLOWED {
@@ -717,4 +722,25 @@ fn log(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         _ => tracing::warn!("lua: {text}"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_hex_is_lower_case_hex() {
+        assert_eq!(&sha1_hex(b""), b"da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    }
+
+    #[test]
+    fn memory_limit_fails_the_allocation_not_the_process() {
+        // Same mechanism as LUA_MEMORY_MAX, with a small limit so the test allocates little.
+        let engine = Engine::new(Arc::default()).expect("engine");
+        engine.lua.set_memory_limit(engine.lua.used_memory() + (4 << 20)).expect("limit");
+        let r = engine.lua.load("return #string.rep('x', 2^24)").eval::<i64>();
+        assert!(matches!(r, Err(mlua::Error::MemoryError(_))), "{r:?}");
+        engine.lua.set_memory_limit(LUA_MEMORY_MAX).expect("limit");
+        assert_eq!(engine.lua.load("return #string.rep('x', 100)").eval::<i64>().expect("small"), 100);
+    }
 }
