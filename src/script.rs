@@ -133,6 +133,13 @@ impl Scripting {
         Ok(EngineGuard { guard, scripting: self })
     }
 
+    /// Server shutdown (signal or SHUTDOWN): stop the running script, if any, whatever it did.
+    pub fn abort_for_shutdown(&self) {
+        if self.run.running.load(SeqCst) {
+            self.run.kill.store(Kill::Shutdown as u8, SeqCst);
+        }
+    }
+
     /// INFO's memory fields for Lua.
     pub fn info_memory(&self) -> String {
         let used = self.used_memory_lua.load(Relaxed).max(vm::EMPTY_VM_BYTES);

@@ -193,6 +193,9 @@ impl Shared {
     /// Start a graceful shutdown: set the flag and wake every registered worker.
     pub fn begin_shutdown(&self) {
         self.shutdown.store(true, std::sync::atomic::Ordering::Release);
+        // A running Lua script would keep its worker (and so the shutdown) waiting: abort it,
+        // as SHUTDOWN NOSAVE does (ringkv has nothing to save).
+        self.scripting.abort_for_shutdown();
         for wake in self.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             wake();
         }

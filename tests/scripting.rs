@@ -18,6 +18,7 @@ engine_tests!(
     scripts_are_atomic_across_workers,
     busy_script_kill_and_unkillable,
     shutdown_nosave_stops_a_busy_script,
+    sigterm_stops_a_running_script,
     time_is_frozen_inside_a_script,
     functions_load_call_list_dump_restore,
     script_cache_and_info,
@@ -305,6 +306,17 @@ fn shutdown_nosave_stops_a_busy_script(engine: Engine) {
     roundtrip(&mut ctl, &resp(&[b"SCRIPT", b"KILL"]), UNKILLABLE);
     ctl.write_all(&resp(&[b"SHUTDOWN", b"NOSAVE"])).unwrap();
     let status = server.wait_exit().expect("server exits after SHUTDOWN NOSAVE");
+    assert!(status.success(), "{status:?}");
+}
+
+/// SIGTERM while an endless script runs: the script is aborted and the server exits.
+fn sigterm_stops_a_running_script(engine: Engine) {
+    let mut server = Server::start(engine, &[]);
+    let mut script_conn = server.unix();
+    script_conn.write_all(&resp(&[b"EVAL", b"while true do end", b"0"])).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    server.signal(libc::SIGTERM);
+    let status = server.wait_exit().expect("server exits after SIGTERM");
     assert!(status.success(), "{status:?}");
 }
 
