@@ -9,6 +9,8 @@ use clap::{Parser, ValueEnum};
 pub const UNIXSOCKET_DEFAULT: &str = "/tmp/ringkv.sock";
 /// Default TCP port (Redis's 6379 + 1000, so both can run side by side).
 pub const PORT_DEFAULT: u16 = 7379;
+/// Redis's default `busy-reply-threshold` (ms).
+pub const BUSY_REPLY_THRESHOLD_MS_DEFAULT: u64 = 5000;
 /// Redis's default `maxclients`.
 pub const MAXCLIENTS_DEFAULT: usize = 10_000;
 /// Redis's default `proto-max-bulk-len` (512 MiB).
@@ -204,6 +206,11 @@ pub struct Config {
     /// Close connections idle for this many seconds (0 = never).
     #[arg(long, default_value_t = 0)]
     pub timeout: u64,
+    /// Milliseconds a Lua script or function may run before other clients get BUSY and
+    /// SCRIPT KILL / FUNCTION KILL may stop it (Redis's `busy-reply-threshold`, alias
+    /// `lua-time-limit`; 0 = BUSY as soon as a script runs).
+    #[arg(long, alias = "lua-time-limit", default_value_t = BUSY_REPLY_THRESHOLD_MS_DEFAULT)]
+    pub busy_reply_threshold: u64,
     /// Refuse non-loopback TCP clients when no password is set.
     #[arg(long, value_enum, default_value_t = YesNo::Yes)]
     pub protected_mode: YesNo,

@@ -1,4 +1,4 @@
-//! Isolation for EXEC (and, later, Lua scripts): a striped "big-reader" lock that lets one
+//! Isolation for EXEC and Lua scripts: a striped "big-reader" lock that lets one
 //! client run several commands while no other client on any worker, engine or thread runs
 //! any command at all.
 //!
@@ -54,6 +54,8 @@ pub const BACKGROUND_STRIPE: usize = STRIPES - 1;
 thread_local! {
     /// Read sides this thread holds right now.
     static READ_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Exclusive sections this thread holds right now (0 or 1).
+    static EXCLUSIVE_DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 /// The striped big-reader lock.
@@ -83,6 +85,12 @@ pub struct ExclusiveGuard<'a> {
     _guards: Vec<RwLockWriteGuard<'a, ()>>,
 }
 
+impl Drop for ExclusiveGuard<'_> {
+    fn drop(&mut self) {
+        EXCLUSIVE_DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
 impl Isolation {
     /// Hold stripe `stripe`'s read side (taken modulo [`STRIPES`]) while one command runs.
     /// Blocks only while an exclusive section is running or waiting for this stripe.
@@ -95,6 +103,20 @@ impl Isolation {
         ReadGuard { _guard: guard }
     }
 
+    /// Stripe `stripe`'s read side if it is free now; `None` while an exclusive section runs
+    /// or waits for it (the caller then decides whether to wait: see
+    /// [`crate::script::read_or_busy`], which answers BUSY during a long script).
+    #[inline]
+    pub fn try_read(&self, stripe: usize) -> Option<ReadGuard<'_>> {
+        let guard = match self.stripes[stripe % STRIPES].try_read() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        READ_DEPTH.with(|d| d.set(d.get() + 1));
+        Some(ReadGuard { _guard: guard })
+    }
+
     /// Take every stripe's write side in index order. Panics if this thread holds a read side:
     /// that would deadlock (the caller would wait for its own stripe), so it is a bug in the
     /// caller, never a client's doing.
@@ -102,7 +124,14 @@ impl Isolation {
         let held = READ_DEPTH.with(Cell::get);
         assert_eq!(held, 0, "exclusive section requested while holding {held} read side(s)");
         let guards = self.stripes.iter().map(|s| s.write().unwrap_or_else(PoisonError::into_inner)).collect();
+        EXCLUSIVE_DEPTH.with(|d| d.set(d.get() + 1));
         ExclusiveGuard { _guards: guards }
+    }
+
+    /// True if the calling thread is inside an exclusive section (EXEC running a queued
+    /// EVAL: the script then runs in the section it already has).
+    pub fn holding_exclusive() -> bool {
+        EXCLUSIVE_DEPTH.with(Cell::get) > 0
     }
 
     /// True if the calling thread holds a read side (for assertions).

@@ -26,7 +26,8 @@
 //!   multibulk, Redis's limits and error texts.
 //! - [`cmd`] — **the command table** and the command families (`connection`, `server`,
 //!   `command`, `config`, `slowlog`, `strings`, `keys`, `hash`, `list`, `set`, `zset` +
-//!   `zset_algebra`, `bits`, `sort`, `blocking`, `multi`, `pubsub`, `client`): arity and auth checked
+//!   `zset_algebra`, `bits`, `sort`, `blocking`, `multi`, `pubsub`, `client`, `scripting`,
+//!   `function`, `memory`): arity and auth checked
 //!   centrally, one handler per command; inside MULTI commands are queued centrally too.
 //!   `DOCS` rows beside each table, from which `cmd::syntax` and `cmd::meta` derive what
 //!   COMMAND INFO/DOCS report; `cmd::typed` runs a closure on a key's value of one type
@@ -34,8 +35,12 @@
 //! - [`types`] — **the value types** a key can hold (hash, list, set, sorted set), each with
 //!   Redis 7.0's compact encoding (listpack / intset) and general one (hash table, skiplist)
 //!   past named thresholds, and lazy free of big values on a background thread.
-//! - [`exclusive`] — the striped big-reader lock that isolates EXEC: each command reads under
-//!   its worker's stripe, EXEC write-locks every stripe.
+//! - [`exclusive`] — the striped big-reader lock that isolates EXEC and scripts: each command
+//!   reads under its worker's stripe, EXEC and scripts write-lock every stripe.
+//! - [`script`] — Lua scripting: one Lua 5.1 VM (mlua), the sandbox and `redis` API, Redis's
+//!   type conversions and error formats, the bundled libraries (`cjson`, `cmsgpack`, `bit`,
+//!   `struct`), function libraries, and the busy-script rules (BUSY, SCRIPT KILL). The
+//!   commands are `cmd::scripting` (EVAL, SCRIPT) and `cmd::function` (FUNCTION, FCALL).
 //! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys, values of every
 //!   type ([`types::Value`]), millisecond expiry (lazy + active cycle), WATCH registries per
 //!   shard.
@@ -103,6 +108,7 @@ pub mod protocol;
 pub mod pubsub;
 pub mod reply;
 pub mod ring;
+pub mod script;
 pub mod server;
 pub mod session;
 pub mod shared;

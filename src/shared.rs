@@ -139,6 +139,8 @@ pub struct Shared {
     pub pubsub: Arc<PubSub>,
     /// Clients blocked on keys (BLPOP & co.).
     pub blocking: Arc<Blocking>,
+    /// The Lua VM, script cache, function libraries and the running script's state.
+    pub scripting: crate::script::Scripting,
 }
 
 impl Shared {
@@ -166,6 +168,7 @@ impl Shared {
             clients: Arc::new(Clients::default()),
             pubsub: Arc::new(PubSub::default()),
             blocking: Arc::new(Blocking::default()),
+            scripting: Default::default(),
         }
     }
 
@@ -266,6 +269,9 @@ impl Shared {
     /// Start a graceful shutdown: set the flag and wake every registered worker.
     pub fn begin_shutdown(&self) {
         self.shutdown.store(true, std::sync::atomic::Ordering::Release);
+        // A running Lua script would keep its worker (and so the shutdown) waiting: abort it,
+        // as SHUTDOWN NOSAVE does (ringkv has nothing to save).
+        self.scripting.abort_for_shutdown();
         for wake in self.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             wake();
         }

@@ -1,7 +1,7 @@
 //! The settings `CONFIG SET` can change while the server runs (Redis's "modifiable" configs):
 //! protected-mode, requirepass, maxclients, timeout, client-query-buffer-limit,
-//! proto-max-bulk-len, client-output-buffer-limit, the slow log's two knobs and maxmemory with
-//! its policy, samples and LFU parameters.
+//! proto-max-bulk-len, client-output-buffer-limit, the slow log's two knobs, maxmemory with
+//! its policy, samples and LFU parameters, and busy-reply-threshold.
 //!
 //! Why a separate struct: [`crate::config::Config`] is parsed once by clap and read
 //! everywhere without locks. The few values that may change live here instead, each in an
@@ -92,6 +92,7 @@ pub struct Tunables {
     proto_max_bulk_len: AtomicU64,
     slowlog_log_slower_than_us: AtomicI64,
     slowlog_max_len: AtomicU64,
+    busy_reply_threshold_ms: AtomicU64,
     /// The password, `None` when unset or empty.
     password: RwLock<Option<Arc<[u8]>>>,
     output_limits: RwLock<[OutputLimit; 3]>,
@@ -114,6 +115,7 @@ impl Tunables {
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
             slowlog_log_slower_than_us: AtomicI64::new(config.slowlog_log_slower_than),
             slowlog_max_len: AtomicU64::new(config.slowlog_max_len),
+            busy_reply_threshold_ms: AtomicU64::new(config.busy_reply_threshold),
             password: RwLock::new(config.password().map(Arc::from)),
             output_limits: RwLock::new(config_output_limits(config)),
             maxmemory: AtomicU64::new(config.maxmemory),
@@ -124,6 +126,13 @@ impl Tunables {
         }
     }
 
+    /// Milliseconds a script runs before other clients get BUSY (`busy-reply-threshold`).
+    pub fn busy_reply_threshold_ms(&self) -> u64 {
+        self.busy_reply_threshold_ms.load(Relaxed)
+    }
+    pub fn set_busy_reply_threshold_ms(&self, ms: u64) {
+        self.busy_reply_threshold_ms.store(ms, Relaxed);
+    }
     pub fn protected_mode(&self) -> bool {
         self.protected_mode.load(Relaxed)
     }

@@ -107,6 +107,7 @@ const PARAMS: &[Param] = &[
     ),
     fixed("client-output-pause", |s| s.config.client_output_pause.to_string()),
     runtime("timeout", |s| s.tunables.timeout_s().to_string(), set_timeout),
+    runtime("busy-reply-threshold", |s| s.tunables.busy_reply_threshold_ms().to_string(), set_busy_reply_threshold),
     runtime("protected-mode", |s| yes_no(s.tunables.protected_mode()), set_protected_mode),
     fixed("uring-mode", |s| format!("{:?}", s.config.uring_mode).to_ascii_lowercase()),
     fixed("uring-buffers", |s| s.config.uring_buffers.to_string()),
@@ -127,6 +128,12 @@ const PARAMS: &[Param] = &[
     runtime("maxmemory-samples", |s| s.tunables.maxmemory_samples().to_string(), set_maxmemory_samples),
     runtime("lfu-log-factor", |s| s.tunables.lfu_log_factor().to_string(), set_lfu_log_factor),
     runtime("lfu-decay-time", |s| s.tunables.lfu_decay_time().to_string(), set_lfu_decay_time),
+    Param {
+        name: "lua-time-limit",
+        get: |s| s.tunables.busy_reply_threshold_ms().to_string(),
+        set: Some(set_busy_reply_threshold),
+        flag: false,
+    },
     Param {
         name: "save",
         get: |_| String::new(),
@@ -245,6 +252,14 @@ fn set_slowlog_slower_than(s: &Shared, v: &[u8], apply: bool) -> Result<(), Stri
     let n = parse_num(v, false, -1, i64::MAX)?;
     if apply {
         s.tunables.set_slowlog_log_slower_than_us(n);
+    }
+    Ok(())
+}
+
+fn set_busy_reply_threshold(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, false, 0, i64::MAX)? as u64;
+    if apply {
+        s.tunables.set_busy_reply_threshold_ms(n);
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod function;
 pub mod hash;
 pub mod info;
 pub mod keys;
@@ -30,6 +31,7 @@ pub mod multi;
 pub mod pubsub;
 #[cfg(test)]
 mod resp3_tests;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod slowlog;
@@ -312,6 +314,8 @@ const FAMILIES: &[&[Command]] = &[
     sort::COMMANDS,
     blocking::COMMANDS,
     memory::COMMANDS,
+    scripting::COMMANDS,
+    function::COMMANDS,
 ];
 
 /// Every family's documentation rows (see [`Doc`]).
@@ -334,6 +338,8 @@ const DOC_FAMILIES: &[&[Doc]] = &[
     sort::DOCS,
     blocking::DOCS,
     memory::DOCS,
+    scripting::DOCS,
+    function::DOCS,
 ];
 
 /// Every documentation row, commands and subcommands (`"parent|sub"`).
@@ -443,6 +449,12 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         ctx.error(&msg);
         return rejected(ctx, cmd, reply_start);
     }
+    // --- scripting: a script past busy-reply-threshold answers BUSY for it (crate::script) ---
+    if let Some(msg) = crate::script::refuse_busy(ctx, cmd) {
+        ctx.client.tx.reject();
+        ctx.error(msg);
+        return Some(cmd);
+    }
     if cmd.flags & DENYOOM != 0 && shared.tunables.maxmemory() != 0 {
         // Eviction changes keys: it runs under this client's stripe, as commands do.
         let read = shared.isolation.read(ctx.client.stripe);
@@ -465,7 +477,20 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         multi::queue_or_run(ctx, cmd, argv);
         return Some(cmd);
     }
-    let read = shared.isolation.read(ctx.client.stripe);
+    // --- scripting: EVAL/FCALL take the exclusive side themselves, so no read side here ---
+    if cmd.flags & NOSCRIPT != 0 && crate::script::runs_exclusive(cmd) {
+        call(ctx, cmd, argv);
+        return Some(cmd);
+    }
+    // The read side, or BUSY while a script holds the exclusive side past its threshold
+    // (one try_read when uncontended; see crate::script::read_or_busy).
+    let read = match crate::script::read_or_busy(ctx, cmd) {
+        Ok(read) => read,
+        Err(msg) => {
+            ctx.error(msg);
+            return Some(cmd);
+        }
+    };
     call(ctx, cmd, argv);
     drop(read);
     Some(cmd)
