@@ -271,3 +271,44 @@ pub fn kill(ctx: &mut Ctx<'_>, is_eval: bool) {
     run.kill.store(Kill::User as u8, SeqCst);
     ctx.ok();
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::{run_for_test, ClientState};
+    use crate::config::Config;
+    use crate::shared::Shared;
+
+    fn run(shared: &Shared, c: &mut ClientState, args: &[&str]) -> String {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        String::from_utf8_lossy(&run_for_test(shared, c, &args)).into_owned()
+    }
+
+    #[test]
+    fn blocking_commands_do_not_block_in_scripts() {
+        // BLPOP on an empty list answers at once inside a script (nil → false → null bulk).
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        assert_eq!(run(&shared, &mut c, &["EVAL", "return redis.call('BLPOP', KEYS[1], 0)", "1", "q"]), "$-1\r\n");
+        assert!(c.blocked.is_none());
+        assert_eq!(shared.blocking.blocked_clients(), 0);
+        run(&shared, &mut c, &["RPUSH", "q", "x"]);
+        let popped = run(&shared, &mut c, &["EVAL", "return redis.call('BLPOP', KEYS[1], 0)", "1", "q"]);
+        assert_eq!(popped, "*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
+    }
+
+    #[test]
+    fn collection_writes_in_scripts_invalidate_watch() {
+        let shared = Shared::new(Config::defaults());
+        let mut watcher = ClientState::new(&shared);
+        let mut other = ClientState::new(&shared);
+        run(&shared, &mut other, &["HSET", "h", "f", "1"]);
+        run(&shared, &mut watcher, &["WATCH", "h"]);
+        run(&shared, &mut other, &["EVAL", "return redis.call('HGET', KEYS[1], 'f')", "1", "h"]);
+        run(&shared, &mut watcher, &["MULTI"]);
+        assert_eq!(run(&shared, &mut watcher, &["EXEC"]), "*0\r\n", "a read in a script does not invalidate");
+        run(&shared, &mut watcher, &["WATCH", "h"]);
+        run(&shared, &mut other, &["EVAL", "return redis.call('HSET', KEYS[1], 'f', '2')", "1", "h"]);
+        run(&shared, &mut watcher, &["MULTI"]);
+        assert_eq!(run(&shared, &mut watcher, &["EXEC"]), "*-1\r\n", "a write in a script invalidates");
+    }
+}

@@ -589,6 +589,10 @@ fn run_command(rc: &mut RunCtx<'_>, argv: Argv<'_>) -> Result<Vec<u8>, &'static 
         rc.run.dirty.store(true, SeqCst);
     }
     let mut out = Out::with_proto(if rc.resp3 { Proto::Resp3 } else { Proto::Resp2 });
+    // As `cmd::call` does: collection writes count for WATCH by the running command's flags;
+    // blocking commands act as their non-blocking forms inside a script.
+    rc.client.running_flags = command.flags;
+    rc.client.cannot_block = true;
     let mut ctx = Ctx { shared: rc.shared, client: rc.client, out: &mut out, now_ms: rc.now_ms };
     super::set_in_script(true);
     (command.handler)(&mut ctx, argv);
