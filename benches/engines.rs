@@ -14,14 +14,17 @@
 //! connection is its design). The engine that actually served is read from `INFO io`
 //! (`io_engine`); if uring fell back to epoll the benchmark is named `uring-fellback-to-epoll`.
 //!
-//! Client: `ringkv::loadgen`, in this process. Each connection is its own OS thread with a
-//! blocking socket; every round it writes `depth` pre-encoded requests with one `write` and
-//! reads until `depth` replies have arrived, counting reply frames with a byte scan (no
-//! parsing, no allocation). One criterion iteration is one round on every connection, so
-//! throughput is `connections x depth` requests per iteration and the time is the wall time
-//! for all connections to finish their rounds. Client and server share the same 2 cores, so
-//! these numbers include the client's CPU cost (a `write` + `read` per round plus the scan):
-//! they compare engines under identical load, they are not the server's ceiling.
+//! Client: `ringkv::loadgen`, in this process, with its default event-driven driver: one
+//! mio (epoll) loop thread per core, each over its share of the connections (before issue 15
+//! every connection had its own blocking thread: 50 client threads on 2 cores measured the
+//! client's scheduler as much as the servers, and penalised a server that answers in batches,
+//! since each batch of replies woke 50 threads). Every round a connection writes `depth`
+//! pre-encoded requests with one `write` and reads until `depth` replies have arrived,
+//! counting reply frames with a byte scan (no parsing, no allocation). One criterion iteration
+//! is one round on every connection, so throughput is `connections x depth` requests per
+//! iteration and the time is the wall time for all connections to finish their rounds. Client
+//! and server share the same 2 cores, so these numbers include the client's CPU cost: they
+//! compare engines under identical load, they are not the server's ceiling.
 //!
 //! Reading the numbers: with 1 connection every request is a ping-pong between a client and a
 //! server thread, so on a 2-vCPU VM those results mostly measure how fast an idle vCPU wakes

@@ -123,6 +123,16 @@ impl MaxmemoryPolicy {
     }
 }
 
+/// io_uring batching policy (see `engine/uring/batching.rs`): `fixed` (the default) waits the
+/// full `--uring-batch-wait-us` for a batch when busy with unpipelined clients; `adaptive`
+/// waits only while the worker is saturated, for a fraction of a loop cycle (at most
+/// `--uring-batch-wait-us`). Fixed won the measurements in docs/batching.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum UringBatching {
+    Adaptive,
+    Fixed,
+}
+
 /// `yes`/`no` flag values, as Redis spells them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum YesNo {
@@ -223,11 +233,15 @@ pub struct Config {
     /// Provided-buffer ring: size of each receive buffer.
     #[arg(long, default_value = "16kb", value_parser = parse_size)]
     pub uring_buffer_size: u64,
-    /// io_uring: when busy, how long (µs) a worker may wait for a batch of completions to
-    /// gather before handling what arrived (kernel 6.12+ min-wait; 0 = never wait). Trades
-    /// up to this much latency under load for fewer syscalls and wakeups.
+    /// io_uring: when busy, the longest (µs) a worker may wait for a batch of completions to
+    /// gather before handling what arrived (kernel 6.12+ min-wait; 0 = never wait): the
+    /// ceiling of the adaptive wait, or the wait itself with `--uring-batching fixed`.
     #[arg(long, default_value_t = 500)]
     pub uring_batch_wait_us: u32,
+    /// io_uring batching policy: fixed (the full `--uring-batch-wait-us` when busy) or
+    /// adaptive (wait only while saturated, a fraction of the loop cycle).
+    #[arg(long, value_enum, default_value_t = UringBatching::Fixed)]
+    pub uring_batching: UringBatching,
     /// Log verbosity: debug, verbose, notice or warning (RUST_LOG, when set, wins).
     #[arg(long, value_enum, default_value_t = LogLevel::Notice)]
     pub loglevel: LogLevel,

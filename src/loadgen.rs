@@ -1,13 +1,19 @@
 //! A small closed-loop load generator for GET/SET of small values, written once and used by
 //! `benches/engines.rs` (and meant for the syscall report).
 //!
-//! What one connection does: it owns a blocking socket and an OS thread. Its requests are
-//! encoded before the clock starts ([`BATCH_VARIANTS`] batches of `depth` requests each, cycled
-//! so the keys vary). One *round* is one `write` of a whole batch followed by `read`s until
-//! `depth` replies have arrived. Replies are counted, not parsed: [`ReplyCounter`] scans the
-//! bytes with a few-state machine (type byte, line end, bulk length, skip the body) and
-//! allocates nothing. So a round costs the client one `write`, usually one `read`, and a linear
-//! scan of the reply bytes; there is no per-request allocation, formatting or copying.
+//! What one connection does: its requests are encoded before the clock starts
+//! ([`BATCH_VARIANTS`] batches of `depth` requests each, cycled so the keys vary). One *round*
+//! is one `write` of a whole batch followed by `read`s until `depth` replies have arrived.
+//! Replies are counted, not parsed: [`ReplyCounter`] scans the bytes with a few-state machine
+//! (type byte, line end, bulk length, skip the body) and allocates nothing. So a round costs
+//! the client one `write`, usually one `read`, and a linear scan of the reply bytes; there is
+//! no per-request allocation, formatting or copying.
+//!
+//! Who waits for the sockets is the [`Driver`]: [`Driver::Evented`] (the default) runs a few
+//! mio/epoll loop threads, one per core, each over its share of the connections (see
+//! [`evented`]); [`Driver::Threads`] gives every connection a blocking socket and an OS
+//! thread of its own (the original design: on a 2-core machine 50 client threads measure the
+//! client's scheduler as much as the server, and penalise a server that answers in batches).
 //!
 //! [`LoadGen::run`] has every connection do the same number of rounds and returns the wall time
 //! until the last one finished. The connections and their threads live as long as the
@@ -15,7 +21,7 @@
 //!
 //! Latency: [`LoadGen::run_with_latency`] also records, for every request, the time from the
 //! `write` of its batch to the `read` that completed its reply, into an HDR histogram (one per
-//! connection, merged at the end). hdrhistogram is a normal dependency rather than a dev one
+//! thread, merged at the end). hdrhistogram is a normal dependency rather than a dev one
 //! because this module is library code shared by the benches and the report command; it is
 //! built without its serialization and sync features, so it only brings in `num-traits` and
 //! `byteorder`. A histogram gives exact-to-3-digits quantiles over *every* request with
@@ -38,6 +44,8 @@ use hdrhistogram::Histogram;
 use crate::client::encode_command;
 use crate::net::Stream;
 
+pub mod evented;
+
 /// Keys are `key:` plus a zero-padded 12-digit index: 16 bytes, like redis-benchmark's.
 pub const KEY_BYTES: usize = 16;
 /// Key indexes must fit in the key's 12 digits.
@@ -47,8 +55,11 @@ pub const KEYSPACE_MAX: usize = 1_000_000_000_000;
 pub const VALUE_BYTES_DEFAULT: usize = 32;
 /// Keys a workload spreads over when the caller has no preference.
 pub const KEYSPACE_DEFAULT: usize = 10_000;
-/// Connections per generator: each is one OS thread, so this is also a thread bound.
+/// Connections per generator (with [`Driver::Threads`] each is one OS thread, so this is also
+/// a thread bound).
 pub const CLIENTS_MAX: usize = 1024;
+/// Event loop threads [`Driver::Evented`] may run (more than the cores only adds switching).
+pub const LOOP_THREADS_MAX: usize = 64;
 /// A round's requests, and its replies, must each fit in this many bytes. A blocking client
 /// writes its whole batch before reading; if the replies to the first requests could fill the
 /// socket buffers before the last request is written, a blocking server (the threads engine)
@@ -115,7 +126,7 @@ impl Op {
 #[derive(Clone, Debug)]
 pub struct Workload {
     pub op: Op,
-    /// Connections, each on its own thread (1..=[`CLIENTS_MAX`]).
+    /// Connections (1..=[`CLIENTS_MAX`]).
     pub clients: usize,
     /// Requests written per round on each connection (pipeline depth, >= 1).
     pub depth: usize,
@@ -337,6 +348,10 @@ fn invalid(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
+fn invalid_input(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, what)
+}
+
 /// A fresh, empty latency histogram in nanoseconds.
 pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_NS_MAX, LATENCY_SIGFIGS).expect("valid histogram bounds")
@@ -366,25 +381,29 @@ struct Connection {
     buf: Vec<u8>,
 }
 
+/// Connection `client`'s [`BATCH_VARIANTS`] pre-encoded batches of `depth` requests.
+fn encode_batches(workload: &Workload, client: usize) -> Vec<Vec<u8>> {
+    (0..BATCH_VARIANTS)
+        .map(|variant| {
+            let mut batch = Vec::new();
+            for slot in 0..workload.depth {
+                let n = (client * BATCH_VARIANTS + variant) * workload.depth + slot;
+                batch.extend_from_slice(&encoded_request(
+                    workload.op,
+                    &key(n % workload.keyspace),
+                    workload.value_bytes,
+                ));
+            }
+            batch
+        })
+        .collect()
+}
+
 impl Connection {
     fn new(target: &Target, workload: &Workload, client: usize) -> io::Result<Connection> {
-        let batches = (0..BATCH_VARIANTS)
-            .map(|variant| {
-                let mut batch = Vec::new();
-                for slot in 0..workload.depth {
-                    let n = (client * BATCH_VARIANTS + variant) * workload.depth + slot;
-                    batch.extend_from_slice(&encoded_request(
-                        workload.op,
-                        &key(n % workload.keyspace),
-                        workload.value_bytes,
-                    ));
-                }
-                batch
-            })
-            .collect();
         Ok(Connection {
             conn: target.connect()?,
-            batches,
+            batches: encode_batches(workload, client),
             next_batch: 0,
             depth: workload.depth,
             counter: ReplyCounter::default(),
@@ -407,11 +426,44 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+/// Who waits for the sockets (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// A blocking socket and an OS thread per connection.
+    Threads,
+    /// This many mio (epoll) loop threads, the connections spread evenly over them
+    /// (1..=[`LOOP_THREADS_MAX`], and never more threads than connections).
+    Evented { threads: usize },
+}
+
+impl Default for Driver {
+    /// One event loop per core.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Driver::Evented { threads: cores.min(LOOP_THREADS_MAX) }
+    }
+}
+
+/// What one generator thread drives: a blocking connection or an event loop of several.
+enum Worker {
+    Blocking(Connection),
+    Evented(evented::Loop),
+}
+
+impl Worker {
+    fn rounds(&mut self, job: &mut Job) -> io::Result<()> {
+        match self {
+            Worker::Blocking(c) => c.rounds(job.rounds, job.latency.as_mut()),
+            Worker::Evented(l) => l.rounds(job),
+        }
+    }
 
     /// Serve jobs until the generator is dropped (the job channel closes).
     fn serve(mut self, jobs: Receiver<Job>, done: Sender<Done>) {
         for mut job in jobs {
-            let result = self.rounds(job.rounds, job.latency.as_mut());
+            let result = self.rounds(&mut job);
             if done.send(Done { result, latency: job.latency }).is_err() {
                 return;
             }
@@ -435,7 +487,7 @@ impl Report {
     }
 }
 
-/// Open connections, each with its own thread, ready to run rounds.
+/// Open connections and their driver threads, ready to run rounds.
 pub struct LoadGen {
     jobs: Vec<Sender<Job>>,
     threads: Vec<JoinHandle<()>>,
@@ -444,24 +496,46 @@ pub struct LoadGen {
 }
 
 impl LoadGen {
-    /// Connect `workload.clients` connections to `target` and start their threads. Nothing is
-    /// sent until [`LoadGen::run`]. For GET workloads call [`preload`] first.
+    /// Connect `workload.clients` connections to `target` with the default [`Driver`] (one
+    /// event loop per core) and start their threads. Nothing is sent until [`LoadGen::run`].
+    /// For GET workloads call [`preload`] first.
     pub fn connect(target: &Target, workload: &Workload) -> io::Result<LoadGen> {
+        LoadGen::connect_with(target, workload, Driver::default())
+    }
+
+    /// [`LoadGen::connect`] with a chosen [`Driver`].
+    pub fn connect_with(target: &Target, workload: &Workload, driver: Driver) -> io::Result<LoadGen> {
         workload.check()?;
+        let workers = match driver {
+            Driver::Threads => (0..workload.clients)
+                .map(|c| Connection::new(target, workload, c).map(Worker::Blocking))
+                .collect::<io::Result<Vec<_>>>(),
+            Driver::Evented { threads } => {
+                if threads == 0 || threads > LOOP_THREADS_MAX {
+                    return Err(invalid_input(format!("loop threads must be 1..={LOOP_THREADS_MAX}, got {threads}")));
+                }
+                let threads = threads.min(workload.clients);
+                (0..threads)
+                    .map(|t| {
+                        let clients = (t * workload.clients / threads)..((t + 1) * workload.clients / threads);
+                        evented::Loop::new(target, workload, clients).map(Worker::Evented)
+                    })
+                    .collect::<io::Result<Vec<_>>>()
+            }
+        }?;
         let (done_tx, done) = mpsc::channel();
         let mut gen = LoadGen {
-            jobs: Vec::with_capacity(workload.clients),
-            threads: Vec::with_capacity(workload.clients),
+            jobs: Vec::with_capacity(workers.len()),
+            threads: Vec::with_capacity(workers.len()),
             done,
             requests_per_round: workload.requests_per_round(),
         };
-        for client in 0..workload.clients {
-            let connection = Connection::new(target, workload, client)?;
+        for (i, worker) in workers.into_iter().enumerate() {
             let (job_tx, job_rx) = mpsc::channel();
             let done_tx = done_tx.clone();
             let thread = std::thread::Builder::new()
-                .name(format!("loadgen-{client}"))
-                .spawn(move || connection.serve(job_rx, done_tx))?;
+                .name(format!("loadgen-{i}"))
+                .spawn(move || worker.serve(job_rx, done_tx))?;
             gen.jobs.push(job_tx);
             gen.threads.push(thread);
         }
@@ -693,14 +767,27 @@ mod tests {
         get.keyspace = 100;
         preload(&target, &get).unwrap();
         assert_eq!(shared.store.db_len(0), 100);
-        let mut gen = LoadGen::connect(&target, &get).unwrap();
-        assert!(gen.run(5).is_ok());
-        let report = gen.run_with_latency(7).unwrap();
-        assert_eq!(report.requests, 3 * 4 * 7);
-        assert_eq!(report.latency.len(), report.requests);
+        let drivers = [Driver::Threads, Driver::Evented { threads: 1 }, Driver::Evented { threads: 2 }];
+        for driver in drivers {
+            let mut gen = LoadGen::connect_with(&target, &get, driver).unwrap();
+            assert!(gen.run(5).is_ok(), "{driver:?}");
+            let report = gen.run_with_latency(7).unwrap();
+            assert_eq!(report.requests, 3 * 4 * 7, "{driver:?}");
+            assert_eq!(report.latency.len(), report.requests, "{driver:?}: a latency per request");
+        }
+        let get_before = shared.stats.total_commands_processed.load(std::sync::atomic::Ordering::Relaxed);
+        let mut gen =
+            LoadGen::connect_with(&target, &Workload::new(Op::Get, 5, 3), Driver::Evented { threads: 2 }).unwrap();
+        gen.run(4).unwrap();
         drop(gen);
+        assert_eq!(
+            shared.stats.total_commands_processed.load(std::sync::atomic::Ordering::Relaxed) - get_before,
+            5 * 3 * 4,
+            "every request reached the server once"
+        );
         let set = run(&target, &Workload::new(Op::Set, 2, 16), 100).unwrap();
         assert_eq!(set.requests, 2 * 16 * 4);
+        assert!(LoadGen::connect_with(&target, &get, Driver::Evented { threads: 0 }).is_err());
         shared.begin_shutdown();
         server.join().unwrap().unwrap();
     }

@@ -49,8 +49,9 @@ pub const CQ_ENTRIES: u32 = 2048;
 /// before retrying, so a kernel short of memory is not spun on.
 pub const ENTER_BACKOFF: Duration = Duration::from_millis(1);
 /// Default of `--uring-batch-wait-us`: longest a busy worker waits for a batch of completions
-/// to gather before handling what has arrived (see [`Ring::enter`]): the latency batching may add to a request under load
-/// (never to a lone client, which is served with plain waits). Measured with 50 clients
+/// to gather before handling what has arrived (see [`Ring::enter`]): the wait itself with
+/// `--uring-batching fixed`, the ceiling of the adaptive wait otherwise (never applied to a
+/// lone client, which is served with plain waits). Measured with 50 clients
 /// (redis-benchmark -c 50 -P 1, 2 workers): 200 us gave 0.2-0.3 enters per request, 500 us
 /// and 1000 us about 0.06-0.09; 500 us is the smaller bound with the same effect.
 pub const BATCH_WAIT_MIN: Duration = Duration::from_micros(500);
@@ -122,8 +123,6 @@ pub struct Ring {
     transient_streak: u64,
     /// The kernel supports `min_wait_usec` in enter (IORING_FEAT_MIN_TIMEOUT, 6.12+).
     min_wait: bool,
-    /// The batching wait in µs (`--uring-batch-wait-us`; 0 = off).
-    batch_wait_us: u32,
     /// Timeout of a batching wait once its minimum wait has passed (the kernel needs one
     /// for min_wait to mean "then return on the first completion").
     batch_ts: io_uring::types::Timespec,
@@ -152,7 +151,6 @@ impl Ring {
                         tally: Tally::default(),
                         transient_streak: 0,
                         min_wait,
-                        batch_wait_us: BATCH_WAIT_MIN.as_micros() as u32,
                         batch_ts: io_uring::types::Timespec::from(BATCH_WAIT_TIMEOUT),
                     });
                 }
@@ -223,21 +221,21 @@ impl Ring {
         Ok(())
     }
 
-    /// Set the batching wait (`--uring-batch-wait-us`); 0 turns batching waits off.
-    pub fn set_batch_wait(&mut self, us: u32) {
-        self.batch_wait_us = us;
+    /// The kernel can wait for a batch (`min_wait_usec`, IORING_FEAT_MIN_TIMEOUT, 6.12+).
+    pub fn has_min_wait(&self) -> bool {
+        self.min_wait
     }
 
     /// The loop's one kernel entry: submit everything queued and wait for completions. No
     /// syscall when completions are already waiting and nothing is queued. Returns true if
     /// the call waited (and so ran deferred task work).
     ///
-    /// `want` > 1 asks for a batch: on kernels with min-wait support the call waits up to
-    /// `--uring-batch-wait-us` (default [`BATCH_WAIT_MIN`]) for `want` completions, then returns
-    /// as soon as there is one. With
+    /// `want` > 1 with `wait_us` > 0 asks for a batch: on kernels with min-wait support the
+    /// call waits up to `wait_us` for `want` completions, then returns as soon as there is one
+    /// (the engine's batching policy picks both, see `engine/uring/batching.rs`). With
     /// DEFER_TASKRUN the kernel does not even wake the thread before then, so a busy worker
     /// handles many requests per wakeup and per syscall. Otherwise it waits for one.
-    pub fn enter(&mut self, want: u32) -> Result<bool, anyhow::Error> {
+    pub fn enter(&mut self, want: u32, wait_us: u32) -> Result<bool, anyhow::Error> {
         let ready = !self.backlog.is_empty() || !self.uring.completion().is_empty();
         let queued = !self.uring.submission().is_empty();
         if ready && !queued {
@@ -246,8 +244,8 @@ impl Ring {
         self.tally.syscalls += 1;
         let entered = if ready {
             self.uring.submit_and_wait(0)
-        } else if want > 1 && self.min_wait && self.batch_wait_us > 0 {
-            let args = io_uring::types::SubmitArgs::new().min_wait_usec(self.batch_wait_us).timespec(&self.batch_ts);
+        } else if want > 1 && self.min_wait && wait_us > 0 {
+            let args = io_uring::types::SubmitArgs::new().min_wait_usec(wait_us).timespec(&self.batch_ts);
             self.uring.submitter().submit_with_args(want as usize, &args)
         } else {
             self.uring.submit_and_wait(1)

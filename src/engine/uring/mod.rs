@@ -26,7 +26,7 @@
 //! ```
 //!
 //! One loop iteration: enter the kernel once (submit everything queued, wait for completions:
-//! one when the worker is quiet, a batch for up to `--uring-batch-wait-us` when busy) → copy a
+//! one when the worker is quiet, a batch when it is saturated, see `batching`) → copy a
 //! bounded batch of CQEs out → handle each (feed received bytes to the
 //! connection's `Session`, which runs the requests and appends replies to `session.out`; give
 //! the receive buffer back at once) → after the whole batch, for every connection touched:
@@ -204,7 +204,14 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeEr
         mode,
         buffers,
         buffer_size,
-        batch_wait_us: shared.config.uring_batch_wait_us,
+        batching: match shared.config.uring_batching {
+            crate::config::UringBatching::Adaptive => {
+                batching::Policy::Adaptive { cap_us: shared.config.uring_batch_wait_us }
+            }
+            crate::config::UringBatching::Fixed => {
+                batching::Policy::Fixed { wait_us: shared.config.uring_batch_wait_us }
+            }
+        },
         force_enter_failure: shared.config.uring_force_enter_failure,
     };
     std::thread::scope(|scope| {

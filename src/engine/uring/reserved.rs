@@ -199,7 +199,7 @@ mod tests {
     fn reap_all(ring: &mut Ring, want: usize) -> Vec<Cqe> {
         let mut out = Vec::new();
         while out.len() < want {
-            ring.enter(1).expect("enter");
+            ring.enter(1, 0).expect("enter");
             ring.reap(&mut out, 64);
         }
         out

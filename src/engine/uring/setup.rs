@@ -19,8 +19,8 @@ pub struct Options {
     pub mode: UringMode,
     pub buffers: u16,
     pub buffer_size: u32,
-    /// `--uring-batch-wait-us`.
-    pub batch_wait_us: u32,
+    /// `--uring-batching` and `--uring-batch-wait-us`.
+    pub batching: super::batching::Policy,
     /// `--uring-force-enter-failure` (test-only): the enter probe counts as failed.
     pub force_enter_failure: bool,
 }
@@ -38,7 +38,6 @@ pub struct Setup {
 pub fn setup(opts: Options) -> Result<Setup, ServeError> {
     let mut ring = Ring::new(SQ_ENTRIES, CQ_ENTRIES)
         .map_err(|e| ServeError::Unsupported(unsupported_reason("io_uring_setup", &e)))?;
-    ring.set_batch_wait(opts.batch_wait_us);
     super::check_enter(&mut ring, opts.force_enter_failure)?;
     let missing =
         ring.probe(OPS_BASIC).map_err(|e| ServeError::Unsupported(unsupported_reason("IORING_REGISTER_PROBE", &e)))?;

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! loop {
-//!     enter(want)          one io_uring_enter: submit everything queued + wait for CQEs
-//!                          (a batch of `want` for up to BATCH_WAIT_MIN, then >= 1)
+//!     enter(plan)          one io_uring_enter: submit everything queued + wait for CQEs
+//!                          (Batching::plan: a batch of `want` for up to `wait_us`, then >= 1)
 //!     reap()               copy up to CQE_BATCH_MAX completions out of the CQ
 //!     handle(each)         feed recv data to sessions (buffers go back at once), account
 //!                          sends, accept/adopt connections, timers, shutdown wake
@@ -148,7 +148,7 @@ impl<'a> Worker<'a> {
             acceptor: Acceptor::new(id, plan, listeners, coord, multishot),
             reserved: Reserved::new(setup.wake, tick_interval),
             life: Lifecycle::default(),
-            batching: Batching::default(),
+            batching: Batching::new(opts.batching),
             slab: Slab::default(),
             touched: Vec::new(),
             batch: Vec::with_capacity(CQE_BATCH_MAX),
@@ -172,9 +172,10 @@ impl<'a> Worker<'a> {
             }
             let acceptors_done = self.acceptor.all_acceptors_done();
             self.publish_counters();
-            let waited = self.ring.enter(self.batching.want())?;
-            self.batching.entered();
+            let plan = self.batching.plan(Instant::now());
+            let waited = self.ring.enter(plan.want, plan.wait_us)?;
             self.now = Instant::now();
+            self.batching.woke(self.now);
             self.batch.clear();
             self.ring.reap(&mut self.batch, CQE_BATCH_MAX);
             let batch = std::mem::take(&mut self.batch);
