@@ -265,8 +265,8 @@ fn stat_lines_follow_info(engine: Engine) {
     }
 }
 
-/// `--bigkeys` reports each type's biggest key and totals; `--memkeys` on ringkv (no MEMORY
-/// USAGE) says so and falls back to the same sizes; `--pattern` limits the scan.
+/// `--bigkeys` reports each type's biggest key and totals; `--memkeys` reports bytes from
+/// MEMORY USAGE; `--pattern` limits the scan.
 fn bigkeys_and_memkeys_report(engine: Engine) {
     let server = Server::start(engine, &[]);
     run_ok(&server, &["SET", "s", "hello"]);
@@ -294,9 +294,17 @@ fn bigkeys_and_memkeys_report(engine: Engine) {
                 0 streams with 0 entries (00.00% of keys, avg size 0.00)\n";
     assert_eq!(summary, want);
     assert!(text.contains("] Biggest zset   found so far '\"z\"' with 4 members\n"), "{text}");
+    // ringkv has MEMORY USAGE: --memkeys reports bytes for every type.
     let mem = one_shot(&server, &["--memkeys"]);
-    assert!(mem.contains("# MEMORY USAGE is not supported by this server"), "{mem}");
-    assert!(mem.ends_with(want), "same sizes as --bigkeys: {mem}");
+    assert!(!mem.contains("MEMORY USAGE is not supported"), "{mem}");
+    assert!(mem.contains("Sampled 6 keys in the keyspace!"), "{mem}");
+    for key in ["\"big string\"", "\"l\"", "\"st\"", "\"z\"", "\"h\""] {
+        assert!(
+            mem.contains(&format!("found {key} has ")) || mem.contains(&format!("found '{key}' has ")),
+            "{key}: {mem}"
+        );
+    }
+    assert!(mem.contains("1 zsets with ") && mem.contains(" bytes (16.67% of keys"), "{mem}");
     let only_s = one_shot(&server, &["--bigkeys", "--pattern", "s*"]);
     assert!(only_s.contains("Sampled 2 keys in the keyspace!\n"), "{only_s}");
 }
