@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use crate::clients::{ClientHandle, Clients};
 use crate::reply::{Out, Proto};
-use crate::shared::Shared;
 
 /// Longest the timer thread sleeps before it looks at the deadlines and the shutdown flag
 /// again (a new earlier deadline wakes it sooner).
@@ -46,10 +45,10 @@ pub enum State {
 
 /// What to run for a waiter when one of its keys is ready: writes the reply into `out` and
 /// returns true if it popped something (false: the keys are empty, keep waiting).
-pub type Serve = Box<dyn Fn(&Shared, &mut Out, u64) -> bool + Send + Sync>;
+pub type Serve<C> = Box<dyn Fn(&C, &mut Out, u64) -> bool + Send + Sync>;
 
 /// One blocked client.
-pub struct Waiter {
+pub struct Waiter<C: 'static> {
     pub handle: Arc<ClientHandle>,
     pub db: usize,
     pub keys: Vec<Box<[u8]>>,
@@ -58,11 +57,11 @@ pub struct Waiter {
     pub deadline_ms: u64,
     /// The timeout reply (Redis: a null array, or a null bulk for BLMOVE/BRPOPLPUSH).
     pub timeout_reply: fn(&mut Out),
-    serve: Serve,
+    serve: Serve<C>,
     state: Mutex<State>,
 }
 
-impl Waiter {
+impl<C> Waiter<C> {
     pub fn new(
         handle: Arc<ClientHandle>,
         db: usize,
@@ -70,8 +69,8 @@ impl Waiter {
         proto: Proto,
         deadline_ms: u64,
         timeout_reply: fn(&mut Out),
-        serve: Serve,
-    ) -> Arc<Waiter> {
+        serve: Serve<C>,
+    ) -> Arc<Waiter<C>> {
         Arc::new(Waiter {
             handle,
             db,
@@ -94,23 +93,23 @@ impl Waiter {
 }
 
 /// (db, key) → waiters in the order they blocked.
-type Queues = HashMap<(usize, Box<[u8]>), VecDeque<Arc<Waiter>>, ahash::RandomState>;
+type Queues<C> = HashMap<(usize, Box<[u8]>), VecDeque<Arc<Waiter<C>>>, ahash::RandomState>;
 
 /// Deadline heap entry (earliest first).
-struct Due(u64, Weak<Waiter>);
+struct Due<C: 'static>(u64, Weak<Waiter<C>>);
 
-impl PartialEq for Due {
+impl<C> PartialEq for Due<C> {
     fn eq(&self, other: &Self) -> bool {
         self.0 == other.0
     }
 }
-impl Eq for Due {}
-impl PartialOrd for Due {
+impl<C> Eq for Due<C> {}
+impl<C> PartialOrd for Due<C> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Due {
+impl<C> Ord for Due<C> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         other.0.cmp(&self.0) // a max-heap of reversed deadlines = earliest first
     }
@@ -125,22 +124,22 @@ pub struct Pause {
 }
 
 /// Every blocked client, by key and by client id, and the timer that times them out.
-pub struct Blocking {
+pub struct Blocking<C: 'static> {
     pause: Mutex<Pause>,
     /// Clients whose command waits for the pause to end (it runs again then).
-    postponed: Mutex<Vec<Arc<Waiter>>>,
+    postponed: Mutex<Vec<Arc<Waiter<C>>>>,
     /// A pause is or was set: lets every command skip the pause check with one load.
     pause_set: std::sync::atomic::AtomicBool,
-    queues: Mutex<Queues>,
-    by_client: Mutex<HashMap<u64, Arc<Waiter>>>,
+    queues: Mutex<Queues<C>>,
+    by_client: Mutex<HashMap<u64, Arc<Waiter<C>>>>,
     /// Clients blocked right now: lets a push skip everything while it is 0.
     blocked: AtomicUsize,
-    deadlines: Mutex<BinaryHeap<Due>>,
+    deadlines: Mutex<BinaryHeap<Due<C>>>,
     timer_wake: Condvar,
     timer: OnceLock<()>,
 }
 
-impl Default for Blocking {
+impl<C> Default for Blocking<C> {
     fn default() -> Self {
         Blocking {
             pause: Mutex::new(Pause::default()),
@@ -156,8 +155,8 @@ impl Default for Blocking {
     }
 }
 
-impl Blocking {
-    fn queues(&self) -> MutexGuard<'_, Queues> {
+impl<C: Send + Sync + 'static> Blocking<C> {
+    fn queues(&self) -> MutexGuard<'_, Queues<C>> {
         self.queues.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -168,7 +167,7 @@ impl Blocking {
 
     /// Register a waiter under each of its keys (FIFO) and its deadline. The caller tries
     /// [`Blocking::serve`] once more afterwards (see the module header).
-    pub fn block(self: &Arc<Self>, w: &Arc<Waiter>, clients: &Arc<Clients>) {
+    pub fn block(self: &Arc<Self>, w: &Arc<Waiter<C>>, clients: &Arc<Clients>) {
         {
             let mut queues = self.queues();
             for key in &w.keys {
@@ -185,7 +184,7 @@ impl Blocking {
     }
 
     /// Take `w` out of every queue once its wait ended.
-    fn remove(&self, w: &Arc<Waiter>) {
+    fn remove(&self, w: &Arc<Waiter<C>>) {
         let mut queues = self.queues();
         for key in &w.keys {
             let k = (w.db, key.clone());
@@ -209,7 +208,7 @@ impl Blocking {
 
     /// End `w`'s wait with `to` if it is still blocked: the reply `reply` writes goes to its
     /// connection. Returns false if the wait had already ended.
-    fn finish(&self, w: &Arc<Waiter>, clients: &Clients, to: State, reply: impl FnOnce(&mut Out) -> bool) -> bool {
+    fn finish(&self, w: &Arc<Waiter<C>>, clients: &Clients, to: State, reply: impl FnOnce(&mut Out) -> bool) -> bool {
         let mut state = w.lock();
         if *state != State::Blocked {
             return false;
@@ -226,20 +225,20 @@ impl Blocking {
     }
 
     /// Try to serve `w` now (its keys may have data): true if it was served.
-    pub fn serve(&self, shared: &Shared, w: &Arc<Waiter>, now_ms: u64) -> bool {
-        self.finish(w, &shared.clients, State::Served, |out| (w.serve)(shared, out, now_ms))
+    pub fn serve(&self, ctx: &C, clients: &Clients, w: &Arc<Waiter<C>>, now_ms: u64) -> bool {
+        self.finish(w, clients, State::Served, |out| (w.serve)(ctx, out, now_ms))
     }
 
     /// `key` in `db` may have become non-empty: serve its waiters in the order they blocked
     /// until one finds nothing.
-    pub fn signal(&self, shared: &Shared, db: usize, key: &[u8], now_ms: u64) {
+    pub fn signal(&self, ctx: &C, clients: &Clients, db: usize, key: &[u8], now_ms: u64) {
         if self.blocked.load(Relaxed) == 0 {
             return;
         }
         for _ in 0..SERVE_PER_SIGNAL_MAX {
             let first = self.queues().get(&(db, key.into())).and_then(|q| q.front().cloned());
             let Some(w) = first else { return };
-            if !self.serve(shared, &w, now_ms) && w.state() == State::Blocked {
+            if !self.serve(ctx, clients, &w, now_ms) && w.state() == State::Blocked {
                 return; // the key is empty again: the rest keep waiting
             }
         }
@@ -281,7 +280,7 @@ impl Blocking {
 
     /// Park a client whose command must wait for the pause: it is woken (and runs the
     /// command again) at `until_ms` or on CLIENT UNPAUSE.
-    pub fn postpone(self: &Arc<Self>, w: &Arc<Waiter>, clients: &Arc<Clients>) {
+    pub fn postpone(self: &Arc<Self>, w: &Arc<Waiter<C>>, clients: &Arc<Clients>) {
         self.postponed.lock().unwrap_or_else(|e| e.into_inner()).push(w.clone());
         self.block(w, clients);
     }
@@ -301,7 +300,7 @@ impl Blocking {
     }
 
     /// The client's connection closed while it waited.
-    pub fn cancel(&self, w: &Arc<Waiter>) {
+    pub fn cancel(&self, w: &Arc<Waiter<C>>) {
         let mut state = w.lock();
         if *state == State::Blocked {
             *state = State::Cancelled;
@@ -355,11 +354,18 @@ mod tests {
     use super::*;
     use crate::clients::ConnInfo;
     use crate::config::Config;
+    use crate::shared::Shared;
     use std::time::Instant;
 
-    fn waiter(clients: &Clients, id: u64, key: &str, deadline_ms: u64, stock: Arc<Mutex<Vec<u8>>>) -> Arc<Waiter> {
+    fn waiter(
+        clients: &Clients,
+        id: u64,
+        key: &str,
+        deadline_ms: u64,
+        stock: Arc<Mutex<Vec<u8>>>,
+    ) -> Arc<Waiter<Shared>> {
         let handle = clients.register(id, ConnInfo::detached(), 0);
-        let serve: Serve = Box::new(move |_, out, _| match stock.lock().unwrap().pop() {
+        let serve: Serve<Shared> = Box::new(move |_, out, _| match stock.lock().unwrap().pop() {
             Some(b) => {
                 crate::reply::integer(out, i64::from(b));
                 true
@@ -373,21 +379,21 @@ mod tests {
     fn waiters_are_served_fifo_once_and_only_while_there_is_data() {
         let shared = Shared::new(Config::defaults());
         let clients = shared.clients.clone();
-        let b = Arc::new(Blocking::default());
+        let b = Arc::new(Blocking::<Shared>::default());
         let stock = Arc::new(Mutex::new(Vec::new()));
         let ws: Vec<_> = (1..=3).map(|i| waiter(&clients, i, "k", 0, stock.clone())).collect();
         for w in &ws {
             b.block(w, &clients);
         }
         assert_eq!(b.blocked_clients(), 3);
-        b.signal(&shared, 0, b"k", 0);
+        b.signal(&shared, &clients, 0, b"k", 0);
         assert!(ws.iter().all(|w| w.state() == State::Blocked), "nothing to serve");
         stock.lock().unwrap().extend([7, 8]);
-        b.signal(&shared, 0, b"k", 0);
+        b.signal(&shared, &clients, 0, b"k", 0);
         assert_eq!(ws.iter().map(|w| w.state()).collect::<Vec<_>>(), [State::Served, State::Served, State::Blocked]);
         assert_eq!(ws[0].handle.take_mail(), b":8\r\n");
         assert_eq!(ws[1].handle.take_mail(), b":7\r\n");
-        assert!(!b.serve(&shared, &ws[0], 0), "served once");
+        assert!(!b.serve(&shared, &clients, &ws[0], 0), "served once");
         assert!(b.unblock(&clients, 3, true));
         assert_eq!(ws[2].handle.take_mail(), b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
         assert!(!b.unblock(&clients, 3, false));
@@ -398,7 +404,7 @@ mod tests {
     #[test]
     fn deadlines_time_out_and_cancel_removes() {
         let clients = Arc::new(Clients::default());
-        let b = Arc::new(Blocking::default());
+        let b = Arc::new(Blocking::<Shared>::default());
         let stock = Arc::new(Mutex::new(Vec::new()));
         let soon = waiter(&clients, 1, "a", crate::store::now_ms() + 50, stock.clone());
         let never = waiter(&clients, 2, "a", 0, stock);

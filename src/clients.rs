@@ -202,15 +202,7 @@ impl Inbox {
     }
 }
 
-/// One class of `client-output-buffer-limit`: disconnect a client whose pending output
-/// reaches `hard_bytes`, or stays at `soft_bytes` or more for `soft_seconds` (0 = no limit).
-/// The current values live in [`crate::tunables::Tunables::output_limit`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OutputLimit {
-    pub hard_bytes: u64,
-    pub soft_bytes: u64,
-    pub soft_seconds: u64,
-}
+pub use crate::config::OutputLimit;
 
 /// Every connection, the per-worker inboxes, and the connections in MONITOR mode.
 pub struct Clients {
@@ -223,7 +215,7 @@ pub struct Clients {
     pub output_limit_disconnections: AtomicU64,
     /// Bytes delivered to connections from elsewhere (pub/sub messages, MONITOR lines), part
     /// of INFO's `total_net_output_bytes`. Striped: every PUBLISH fan-out adds to it.
-    pub delivered_bytes: crate::shared::StripedCounter,
+    pub delivered_bytes: crate::counter::StripedCounter,
 }
 
 impl Default for Clients {

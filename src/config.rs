@@ -252,10 +252,10 @@ pub struct Config {
     #[arg(long, default_value = "", value_parser = parse_path)]
     pub pidfile: PathBuf,
     /// Log commands slower than this many microseconds (-1 = slow log off).
-    #[arg(long, default_value_t = crate::tunables::SLOWLOG_LOG_SLOWER_THAN_DEFAULT, value_parser = parse_slowlog_slower_than, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = SLOWLOG_LOG_SLOWER_THAN_DEFAULT, value_parser = parse_slowlog_slower_than, allow_negative_numbers = true)]
     pub slowlog_log_slower_than: i64,
     /// Slow log entries kept.
-    #[arg(long, default_value_t = crate::tunables::SLOWLOG_MAX_LEN_DEFAULT, value_parser = parse_slowlog_max_len)]
+    #[arg(long, default_value_t = SLOWLOG_MAX_LEN_DEFAULT, value_parser = parse_slowlog_max_len)]
     pub slowlog_max_len: u64,
     /// Output buffer limit of a client class: "<class> <hard> <soft> <soft-seconds>"
     /// (normal, replica, pubsub); repeat for several classes.
@@ -331,7 +331,7 @@ fn parse_slowlog_max_len(s: &str) -> Result<u64, String> {
 }
 
 fn parse_output_limit_flag(s: &str) -> Result<String, String> {
-    crate::tunables::parse_output_limits(s.as_bytes()).map(|_| s.to_string())
+    parse_output_limits(s.as_bytes()).map(|_| s.to_string())
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
@@ -369,6 +369,109 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(mul))
         .ok_or_else(|| format!("invalid size '{s}': expected e.g. 512mb"))
+}
+
+// ---- value types and parsers other settings share (client-output-buffer-limit, sizes) ----
+
+/// Redis's default `slowlog-log-slower-than` (µs): commands slower than 10 ms are logged.
+pub const SLOWLOG_LOG_SLOWER_THAN_DEFAULT: i64 = 10_000;
+/// Redis's default `slowlog-max-len`: entries kept.
+pub const SLOWLOG_MAX_LEN_DEFAULT: u64 = 128;
+
+/// A client class of `client-output-buffer-limit` (Redis's `normal`, `replica`/`slave`,
+/// `pubsub`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientClass {
+    Normal = 0,
+    Replica = 1,
+    Pubsub = 2,
+}
+
+impl ClientClass {
+    /// Every class, in the order CONFIG GET prints them.
+    pub const ALL: [ClientClass; 3] = [ClientClass::Normal, ClientClass::Replica, ClientClass::Pubsub];
+
+    /// The name CONFIG GET prints (Redis 7.0 still prints `slave`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientClass::Normal => "normal",
+            ClientClass::Replica => "slave",
+            ClientClass::Pubsub => "pubsub",
+        }
+    }
+
+    /// Parse a class name as Redis's `getClientTypeByName` does (case-insensitive;
+    /// `master` is not a class that has a limit).
+    pub fn parse(name: &[u8]) -> Option<ClientClass> {
+        let lower = name.to_ascii_lowercase();
+        match &lower[..] {
+            b"normal" => Some(ClientClass::Normal),
+            b"slave" | b"replica" => Some(ClientClass::Replica),
+            b"pubsub" => Some(ClientClass::Pubsub),
+            _ => None,
+        }
+    }
+}
+
+/// One class of `client-output-buffer-limit`: disconnect a client whose pending output
+/// reaches `hard_bytes`, or stays at `soft_bytes` or more for `soft_seconds` (0 = no limit).
+/// The current values live in [`crate::tunables::Tunables::output_limit`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard_bytes: u64,
+    pub soft_bytes: u64,
+    pub soft_seconds: u64,
+}
+
+/// Most classes one client-output-buffer-limit value may list (`class hard soft seconds`
+/// groups; more than the three classes is accepted as Redis does, the last one wins).
+const OUTPUT_LIMIT_GROUPS_MAX: usize = 64;
+/// Redis's defaults: `normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60`.
+pub const OUTPUT_LIMITS_DEFAULT: [OutputLimit; 3] = [
+    OutputLimit { hard_bytes: 0, soft_bytes: 0, soft_seconds: 0 },
+    OutputLimit { hard_bytes: 256 << 20, soft_bytes: 64 << 20, soft_seconds: 60 },
+    OutputLimit { hard_bytes: 32 << 20, soft_bytes: 8 << 20, soft_seconds: 60 },
+];
+
+/// `class hard soft seconds [class hard soft seconds ...]`, as Redis's
+/// `updateClientOutputBufferLimit`.
+pub fn parse_output_limits(v: &[u8]) -> Result<Vec<(ClientClass, OutputLimit)>, String> {
+    let words: Vec<&[u8]> = v.split(|b| *b == b' ').filter(|w| !w.is_empty()).collect();
+    if !words.len().is_multiple_of(4) || words.len() / 4 > OUTPUT_LIMIT_GROUPS_MAX {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
+    let mut out = Vec::with_capacity(words.len() / 4);
+    for group in words.chunks(4) {
+        let class =
+            ClientClass::parse(group[0]).ok_or("Invalid client class specified in buffer limit configuration.")?;
+        let hard = memtoll(group[1]).filter(|n| *n >= 0).ok_or_else(bad)?;
+        let soft = memtoll(group[2]).filter(|n| *n >= 0).ok_or_else(bad)?;
+        let secs = std::str::from_utf8(group[3]).ok().and_then(|t| t.parse::<i64>().ok());
+        let secs = secs.filter(|n| *n >= 0).ok_or_else(bad)?;
+        let limit = OutputLimit { hard_bytes: hard as u64, soft_bytes: soft as u64, soft_seconds: secs as u64 };
+        out.push((class, limit));
+    }
+    Ok(out)
+}
+
+/// Parse a memory value as Redis's `memtoll`: an optional `-`, digits, and an optional unit
+/// `b`, `k`, `kb`, `m`, `mb`, `g`, `gb` (case-insensitive; `k` = 1000, `kb` = 1024).
+pub fn memtoll(s: &[u8]) -> Option<i64> {
+    let digits_end = s.iter().position(|c| !c.is_ascii_digit() && *c != b'-').unwrap_or(s.len());
+    let (num, unit) = s.split_at(digits_end);
+    let mul: i64 = match &unit.to_ascii_lowercase()[..] {
+        b"" | b"b" => 1,
+        b"k" => 1000,
+        b"kb" => 1024,
+        b"m" => 1000 * 1000,
+        b"mb" => 1024 * 1024,
+        b"g" => 1000 * 1000 * 1000,
+        b"gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    let n: i64 = std::str::from_utf8(num).ok()?.parse().ok()?;
+    n.checked_mul(mul)
 }
 
 #[cfg(test)]

@@ -105,7 +105,7 @@ impl Isolation {
 
     /// Stripe `stripe`'s read side if it is free now; `None` while an exclusive section runs
     /// or waits for it (the caller then decides whether to wait: see
-    /// [`crate::script::read_or_busy`], which answers BUSY during a long script).
+    /// [`crate::cmd::script::read_or_busy`], which answers BUSY during a long script).
     #[inline]
     pub fn try_read(&self, stripe: usize) -> Option<ReadGuard<'_>> {
         let guard = match self.stripes[stripe % STRIPES].try_read() {

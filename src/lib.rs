@@ -37,10 +37,11 @@
 //!   past named thresholds, and lazy free of big values on a background thread.
 //! - [`exclusive`] — the striped big-reader lock that isolates EXEC and scripts: each command
 //!   reads under its worker's stripe, EXEC and scripts write-lock every stripe.
-//! - [`script`] — Lua scripting: one Lua 5.1 VM (mlua), the sandbox and `redis` API, Redis's
-//!   type conversions and error formats, the bundled libraries (`cjson`, `cmsgpack`, `bit`,
-//!   `struct`), function libraries, and the busy-script rules (BUSY, SCRIPT KILL). The
-//!   commands are `cmd::scripting` (EVAL, SCRIPT) and `cmd::function` (FUNCTION, FCALL).
+//! - `cmd::script` — Lua scripting (inside the command layer, because scripts run commands):
+//!   one Lua 5.1 VM (mlua), the sandbox and `redis` API, Redis's type conversions and error
+//!   formats, the bundled libraries (`cjson`, `cmsgpack`, `bit`, `struct`), function
+//!   libraries, and the busy-script rules (BUSY, SCRIPT KILL). The commands are
+//!   `cmd::scripting` (EVAL, SCRIPT) and `cmd::function` (FUNCTION, FCALL).
 //! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys, values of every
 //!   type ([`types::Value`]), millisecond expiry (lazy + active cycle), WATCH registries per
 //!   shard.
@@ -53,7 +54,7 @@
 //!   [`tunables`] — the settings CONFIG SET changes at runtime (atomics). [`slowlog`] — the
 //!   shared slow-command log. [`conffile`] — the redis.conf-syntax config file, its
 //!   `include`s and CONFIG REWRITE; [`logfile`] — `--logfile` with reopen on SIGHUP.
-//!   [`metrics`] — per-command, latency and error statistics for INFO (striped, summed on
+//!   [`counter`] — the striped statistics counter. [`metrics`] — per-command, latency and error statistics for INFO (striped, summed on
 //!   read).
 //!   [`alloc`] — the allocator (jemalloc with a byte counter for `used_memory` and
 //!   maxmemory), its statistics and MEMORY PURGE. [`evict`] — maxmemory: the OOM check
@@ -95,6 +96,7 @@ pub mod clients;
 pub mod cmd;
 pub mod conffile;
 pub mod config;
+pub mod counter;
 pub mod engine;
 pub mod evict;
 pub mod exclusive;
@@ -108,7 +110,6 @@ pub mod protocol;
 pub mod pubsub;
 pub mod reply;
 pub mod ring;
-pub mod script;
 pub mod server;
 pub mod session;
 pub mod shared;

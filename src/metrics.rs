@@ -33,7 +33,7 @@ use std::sync::{Mutex, OnceLock};
 
 use crossbeam_utils::CachePadded;
 
-use crate::shared::{stripe_index, StripedCounter, COUNTER_STRIPES};
+use crate::counter::{stripe_index, StripedCounter, COUNTER_STRIPES};
 
 /// Highest power of two (in ns) the latency histogram tells apart: 2^36 ns ≈ 69 s.
 pub const LATENCY_EXP_MAX: u32 = 36;
@@ -93,6 +93,11 @@ pub fn bucket_upper_ns(b: usize) -> u64 {
     let sub = (b - SUB_BUCKETS) % SUB_BUCKETS;
     (SUB_BUCKETS + sub + 1) << (exp - 2)
 }
+
+/// Commands the per-command statistics have room for: more than the command table holds (a
+/// test in `cmd` checks it), so [`crate::shared`] can size them without reaching up into the
+/// command layer.
+pub const COMMANDS_MAX: usize = 512;
 
 /// Per-command counters, striped (see the module docs). Commands are numbered by
 /// [`crate::cmd::index_of`].

@@ -15,49 +15,7 @@ use crate::slowlog::SlowLog;
 use crate::store::Store;
 use crate::tunables::Tunables;
 
-/// Slots of a [`StripedCounter`]: more than the worker threads we expect on one machine's
-/// cores would gain little; each slot is a cache line.
-pub const COUNTER_STRIPES: usize = 16;
-
-/// A statistics counter bumped on every request by every worker: one cache-padded atomic per
-/// stripe, a thread always uses the same stripe, so workers on different cores do not bounce
-/// one cache line per command. Reads sum the stripes.
-pub struct StripedCounter {
-    stripes: [crossbeam_utils::CachePadded<AtomicU64>; COUNTER_STRIPES],
-}
-
-impl Default for StripedCounter {
-    fn default() -> Self {
-        StripedCounter { stripes: std::array::from_fn(|_| Default::default()) }
-    }
-}
-
-/// This thread's stripe of the striped counters (fixed for the thread's life).
-pub fn stripe_index() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % COUNTER_STRIPES;
-    }
-    STRIPE.with(|s| *s)
-}
-
-impl StripedCounter {
-    /// Add `n` to this thread's stripe with ordering `order` (as `AtomicU64::fetch_add`).
-    pub fn fetch_add(&self, n: u64, order: std::sync::atomic::Ordering) {
-        self.stripes[stripe_index()].fetch_add(n, order);
-    }
-    /// The sum over all stripes, each loaded with ordering `order` (as `AtomicU64::load`).
-    /// The stripes are read one after another: the sum is not one atomic snapshot.
-    pub fn load(&self, order: std::sync::atomic::Ordering) -> u64 {
-        self.stripes.iter().map(|s| s.load(order)).fold(0u64, u64::wrapping_add)
-    }
-    /// Reset to zero (CONFIG RESETSTAT).
-    pub fn reset(&self) {
-        for s in &self.stripes {
-            s.store(0, Relaxed);
-        }
-    }
-}
+pub use crate::counter::{stripe_index, StripedCounter, COUNTER_STRIPES};
 
 /// Server-wide counters, reported by INFO. Relaxed atomics: they are statistics.
 #[derive(Default)]
@@ -138,9 +96,11 @@ pub struct Shared {
     pub clients: Arc<Clients>,
     pub pubsub: Arc<PubSub>,
     /// Clients blocked on keys (BLPOP & co.).
-    pub blocking: Arc<Blocking>,
+    pub blocking: Arc<Blocking<Shared>>,
     /// The Lua VM, script cache, function libraries and the running script's state.
-    pub scripting: crate::script::Scripting,
+    /// Lua scripting's state (`crate::cmd::script::of` reads it), kept here without naming its type:
+    /// scripting runs commands, so it sits above the command layer, which sits above this.
+    pub scripting: OnceLock<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Shared {
@@ -154,7 +114,7 @@ impl Shared {
             store,
             isolation: Isolation::default(),
             stats: Stats::default(),
-            cmdstats: crate::metrics::CommandStats::new(crate::cmd::command_count()),
+            cmdstats: crate::metrics::CommandStats::new(crate::metrics::COMMANDS_MAX),
             errors: Default::default(),
             inst_ops: Default::default(),
             inst_input: Default::default(),
@@ -168,7 +128,7 @@ impl Shared {
             clients: Arc::new(Clients::default()),
             pubsub: Arc::new(PubSub::default()),
             blocking: Arc::new(Blocking::default()),
-            scripting: Default::default(),
+            scripting: OnceLock::new(),
         }
     }
 
@@ -271,7 +231,6 @@ impl Shared {
         self.shutdown.store(true, std::sync::atomic::Ordering::Release);
         // A running Lua script would keep its worker (and so the shutdown) waiting: abort it,
         // as SHUTDOWN NOSAVE does (ringkv has nothing to save).
-        self.scripting.abort_for_shutdown();
         for wake in self.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             wake();
         }

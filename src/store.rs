@@ -59,6 +59,7 @@ use crate::types::Value;
 
 mod access;
 mod evict;
+mod typed;
 mod watch;
 pub use access::{idle_ms, AccessPolicy, DEADLINE_MAX_MS};
 pub use evict::{Candidate, Score};

@@ -17,54 +17,10 @@ use std::sync::{Arc, RwLock};
 
 use crate::config::{Config, MaxmemoryPolicy, YesNo};
 
-/// Redis's default `slowlog-log-slower-than` (µs): commands slower than 10 ms are logged.
-pub const SLOWLOG_LOG_SLOWER_THAN_DEFAULT: i64 = 10_000;
-/// Redis's default `slowlog-max-len`: entries kept.
-pub const SLOWLOG_MAX_LEN_DEFAULT: u64 = 128;
-
-/// A client class of `client-output-buffer-limit` (Redis's `normal`, `replica`/`slave`,
-/// `pubsub`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientClass {
-    Normal = 0,
-    Replica = 1,
-    Pubsub = 2,
-}
-
-impl ClientClass {
-    /// Every class, in the order CONFIG GET prints them.
-    pub const ALL: [ClientClass; 3] = [ClientClass::Normal, ClientClass::Replica, ClientClass::Pubsub];
-
-    /// The name CONFIG GET prints (Redis 7.0 still prints `slave`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ClientClass::Normal => "normal",
-            ClientClass::Replica => "slave",
-            ClientClass::Pubsub => "pubsub",
-        }
-    }
-
-    /// Parse a class name as Redis's `getClientTypeByName` does (case-insensitive;
-    /// `master` is not a class that has a limit).
-    pub fn parse(name: &[u8]) -> Option<ClientClass> {
-        let lower = name.to_ascii_lowercase();
-        match &lower[..] {
-            b"normal" => Some(ClientClass::Normal),
-            b"slave" | b"replica" => Some(ClientClass::Replica),
-            b"pubsub" => Some(ClientClass::Pubsub),
-            _ => None,
-        }
-    }
-}
-
-pub use crate::clients::OutputLimit;
-
-/// Redis's defaults: `normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60`.
-pub const OUTPUT_LIMITS_DEFAULT: [OutputLimit; 3] = [
-    OutputLimit { hard_bytes: 0, soft_bytes: 0, soft_seconds: 0 },
-    OutputLimit { hard_bytes: 256 << 20, soft_bytes: 64 << 20, soft_seconds: 60 },
-    OutputLimit { hard_bytes: 32 << 20, soft_bytes: 8 << 20, soft_seconds: 60 },
-];
+pub use crate::config::{
+    memtoll, parse_output_limits, ClientClass, OutputLimit, OUTPUT_LIMITS_DEFAULT, SLOWLOG_LOG_SLOWER_THAN_DEFAULT,
+    SLOWLOG_MAX_LEN_DEFAULT,
+};
 
 /// Redis's defaults with every `--client-output-buffer-limit` of the flags (or config file)
 /// applied in order (each was validated when the flags were parsed).
@@ -231,51 +187,6 @@ impl Tunables {
     pub fn set_output_limit(&self, class: ClientClass, limit: OutputLimit) {
         self.output_limits.write().unwrap_or_else(|e| e.into_inner())[class as usize] = limit;
     }
-}
-
-/// Most classes one client-output-buffer-limit value may list (`class hard soft seconds`
-/// groups; more than the three classes is accepted as Redis does, the last one wins).
-const OUTPUT_LIMIT_GROUPS_MAX: usize = 64;
-
-/// `class hard soft seconds [class hard soft seconds ...]`, as Redis's
-/// `updateClientOutputBufferLimit`.
-pub fn parse_output_limits(v: &[u8]) -> Result<Vec<(ClientClass, OutputLimit)>, String> {
-    let words: Vec<&[u8]> = v.split(|b| *b == b' ').filter(|w| !w.is_empty()).collect();
-    if !words.len().is_multiple_of(4) || words.len() / 4 > OUTPUT_LIMIT_GROUPS_MAX {
-        return Err("Wrong number of arguments in buffer limit configuration.".into());
-    }
-    let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
-    let mut out = Vec::with_capacity(words.len() / 4);
-    for group in words.chunks(4) {
-        let class =
-            ClientClass::parse(group[0]).ok_or("Invalid client class specified in buffer limit configuration.")?;
-        let hard = memtoll(group[1]).filter(|n| *n >= 0).ok_or_else(bad)?;
-        let soft = memtoll(group[2]).filter(|n| *n >= 0).ok_or_else(bad)?;
-        let secs = std::str::from_utf8(group[3]).ok().and_then(|t| t.parse::<i64>().ok());
-        let secs = secs.filter(|n| *n >= 0).ok_or_else(bad)?;
-        let limit = OutputLimit { hard_bytes: hard as u64, soft_bytes: soft as u64, soft_seconds: secs as u64 };
-        out.push((class, limit));
-    }
-    Ok(out)
-}
-
-/// Parse a memory value as Redis's `memtoll`: an optional `-`, digits, and an optional unit
-/// `b`, `k`, `kb`, `m`, `mb`, `g`, `gb` (case-insensitive; `k` = 1000, `kb` = 1024).
-pub fn memtoll(s: &[u8]) -> Option<i64> {
-    let digits_end = s.iter().position(|c| !c.is_ascii_digit() && *c != b'-').unwrap_or(s.len());
-    let (num, unit) = s.split_at(digits_end);
-    let mul: i64 = match &unit.to_ascii_lowercase()[..] {
-        b"" | b"b" => 1,
-        b"k" => 1000,
-        b"kb" => 1024,
-        b"m" => 1000 * 1000,
-        b"mb" => 1024 * 1024,
-        b"g" => 1000 * 1000 * 1000,
-        b"gb" => 1024 * 1024 * 1024,
-        _ => return None,
-    };
-    let n: i64 = std::str::from_utf8(num).ok()?.parse().ok()?;
-    n.checked_mul(mul)
 }
 
 /// Descriptors kept free for listeners, rings, eventfds, logs (Redis's

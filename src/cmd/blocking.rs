@@ -242,7 +242,7 @@ fn move_one(
         Ok(None) => Attempt::Empty,
         Ok(Some(item)) => {
             reply::bulk(out, &item);
-            shared.blocking.signal(shared, db, dest, now);
+            shared.blocking.signal(shared, &shared.clients, db, dest, now);
             Attempt::Served
         }
     }
@@ -263,13 +263,13 @@ fn serve_or_block(ctx: &mut Ctx<'_>, keys: Vec<Box<[u8]>>, timeout_ms: u64, op: 
     ctx.client.handle.enable_remote_output();
     let deadline_ms = if timeout_ms == 0 { 0 } else { now.saturating_add(timeout_ms) };
     let serve_keys = keys.clone();
-    let serve: crate::blocking::Serve =
+    let serve: crate::blocking::Serve<Shared> =
         Box::new(move |shared, out, now| attempt(shared, db, &serve_keys, &op, out, now, false) == Attempt::Served);
     let waiter = Waiter::new(ctx.client.handle.clone(), db, keys, ctx.out.proto, deadline_ms, timeout_reply, serve);
     shared.blocking.block(&waiter, &shared.clients);
     ctx.client.blocked = Some(Arc::clone(&waiter));
     // A push between the first try and the registration found no waiter: try once more.
-    shared.blocking.serve(shared, &waiter, now);
+    shared.blocking.serve(shared, &shared.clients, &waiter, now);
 }
 
 /// The keys a blocked client waits on.

@@ -1,6 +1,6 @@
 //! Redis 7 functions: FCALL, FCALL_RO and FUNCTION LOAD / DELETE / FLUSH / LIST / DUMP /
 //! RESTORE / STATS / KILL / HELP. Libraries live in the scripting VM
-//! ([`crate::script::functions`]); DUMP/RESTORE use Redis's payload format (RDB `FUNCTION2`
+//! ([`crate::cmd::script::functions`]); DUMP/RESTORE use Redis's payload format (RDB `FUNCTION2`
 //! records, RDB version, CRC64) so payloads move between ringkv and Redis 7.0.
 
 use super::scripting::{busy_error, keys_and_args, kill};
@@ -10,11 +10,11 @@ use super::{
 };
 use std::sync::PoisonError;
 
+use crate::cmd::script::functions::{self, FLAG_NAMES, FLAG_NO_WRITES};
+use crate::cmd::script::vm::Target;
 use crate::exclusive::Isolation;
 use crate::protocol::Argv;
 use crate::reply;
-use crate::script::functions::{self, FLAG_NAMES, FLAG_NO_WRITES};
-use crate::script::vm::Target;
 
 pub mod payload;
 
@@ -130,7 +130,7 @@ fn call_function(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
         ctx.now_ms = crate::store::now_ms();
         guard
     });
-    let mut engine = match shared.scripting.engine() {
+    let mut engine = match crate::cmd::script::of(shared).engine() {
         Ok(e) => e,
         Err(e) => return ctx.error(&format!("ERR Lua VM could not start: {e}")),
     };
@@ -142,7 +142,7 @@ fn call_function(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
         return ctx.error("ERR Can not execute a script with write flag using *_ro command.");
     }
     let (func, name) = (f.func.clone(), String::from_utf8_lossy(&f.name).into_owned());
-    let running = &shared.scripting.running_function;
+    let running = &crate::cmd::script::of(shared).running_function;
     *running.lock().unwrap_or_else(PoisonError::into_inner) =
         Some((f.name.clone(), argv.iter().map(<[u8]>::to_vec).collect()));
     engine.run(ctx, &Target { func, eval: false, name: &name, read_only: no_writes }, &keys, &args);
@@ -203,7 +203,7 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     if let Some(msg) = busy_error(ctx) {
         return ctx.error(msg);
     }
-    let mut engine = match ctx.shared.scripting.engine() {
+    let mut engine = match crate::cmd::script::of(ctx.shared).engine() {
         Ok(e) => e,
         Err(e) => return ctx.error(&format!("ERR {e}")),
     };
@@ -244,7 +244,7 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 }
 
 /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]
-fn list(ctx: &mut Ctx<'_>, engine: &crate::script::vm::Engine, argv: Argv<'_>) {
+fn list(ctx: &mut Ctx<'_>, engine: &crate::cmd::script::vm::Engine, argv: Argv<'_>) {
     let (mut pattern, mut with_code, mut i) = (None, false, 2);
     while i < argv.len() {
         let arg = argv.get(i);
@@ -294,7 +294,7 @@ fn list(ctx: &mut Ctx<'_>, engine: &crate::script::vm::Engine, argv: Argv<'_>) {
 }
 
 /// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]
-fn restore(ctx: &mut Ctx<'_>, engine: &mut crate::script::vm::Engine, argv: Argv<'_>) {
+fn restore(ctx: &mut Ctx<'_>, engine: &mut crate::cmd::script::vm::Engine, argv: Argv<'_>) {
     let policy = if argv.len() > 3 { argv.get(3).to_ascii_lowercase() } else { b"append".to_vec() };
     if argv.len() > 4 || !matches!(&policy[..], b"flush" | b"append" | b"replace") {
         return ctx.error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.");
@@ -320,21 +320,21 @@ fn restore(ctx: &mut Ctx<'_>, engine: &mut crate::script::vm::Engine, argv: Argv
 
 /// FUNCTION STATS
 fn stats(ctx: &mut Ctx<'_>) {
-    let run = &ctx.shared.scripting.run;
+    let run = &crate::cmd::script::of(ctx.shared).run;
     let running =
         run.running.load(std::sync::atomic::Ordering::SeqCst) && !run.is_eval.load(std::sync::atomic::Ordering::SeqCst);
     // The engine is locked by a running script: counts are read from the INFO counters then.
     let counts = if run.running.load(std::sync::atomic::Ordering::SeqCst) {
         None
     } else {
-        ctx.shared.scripting.engine().ok().map(|e| (e.libraries.libs.len(), e.libraries.function_count()))
+        crate::cmd::script::of(ctx.shared).engine().ok().map(|e| (e.libraries.libs.len(), e.libraries.function_count()))
     };
     let (libs, funcs) = counts.unwrap_or((0, 0));
     reply::map(ctx.out, 2);
     reply::bulk(ctx.out, b"running_script");
     if running {
         let elapsed =
-            crate::script::monotonic_ms().saturating_sub(run.started_ms.load(std::sync::atomic::Ordering::SeqCst));
+            crate::cmd::script::monotonic_ms().saturating_sub(run.started_ms.load(std::sync::atomic::Ordering::SeqCst));
         reply::map(ctx.out, 3);
         reply::bulk(ctx.out, b"name");
         reply::bulk(ctx.out, b"?");

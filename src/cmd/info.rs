@@ -188,7 +188,7 @@ fn memory(shared: &Shared, s: &mut String) {
         a.resident as i64 - a.active as i64,
         ratio(rss, used),
         rss as i64 - used as i64,
-        shared.scripting.info_memory(),
+        crate::cmd::script::of(shared).info_memory(),
     );
 }
 

@@ -31,6 +31,7 @@ pub mod multi;
 pub mod pubsub;
 #[cfg(test)]
 mod resp3_tests;
+pub mod script;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -191,7 +192,7 @@ pub struct ClientState {
     pub monitor: bool,
     clients: Arc<Clients>,
     pubsub: Arc<PubSub>,
-    blocking: Arc<crate::blocking::Blocking>,
+    blocking: Arc<crate::blocking::Blocking<Shared>>,
     /// The stripe of the isolation lock this client's commands read under
     /// ([`crate::exclusive`]): `id % STRIPES` by default (threads engine); the uring and
     /// epoll engines set their worker index.
@@ -204,7 +205,7 @@ pub struct ClientState {
     /// modification for WATCH).
     pub running_flags: u32,
     /// Waiting in a blocking command (BLPOP & co.): no request runs until the wait ends.
-    pub blocked: Option<Arc<crate::blocking::Waiter>>,
+    pub blocked: Option<Arc<crate::blocking::Waiter<Shared>>>,
     /// Blocking commands act as their non-blocking forms (inside EXEC, scripts).
     pub cannot_block: bool,
     /// The last command was postponed by CLIENT PAUSE: the session runs it again later.
@@ -289,7 +290,7 @@ impl Ctx<'_> {
     /// command that may make a list or zset non-empty calls it after the change, with the
     /// shard already unlocked. A no-op until blocking commands exist.
     pub fn key_ready(&mut self, db: usize, key: &[u8]) {
-        self.shared.blocking.signal(self.shared, db, key, self.now_ms);
+        self.shared.blocking.signal(self.shared, &self.shared.clients, db, key, self.now_ms);
     }
 }
 
@@ -449,8 +450,8 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         ctx.error(&msg);
         return rejected(ctx, cmd, reply_start);
     }
-    // --- scripting: a script past busy-reply-threshold answers BUSY for it (crate::script) ---
-    if let Some(msg) = crate::script::refuse_busy(ctx, cmd) {
+    // --- scripting: a script past busy-reply-threshold answers BUSY for it (crate::cmd::script) ---
+    if let Some(msg) = crate::cmd::script::refuse_busy(ctx, cmd) {
         ctx.client.tx.reject();
         ctx.error(msg);
         return Some(cmd);
@@ -478,13 +479,13 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         return Some(cmd);
     }
     // --- scripting: EVAL/FCALL take the exclusive side themselves, so no read side here ---
-    if cmd.flags & NOSCRIPT != 0 && crate::script::runs_exclusive(cmd) {
+    if cmd.flags & NOSCRIPT != 0 && crate::cmd::script::runs_exclusive(cmd) {
         call(ctx, cmd, argv);
         return Some(cmd);
     }
     // The read side, or BUSY while a script holds the exclusive side past its threshold
-    // (one try_read when uncontended; see crate::script::read_or_busy).
-    let read = match crate::script::read_or_busy(ctx, cmd) {
+    // (one try_read when uncontended; see crate::cmd::script::read_or_busy).
+    let read = match crate::cmd::script::read_or_busy(ctx, cmd) {
         Ok(read) => read,
         Err(msg) => {
             ctx.error(msg);
@@ -502,7 +503,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
 fn postpone(ctx: &mut Ctx<'_>, until_ms: u64) {
     let shared = ctx.shared;
     ctx.client.handle.enable_remote_output();
-    let never: crate::blocking::Serve = Box::new(|_, _, _| false);
+    let never: crate::blocking::Serve<Shared> = Box::new(|_, _, _| false);
     let w = crate::blocking::Waiter::new(
         ctx.client.handle.clone(),
         ctx.client.db,
@@ -726,6 +727,11 @@ mod tests {
         assert_eq!(format_f64(3.0), "3");
         assert_eq!(format_f64(5000.0), "5000");
         assert_eq!(format_f64(-0.1), "-0.1");
+    }
+
+    #[test]
+    fn per_command_statistics_have_room_for_every_command() {
+        assert!(command_count() <= crate::metrics::COMMANDS_MAX, "raise metrics::COMMANDS_MAX");
     }
 
     #[test]

@@ -1,18 +1,18 @@
 //! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT LOAD / EXISTS / FLUSH / KILL / HELP, with
 //! Redis 7.0's replies and errors. The VM, sandbox and conversions are in
-//! [`crate::script`]; this file parses arguments, takes the exclusive side of the isolation
-//! lock (scripts are atomic across workers) and hands over to [`crate::script::vm::Engine`].
+//! [`crate::cmd::script`]; this file parses arguments, takes the exclusive side of the isolation
+//! lock (scripts are atomic across workers) and hands over to [`crate::cmd::script::vm::Engine`].
 
 use std::sync::atomic::Ordering::SeqCst;
 
 use super::{Command, Ctx, Doc};
 use super::{ALLOW_BUSY, MAY_REPLICATE, MOVABLE_KEYS, NOSCRIPT, NO_MANDATORY_KEYS, READONLY, SKIP_MONITOR, STALE};
+use crate::cmd::script::functions::FLAG_NO_WRITES;
+use crate::cmd::script::vm::{sha1_hex, Target};
+use crate::cmd::script::{Kill, ERR_BUSY_EVAL, ERR_BUSY_FUNCTION};
 use crate::exclusive::Isolation;
 use crate::protocol::Argv;
 use crate::reply;
-use crate::script::functions::FLAG_NO_WRITES;
-use crate::script::vm::{sha1_hex, Target};
-use crate::script::{Kill, ERR_BUSY_EVAL, ERR_BUSY_FUNCTION};
 
 pub const ERR_NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
@@ -155,7 +155,7 @@ fn run_script(ctx: &mut Ctx<'_>, argv: Argv<'_>, by_sha: bool, read_only: bool) 
         ctx.now_ms = crate::store::now_ms();
         guard
     });
-    let mut engine = match shared.scripting.engine() {
+    let mut engine = match crate::cmd::script::of(shared).engine() {
         Ok(e) => e,
         Err(e) => return ctx.error(&format!("ERR Lua VM could not start: {e}")),
     };
@@ -207,9 +207,7 @@ fn script(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         "load" => {
             let body = argv.get(2);
             let sha = sha1_hex(body);
-            let loaded = ctx
-                .shared
-                .scripting
+            let loaded = crate::cmd::script::of(ctx.shared)
                 .engine()
                 .map_err(|e| format!("ERR {e}"))
                 .and_then(|mut e| e.load_script(&sha, body));
@@ -219,7 +217,7 @@ fn script(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             }
         }
         "exists" => {
-            let engine = match ctx.shared.scripting.engine() {
+            let engine = match crate::cmd::script::of(ctx.shared).engine() {
                 Ok(e) => e,
                 Err(e) => return ctx.error(&format!("ERR {e}")),
             };
@@ -237,7 +235,7 @@ fn script(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             {
                 return ctx.error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
             }
-            if let Ok(mut engine) = ctx.shared.scripting.engine() {
+            if let Ok(mut engine) = crate::cmd::script::of(ctx.shared).engine() {
                 engine.flush_scripts();
             }
             ctx.ok();
@@ -248,13 +246,13 @@ fn script(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// While a script is busy, the BUSY text for commands that are not allowed then.
 pub fn busy_error(ctx: &Ctx<'_>) -> Option<&'static str> {
-    let run = &ctx.shared.scripting.run;
+    let run = &crate::cmd::script::of(ctx.shared).run;
     run.busy.load(SeqCst).then(|| run.busy_error())
 }
 
 /// SCRIPT KILL (`is_eval`) / FUNCTION KILL, as Redis 7.0's `scriptKill`.
 pub fn kill(ctx: &mut Ctx<'_>, is_eval: bool) {
-    let run = &ctx.shared.scripting.run;
+    let run = &crate::cmd::script::of(ctx.shared).run;
     if !run.running.load(SeqCst) {
         return ctx.error("NOTBUSY No scripts in execution right now.");
     }

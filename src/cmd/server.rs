@@ -212,12 +212,12 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         return ctx.error("ERR Errors trying to SHUTDOWN. Check logs.");
     }
     // A busy script: only NOSAVE may stop the server, and it aborts the script (Redis 7.0).
-    let run = &ctx.shared.scripting.run;
+    let run = &crate::cmd::script::of(ctx.shared).run;
     if run.busy.load(std::sync::atomic::Ordering::SeqCst) {
         if !nosave {
             return ctx.error(run.busy_error());
         }
-        run.kill.store(crate::script::Kill::Shutdown as u8, std::sync::atomic::Ordering::SeqCst);
+        run.kill.store(crate::cmd::script::Kill::Shutdown as u8, std::sync::atomic::Ordering::SeqCst);
     }
     tracing::info!("SHUTDOWN requested by client {}", ctx.client.id);
     ctx.client.close_after_reply = true;

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use crate::cmd::{Command, Ctx, ALLOW_BUSY};
 use crate::exclusive::ReadGuard;
+use crate::shared::Shared;
 
 pub mod convert;
 pub mod functions;
@@ -82,6 +83,13 @@ pub struct RunState {
 }
 
 impl RunState {
+    /// Server shutdown: stop the running script, if any, whatever it did.
+    pub fn abort_for_shutdown(&self) {
+        if self.running.load(SeqCst) {
+            self.kill.store(Kill::Shutdown as u8, SeqCst);
+        }
+    }
+
     pub fn kill_request(&self) -> Kill {
         match self.kill.load(SeqCst) {
             1 => Kill::User,
@@ -122,6 +130,18 @@ pub struct Scripting {
     pub running_function: Mutex<Option<RunningFunction>>,
 }
 
+/// The server's scripting state, created on first use (with a shutdown hook that stops a
+/// running script, whatever it did).
+pub fn of(shared: &Shared) -> &Scripting {
+    let slot = shared.scripting.get_or_init(|| {
+        let scripting = Scripting::default();
+        let run = Arc::clone(&scripting.run);
+        shared.on_shutdown(Box::new(move || run.abort_for_shutdown()));
+        Box::new(scripting)
+    });
+    slot.downcast_ref::<Scripting>().expect("the scripting slot holds Scripting")
+}
+
 impl Scripting {
     /// The engine, created on first use. Callers hold a read side or the exclusive side of
     /// the isolation lock, never wait for the isolation lock while holding this.
@@ -135,9 +155,7 @@ impl Scripting {
 
     /// Server shutdown (signal or SHUTDOWN): stop the running script, if any, whatever it did.
     pub fn abort_for_shutdown(&self) {
-        if self.run.running.load(SeqCst) {
-            self.run.kill.store(Kill::Shutdown as u8, SeqCst);
-        }
+        self.run.abort_for_shutdown();
     }
 
     /// INFO's memory fields for Lua.
@@ -189,7 +207,7 @@ pub fn runs_exclusive(cmd: &Command) -> bool {
 /// True if a script is running past the threshold and `cmd` must answer BUSY.
 #[inline]
 pub fn refuse_busy(ctx: &Ctx<'_>, cmd: &Command) -> Option<&'static str> {
-    let run = &ctx.shared.scripting.run;
+    let run = &crate::cmd::script::of(ctx.shared).run;
     if run.busy.load(Relaxed) && cmd.flags & ALLOW_BUSY == 0 {
         return Some(run.busy_error());
     }
@@ -209,7 +227,7 @@ pub fn read_or_busy<'s>(ctx: &Ctx<'s>, cmd: &Command) -> Result<Option<ReadGuard
     }
     let mut tries = 0u32;
     loop {
-        let run = &shared.scripting.run;
+        let run = &crate::cmd::script::of(shared).run;
         if run.busy.load(SeqCst) {
             if cmd.flags & ALLOW_BUSY != 0 {
                 return Ok(None);

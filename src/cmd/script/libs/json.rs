@@ -6,7 +6,7 @@
 use mlua::{Lua, Table, Value};
 
 use super::{array_len, fmt_number, too_deep};
-use crate::script::convert::NESTING_MAX;
+use crate::cmd::script::convert::NESTING_MAX;
 
 pub fn cjson(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;

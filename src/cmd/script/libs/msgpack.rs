@@ -7,7 +7,7 @@
 use mlua::{Lua, Table, Value, Variadic};
 
 use super::{array_len, multi, too_deep};
-use crate::script::convert::NESTING_MAX;
+use crate::cmd::script::convert::NESTING_MAX;
 
 /// Most values `unpack` returns from one string (each is a Lua stack slot).
 const UNPACK_VALUES_MAX: usize = 8000;
