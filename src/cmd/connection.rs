@@ -113,6 +113,13 @@ pub const DOCS: &[super::Doc] = &[
         syntax: "<ip:port | [ID client-id] [ADDR ip:port] [LADDR ip:port] [USER username] [SKIPME <YES | NO>]>",
     },
     super::Doc {
+        name: "client|help",
+        group: "connection",
+        since: "5.0.0",
+        summary: "Show helpful text about the different subcommands.",
+        syntax: "",
+    },
+    super::Doc {
         name: "client|unblock",
         group: "connection",
         since: "5.0.0",
@@ -399,6 +406,8 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     } else if eq_ignore_case(sub, "setinfo") && argv.len() == 4 {
         // Client libraries announce their name/version; ringkv accepts and ignores it.
         ctx.ok();
+    } else if eq_ignore_case(sub, "help") && argv.len() == 2 {
+        super::help_reply(ctx, CLIENT_HELP);
     } else if eq_ignore_case(sub, "info") && argv.len() == 2 {
         super::client::client_info(ctx);
     } else if eq_ignore_case(sub, "list") {
@@ -442,6 +451,51 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
     }
 }
+
+/// CLIENT HELP (Redis 7.0's text, for the subcommands ringkv has).
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "    * ID <client-id>",
+    "      Kill connections by client id.",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "HELP",
+    "    Print this help.",
+];
 
 /// CLIENT PAUSE timeout [WRITE | ALL]: commands of every client (or only writes) wait
 /// `timeout` milliseconds, or until CLIENT UNPAUSE.

@@ -85,6 +85,7 @@ pub const SUBCOMMAND_FLAGS: &[(&str, u32)] = &[
     ("latency|help", LOADING | STALE),
     ("latency|doctor", ADMIN | NOSCRIPT | LOADING | STALE),
     ("client|unblock", ADMIN | NOSCRIPT | LOADING | STALE),
+    ("client|help", LOADING | STALE),
     ("client|pause", ADMIN | NOSCRIPT | LOADING | STALE),
     ("client|unpause", ADMIN | NOSCRIPT | LOADING | STALE),
     ("client|reply", NOSCRIPT | LOADING | STALE),
