@@ -110,6 +110,12 @@ pub fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
+/// Wall-clock time in Unix nanoseconds (one clock reading that gives both the request time
+/// and a mark for timing commands).
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
 /// One key and its value (48 bytes plus the key and value allocations; [`Value`] is as big
 /// as a string's `Vec`, a collection is boxed).
 ///
