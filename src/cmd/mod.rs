@@ -408,12 +408,24 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     if name.len() > COMMAND_NAME_MAX {
         return None;
     }
+    let t = table();
+    // Clients repeat commands: the thread's last hit is compared before any hashing.
+    let last = LAST_LOOKUP.with(std::cell::Cell::get);
+    if let Some(cmd) = t.commands.get(last).filter(|c| c.name.as_bytes().eq_ignore_ascii_case(name)) {
+        return Some(cmd);
+    }
     let mut lower = [0u8; COMMAND_NAME_MAX];
     for (d, s) in lower.iter_mut().zip(name) {
         *d = s.to_ascii_lowercase();
     }
-    let t = table();
-    t.by_name.get(&lower[..name.len()]).map(|&i| &t.commands[i])
+    let i = *t.by_name.get(&lower[..name.len()])?;
+    LAST_LOOKUP.with(|l| l.set(i));
+    Some(&t.commands[i])
+}
+
+thread_local! {
+    /// Index of this thread's last command found by [`lookup`] (`usize::MAX`: none yet).
+    static LAST_LOOKUP: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
 }
 
 /// Run one request: look the command up, check arity and auth centrally (and, for a RESP2
