@@ -376,13 +376,10 @@ fn bzmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::{run_for_test, ClientState};
+    use crate::cmd::ClientState;
     use crate::config::Config;
 
-    fn run(shared: &Shared, c: &mut ClientState, line: &str) -> String {
-        let args: Vec<&[u8]> = line.split(' ').map(|a| a.as_bytes()).collect();
-        String::from_utf8_lossy(&run_for_test(shared, c, &args)).into_owned()
-    }
+    use crate::cmd::run_line_for_test as run;
 
     #[test]
     fn timeouts_parse_as_redis() {

@@ -716,6 +716,14 @@ pub fn run_for_test(shared: &Shared, client: &mut ClientState, args: &[&[u8]]) -
     run_for_test_in(shared, client, reply::Proto::Resp2, args)
 }
 
+/// Test support: run one command given as a line of space-separated arguments; the reply as
+/// text.
+#[cfg(test)]
+pub fn run_line_for_test(shared: &Shared, client: &mut ClientState, line: &str) -> String {
+    let args: Vec<&[u8]> = line.split(' ').map(|a| a.as_bytes()).collect();
+    String::from_utf8_lossy(&run_for_test(shared, client, &args)).into_owned()
+}
+
 /// Test support: as [`run_for_test`], with the replies encoded in `proto`.
 #[cfg(test)]
 pub fn run_for_test_in(shared: &Shared, client: &mut ClientState, proto: reply::Proto, args: &[&[u8]]) -> Vec<u8> {
