@@ -17,6 +17,7 @@ engine_tests!(
     timeouts_fire_and_disconnected_waiters_leave_nothing,
     client_unblock_ends_a_wait,
     blmove_and_bzpopmin_wake_across_workers,
+    blmove_to_the_same_list_is_woken_by_a_push,
     client_pause_write_holds_writes_until_unpause,
     client_pause_ends_by_itself,
 );
@@ -212,4 +213,23 @@ fn client_pause_ends_by_itself(engine: Engine) {
     assert_eq!(read_line(&mut c), b"+OK");
     roundtrip(&mut admin, &resp(&[b"GET", b"y"]), b"$1\r\n2\r\n");
     roundtrip(&mut admin, &resp(&[b"CLIENT", b"PAUSE", b"abc"]), b"-ERR timeout is not an integer or out of range\r\n");
+}
+
+/// BLMOVE with the same list as source and destination, blocked, then woken by a push: the
+/// element rotates back into the list (it used to deadlock the pushing worker).
+fn blmove_to_the_same_list_is_woken_by_a_push(engine: Engine) {
+    let server = Server::start(engine, &[]);
+    let mut w = server.unix();
+    w.write_all(&resp(&[b"BLMOVE", b"ring", b"ring", b"LEFT", b"RIGHT", b"0"])).unwrap();
+    assert!(eventually(Duration::from_secs(5), || blocked_clients(&server) == 1), "the mover blocks first");
+    let mut other = server.unix();
+    other.write_all(&resp(&[b"BLPOP", b"ring", b"0"])).unwrap();
+    assert!(eventually(Duration::from_secs(5), || blocked_clients(&server) == 2));
+    let mut p = server.unix();
+    roundtrip(&mut p, &resp(&[b"RPUSH", b"ring", b"x"]), b":1\r\n");
+    assert_eq!(read_line(&mut w), b"$1");
+    assert_eq!(read_line(&mut w), b"x");
+    // The element is back in the list, so the BLPOP waiter behind the mover gets it.
+    assert_eq!(read_pair(&mut other), Some((b"ring".to_vec(), b"x".to_vec())));
+    roundtrip(&mut p, &resp(&[b"LLEN", b"ring"]), b":0\r\n");
 }

@@ -242,7 +242,12 @@ fn move_one(
         Ok(None) => Attempt::Empty,
         Ok(Some(item)) => {
             reply::bulk(out, &item);
-            shared.blocking.signal(shared, &shared.clients, db, dest, now);
+            // The destination may serve its own waiters now. Not when it is the source: the
+            // signal that got here goes on through that key's queue itself (and this waiter,
+            // being served, is still first in it).
+            if src != dest {
+                shared.blocking.signal(shared, &shared.clients, db, dest, now);
+            }
             Attempt::Served
         }
     }
