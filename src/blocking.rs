@@ -33,6 +33,26 @@ const TIMER_IDLE_WAIT: Duration = Duration::from_millis(100);
 /// the rest for the next push); bounds the work a single push does on behalf of others.
 const SERVE_PER_SIGNAL_MAX: usize = 4096;
 
+/// Keys made ready while waiters are being served on this thread (see [`Blocking::signal`]);
+/// `None` outside a signal.
+type ReadyKeys = std::cell::RefCell<Option<VecDeque<(usize, Box<[u8]>)>>>;
+
+thread_local! {
+    static READY_KEYS: ReadyKeys = const { std::cell::RefCell::new(None) };
+}
+
+/// Most ready keys one signal serves (a cascade of moves); the rest wait for the next push.
+const READY_KEYS_PER_SIGNAL_MAX: usize = 1024;
+
+/// Ends a signal's ready-key list even if serving panicked.
+struct ResetReadyKeys;
+
+impl Drop for ResetReadyKeys {
+    fn drop(&mut self) {
+        let _ = READY_KEYS.try_with(|r| *r.borrow_mut() = None);
+    }
+}
+
 /// How a wait ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -235,6 +255,31 @@ impl<C: Send + Sync + 'static> Blocking<C> {
         if self.blocked.load(Relaxed) == 0 {
             return;
         }
+        // Serving a waiter can make another key ready (BLMOVE pushes to its destination).
+        // That key is queued and served by the outermost call once the waiter is done, never
+        // recursively: a chain of moves (A → B, B → A) would otherwise lock a waiter twice.
+        let nested = READY_KEYS.with(|r| match r.borrow_mut().as_mut() {
+            Some(pending) => {
+                pending.push_back((db, key.into()));
+                true
+            }
+            None => false,
+        });
+        if nested {
+            return;
+        }
+        READY_KEYS.with(|r| *r.borrow_mut() = Some(VecDeque::from([(db, Box::from(key))])));
+        let _reset = ResetReadyKeys;
+        for _ in 0..READY_KEYS_PER_SIGNAL_MAX {
+            let Some((db, key)) = READY_KEYS.with(|r| r.borrow_mut().as_mut().and_then(VecDeque::pop_front)) else {
+                break;
+            };
+            self.serve_key(ctx, clients, db, &key, now_ms);
+        }
+    }
+
+    /// Serve `key`'s waiters in the order they blocked until one finds nothing.
+    fn serve_key(&self, ctx: &C, clients: &Clients, db: usize, key: &[u8], now_ms: u64) {
         for _ in 0..SERVE_PER_SIGNAL_MAX {
             let first = self.queues().get(&(db, key.into())).and_then(|q| q.front().cloned());
             let Some(w) = first else { return };

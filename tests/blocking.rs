@@ -18,6 +18,7 @@ engine_tests!(
     client_unblock_ends_a_wait,
     blmove_and_bzpopmin_wake_across_workers,
     blmove_to_the_same_list_is_woken_by_a_push,
+    a_cycle_of_blmoves_is_served_without_deadlock,
     client_pause_write_holds_writes_until_unpause,
     client_pause_ends_by_itself,
 );
@@ -232,4 +233,24 @@ fn blmove_to_the_same_list_is_woken_by_a_push(engine: Engine) {
     // The element is back in the list, so the BLPOP waiter behind the mover gets it.
     assert_eq!(read_pair(&mut other), Some((b"ring".to_vec(), b"x".to_vec())));
     roundtrip(&mut p, &resp(&[b"LLEN", b"ring"]), b":0\r\n");
+}
+
+/// Two BLMOVEs in a cycle (a → b and b → a): one push to `a` serves the first, whose move
+/// makes `b` ready and serves the second, which moves the element back to `a`.
+fn a_cycle_of_blmoves_is_served_without_deadlock(engine: Engine) {
+    let server = Server::start(engine, &[]);
+    let mut ab = server.unix();
+    ab.write_all(&resp(&[b"BLMOVE", b"a", b"b", b"LEFT", b"LEFT", b"0"])).unwrap();
+    assert!(eventually(Duration::from_secs(5), || blocked_clients(&server) == 1));
+    let mut ba = server.unix();
+    ba.write_all(&resp(&[b"BLMOVE", b"b", b"a", b"LEFT", b"LEFT", b"0"])).unwrap();
+    assert!(eventually(Duration::from_secs(5), || blocked_clients(&server) == 2));
+    let mut p = server.unix();
+    roundtrip(&mut p, &resp(&[b"RPUSH", b"a", b"x"]), b":1\r\n");
+    for w in [&mut ab, &mut ba] {
+        assert_eq!(read_line(w), b"$1");
+        assert_eq!(read_line(w), b"x");
+    }
+    roundtrip(&mut p, &resp(&[b"LRANGE", b"a", b"0", b"-1"]), b"*1\r\n$1\r\nx\r\n");
+    roundtrip(&mut p, &resp(&[b"EXISTS", b"b"]), b":0\r\n");
 }
