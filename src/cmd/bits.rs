@@ -363,7 +363,7 @@ fn bitfield_ro(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::cmd::{run_for_test, ClientState};
+    use crate::cmd::{run_line_for_test, ClientState};
     use crate::config::Config;
     use crate::shared::Shared;
 
@@ -373,10 +373,7 @@ mod tests {
         // bytes `\xff\xf0\x00`).
         let shared = Shared::new(Config::defaults());
         let mut c = ClientState::new(&shared);
-        let mut r = |line: &str| {
-            let args: Vec<&[u8]> = line.split(' ').map(|a| a.as_bytes()).collect();
-            String::from_utf8_lossy(&run_for_test(&shared, &mut c, &args)).into_owned()
-        };
+        let mut r = |line: &str| run_line_for_test(&shared, &mut c, line);
         assert_eq!(r(r"SET b \xff\xf0\x00"), "+OK\r\n");
         for (cmd, want) in [
             ("BITPOS b 0", ":0\r\n"),

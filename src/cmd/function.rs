@@ -12,7 +12,6 @@ use std::sync::PoisonError;
 
 use crate::cmd::script::functions::{self, FLAG_NAMES, FLAG_NO_WRITES};
 use crate::cmd::script::vm::Target;
-use crate::exclusive::Isolation;
 use crate::protocol::Argv;
 use crate::reply;
 
@@ -125,14 +124,9 @@ fn call_function(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
     }
     let Some((keys, args)) = keys_and_args(ctx, &argv) else { return };
     let shared = ctx.shared;
-    let _exclusive = (!Isolation::holding_exclusive()).then(|| {
-        let guard = shared.isolation.exclusive();
-        ctx.now_ms = crate::store::now_ms();
-        guard
-    });
-    let mut engine = match crate::cmd::script::of(shared).engine() {
-        Ok(e) => e,
-        Err(e) => return ctx.error(&format!("ERR Lua VM could not start: {e}")),
+    let (_exclusive, mut engine) = match crate::cmd::script::enter(ctx) {
+        Ok(entered) => entered,
+        Err(e) => return ctx.error(&e),
     };
     let Some(f) = engine.libraries.find(argv.get(1)) else {
         return ctx.error("ERR Function not found");

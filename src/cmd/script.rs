@@ -142,6 +142,20 @@ pub fn of(shared: &Shared) -> &Scripting {
     slot.downcast_ref::<Scripting>().expect("the scripting slot holds Scripting")
 }
 
+/// Enter a script run: the exclusive side of the isolation lock (unless EXEC already holds it,
+/// whose time is then already fixed) with the script's frozen time, and the Lua engine.
+/// `Err` carries the reply for a VM that could not start.
+pub fn enter<'s>(ctx: &mut Ctx<'s>) -> Result<(Option<crate::exclusive::ExclusiveGuard<'s>>, EngineGuard<'s>), String> {
+    let shared: &'s Shared = ctx.shared;
+    let exclusive = (!crate::exclusive::Isolation::holding_exclusive()).then(|| {
+        let guard = shared.isolation.exclusive();
+        ctx.now_ms = crate::store::now_ms();
+        guard
+    });
+    let engine = of(shared).engine().map_err(|e| format!("ERR Lua VM could not start: {e}"))?;
+    Ok((exclusive, engine))
+}
+
 impl Scripting {
     /// The engine, created on first use. Callers hold a read side or the exclusive side of
     /// the isolation lock, never wait for the isolation lock while holding this.

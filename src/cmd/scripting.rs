@@ -10,7 +10,6 @@ use super::{ALLOW_BUSY, MAY_REPLICATE, MOVABLE_KEYS, NOSCRIPT, NO_MANDATORY_KEYS
 use crate::cmd::script::functions::FLAG_NO_WRITES;
 use crate::cmd::script::vm::{sha1_hex, Target};
 use crate::cmd::script::{Kill, ERR_BUSY_EVAL, ERR_BUSY_FUNCTION};
-use crate::exclusive::Isolation;
 use crate::protocol::Argv;
 use crate::reply;
 
@@ -148,16 +147,9 @@ fn run_script(ctx: &mut Ctx<'_>, argv: Argv<'_>, by_sha: bool, read_only: bool) 
     } else {
         sha1_hex(source)
     };
-    let shared = ctx.shared;
-    // Inside EXEC the section is already exclusive (and its time already fixed).
-    let _exclusive = (!Isolation::holding_exclusive()).then(|| {
-        let guard = shared.isolation.exclusive();
-        ctx.now_ms = crate::store::now_ms();
-        guard
-    });
-    let mut engine = match crate::cmd::script::of(shared).engine() {
-        Ok(e) => e,
-        Err(e) => return ctx.error(&format!("ERR Lua VM could not start: {e}")),
+    let (_exclusive, mut engine) = match crate::cmd::script::enter(ctx) {
+        Ok(entered) => entered,
+        Err(e) => return ctx.error(&e),
     };
     let found = if by_sha {
         engine.script(&sha).ok_or_else(|| ERR_NOSCRIPT.to_string())

@@ -218,7 +218,7 @@ fn sort_ro(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::cmd::{run_for_test, ClientState};
+    use crate::cmd::{run_line_for_test, ClientState};
     use crate::config::Config;
     use crate::shared::Shared;
 
@@ -227,10 +227,7 @@ mod tests {
         // Expected replies captured from redis-server 7.0.15.
         let shared = Shared::new(Config::defaults());
         let mut c = ClientState::new(&shared);
-        let mut r = |line: &str| {
-            let args: Vec<&[u8]> = line.split(' ').map(|a| a.as_bytes()).collect();
-            String::from_utf8_lossy(&run_for_test(&shared, &mut c, &args)).into_owned()
-        };
+        let mut r = |line: &str| run_line_for_test(&shared, &mut c, line);
         for (cmd, want) in [
             ("RPUSH l 3 1 2", ":3\r\n"),
             ("SORT l", "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n"),
