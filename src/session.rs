@@ -228,10 +228,9 @@ impl Session {
         let mut last: Option<(&'static str, u64)> = None;
         // One clock reading per batch of requests (Redis caches the command time per event
         // loop iteration too): every request of the batch sees the same time.
-        let now_ns = crate::store::now_ns();
-        let now_ms = now_ns / 1_000_000;
-        // The same reading starts the timing of the batch's first command (cmd::call).
-        self.client.clock_mark_ns = now_ns;
+        let now_ms = crate::store::now_ms();
+        // The batch's first command is timed from here (cmd::call; see crate::clock).
+        self.client.clock_mark = crate::clock::ticks();
         self.held = false;
         while pos < buf.len() && self.close.is_none() {
             if self.client.blocked.is_some() {

@@ -204,9 +204,9 @@ pub struct ClientState {
     /// Flags of the command running now (collection commands count a `write` access as a
     /// modification for WATCH).
     pub running_flags: u32,
-    /// When the next command's timing starts (Unix ns; 0 = read the clock): the end of the
-    /// previous command of the batch, so timing costs one clock reading per command.
-    pub clock_mark_ns: u64,
+    /// When the next command's timing starts ([`crate::clock::ticks`]; 0 = read the clock):
+    /// the end of the previous command of the batch, so timing costs one reading per command.
+    pub clock_mark: u64,
     /// Waiting in a blocking command (BLPOP & co.): no request runs until the wait ends.
     pub blocked: Option<Arc<crate::blocking::Waiter<Shared>>>,
     /// Blocking commands act as their non-blocking forms (inside EXEC, scripts).
@@ -243,7 +243,7 @@ impl ClientState {
             tx: multi::Transaction::default(),
             reply_mode: ReplyMode::On,
             running_flags: 0,
-            clock_mark_ns: 0,
+            clock_mark: 0,
             blocked: None,
             cannot_block: false,
             postponed: false,
@@ -561,17 +561,17 @@ fn count_error(ctx: &Ctx<'_>, reply_start: usize) -> bool {
 pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     ctx.client.running_flags = cmd.flags;
     let reply_start = ctx.out.len();
-    // One clock reading per command: its end is the next command's start (the batch's first
-    // command starts at the session's reading of the request time). A command's time thus
-    // includes parsing it; a wall-clock step back counts as 0.
-    let start = match std::mem::take(&mut ctx.client.clock_mark_ns) {
-        0 => crate::store::now_ns(),
+    // One clock reading per command (crate::clock, the TSC): its end is the next command's
+    // start (the batch's first command starts at the session's reading). A command's time
+    // thus includes parsing it.
+    let start = match std::mem::take(&mut ctx.client.clock_mark) {
+        0 => crate::clock::ticks(),
         mark => mark,
     };
     (cmd.handler)(ctx, argv);
-    let end = crate::store::now_ns();
-    ctx.client.clock_mark_ns = end;
-    let duration_ns = end.saturating_sub(start);
+    let end = crate::clock::ticks();
+    ctx.client.clock_mark = end;
+    let duration_ns = crate::clock::elapsed_ns(start, end);
     let failed = count_error(ctx, reply_start);
     if let Some(i) = index_of(cmd) {
         ctx.shared.cmdstats.record(i, duration_ns, failed);
