@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, Ordering::
 /// machine runs, plus the few other threads that count (timers, accept).
 pub const OWNED_STRIPES: usize = 16;
 /// Stripes for threads that found no owned stripe free, written with atomic adds.
-pub const SHARED_STRIPES: usize = 4;
+pub const SHARED_STRIPES: usize = 16;
 /// All stripes: owned ones first (`0..OWNED_STRIPES`), then the shared ones.
 pub const COUNTER_STRIPES: usize = OWNED_STRIPES + SHARED_STRIPES;
 

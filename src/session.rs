@@ -232,6 +232,9 @@ impl Session {
         // The batch's first command is timed from here (cmd::call; see crate::clock).
         self.client.clock_mark = crate::clock::ticks();
         self.held = false;
+        // The isolation read side, taken by the batch's first command and kept for the rest
+        // (cmd::execute_batched); released when the batch ends.
+        let mut read = cmd::BatchRead::new(shared);
         while pos < buf.len() && self.close.is_none() {
             if self.client.blocked.is_some() {
                 self.held = true; // runs once the wait ends
@@ -248,7 +251,7 @@ impl Session {
                         let was_authenticated = self.client.authenticated;
                         let reply_start = self.out.len();
                         let mut ctx = Ctx { shared, client: &mut self.client, out: &mut self.out, now_ms };
-                        let name = cmd::execute(&mut ctx, argv).map_or("NULL", |c| c.name);
+                        let name = cmd::execute_batched(&mut ctx, argv, &mut read).map_or("NULL", |c| c.name);
                         if self.client.postponed {
                             // CLIENT PAUSE: the request stays unconsumed and runs again later.
                             self.client.postponed = false;
@@ -282,6 +285,7 @@ impl Session {
                 }
             }
         }
+        drop(read);
         shared.note_output(self.out.len());
         let produced = self.out.len().saturating_sub(out_start) as u64;
         shared.stats.net_output_bytes.fetch_add(produced, Relaxed);

@@ -9,6 +9,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::clients::{ClientHandle, Clients, ConnInfo};
+use crate::exclusive::ReadGuard;
 use crate::protocol::Argv;
 use crate::pubsub::PubSub;
 use crate::reply;
@@ -436,6 +437,34 @@ thread_local! {
 /// EXEC runs in the middle of it. A refusal here flags an open transaction (EXEC then answers
 /// EXECABORT). Returns the command found (even if it was refused), for CLIENT LIST's `cmd`.
 pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
+    let shared = ctx.shared;
+    execute_batched(ctx, argv, &mut BatchRead::new(shared))
+}
+
+/// The isolation read side a batch of requests keeps between its commands (see
+/// [`execute_batched`]); dropping it releases the side.
+pub struct BatchRead<'g> {
+    shared: &'g Shared,
+    guard: Option<ReadGuard<'g>>,
+}
+
+impl<'g> BatchRead<'g> {
+    pub fn new(shared: &'g Shared) -> Self {
+        BatchRead { shared, guard: None }
+    }
+    /// Release the read side now (before anything that must not run under it).
+    fn release(&mut self) {
+        self.guard = None;
+    }
+}
+
+/// [`execute`] for one command of a batch (the requests a session runs in one go): the read
+/// side taken for an ordinary command is left in `read` for the next command of the batch
+/// instead of being released and taken again (the caller drops it when the batch ends), so
+/// a pipelined batch pays one lock and one unlock. Anything that must not run under it (EXEC,
+/// scripts, MULTI queueing, eviction which takes its own) releases it first. Holding it for a
+/// batch delays an EXEC on another worker by at most the rest of the batch.
+pub fn execute_batched(ctx: &mut Ctx<'_>, argv: Argv<'_>, read: &mut BatchRead<'_>) -> Option<&'static Command> {
     debug_assert!(!argv.is_empty());
     let shared = ctx.shared;
     shared.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -474,9 +503,10 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
     }
     if cmd.flags & DENYOOM != 0 && shared.tunables.maxmemory() != 0 {
         // Eviction changes keys: it runs under this client's stripe, as commands do.
-        let read = shared.isolation.read(ctx.client.stripe);
+        read.release();
+        let evicting = shared.isolation.read(ctx.client.stripe);
         let room = crate::evict::make_room(shared, ctx.now_ms);
-        drop(read);
+        drop(evicting);
         if room.is_err() {
             ctx.client.tx.reject();
             ctx.error(crate::evict::OOM_ERROR);
@@ -491,25 +521,28 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         feed_monitors(ctx, argv);
     }
     if ctx.client.tx.in_multi() {
+        read.release();
         multi::queue_or_run(ctx, cmd, argv);
         return Some(cmd);
     }
     // --- scripting: EVAL/FCALL take the exclusive side themselves, so no read side here ---
     if cmd.flags & NOSCRIPT != 0 && crate::cmd::script::runs_exclusive(cmd) {
+        read.release();
         call(ctx, cmd, argv);
         return Some(cmd);
     }
-    // The read side, or BUSY while a script holds the exclusive side past its threshold
-    // (one try_read when uncontended; see crate::cmd::script::read_or_busy).
-    let read = match crate::cmd::script::read_or_busy(ctx, cmd) {
-        Ok(read) => read,
-        Err(msg) => {
-            ctx.error(msg);
-            return Some(cmd);
+    if read.guard.is_none() {
+        // The read side, or BUSY while a script holds the exclusive side past its threshold
+        // (one try_read when uncontended; see crate::cmd::script::read_or_busy).
+        match crate::cmd::script::read_or_busy(read.shared, ctx.client.stripe, cmd) {
+            Ok(guard) => read.guard = guard,
+            Err(msg) => {
+                ctx.error(msg);
+                return Some(cmd);
+            }
         }
-    };
+    }
     call(ctx, cmd, argv);
-    drop(read);
     Some(cmd)
 }
 
