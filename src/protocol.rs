@@ -252,6 +252,12 @@ impl Parser {
             // The caller broke the contract. Starting over is always correct, only slower.
             self.state = State::Idle;
         }
+        if matches!(self.state, State::Idle) && buf.first() == Some(&b'*') && !limits.unauthenticated {
+            if let Some(consumed) = parse_whole(buf, limits, &mut args.ranges) {
+                args.inline = false;
+                return Ok(Parsed::Complete { consumed });
+            }
+        }
         let result = self.run(buf, limits, args);
         if result != Ok(Parsed::Incomplete) {
             self.state = State::Idle;
@@ -396,6 +402,67 @@ impl Parser {
         self.state = State::BulkLenLine { start: next, scanned: next, remaining: remaining - 1 };
         None
     }
+}
+
+/// Most elements a request may have for [`parse_whole`] (longer ones take the state machine).
+const WHOLE_ARGS_MAX: u64 = 64;
+/// Most digits of a count or length [`parse_whole`] reads (fits a `u64` without overflow).
+const WHOLE_DIGITS_MAX: usize = 18;
+
+/// The fast path for the common case: a whole, small multibulk request already in `buf`
+/// (starting with `*`), parsed in one pass into `ranges` without the resumable state machine.
+/// Returns the bytes consumed, or `None` for anything else (incomplete, more than
+/// [`WHOLE_ARGS_MAX`] elements, a number not in plain form, any error), after which the state
+/// machine parses the same bytes from the start: every outcome other than the plain one stays
+/// the state machine's, and `ranges` is then overwritten.
+#[inline]
+fn parse_whole(buf: &[u8], limits: &Limits, ranges: &mut Vec<Range<usize>>) -> Option<usize> {
+    let (count, mut pos) = plain_number(buf, 1)?;
+    if count == 0 || count > WHOLE_ARGS_MAX {
+        return None;
+    }
+    ranges.clear();
+    for _ in 0..count {
+        if *buf.get(pos)? != b'$' {
+            return None;
+        }
+        let (len, body) = plain_number(buf, pos + 1)?;
+        if len > limits.bulk_len_max as u64 {
+            return None;
+        }
+        let end = body.checked_add(len as usize)?;
+        if end.checked_add(2)? > buf.len() {
+            return None;
+        }
+        ranges.push(body..end);
+        pos = end + 2;
+    }
+    Some(pos)
+}
+
+/// The decimal number at `buf[at..]` ending at a `\r` whose next byte has arrived too (as
+/// [`header_line`] wants), and the position after that `\r\n`: digits only, at most
+/// [`WHOLE_DIGITS_MAX`], no leading zero (what [`parse_i64`] accepts as non-negative).
+#[inline]
+fn plain_number(buf: &[u8], at: usize) -> Option<(u64, usize)> {
+    let mut value: u64 = 0;
+    let mut i = at;
+    loop {
+        let b = *buf.get(i)?;
+        if b == b'\r' {
+            break;
+        }
+        if !b.is_ascii_digit() || i - at == WHOLE_DIGITS_MAX {
+            return None;
+        }
+        value = value * 10 + u64::from(b - b'0');
+        i += 1;
+    }
+    let digits = i - at;
+    if digits == 0 || (digits > 1 && buf[at] == b'0') || i + 1 >= buf.len() {
+        return None;
+    }
+    Some((value, i + 2))
 }
 
 /// Search `needle`, the terminator of the line starting at `start`, resuming at `scanned`. The
@@ -802,6 +869,33 @@ mod tests {
 
     fn any_limits() -> impl Strategy<Value = Limits> {
         prop_oneof![Just(limits()), Just(limits().unauthenticated()), Just(Limits::new(8))]
+    }
+
+    #[test]
+    fn whole_request_fast_path_agrees_with_the_state_machine() {
+        // Fed whole (fast path first) vs. fed after a one-byte piece (state machine only).
+        let cases: &[&[u8]] = &[
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+            b"*2\r\n$03\r\nGET\r\n$1\r\nk\r\n",
+            b"*02\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+            b"*2\r\n$-1\r\nGET\r\n$1\r\nk\r\n",
+            b"*0\r\n",
+            b"*-1\r\n",
+            b"*1\r\n$0\r\n\r\n",
+            b"*1\r\n$3\r\nGET\r",
+            b"*1\r\n$3\r\nGETxx",
+            b"*1\r\n:3\r\nGET\r\n",
+            b"*1\r\n$99999999999999999999\r\nx\r\n",
+            b"*65\r\n$1\r\na\r\n",
+            b"*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n",
+        ];
+        for case in cases {
+            let small = Limits { bulk_len_max: 2, ..limits() };
+            for l in [limits(), small] {
+                assert_eq!(once_with(case, &l), in_pieces(case, [1], &l), "{:?}", String::from_utf8_lossy(case));
+            }
+        }
+        assert_eq!(once(b"*1\r\n$4\r\nPING\r\nrest"), Ok(Some((vec![b"PING".to_vec()], 14))));
     }
 
     proptest! {
