@@ -222,6 +222,8 @@ const LAZY_SADD_BATCH: usize = 10_000;
 /// SADDs pipelined before their replies are read: small, so no single reply waits long for
 /// the ones before it on a loaded machine (each read has the harness's IO timeout).
 const LAZY_SADD_WINDOW: usize = 8;
+/// Read timeout while building the big set (see the test).
+const LAZY_BUILD_READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// Generous bound on a PING's round trip while the big DEL runs.
 const LAZY_PING_BOUND: Duration = Duration::from_millis(100);
 /// Connections pinging during the DEL: with workers assigned round-robin, four of them
@@ -237,6 +239,10 @@ fn lazy_free_keeps_other_clients_responsive(engine: Engine) {
     let _one_at_a_time = BIG_SET_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let server = Server::start(engine, &[]);
     let mut c = Conn::new(&server);
+    // Building 5M members is not what is tested, and a debug build on a loaded machine can
+    // take longer than the harness's per-read timeout for one window (a resize rehashes
+    // millions of members): give the builder a generous bound of its own.
+    c.s.set_read_timeout(Some(LAZY_BUILD_READ_TIMEOUT)).unwrap();
     // Build the set with pipelined SADDs (replies read in bulk after each window).
     let mut next = 0;
     while next < LAZY_SET_MEMBERS {
