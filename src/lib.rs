@@ -74,6 +74,7 @@ pub mod expire;
 pub mod glob;
 pub mod loadgen;
 pub mod net;
+pub mod persist;
 pub mod protocol;
 pub mod pubsub;
 pub mod reply;

@@ -294,7 +294,11 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     let listeners = bind(&config)?;
     let shared = Arc::new(Shared::new(config));
     install_signal_handlers(&shared)?;
-    serve(&shared, &listeners)?;
+    let aof_writer = crate::persist::start(&shared)?;
+    let served = serve(&shared, &listeners);
+    shared.begin_shutdown();
+    crate::persist::stop(&shared, aof_writer);
+    served?;
     drop(listeners);
     tracing::info!("bye");
     Ok(())

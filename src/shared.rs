@@ -9,6 +9,7 @@ use std::time::Instant;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::exclusive::Isolation;
+use crate::persist::Persist;
 use crate::pubsub::PubSub;
 use crate::slowlog::SlowLog;
 use crate::store::Store;
@@ -117,6 +118,8 @@ pub struct Shared {
     /// Every connection; output for a connection from elsewhere (see `clients.rs`).
     pub clients: Arc<Clients>,
     pub pubsub: Arc<PubSub>,
+    /// The AOF and save bookkeeping (see [`crate::persist`]).
+    pub persist: Persist,
 }
 
 impl Shared {
@@ -137,6 +140,7 @@ impl Shared {
             wakers: Mutex::new(Vec::new()),
             clients: Arc::new(Clients::default()),
             pubsub: Arc::new(PubSub::default()),
+            persist: Persist::default(),
         }
     }
 

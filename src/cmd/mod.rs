@@ -9,6 +9,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::clients::{ClientHandle, Clients, ConnInfo};
+use crate::persist::{journal, propagate};
 use crate::protocol::Argv;
 use crate::pubsub::PubSub;
 use crate::reply;
@@ -198,6 +199,9 @@ pub struct ClientState {
     pub running_flags: u32,
     /// CLIENT NO-EVICT (kept for CLIENT LIST; there is no client eviction yet).
     pub no_evict: bool,
+    /// The journal number of this client's last change (see [`crate::persist::journal`]):
+    /// with `appendfsync always`, its reply is sent once the AOF is durable up to it.
+    pub write_seq: u64,
 }
 
 impl ClientState {
@@ -226,6 +230,7 @@ impl ClientState {
             reply_mode: ReplyMode::On,
             running_flags: 0,
             no_evict: false,
+            write_seq: 0,
         }
     }
 }
@@ -392,33 +397,82 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         ctx.error(&msg);
         return Some(cmd);
     }
+    if cmd.flags & WRITE != 0 || cmd.name == "ping" {
+        if let Some(msg) = shared.persist.misconf() {
+            ctx.client.tx.reject();
+            ctx.error(&msg);
+            return Some(cmd);
+        }
+    }
     if shared.clients.monitoring() && cmd.flags & (SKIP_MONITOR | ADMIN) == 0 && !MONITOR_HIDDEN.contains(&cmd.name) {
         feed_monitors(ctx, argv);
     }
+    // Everything this request changes is one unit of the journal (an EXEC: its whole queue).
+    let unit = journal::UnitGuard::begin();
     if ctx.client.tx.in_multi() {
         multi::queue_or_run(ctx, cmd, argv);
-        return Some(cmd);
+    } else if STORE_WIDE.contains(&cmd.name) {
+        // Touches every shard: isolated like EXEC, so the AOF can order it (see journal).
+        let exclusive = shared.isolation.exclusive();
+        call(ctx, cmd, argv);
+        drop(exclusive);
+    } else {
+        let read = shared.isolation.read(ctx.client.stripe);
+        call(ctx, cmd, argv);
+        drop(read);
     }
-    let read = shared.isolation.read(ctx.client.stripe);
-    call(ctx, cmd, argv);
-    drop(read);
+    let seq = journal::unit_seq();
+    if seq != 0 {
+        ctx.client.write_seq = seq;
+    }
+    drop(unit);
     Some(cmd)
 }
+
+/// Commands that change every shard one after another; they run under the exclusive side of
+/// the isolation lock so that no other change interleaves with them.
+const STORE_WIDE: &[&str] = &["flushall", "flushdb", "swapdb"];
 
 /// Run a command that is due to run now (not queued), as Redis's `call`: the handler, timed
 /// for the slow log unless the log is off or the command is `skip_slowlog`. [`execute`] and
 /// EXEC (for each queued command) come through here; the caller holds the isolation lock.
 pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     ctx.client.running_flags = cmd.flags;
+    let (changes_before, reply_start, db) = (journal::unit_changes(), ctx.out.len(), ctx.client.db);
     let threshold_us = ctx.shared.tunables.slowlog_log_slower_than_us();
     if threshold_us < 0 || cmd.flags & SKIP_SLOWLOG != 0 {
-        return (cmd.handler)(ctx, argv);
+        (cmd.handler)(ctx, argv);
+    } else {
+        let start = std::time::Instant::now();
+        (cmd.handler)(ctx, argv);
+        let duration_us = start.elapsed().as_micros().min(u64::MAX as u128) as u64;
+        if duration_us >= threshold_us as u64 {
+            slowlog::record(ctx, argv, duration_us);
+        }
     }
-    let start = std::time::Instant::now();
-    (cmd.handler)(ctx, argv);
-    let duration_us = start.elapsed().as_micros().min(u64::MAX as u128) as u64;
-    if duration_us >= threshold_us as u64 {
-        slowlog::record(ctx, argv, duration_us);
+    if cmd.name == "exec" {
+        journal::mark_transaction();
+    } else if journal::unit_changes() != changes_before || propagate::ALWAYS_PROPAGATED.contains(&cmd.name) {
+        propagate_change(ctx, cmd, argv, db, reply_start);
+    }
+}
+
+/// The command changed the keyspace: add what the AOF must replay to this request's journal
+/// unit (see [`crate::persist::propagate`]). Only when an AOF consumes the journal.
+fn propagate_change(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>, db: usize, reply_start: usize) {
+    let journal = ctx.shared.store.journal();
+    if !journal.enabled() {
+        return;
+    }
+    if journal::unit_seq() == 0 {
+        // Forced propagation of a command that changed nothing (FLUSHALL on an empty db):
+        // give it a number of its own, taken under the exclusive side it runs in.
+        crate::persist::journal::new_section();
+        journal.note_change();
+    }
+    let reply = ctx.out.get(reply_start..).unwrap_or_default();
+    if let Some(resp) = propagate::rewrite(cmd.name, argv, ctx.now_ms, reply) {
+        journal::push_command(db, resp);
     }
 }
 

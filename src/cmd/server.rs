@@ -169,6 +169,10 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
             human(rss)
         );
     }
+    if want("persistence") {
+        s.push_str(&shared.persist.info(shared));
+        s.push_str("\r\n");
+    }
     if want("stats") {
         let _ = write!(
             s,
