@@ -202,16 +202,23 @@ impl Aof {
                 .unwrap_or_else(PoisonError::into_inner)
                 .is_none_or(|t| t.elapsed() >= AOF_RETRY_INTERVAL);
         if !retry_due {
-            self.end_flush(None);
+            self.flushing.store(false, Ordering::Release);
             return None;
         }
         let pending = self.journal.take_pending();
         if pending.bytes.is_empty() {
-            if self.written_seq.load(Ordering::Acquire) == self.durable_seq() {
+            let advanced = self.written_seq.load(Ordering::Acquire) == self.durable_seq()
+                && self.durable_seq.fetch_max(pending.released_seq, Ordering::AcqRel) < pending.released_seq;
+            if advanced {
                 self.written_seq.fetch_max(pending.released_seq, Ordering::AcqRel);
-                self.durable_seq.fetch_max(pending.released_seq, Ordering::AcqRel);
             }
-            self.end_flush(None);
+            // Wake waiters only if something became durable (a wake-up that finds nothing
+            // new would come straight back here: a busy loop).
+            if advanced {
+                self.end_flush(None);
+            } else {
+                self.flushing.store(false, Ordering::Release);
+            }
             return None;
         }
         Some(FlushJob {

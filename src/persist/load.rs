@@ -98,6 +98,14 @@ fn replay_file(shared: &Shared, path: &Path) -> anyhow::Result<(u64, End)> {
         if eof {
             break;
         }
+        if buf.get(pos).is_some_and(|&b| b != b'*') {
+            // Every record of an AOF is a multibulk command (Redis: `buf[0] != '*'` is a
+            // format error); the parser would take other bytes as an inline command.
+            bail!(
+                "Bad file format reading the append only file {name} at offset {}: make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>",
+                base + pos as u64
+            );
+        }
         match parser.parse(&buf[pos..], &limits, &mut args) {
             Ok(Parsed::Complete { consumed }) => {
                 let offset = base + pos as u64;
