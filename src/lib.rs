@@ -45,6 +45,11 @@
 //! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys, values of every
 //!   type ([`types::Value`]), millisecond expiry (lazy + active cycle), WATCH registries per
 //!   shard.
+//! - [`persist`] — **durability**: the change journal that orders every worker's writes
+//!   under the shard locks (`persist::journal`, the design is in its header), the
+//!   append-only file in Redis 7's multi-part layout (manifest, base, incremental files),
+//!   `appendfsync always` as group commit on the uring rings (replies held until the
+//!   covering fdatasync), loading with torn-tail handling, MISCONF on write failures.
 //! - [`reply`] — reply encoding: commands describe each reply once in RESP3 terms (map, set,
 //!   double, null, …) and the connection's protocol (`HELLO 2|3`) picks the bytes.
 //!   [`glob`] — Redis glob patterns. [`args`] — the text rules server and CLI share:
@@ -106,6 +111,7 @@ pub mod loadgen;
 pub mod logfile;
 pub mod metrics;
 pub mod net;
+pub mod persist;
 pub mod protocol;
 pub mod pubsub;
 pub mod reply;

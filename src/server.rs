@@ -320,7 +320,11 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     install_signal_handlers(&shared)?;
     spawn_sampler(&shared)?;
     let pidfile = PidFile::create(&shared.config.pidfile);
-    serve(&shared, &listeners)?;
+    let aof_writer = crate::persist::start(&shared)?;
+    let served = serve(&shared, &listeners);
+    shared.begin_shutdown();
+    crate::persist::stop(&shared, aof_writer);
+    served?;
     drop(pidfile);
     drop(listeners);
     tracing::info!("bye");

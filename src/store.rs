@@ -55,6 +55,7 @@ use std::time::Instant;
 use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 
+use crate::persist::journal::Journal;
 use crate::types::Value;
 
 mod access;
@@ -100,9 +101,37 @@ const RANDOM_KEY_TRIES_PER_SHARD: usize = 16;
 /// pick the bucket, the top 7 bits are the control byte).
 const TABLE_HASH_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// Current wall-clock time in Unix milliseconds (vDSO clock, no syscall).
+/// Current wall-clock time in Unix milliseconds (vDSO clock, no syscall). 0 on a thread
+/// inside a [`FrozenClock`] (loading: nothing expires).
 pub fn now_ms() -> u64 {
+    if FROZEN.with(Cell::get) {
+        return 0;
+    }
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+thread_local! {
+    static FROZEN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While alive, [`now_ms`] reads 0 on this thread, so no key counts as expired: loading an
+/// AOF replays commands as they ran (Redis does not expire keys while loading either; the
+/// file has a DEL for every key that expired).
+pub struct FrozenClock {
+    _private: (),
+}
+
+impl FrozenClock {
+    pub fn start() -> FrozenClock {
+        FROZEN.with(|f| f.set(true));
+        FrozenClock { _private: () }
+    }
+}
+
+impl Drop for FrozenClock {
+    fn drop(&mut self) {
+        FROZEN.with(|f| f.set(false));
+    }
 }
 
 /// Wall-clock time in Unix microseconds (MONITOR, SLOWLOG timestamps).
@@ -290,15 +319,33 @@ pub struct Shard {
     volatile: usize,
     /// Clients watching keys of this shard; `None` while nobody does (see [`watch`]).
     watched: Option<Box<watch::Registry>>,
+    /// The database this shard belongs to (expired keys are journaled as `DEL` in it).
+    db: usize,
+    /// The store's change journal (see [`crate::persist::journal`]): every modification
+    /// takes its order from it.
+    journal: Arc<Journal>,
 }
 
 impl Shard {
-    /// `key` is being modified: mark its watchers dirty (see the modification contract).
+    /// `key` is being modified: mark its watchers dirty (see the modification contract) and
+    /// order the change in the journal.
     #[inline]
     fn touch(&self, key: &[u8]) {
         if let Some(registry) = &self.watched {
             registry.touch(key);
         }
+        self.journal.note_change();
+    }
+
+    /// Remove the entry at `i` because it expired or is evicted: its watchers are touched
+    /// and the removal is journaled as a `DEL` (not as a change made by the running command).
+    fn remove_expired(&mut self, i: usize) -> Option<Entry> {
+        let entry = self.slab.entry(i);
+        if let Some(registry) = &self.watched {
+            registry.touch(&entry.key);
+        }
+        self.journal.note_expired(self.db, &entry.key);
+        self.remove_untouched(i)
     }
 
     /// Slab position of `key` (expired or not).
@@ -312,7 +359,7 @@ impl Shard {
     fn find_live(&mut self, hash32: u32, key: &[u8], now_ms: u64) -> Option<usize> {
         let i = self.find(hash32, key)?;
         if self.slab.entry(i).is_expired(now_ms) {
-            self.remove_at(i);
+            self.remove_expired(i);
             return None;
         }
         Some(i)
@@ -365,6 +412,11 @@ impl Shard {
     /// the entries with a deadline stay in front.
     fn remove_at(&mut self, i: usize) -> Option<Entry> {
         self.touch(&self.slab.entry(i).key);
+        self.remove_untouched(i)
+    }
+
+    /// [`Shard::remove_at`] without touching (the caller did).
+    fn remove_untouched(&mut self, i: usize) -> Option<Entry> {
         let hash32 = self.slab.hash(i);
         let removed = self.table.find_entry(table_hash(hash32), |&x| x as usize == i);
         debug_assert!(removed.is_ok(), "slab index {i} missing from the table");
@@ -432,7 +484,7 @@ impl Shard {
             // entry from `volatile - 1` (already checked) into `i`.
             for i in (0..self.volatile).rev() {
                 if self.slab.entry(i).is_expired(now_ms) {
-                    self.remove_at(i);
+                    self.remove_expired(i);
                     expired += 1;
                 }
             }
@@ -444,7 +496,7 @@ impl Shard {
             }
             let i = random_below(self.volatile);
             if self.slab.entry(i).is_expired(now_ms) {
-                self.remove_at(i);
+                self.remove_expired(i);
                 expired += 1;
             }
         }
@@ -634,6 +686,7 @@ impl<'a> MultiView<'a> {
 }
 
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    crate::persist::journal::new_section();
     // A panic while a shard was locked leaves it consistent (no operation panics halfway on
     // purpose), so keep serving rather than poisoning the whole keyspace.
     shard.lock().unwrap_or_else(PoisonError::into_inner)
@@ -654,6 +707,8 @@ pub struct Store {
     expire_cursor: AtomicUsize,
     /// How accesses update each entry's clock (maxmemory-policy, lfu-*).
     access: AccessPolicy,
+    /// Orders every change for the AOF and counts them (see [`crate::persist::journal`]).
+    journal: Arc<Journal>,
 }
 
 impl Store {
@@ -662,8 +717,13 @@ impl Store {
     pub fn new(databases: usize, shards_per_db: usize) -> Self {
         let databases = databases.max(1);
         let shards = shards_per_db.clamp(1, SHARDS_PER_DB_MAX).next_power_of_two();
+        let journal = Arc::new(Journal::default());
         let dbs = (0..databases)
-            .map(|_| (0..shards).map(|_| CachePadded::new(Mutex::new(Shard::default()))).collect())
+            .map(|db| {
+                (0..shards)
+                    .map(|_| CachePadded::new(Mutex::new(Shard { db, journal: journal.clone(), ..Shard::default() })))
+                    .collect()
+            })
             .collect();
         Store {
             dbs,
@@ -671,7 +731,13 @@ impl Store {
             shard_mask: shards as u64 - 1,
             expire_cursor: AtomicUsize::new(0),
             access: AccessPolicy::default(),
+            journal,
         }
+    }
+
+    /// The change journal (dirty counter, AOF order).
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
     }
     pub fn databases(&self) -> usize {
         self.dbs.len()
@@ -771,7 +837,11 @@ impl Store {
                     shard.find(hash32, key).is_some()
                 });
             }
-            let old = std::mem::replace(&mut *guard, Shard { watched, ..Shard::default() });
+            if guard.slab.len() > 0 {
+                guard.journal.note_change();
+            }
+            let (db, journal) = (guard.db, guard.journal.clone());
+            let old = std::mem::replace(&mut *guard, Shard { watched, db, journal, ..Shard::default() });
             drop(guard);
             drop(old);
         }
@@ -830,7 +900,7 @@ impl Store {
                 }
                 let i = random_below(shard.slab.len());
                 if shard.slab.entry(i).is_expired(now_ms) {
-                    shard.remove_at(i);
+                    shard.remove_expired(i);
                     continue;
                 }
                 return Some(shard.slab.entry(i).key.to_vec());
