@@ -320,10 +320,10 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     install_signal_handlers(&shared)?;
     spawn_sampler(&shared)?;
     let pidfile = PidFile::create(&shared.config.pidfile);
-    let aof_writer = crate::persist::start(&shared)?;
+    let aof_threads = crate::durability::start(&shared)?;
     let served = serve(&shared, &listeners);
     shared.begin_shutdown();
-    crate::persist::stop(&shared, aof_writer);
+    crate::durability::stop(&shared, aof_threads);
     served?;
     drop(pidfile);
     drop(listeners);

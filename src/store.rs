@@ -55,11 +55,13 @@ use std::time::Instant;
 use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 
-use crate::persist::journal::Journal;
+use crate::store::journal::Journal;
 use crate::types::Value;
 
 mod access;
 mod evict;
+pub mod journal;
+mod snapshot;
 mod typed;
 mod watch;
 pub use access::{idle_ms, AccessPolicy, DEADLINE_MAX_MS};
@@ -71,6 +73,7 @@ pub const DATABASES_DEFAULT: usize = 16;
 /// Shards per database: enough to keep lock contention negligible with a worker per core, few
 /// enough that an empty database costs little (each shard is one padded mutex + empty table).
 pub const SHARDS_PER_DB_DEFAULT: usize = 64;
+pub use snapshot::SNAPSHOT_ITEMS_PER_COMMAND;
 /// Upper bound for `shards_per_db`: the shard comes from the hash's high 32 bits, and more
 /// shards than this only cost memory (every shard is at least a padded mutex, ~128 bytes).
 pub const SHARDS_PER_DB_MAX: usize = 1 << 16;
@@ -321,9 +324,14 @@ pub struct Shard {
     watched: Option<Box<watch::Registry>>,
     /// The database this shard belongs to (expired keys are journaled as `DEL` in it).
     db: usize,
-    /// The store's change journal (see [`crate::persist::journal`]): every modification
+    /// The store's change journal (see [`crate::store::journal`]): every modification
     /// takes its order from it.
     journal: Arc<Journal>,
+    /// A rewrite marked this shard: its first locker serializes it first (see
+    /// [`Store::begin_snapshot`]); the rewrite's Unix ms (0 = not marked).
+    snapshot_due_ms: u64,
+    /// The serialized shard, waiting for the rewrite to pick it up.
+    snapshot: Option<Box<[u8]>>,
 }
 
 impl Shard {
@@ -685,8 +693,18 @@ impl<'a> MultiView<'a> {
     }
 }
 
+/// Every access to a shard locks it here: a new journal section, and a rewrite's snapshot
+/// taken first if the shard is marked (one test of a field on the locked line otherwise).
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    crate::persist::journal::new_section();
+    crate::store::journal::new_section();
+    let mut guard = lock_raw(shard);
+    if guard.snapshot_due_ms != 0 {
+        guard.take_snapshot_now();
+    }
+    guard
+}
+
+fn lock_raw(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     // A panic while a shard was locked leaves it consistent (no operation panics halfway on
     // purpose), so keep serving rather than poisoning the whole keyspace.
     shard.lock().unwrap_or_else(PoisonError::into_inner)
@@ -707,7 +725,7 @@ pub struct Store {
     expire_cursor: AtomicUsize,
     /// How accesses update each entry's clock (maxmemory-policy, lfu-*).
     access: AccessPolicy,
-    /// Orders every change for the AOF and counts them (see [`crate::persist::journal`]).
+    /// Orders every change for the AOF and counts them (see [`crate::store::journal`]).
     journal: Arc<Journal>,
 }
 
@@ -738,6 +756,34 @@ impl Store {
     /// The change journal (dirty counter, AOF order).
     pub fn journal(&self) -> &Arc<Journal> {
         &self.journal
+    }
+
+    /// A rewrite's cut (the caller holds the exclusive side of the isolation lock, so nothing
+    /// changes meanwhile): mark every shard; each is serialized, as it is now, by its next
+    /// locker (see `durability::rewrite` for why that is exact). `now_ms`: keys expired by
+    /// then are left out.
+    pub fn begin_snapshot(&self, now_ms: u64) {
+        for shard in self.dbs.iter().flat_map(|db| db.iter()) {
+            let mut g = lock_raw(shard);
+            g.snapshot_due_ms = now_ms.max(1);
+            g.snapshot = None;
+        }
+    }
+
+    /// The snapshot of shard `shard` of `db` as RESP commands (serialized now if nobody did
+    /// yet), handed over once.
+    pub fn take_snapshot(&self, db: usize, shard: usize) -> Vec<u8> {
+        let Some(s) = self.dbs.get(db).and_then(|d| d.get(shard)) else { return Vec::new() };
+        lock(s).snapshot.take().map(Vec::from).unwrap_or_default()
+    }
+
+    /// The rewrite is over (done or failed): drop every mark and snapshot left.
+    pub fn end_snapshot(&self) {
+        for shard in self.dbs.iter().flat_map(|db| db.iter()) {
+            let mut g = lock_raw(shard);
+            g.snapshot_due_ms = 0;
+            g.snapshot = None;
+        }
     }
     pub fn databases(&self) -> usize {
         self.dbs.len()
@@ -840,8 +886,8 @@ impl Store {
             if guard.slab.len() > 0 {
                 guard.journal.note_change();
             }
-            let (db, journal) = (guard.db, guard.journal.clone());
-            let old = std::mem::replace(&mut *guard, Shard { watched, db, journal, ..Shard::default() });
+            let (db, journal, snapshot) = (guard.db, guard.journal.clone(), guard.snapshot.take());
+            let old = std::mem::replace(&mut *guard, Shard { watched, db, journal, snapshot, ..Shard::default() });
             drop(guard);
             drop(old);
         }

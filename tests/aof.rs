@@ -502,6 +502,225 @@ fn blocking_pops_scripts_and_functions_are_recorded_as_their_effects(engine: Eng
     assert!(format!("{listed:?}").contains("put"), "the library is back: {listed:?}");
 }
 
+/// Keys written before each rewrite test's rewrite (enough for the rewrite to take a while
+/// and for writers to hit shards not yet serialized).
+const REWRITE_KEYS: usize = 20_000;
+/// Rounds of kill -9 during a rewrite, per engine.
+const REWRITE_KILL_ROUNDS: usize = 4;
+
+/// `n` keys of every type in db 0 and a few in db 1, written with pipelines.
+fn populate_many(c: &mut redis::Connection, n: usize) {
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        match i % 5 {
+            0 => pipe.set(format!("s{i}"), i).ignore(),
+            1 => pipe.rpush(format!("l{i}"), &[i, i + 1]).ignore(),
+            2 => pipe.hset(format!("h{i}"), "f", i).ignore(),
+            3 => pipe.sadd(format!("set{i}"), &[i, i * 2]).ignore(),
+            _ => pipe.zadd(format!("z{i}"), "m", i as f64 + 0.5).ignore(),
+        };
+        if i % 7 == 0 {
+            pipe.cmd("PEXPIRE").arg(format!("s{}", i - i % 5)).arg(3_600_000).ignore();
+        }
+        if i % 1000 == 999 || i + 1 == n {
+            let _: () = pipe.query(c).unwrap();
+            pipe = redis::pipe();
+        }
+    }
+    let _: () = redis::cmd("SELECT").arg(1).query(c).unwrap();
+    let _: () = c.set("db1", "one").unwrap();
+    let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
+}
+
+/// Writer `i` during a rewrite: non-idempotent writes to every type (INCR, LPUSH + RPOP,
+/// HINCRBY, SADD, ZINCRBY, APPEND, DEL) on the first `keys` keys of [`populate_many`],
+/// spread over every shard, until `stop`.
+fn rewrite_writer(sock: PathBuf, i: usize, keys: usize, stop: Arc<AtomicBool>) -> u64 {
+    let Ok(client) = redis::Client::open(format!("unix://{}", sock.display())) else { return 0 };
+    let Ok(mut c) = client.get_connection() else { return 0 };
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let k = (n as usize * 7919 + i * 104_729) % keys;
+        let r: redis::RedisResult<()> = redis::pipe()
+            .incr(format!("w{i}:{}", k % 50), 1)
+            .ignore()
+            .lpush(format!("wl{i}"), n)
+            .ignore()
+            .cmd("HINCRBY")
+            .arg(format!("h{}", k - k % 5 + 2))
+            .arg("n")
+            .arg(1)
+            .ignore()
+            .sadd(format!("set{}", k - k % 5 + 3), n)
+            .ignore()
+            .zincr(format!("z{}", k - k % 5 + 4), "m", 1)
+            .ignore()
+            .append(format!("s{}", k - k % 5), "+")
+            .ignore()
+            .del(format!("l{}", k - k % 5 + 1))
+            .ignore()
+            .query(&mut c);
+        if r.is_err() {
+            break;
+        }
+        if n.is_multiple_of(3) {
+            let _: redis::RedisResult<Option<String>> = c.rpop(format!("wl{i}"), None);
+        }
+        n += 1;
+    }
+    n
+}
+
+/// Wait for the rewrite count in INFO to reach `n` (and no rewrite running); returns INFO.
+fn wait_rewrites(server: &Server, n: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = server.info("persistence");
+        let done = common::info_field(&info, "aof_rewrites").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        if done >= n && info.contains("aof_rewrite_in_progress:0") {
+            return info;
+        }
+        assert!(!info.contains("aof_last_bgrewrite_status:err"), "the rewrite failed: {info}");
+        assert!(Instant::now() < deadline, "no rewrite finished: {info}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The manifest's lines.
+fn manifest_lines(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("appendonlydir").join("appendonly.aof.manifest")).unwrap();
+    text.lines().map(str::to_string).collect()
+}
+
+fn rewrite_under_concurrent_writes_then_restart_gives_the_same_state(engine: Engine) {
+    // REWRITE_KEYS keys of every type, then four writers changing keys of every type (and
+    // every shard) while BGREWRITEAOF runs, twice; once the writers stop, every key's
+    // type, value and deadline is read; after a restart on the rewritten directory the same
+    // reads give the same answers. The manifest then names the second base and one
+    // incremental file, and the files of before are gone.
+    let data = tempfile::tempdir().unwrap();
+    let server = aof_server(engine, data.path(), "everysec", &[]);
+    let mut c = server.redis();
+    populate_many(&mut c, REWRITE_KEYS);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|i| {
+            let (sock, stop) = (server.sock.clone(), stop.clone());
+            std::thread::spawn(move || rewrite_writer(sock, i, REWRITE_KEYS, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    for round in 1..=2 {
+        let reply: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
+        assert_eq!(reply, "Background append only file rewriting started");
+        let info = wait_rewrites(&server, round);
+        assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written: u64 = writers.into_iter().map(|h| h.join().expect("writer")).sum();
+    assert!(written > 0, "the writers wrote nothing");
+    let info = server.info("persistence");
+    let base_size = common::info_field(&info, "aof_base_size").and_then(|v| v.parse::<u64>().ok()).unwrap();
+    assert!(base_size > REWRITE_KEYS as u64 * 20, "aof_base_size {base_size}");
+    let before = dump_all(&mut c);
+    drop(c);
+    server.stop();
+    let lines = manifest_lines(data.path());
+    assert_eq!(lines, ["file appendonly.aof.3.base.aof seq 3 type b", "file appendonly.aof.3.incr.aof seq 3 type i"]);
+    let mut names: Vec<String> = std::fs::read_dir(data.path().join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["appendonly.aof.3.base.aof", "appendonly.aof.3.incr.aof", "appendonly.aof.manifest"]);
+    let server = aof_server(engine, data.path(), "everysec", &[]);
+    let after = dump_all(&mut server.redis());
+    assert_eq!(after.len(), before.len());
+    for (a, b) in after.iter().zip(&before) {
+        assert_eq!(a, b);
+    }
+}
+
+fn kill_9_during_a_rewrite_keeps_a_loadable_directory(engine: Engine) {
+    // REWRITE_KILL_ROUNDS times: BGREWRITEAOF under writers, the server SIGKILLed a random
+    // 0-40 ms later (before, during or after the manifest switch); the restart loads the
+    // directory and every key written before the rewrite is there.
+    let data = tempfile::tempdir().unwrap();
+    let mut server = aof_server(engine, data.path(), "always", &[]);
+    populate_many(&mut server.redis(), REWRITE_KEYS / 4);
+    let mut seed = 0x2545_F491u64 ^ std::process::id() as u64;
+    for round in 0..REWRITE_KILL_ROUNDS {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sock, stop2) = (server.sock.clone(), stop.clone());
+        let w = std::thread::spawn(move || rewrite_writer(sock, round, REWRITE_KEYS / 4, stop2));
+        let _: String = redis::cmd("BGREWRITEAOF").query(&mut server.redis()).unwrap_or_default();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(seed % 40));
+        server.kill_and_restart();
+        stop.store(true, Ordering::Relaxed);
+        let _ = w.join();
+        let mut c = server.redis();
+        let keys: Vec<String> = c.keys("s*").unwrap();
+        let plain = keys.iter().filter(|k| !k.starts_with("set")).count();
+        assert_eq!(plain, REWRITE_KEYS / 4 / 5, "round {round}: string keys after the restart");
+        assert_eq!(c.get::<_, String>("s0").unwrap().trim_end_matches('+'), "0", "round {round}");
+    }
+}
+
+fn redis_loads_a_rewritten_directory(engine: Engine) {
+    // populate + a function library, BGREWRITEAOF, more writes: redis-server loads the
+    // rewritten directory (new base + incremental file) with the same keys, values and
+    // deadlines.
+    let data = tempfile::tempdir().unwrap();
+    let server = aof_server(engine, data.path(), "always", &[]);
+    let mut c = server.redis();
+    populate(&mut c);
+    populate_many(&mut c, 500);
+    let lib = "#!lua name=rw\nredis.register_function('rwf', function(keys, args) return 1 end)";
+    let _: String = redis::cmd("FUNCTION").arg("LOAD").arg(lib).query(&mut c).unwrap();
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
+    wait_rewrites(&server, 1);
+    let _: () = c.set("after_rewrite", "1").unwrap();
+    let _: i64 = c.rpush("l", "tail").unwrap();
+    let ours = dump_all(&mut c);
+    drop(c);
+    server.stop();
+    let Some(redis) = Redis::start(data.path(), &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]) else {
+        return;
+    };
+    let mut r = redis.conn().unwrap();
+    assert_eq!(dump_all(&mut r), ours, "redis-server loaded the rewritten AOF differently");
+    let listed: redis::Value = redis::cmd("FUNCTION").arg("LIST").query(&mut r).unwrap();
+    assert!(format!("{listed:?}").contains("rwf"), "the library is in the base: {listed:?}");
+}
+
+fn the_aof_is_rewritten_automatically_when_it_grows(engine: Engine) {
+    // auto-aof-rewrite-min-size 64kb, percentage 100: writing ~200 KB starts rewrites by
+    // themselves; INFO reports them and the base holds the data; CONFIG SET 0 turns it off.
+    let data = tempfile::tempdir().unwrap();
+    let server = aof_server(engine, data.path(), "no", &["--auto-aof-rewrite-min-size", "64kb"]);
+    let mut c = server.redis();
+    let cfg: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("auto-aof-rewrite-min-size").query(&mut c).unwrap();
+    assert_eq!(cfg, ["auto-aof-rewrite-min-size", "65536"]);
+    let value = "v".repeat(1000);
+    for i in 0..200 {
+        let _: () = c.set(format!("k{}", i % 20), &value).unwrap();
+    }
+    let info = wait_rewrites(&server, 1);
+    let base: u64 = common::info_field(&info, "aof_base_size").unwrap().parse().unwrap();
+    assert!(base >= 20 * 1000, "{info}");
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("auto-aof-rewrite-percentage").arg(0).query(&mut c).unwrap();
+    let rewrites = server.info_u64("persistence", "aof_rewrites");
+    for i in 0..400 {
+        let _: () = c.set(format!("k{}", i % 20), &value).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.info_u64("persistence", "aof_rewrites"), rewrites, "percentage 0: never");
+}
+
 /// Test helper self-check: the RESP encoder matches what a server parses.
 fn resp_helper_round_trips(engine: Engine) {
     let server = Server::start(engine, &[]);
@@ -521,4 +740,8 @@ engine_tests!(
     redis_loads_ringkv_aof_and_ringkv_loads_redis_aof,
     resp_helper_round_trips,
     blocking_pops_scripts_and_functions_are_recorded_as_their_effects,
+    rewrite_under_concurrent_writes_then_restart_gives_the_same_state,
+    kill_9_during_a_rewrite_keeps_a_loadable_directory,
+    redis_loads_a_rewritten_directory,
+    the_aof_is_rewritten_automatically_when_it_grows,
 );

@@ -190,18 +190,18 @@ fn pop_one(shared: &Shared, db: usize, key: &[u8], op: &Op, out: &mut Out, now: 
 
 /// What the AOF records for a pop done by a blocking command (Redis 7.0 propagates BLPOP as
 /// `LPOP key`, BLMPOP as `LPOP key count`, BZPOPMIN as `ZPOPMIN key`, ...): the key served
-/// and how many came off it, never the blocking form (see [`crate::persist::journal::push_effect`]).
+/// and how many came off it, never the blocking form (see [`crate::store::journal::push_effect`]).
 fn propagate_pop(db: usize, key: &[u8], name: &[u8], op: &Op, popped: usize) {
-    if popped == 0 || !crate::persist::journal::unit_open() {
+    if popped == 0 || !crate::store::journal::unit_open() {
         return;
     }
     let mut n = itoa::Buffer::new();
     let resp = if matches!(op, Op::MPop { .. } | Op::ZMPop { .. }) {
-        crate::persist::journal::encode(&[name, key, n.format(popped).as_bytes()])
+        crate::store::journal::encode(&[name, key, n.format(popped).as_bytes()])
     } else {
-        crate::persist::journal::encode(&[name, key])
+        crate::store::journal::encode(&[name, key])
     };
-    crate::persist::journal::push_effect(db, resp);
+    crate::store::journal::push_effect(db, resp);
 }
 
 fn zpop_reply(out: &mut Out, key: &[u8], items: &[(Vec<u8>, f64)], nested: bool) {
@@ -244,10 +244,10 @@ fn move_one(
         let item = source.list()?.and_then(|l| if from_left { l.pop_front() } else { l.pop_back() });
         let Some(item) = item else { return Ok(None) };
         source.touch();
-        if crate::persist::journal::unit_open() {
+        if crate::store::journal::unit_open() {
             let side = |left: bool| if left { &b"LEFT"[..] } else { &b"RIGHT"[..] };
-            let resp = crate::persist::journal::encode(&[b"LMOVE", src, dest, side(from_left), side(to_left)]);
-            crate::persist::journal::push_effect(db, resp);
+            let resp = crate::store::journal::encode(&[b"LMOVE", src, dest, side(from_left), side(to_left)]);
+            crate::store::journal::push_effect(db, resp);
         }
         source.remove_if_empty();
         let mut target = m.key(1);

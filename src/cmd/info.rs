@@ -193,7 +193,7 @@ fn memory(shared: &Shared, s: &mut String) {
 }
 
 fn persistence(shared: &Shared, s: &mut String) {
-    s.push_str(&shared.persist.info(shared));
+    s.push_str(&shared.persist.info(shared.store.journal().changes()));
 }
 
 fn stats(shared: &Shared, s: &mut String) {

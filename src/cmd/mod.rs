@@ -9,11 +9,11 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::clients::{ClientHandle, Clients, ConnInfo};
-use crate::persist::{journal, propagate};
 use crate::protocol::Argv;
 use crate::pubsub::PubSub;
 use crate::reply;
 use crate::shared::Shared;
+use crate::store::journal;
 
 pub mod bits;
 pub mod blocking;
@@ -29,6 +29,7 @@ pub mod list;
 pub mod memory;
 pub mod meta;
 pub mod multi;
+pub mod propagate;
 pub mod pubsub;
 #[cfg(test)]
 mod resp3_tests;
@@ -216,7 +217,7 @@ pub struct ClientState {
     pub postponed: bool,
     /// CLIENT NO-EVICT (kept for CLIENT LIST; there is no client eviction yet).
     pub no_evict: bool,
-    /// The journal number of this client's last change (see [`crate::persist::journal`]):
+    /// The journal number of this client's last change (see [`crate::store::journal`]):
     /// with `appendfsync always`, its reply is sent once the AOF is durable up to it.
     pub write_seq: u64,
 }
@@ -507,7 +508,7 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         return Some(cmd);
     }
     // AOF on: everything this request changes is one unit of the journal (an EXEC or a
-    // script: everything it ran; see crate::persist::journal).
+    // script: everything it ran; see crate::store::journal).
     let unit = journal::UnitGuard::begin();
     run_isolated(ctx, cmd, argv);
     let seq = journal::unit_seq();
@@ -532,7 +533,7 @@ fn run_isolated(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     }
     if STORE_WIDE.contains(&cmd.name) && !crate::exclusive::Isolation::holding_exclusive() {
         // Touches every shard one after another: isolated like EXEC, so the AOF can order
-        // it (see crate::persist::journal).
+        // it (see crate::store::journal).
         let _exclusive = shared.isolation.exclusive();
         return call(ctx, cmd, argv);
     }
@@ -628,7 +629,7 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
 }
 
 /// What the AOF must replay for `cmd`, run with `argv` (its reply: `reply`), added to this
-/// thread's journal unit (see [`crate::persist::propagate`]): nothing when it changed
+/// thread's journal unit (see [`crate::cmd::propagate`]): nothing when it changed
 /// nothing (unless Redis forces its propagation); EXEC and scripts are propagated as the
 /// commands they ran, wrapped in MULTI/EXEC. Scripts call it for each command they run.
 pub(crate) fn propagate_change(

@@ -1,5 +1,5 @@
 //! The append-only file writer: takes the journal's released bytes (see
-//! [`super::journal`]) and appends them to the current incremental file of the AOF directory,
+//! [`crate::store::journal`]) and appends them to the current incremental file of the AOF directory,
 //! fsyncing as `--appendfsync` says.
 //!
 //! # Who writes, and when
@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::AppendFsync;
 
-use super::journal::Journal;
+use crate::store::journal::Journal;
 
 /// How often the background thread writes pending bytes for `everysec` and `no` (and for
 /// `always` on the baseline engines when no client waits): the most a crash of the process
@@ -64,23 +64,47 @@ pub struct FlushJob {
     pub released_seq: u64,
     /// File offset of the first byte (the file's size when the flush began).
     pub offset: u64,
+    /// The file written (kept open until the job ends, even if the AOF moves on).
+    file: Arc<File>,
+    /// The last bytes before a rewrite's cut: once written and synced, the AOF moves to the
+    /// next incremental file.
+    pub cut: bool,
+}
+
+impl FlushJob {
+    /// The descriptor to write and fdatasync.
+    pub fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+/// The incremental file appended to.
+struct Current {
+    file: Arc<File>,
+    path: PathBuf,
 }
 
 /// The current incremental file and its bookkeeping.
 pub struct Aof {
     policy: AppendFsync,
-    /// The AOF directory and the current incremental file's path (logs).
+    /// The AOF directory.
     pub dir: PathBuf,
-    pub path: PathBuf,
-    file: File,
+    current: Mutex<Current>,
+    /// The incremental file a rewrite opened, taken over at the cut (see
+    /// [`Journal::set_cut`]).
+    next: Mutex<Option<Current>>,
+    /// The cut's bytes are written and synced: move to `next` at the next flush.
+    switch_due: AtomicBool,
+    /// Moves to a new incremental file so far.
+    switches: AtomicU64,
     journal: Arc<Journal>,
     flushing: AtomicBool,
     /// Bytes of the current incremental file known good (written completely).
     size: AtomicU64,
     /// Bytes of the base and the earlier incremental files (INFO aof_current_size).
-    other_size: u64,
+    other_size: AtomicU64,
     /// INFO aof_base_size.
-    pub base_size: u64,
+    base_size: AtomicU64,
     written_seq: AtomicU64,
     durable_seq: AtomicU64,
     /// errno of the last failed write; 0 = the last write succeeded.
@@ -108,13 +132,15 @@ impl Aof {
         Aof {
             policy,
             dir,
-            path,
-            file,
+            current: Mutex::new(Current { file: Arc::new(file), path }),
+            next: Mutex::new(None),
+            switch_due: AtomicBool::new(false),
+            switches: AtomicU64::new(0),
             journal,
             flushing: AtomicBool::new(false),
             size: AtomicU64::new(size),
-            other_size: 0,
-            base_size: 0,
+            other_size: AtomicU64::new(0),
+            base_size: AtomicU64::new(0),
             written_seq: AtomicU64::new(seq),
             durable_seq: AtomicU64::new(seq),
             write_errno: AtomicI32::new(0),
@@ -131,17 +157,51 @@ impl Aof {
     }
 
     /// Sizes of the files before the current incremental one (INFO).
-    pub fn set_other_sizes(&mut self, base: u64, other: u64) {
-        self.base_size = base;
-        self.other_size = other;
+    pub fn set_other_sizes(&self, base: u64, other: u64) {
+        self.base_size.store(base, Ordering::Relaxed);
+        self.other_size.store(other, Ordering::Relaxed);
+    }
+
+    /// INFO aof_base_size.
+    pub fn base_size(&self) -> u64 {
+        self.base_size.load(Ordering::Relaxed)
     }
 
     pub fn policy(&self) -> AppendFsync {
         self.policy
     }
 
-    pub fn fd(&self) -> RawFd {
-        self.file.as_raw_fd()
+    /// The current incremental file's path.
+    pub fn path(&self) -> PathBuf {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner).path.clone()
+    }
+
+    fn file(&self) -> Arc<File> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner).file.clone()
+    }
+
+    /// A rewrite opened `file` (empty) as the next incremental file: taken over once the
+    /// journal's cut is written (see [`Journal::set_cut`]).
+    pub fn prepare_switch(&self, file: File, path: PathBuf) {
+        *self.next.lock().unwrap_or_else(PoisonError::into_inner) = Some(Current { file: Arc::new(file), path });
+    }
+
+    /// Moves to a new incremental file so far (a rewrite waits for its own).
+    pub fn switches(&self) -> u64 {
+        self.switches.load(Ordering::Acquire)
+    }
+
+    /// Under the flush token: move to the next incremental file if the cut was written.
+    fn switch_if_due(&self, cut_written: bool) {
+        if !(cut_written || self.switch_due.swap(false, Ordering::AcqRel)) {
+            return;
+        }
+        let Some(next) = self.next.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
+        tracing::info!(path = %next.path.display(), "AOF: appending to a new incremental file");
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = next;
+        let old = self.size.swap(0, Ordering::AcqRel);
+        self.other_size.fetch_add(old, Ordering::AcqRel);
+        self.switches.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Every change up to this number is on disk as the policy requires (`always`: fsynced).
@@ -151,7 +211,7 @@ impl Aof {
 
     /// INFO aof_current_size.
     pub fn current_size(&self) -> u64 {
-        self.other_size + self.size.load(Ordering::Relaxed)
+        self.other_size.load(Ordering::Relaxed) + self.size.load(Ordering::Relaxed)
     }
 
     /// The errno of the last failed write, if the last write failed (MISCONF).
@@ -205,7 +265,14 @@ impl Aof {
             self.flushing.store(false, Ordering::Release);
             return None;
         }
+        self.switch_if_due(false);
         let pending = self.journal.take_pending();
+        if pending.cut && pending.bytes.is_empty() {
+            // Nothing before the cut left to write: the next file starts now.
+            self.switch_if_due(true);
+            self.flushing.store(false, Ordering::Release);
+            return None;
+        }
         if pending.bytes.is_empty() {
             let advanced = self.written_seq.load(Ordering::Acquire) == self.durable_seq()
                 && self.durable_seq.fetch_max(pending.released_seq, Ordering::AcqRel) < pending.released_seq;
@@ -225,6 +292,8 @@ impl Aof {
             bytes: pending.bytes,
             released_seq: pending.released_seq,
             offset: self.size.load(Ordering::Acquire),
+            file: self.file(),
+            cut: pending.cut,
         })
     }
 
@@ -237,6 +306,9 @@ impl Aof {
                 self.size.fetch_add(n as u64, Ordering::AcqRel);
                 self.written_seq.fetch_max(job.released_seq, Ordering::AcqRel);
                 self.writes.fetch_add(1, Ordering::Relaxed);
+                if job.cut {
+                    self.switch_due.store(true, Ordering::Release);
+                }
                 if self.write_errno.swap(0, Ordering::AcqRel) != 0 {
                     tracing::warn!("AOF write error looks solved, Redis can write again.");
                 }
@@ -248,14 +320,14 @@ impl Aof {
                     Err(e) => e,
                     Ok(_) => libc::ENOSPC,
                 };
-                if let Err(e) = self.file.set_len(job.offset) {
+                if let Err(e) = job.file.set_len(job.offset) {
                     tracing::warn!(error = %e, "could not remove the AOF's partial write; it will be overwritten");
                 }
-                self.journal.untake_pending(std::mem::take(&mut job.bytes));
+                self.journal.untake_pending(std::mem::take(&mut job.bytes), job.cut, job.released_seq);
                 *self.last_failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
                 if self.write_errno.swap(errno, Ordering::AcqRel) == 0 {
                     tracing::warn!(
-                        path = %self.path.display(),
+                        path = %self.path().display(),
                         "Error writing to the AOF file: {}",
                         strerror(errno)
                     );
@@ -269,7 +341,7 @@ impl Aof {
     pub fn fsync_done(&self, released_seq: u64, result: Result<(), i32>) {
         if let Err(errno) = result {
             tracing::error!(
-                path = %self.path.display(),
+                path = %self.path().display(),
                 "Can't persist AOF for fsync error when the AOF fsync policy is 'always': {}. Exiting...",
                 strerror(errno)
             );
@@ -297,10 +369,11 @@ impl Aof {
     /// another flush was running (or a retry was not due).
     pub fn flush_blocking(&self, sync: bool) -> bool {
         let Some(mut job) = self.begin_flush() else { return false };
-        let result = self.file.write_all_at(&job.bytes, job.offset).map(|()| job.bytes.len());
+        let result = job.file.write_all_at(&job.bytes, job.offset).map(|()| job.bytes.len());
         let ok = self.write_done(&mut job, result.map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)));
-        if ok && sync {
-            let r = self.file.sync_data().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
+        // The file before a cut is synced whatever the policy: nothing syncs it later.
+        if ok && (sync || job.cut) {
+            let r = job.file.sync_data().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
             self.fsync_done(job.released_seq, r);
         } else if ok && self.policy != AppendFsync::Always {
             // everysec / no: written is what these policies promise per flush.
@@ -317,7 +390,7 @@ impl Aof {
             return;
         }
         let written = self.written_seq.load(Ordering::Acquire);
-        let r = self.file.sync_data().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
+        let r = self.file().sync_data().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
         self.fsync_done(written, r);
         self.end_flush(None);
     }
@@ -369,7 +442,7 @@ impl Aof {
                 std::thread::sleep(WAIT_SLICE);
             }
         }
-        if let Err(e) = self.file.sync_all() {
+        if let Err(e) = self.file().sync_all() {
             tracing::warn!(error = %e, "fsync of the AOF at shutdown failed");
         }
     }
@@ -405,7 +478,7 @@ pub fn spawn_background(aof: Arc<Aof>, stop: impl Fn() -> bool + Send + 'static)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::persist::journal::{encode, new_section, Mark, UnitGuard};
+    use crate::store::journal::{encode, new_section, Mark, UnitGuard};
 
     fn aof(policy: AppendFsync) -> (tempfile::TempDir, Arc<Journal>, Aof) {
         let dir = tempfile::tempdir().unwrap();
@@ -422,7 +495,7 @@ mod tests {
         new_section();
         journal.note_change();
         Mark::now(0).push_command(encode(&[b"SET", key, b"v"]));
-        crate::persist::journal::unit_seq()
+        crate::store::journal::unit_seq()
     }
 
     #[test]
@@ -432,7 +505,7 @@ mod tests {
         let seq = change(&journal, b"b");
         assert!(aof.wait_durable(seq));
         assert_eq!(aof.fsyncs.load(Ordering::Relaxed), 1);
-        let text = std::fs::read(&aof.path).unwrap();
+        let text = std::fs::read(aof.path()).unwrap();
         assert_eq!(text, [encode(&[b"SET", b"a", b"v"]), encode(&[b"SET", b"b", b"v"])].concat());
         assert_eq!(aof.current_size(), text.len() as u64);
     }
@@ -444,16 +517,16 @@ mod tests {
         let (_dir, journal, aof) = aof(AppendFsync::Always);
         let seq = change(&journal, b"a");
         let mut job = aof.begin_flush().unwrap();
-        aof.file.write_all_at(&job.bytes[..5], job.offset).unwrap();
+        job.file.write_all_at(&job.bytes[..5], job.offset).unwrap();
         assert!(!aof.write_done(&mut job, Ok(5)));
         aof.end_flush(None);
         assert_eq!(aof.write_error(), Some(libc::ENOSPC));
-        assert_eq!(std::fs::metadata(&aof.path).unwrap().len(), 0);
+        assert_eq!(std::fs::metadata(aof.path()).unwrap().len(), 0);
         assert!(aof.begin_flush().is_none(), "retry not due yet");
         *aof.last_failure.lock().unwrap() = Some(Instant::now() - AOF_RETRY_INTERVAL);
         assert!(aof.wait_durable(seq));
         assert_eq!(aof.write_error(), None);
-        assert_eq!(std::fs::read(&aof.path).unwrap(), encode(&[b"SET", b"a", b"v"]));
+        assert_eq!(std::fs::read(aof.path()).unwrap(), encode(&[b"SET", b"a", b"v"]));
         assert_eq!(strerror(libc::ENOSPC), "No space left on device");
     }
 }

@@ -334,13 +334,13 @@ impl<'a> Worker<'a> {
             return Ok(());
         }
         let Some(job) = aof.begin_flush() else { return Ok(()) };
-        let (ptr, len, offset) = (job.bytes.as_ptr(), job.bytes.len(), job.offset);
+        let (ptr, len, offset, fd) = (job.bytes.as_ptr(), job.bytes.len(), job.offset, job.fd());
         self.aof_job = Some(AofInFlight { job, write_ok: None, fsync_result: None });
         let len = u32::try_from(len).unwrap_or(u32::MAX);
         // SAFETY: the bytes belong to the job in `self.aof_job`, which is neither dropped nor
         // changed until both completions arrived (on_aof); a Vec's heap buffer does not move
         // when the Vec itself moves.
-        unsafe { self.reserved.aof_flush(&mut self.ring, aof.fd(), ptr, len, offset) }
+        unsafe { self.reserved.aof_flush(&mut self.ring, fd, ptr, len, offset) }
     }
 
     /// The eventfd read completed: 8 bytes mean another thread asked for shutdown. Anything

@@ -15,7 +15,7 @@
 //! active-expiry slice; the thread running it keeps its numbers in a thread-local [`Unit`].
 //!
 //! When the unit ends, what it changed is handed to the journal ([`Journal::fill`]) as
-//! *pieces*: the command as the AOF must replay it (rewritten by `persist::propagate`) at the
+//! *pieces*: the command as the AOF must replay it (rewritten by `cmd::propagate`) at the
 //! unit's highest number, and a `DEL` for every key found expired at the number of the section
 //! that removed it. Every number the unit took is marked filled, with or without pieces. The
 //! journal releases filled numbers strictly in order: a number is released only once every
@@ -80,6 +80,9 @@ pub struct Pending {
     pub bytes: Vec<u8>,
     /// Every number up to this one is in `bytes` (or was written before).
     pub released_seq: u64,
+    /// The bytes are the last ones of the file before a rewrite's cut (see
+    /// [`Journal::set_cut`]): whatever follows goes to the next incremental file.
+    pub cut: bool,
 }
 
 /// The reorder window.
@@ -92,6 +95,11 @@ struct Order {
     pending: Pending,
     /// The database the last released piece ran in (the AOF's current SELECT).
     selected_db: Option<usize>,
+    /// A rewrite's cut not yet reached: once this number is released, what follows belongs
+    /// to the next incremental file.
+    cut: Option<u64>,
+    /// The bytes released up to a reached cut (and its number), not yet taken.
+    before_cut: Option<(Vec<u8>, u64)>,
 }
 
 /// The journal of one store (see the module header).
@@ -174,17 +182,27 @@ impl Journal {
         order.pending.released_seq = order.next - 1;
     }
 
-    /// Take the released bytes (to write them), leaving an empty buffer.
+    /// Take the released bytes (to write them), leaving an empty buffer. When a rewrite's
+    /// cut was reached, only the bytes before it come (`cut` set): the caller writes them to
+    /// the current file, then moves to the next one before taking the rest.
     pub fn take_pending(&self) -> Pending {
         let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((bytes, released_seq)) = order.before_cut.take() {
+            return Pending { bytes, released_seq, cut: true };
+        }
         let released_seq = order.pending.released_seq;
         let bytes = std::mem::take(&mut order.pending.bytes);
-        Pending { bytes, released_seq }
+        Pending { bytes, released_seq, cut: false }
     }
 
-    /// Put bytes that could not be written back in front of what was released since.
-    pub fn untake_pending(&self, mut bytes: Vec<u8>) {
+    /// Put bytes that could not be written back in front of what was released since (`cut`:
+    /// they were the bytes before a cut).
+    pub fn untake_pending(&self, mut bytes: Vec<u8>, cut: bool, released_seq: u64) {
         let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        if cut {
+            order.before_cut = Some((bytes, released_seq));
+            return;
+        }
         bytes.extend_from_slice(&order.pending.bytes);
         order.pending.bytes = bytes;
     }
@@ -192,7 +210,21 @@ impl Journal {
     /// Bytes released and not yet taken, and the highest number released.
     pub fn pending_len(&self) -> (usize, u64) {
         let order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
-        (order.pending.bytes.len(), order.pending.released_seq)
+        let before = order.before_cut.as_ref().map_or(0, |(b, _)| b.len());
+        (order.pending.bytes.len() + before, order.pending.released_seq)
+    }
+
+    /// A rewrite's cut: changes numbered up to `seq` belong to the current incremental file,
+    /// later ones to the next (the writer switches files when it reaches the cut, see
+    /// [`Journal::take_pending`]). The caller holds the exclusive side of the isolation lock,
+    /// so every change up to `seq` is applied and every later one is not yet.
+    pub fn set_cut(&self, seq: u64) {
+        let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        if order.next > seq {
+            order.cut_now();
+        } else {
+            order.cut = Some(seq);
+        }
     }
 
     /// Forget the database of the AOF's tail (a new incremental file starts: its first piece
@@ -295,6 +327,22 @@ impl Journal {
 }
 
 impl Order {
+    /// The cut is reached: what was released so far is the current file's last bytes; the
+    /// next file starts with a SELECT.
+    fn cut_now(&mut self) {
+        let bytes = std::mem::take(&mut self.pending.bytes);
+        let released = self.next.saturating_sub(1);
+        match self.before_cut.as_mut() {
+            Some((b, seq)) => {
+                b.extend_from_slice(&bytes);
+                *seq = released;
+            }
+            None => self.before_cut = Some((bytes, released)),
+        }
+        self.selected_db = None;
+        self.cut = None;
+    }
+
     /// Move every filled number at the front into the pending bytes.
     fn release(&mut self) {
         while let Some(Some(_)) = self.slots.front() {
@@ -312,6 +360,9 @@ impl Order {
             }
             self.pending.released_seq = self.next;
             self.next += 1;
+            if self.cut == Some(self.next - 1) {
+                self.cut_now();
+            }
         }
     }
 }
@@ -518,6 +569,28 @@ mod tests {
         ]
         .concat();
         assert_eq!(j.take_pending().bytes, expected);
+    }
+
+    #[test]
+    fn a_cut_splits_the_released_bytes_at_its_number() {
+        // Cut at 1 while 1 and 2 are taken, 2 filled first: the first take gives only
+        // number 1's piece (flagged cut), the second the rest, starting with a SELECT.
+        let j = Arc::new(Journal::default());
+        j.enable(Some(0));
+        let (s1, s2) = (j.seq.fetch_add(1, Ordering::SeqCst) + 1, j.seq.fetch_add(1, Ordering::SeqCst) + 1);
+        j.set_cut(s1);
+        j.fill(&[s2], vec![piece(s2, 0, b"b")]);
+        j.fill(&[s1], vec![piece(s1, 0, b"a")]);
+        let first = j.take_pending();
+        assert!(first.cut);
+        assert_eq!((first.bytes, first.released_seq), (encode(&[b"SET", b"a", b"1"]), s1));
+        let rest = j.take_pending();
+        assert!(!rest.cut);
+        assert_eq!(rest.bytes, [encode(&[b"SELECT", b"0"]), encode(&[b"SET", b"b", b"1"])].concat());
+        // A cut at a number already released takes effect at once (an empty first part).
+        j.set_cut(s2);
+        let p = j.take_pending();
+        assert!(p.cut && p.bytes.is_empty());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::protocol::{Args, Limits, Parsed, Parser};
 use crate::reply::Out;
 use crate::shared::Shared;
 
-use super::manifest::Manifest;
+use crate::persist::manifest::Manifest;
 
 /// Bytes read from a file at a time.
 pub const LOAD_CHUNK_BYTES: usize = 1 << 20;

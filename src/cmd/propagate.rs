@@ -17,7 +17,7 @@
 use crate::cmd::eq_ignore_case;
 use crate::protocol::Argv;
 
-use super::journal::encode;
+use crate::store::journal::encode;
 
 /// Commands the AOF records even when they changed nothing (Redis 7.0 forces their
 /// propagation).
