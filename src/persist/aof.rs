@@ -22,6 +22,14 @@
 //! - `everysec` / `no`: a background thread writes what is pending every
 //!   [`AOF_WRITE_INTERVAL`] and (everysec) fdatasyncs once a second.
 //!
+//! # A rewrite's cut
+//!
+//! BGREWRITEAOF opens the next incremental file ([`Aof::prepare_switch`]) and sets the
+//! journal's cut: the journal hands out the bytes up to the cut as one last job for the
+//! current file (flagged `cut`, always fdatasynced whatever the policy, since nothing syncs
+//! that file later); the flush after it moves to the new file. Jobs carry their file, so a
+//! write in flight on a worker ring keeps the old descriptor open.
+//!
 //! # Failures
 //!
 //! A failed or short write is undone (the file is truncated back to its last good size), the
