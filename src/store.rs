@@ -693,11 +693,14 @@ impl<'a> MultiView<'a> {
     }
 }
 
-/// Every access to a shard locks it here: a new journal section, and a rewrite's snapshot
-/// taken first if the shard is marked (one test of a field on the locked line otherwise).
+/// Every access to a shard locks it here: a new journal section (only while the journal is
+/// on: `appendonly no` pays one relaxed load), and a rewrite's snapshot taken first if the
+/// shard is marked (one test of a field of the locked shard otherwise).
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    crate::store::journal::new_section();
     let mut guard = lock_raw(shard);
+    if guard.journal.enabled_relaxed() {
+        crate::store::journal::new_section();
+    }
     if guard.snapshot_due_ms != 0 {
         guard.take_snapshot_now();
     }
