@@ -115,7 +115,10 @@ fn rewrite(shared: &Shared, aof: &Aof) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    wait_for_switch(shared, aof, switches)?;
+    if let Err(e) = wait_for_switch(shared, aof, switches) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
     let base = manifest.next_base(basename);
     std::fs::rename(&temp, dir.join(&base.name)).with_context(|| format!("renaming to {}", base.name))?;
     manifest::sync_dir(&dir)?;
