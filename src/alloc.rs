@@ -8,7 +8,9 @@
 //! Why a counter of our own: maxmemory checks `used_memory` before every write command, so
 //! it must be exact and cheap. jemalloc's `stats.allocated` needs an `epoch` refresh that
 //! merges every arena (far too slow per command). [`Counting`] adds each allocation's size to
-//! one relaxed atomic, as Redis 7.0's zmalloc does with its `used_memory` counter. The binaries
+//! a counter, as Redis 7.0's zmalloc does with its `used_memory` counter: a per-thread stripe
+//! written without atomic read-modify-write for the first threads (workers), see
+//! [`OWNED_STRIPES`]. The binaries
 //! (and the memory tests) install it with `#[global_allocator]`; where it is not installed
 //! (library unit tests) [`used_memory`] reads 0 and [`installed`] is false.
 
@@ -27,40 +29,60 @@ pub static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzz
 /// jemalloc with a byte counter: install with `#[global_allocator]`.
 pub struct Counting;
 
-/// Stripes of the byte counter: each thread adds to its own cache line (no line bounces
-/// between workers on every allocation); a read sums them. A block freed on another thread
-/// than it was allocated on makes one stripe negative and another positive: the sum is right.
-const USED_STRIPES: usize = 16;
+/// Stripes of the byte counter that one thread owns for good: the first threads to allocate
+/// (main, workers, timers) each get one and update it with a plain load and store, no locked
+/// instruction (an allocation or free on the request path then costs no atomic add). Owned
+/// stripes are never given back (a destructor cannot be registered from inside the
+/// allocator), so a finished thread's stripe simply keeps its sum.
+const OWNED_STRIPES: usize = 32;
+/// Stripes shared, with atomic adds, by every later thread (the threads engine's
+/// per-connection threads). A block freed on another thread than it was allocated on makes
+/// one stripe negative and another positive: the sum is right.
+const SHARED_STRIPES: usize = 16;
+/// Marks a stripe index in [`STRIPE`] as owned by the thread.
+const OWNED_BIT: usize = 1 << (usize::BITS - 2);
 
 /// Bytes currently allocated through [`Counting`] (requested sizes), striped by thread.
-static USED_BYTES: [crossbeam_utils::CachePadded<AtomicIsize>; USED_STRIPES] =
-    [const { crossbeam_utils::CachePadded::new(AtomicIsize::new(0)) }; USED_STRIPES];
+static USED_BYTES: [crossbeam_utils::CachePadded<AtomicIsize>; OWNED_STRIPES + SHARED_STRIPES] =
+    [const { crossbeam_utils::CachePadded::new(AtomicIsize::new(0)) }; OWNED_STRIPES + SHARED_STRIPES];
 
-/// Next stripe handed to a thread.
+/// Threads that asked for a stripe so far.
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    /// This thread's stripe (`usize::MAX` until first use). No destructor, so it can be read
-    /// while the thread's other thread-locals are being torn down.
+    /// This thread's stripe (`usize::MAX` until first use; [`OWNED_BIT`] if owned). No
+    /// destructor, so it can be read while the thread's other thread-locals are being torn
+    /// down, and using it never allocates.
     static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
 }
 
-/// This thread's stripe of [`USED_BYTES`].
-fn used_stripe() -> &'static AtomicIsize {
-    let i = STRIPE
-        .try_with(|s| {
-            if s.get() == usize::MAX {
-                s.set(NEXT_STRIPE.fetch_add(1, Relaxed) % USED_STRIPES);
-            }
-            s.get()
-        })
-        .unwrap_or(0);
-    &USED_BYTES[i]
+/// A stripe for a thread that has none yet.
+fn pick_stripe() -> usize {
+    let n = NEXT_STRIPE.fetch_add(1, Relaxed);
+    if n < OWNED_STRIPES {
+        n | OWNED_BIT
+    } else {
+        OWNED_STRIPES + n % SHARED_STRIPES
+    }
 }
 
 /// Count `n` bytes allocated (positive) or freed (negative) on this thread's stripe.
+#[inline]
 fn count(n: isize) {
-    used_stripe().fetch_add(n, Relaxed);
+    let stripe = STRIPE
+        .try_with(|s| {
+            if s.get() == usize::MAX {
+                s.set(pick_stripe());
+            }
+            s.get()
+        })
+        .unwrap_or(OWNED_STRIPES);
+    let slot = &USED_BYTES[stripe & !OWNED_BIT];
+    if stripe & OWNED_BIT != 0 {
+        slot.store(slot.load(Relaxed).wrapping_add(n), Relaxed);
+    } else {
+        slot.fetch_add(n, Relaxed);
+    }
 }
 /// Highest [`USED_BYTES`] seen by [`used_memory_peak`] callers (INFO, eviction checks).
 static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);

@@ -5,7 +5,9 @@
 //! # Decision
 //!
 //! Every ordinary command holds the *read* side of one stripe for its whole run
-//! ([`Isolation::read`]); the stripe is the connection's worker index (uring, epoll) or its
+//! ([`Isolation::read`]; a batch of pipelined commands keeps it from one command to the next,
+//! see `cmd::execute_batched`, and releases it before MULTI queueing, EXEC, scripts and
+//! eviction); the stripe is the connection's worker index (uring, epoll) or its
 //! client id modulo [`STRIPES`] (threads engine), set in [`crate::cmd::ClientState::stripe`].
 //! EXEC takes the *write* side of every stripe, in index order ([`Isolation::exclusive`]), runs
 //! the queued commands with the ordinary store API, then releases. So a transaction is
@@ -18,7 +20,8 @@
 //!
 //! # Cost
 //!
-//! - Per ordinary command: one uncontended atomic read-lock and one atomic unlock on a cache
+//! - Per batch of ordinary commands (one command at pipeline depth 1): one uncontended atomic
+//!   read-lock and one atomic unlock on a cache
 //!   line that only this stripe's worker writes (uring/epoll: one worker per stripe, so the
 //!   line stays in that core's cache), and a thread-local depth counter. No allocation and
 //!   no store-wide shared write. The threads engine spreads its per-connection threads over

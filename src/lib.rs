@@ -62,7 +62,8 @@
 //!   [`tunables`] — the settings CONFIG SET changes at runtime (atomics). [`slowlog`] — the
 //!   shared slow-command log. [`conffile`] — the redis.conf-syntax config file, its
 //!   `include`s and CONFIG REWRITE; [`logfile`] — `--logfile` with reopen on SIGHUP.
-//!   [`counter`] — the striped statistics counter. [`metrics`] — per-command, latency and error statistics for INFO (striped, summed on
+//!   [`counter`] — the striped statistics counter; [`clock`] — the TSC clock commands are
+//!   timed with. [`metrics`] — per-command, latency and error statistics for INFO (striped, summed on
 //!   read).
 //!   [`alloc`] — the allocator (jemalloc with a byte counter for `used_memory` and
 //!   maxmemory), its statistics and MEMORY PURGE. [`evict`] — maxmemory: the OOM check
@@ -101,6 +102,7 @@ pub mod cli_help;
 pub mod cli_modes;
 pub mod client;
 pub mod clients;
+pub mod clock;
 pub mod cmd;
 pub mod conffile;
 pub mod config;

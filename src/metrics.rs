@@ -1,13 +1,13 @@
 //! The statistics behind INFO's `commandstats`, `latencystats` and `errorstats` sections and
 //! the `instantaneous_*` fields of `stats`.
 //!
-//! **Hot-path cost.** Every command that runs is timed (two monotonic clock reads through the
-//! vDSO, no syscall) and counted in [`CommandStats`]: its duration is added to a per-stripe
-//! total and one bucket of a per-stripe latency histogram is bumped. A stripe is chosen per
-//! thread ([`crate::shared::stripe_index`]), so each uring/epoll worker writes its own cache
-//! lines (no counter is shared by all workers; with more threads than stripes, as under the
-//! threads engine, a few threads share a stripe). Reads (INFO) sum the stripes. The number of
-//! calls is the histogram's total, so a call costs two uncontended atomic adds.
+//! **Hot-path cost.** Every command that runs is timed (one TSC reading, [`crate::clock`])
+//! and counted in [`CommandStats`]: its duration is added to a per-stripe total and one
+//! bucket of a per-stripe latency histogram is bumped. Stripes are owned by threads
+//! ([`crate::counter`]): each uring/epoll worker writes its own cache lines with plain loads
+//! and stores, no locked instruction (threads beyond the owned stripes, as under the threads
+//! engine with many connections, share overflow stripes with atomic adds). Reads (INFO) sum
+//! the stripes. The number of calls is the histogram's total.
 //!
 //! **Decision: time every call, not per batch or by sampling.** The slow log already timed
 //! every command with the default `slowlog-log-slower-than` (10 ms), so timing every call costs
@@ -33,7 +33,7 @@ use std::sync::{Mutex, OnceLock};
 
 use crossbeam_utils::CachePadded;
 
-use crate::counter::{stripe_index, StripedCounter, COUNTER_STRIPES};
+use crate::counter::{add, this_stripe, Stripe, StripedCounter, COUNTER_STRIPES};
 
 /// Highest power of two (in ns) the latency histogram tells apart: 2^36 ns ≈ 69 s.
 pub const LATENCY_EXP_MAX: u32 = 36;
@@ -105,6 +105,8 @@ pub struct CommandStats {
     commands: usize,
     /// A stripe's slots are allocated when a thread on it first records something.
     stripes: [CachePadded<OnceLock<Box<[CmdSlot]>>>; COUNTER_STRIPES],
+    /// Sums at the last CONFIG RESETSTAT, per command (empty: never reset).
+    base: Mutex<Vec<Raw>>,
 }
 
 /// What INFO prints for one command, summed over the stripes.
@@ -135,68 +137,96 @@ impl CmdTotals {
 impl CommandStats {
     /// Counters for `commands` commands (indexes `0..commands`).
     pub fn new(commands: usize) -> Self {
-        CommandStats { commands, stripes: std::array::from_fn(|_| CachePadded::new(OnceLock::new())) }
+        CommandStats {
+            commands,
+            stripes: std::array::from_fn(|_| CachePadded::new(OnceLock::new())),
+            base: Mutex::new(Vec::new()),
+        }
     }
 
-    fn slot(&self, cmd: usize) -> Option<&CmdSlot> {
+    fn slot(&self, cmd: usize) -> Option<(&CmdSlot, Stripe)> {
         if cmd >= self.commands {
             return None;
         }
+        let stripe = this_stripe();
         let slots =
-            self.stripes[stripe_index()].get_or_init(|| (0..self.commands).map(|_| CmdSlot::default()).collect());
-        Some(&slots[cmd])
+            self.stripes[stripe.index()].get_or_init(|| (0..self.commands).map(|_| CmdSlot::default()).collect());
+        Some((&slots[cmd], stripe))
     }
 
     /// A call of command `cmd` that ran for `ns` nanoseconds (`failed`: it replied an error).
+    #[inline]
     pub fn record(&self, cmd: usize, ns: u64, failed: bool) {
-        if let Some(slot) = self.slot(cmd) {
-            slot.ns.fetch_add(ns, Relaxed);
-            slot.hist[bucket_of(ns)].fetch_add(1, Relaxed);
+        if let Some((slot, stripe)) = self.slot(cmd) {
+            add(&slot.ns, ns, stripe, Relaxed);
+            add(&slot.hist[bucket_of(ns)], 1, stripe, Relaxed);
             if failed {
-                slot.failed.fetch_add(1, Relaxed);
+                add(&slot.failed, 1, stripe, Relaxed);
             }
         }
     }
 
     /// Command `cmd` was refused before running (arity, auth, context).
     pub fn reject(&self, cmd: usize) {
-        if let Some(slot) = self.slot(cmd) {
-            slot.rejected.fetch_add(1, Relaxed);
+        if let Some((slot, stripe)) = self.slot(cmd) {
+            add(&slot.rejected, 1, stripe, Relaxed);
         }
     }
 
-    /// Command `cmd`'s counters summed over the stripes.
+    /// Command `cmd`'s counters summed over the stripes, since the last reset.
     pub fn totals(&self, cmd: usize) -> CmdTotals {
-        let mut t = CmdTotals { hist: vec![0; LATENCY_BUCKETS], ..Default::default() };
+        let mut t = self.raw(cmd);
+        if let Some(base) = self.base.lock().unwrap_or_else(|e| e.into_inner()).get(cmd) {
+            t.ns = t.ns.wrapping_sub(base.ns);
+            t.failed = t.failed.wrapping_sub(base.failed);
+            t.rejected = t.rejected.wrapping_sub(base.rejected);
+            for (n, b) in t.hist.iter_mut().zip(&base.hist) {
+                *n = n.wrapping_sub(*b);
+            }
+        }
+        CmdTotals {
+            calls: t.hist.iter().fold(0u64, |a, n| a.wrapping_add(*n)),
+            usec: t.ns / 1000,
+            rejected: t.rejected,
+            failed: t.failed,
+            hist: t.hist,
+        }
+    }
+
+    /// Command `cmd`'s counters summed over the stripes, ever (resets not subtracted).
+    fn raw(&self, cmd: usize) -> Raw {
+        let mut t = Raw { hist: vec![0; LATENCY_BUCKETS], ..Default::default() };
         if cmd >= self.commands {
             return t;
         }
-        let mut ns = 0u64;
         for stripe in self.stripes.iter().filter_map(|s| s.get()) {
             let slot = &stripe[cmd];
-            ns = ns.wrapping_add(slot.ns.load(Relaxed));
-            t.failed += slot.failed.load(Relaxed);
-            t.rejected += slot.rejected.load(Relaxed);
+            t.ns = t.ns.wrapping_add(slot.ns.load(Relaxed));
+            t.failed = t.failed.wrapping_add(slot.failed.load(Relaxed));
+            t.rejected = t.rejected.wrapping_add(slot.rejected.load(Relaxed));
             for (sum, n) in t.hist.iter_mut().zip(slot.hist.iter()) {
-                *sum += n.load(Relaxed);
+                *sum = sum.wrapping_add(n.load(Relaxed));
             }
         }
-        t.calls = t.hist.iter().sum();
-        t.usec = ns / 1000;
         t
     }
 
-    /// Zero everything (CONFIG RESETSTAT).
+    /// Zero everything (CONFIG RESETSTAT). The slots are not written (their owning threads
+    /// write them without atomic adds, see [`crate::counter`]): the current sums become the
+    /// base that [`CommandStats::totals`] subtracts.
     pub fn reset(&self) {
-        for stripe in self.stripes.iter().filter_map(|s| s.get()) {
-            for slot in stripe.iter() {
-                slot.ns.store(0, Relaxed);
-                slot.failed.store(0, Relaxed);
-                slot.rejected.store(0, Relaxed);
-                slot.hist.iter().for_each(|h| h.store(0, Relaxed));
-            }
-        }
+        let base = (0..self.commands).map(|cmd| self.raw(cmd)).collect();
+        *self.base.lock().unwrap_or_else(|e| e.into_inner()) = base;
     }
+}
+
+/// One command's sums over the stripes.
+#[derive(Default)]
+struct Raw {
+    ns: u64,
+    failed: u64,
+    rejected: u64,
+    hist: Vec<u64>,
 }
 
 /// Error replies: the total and a count per prefix (the reply's first word).

@@ -266,12 +266,14 @@ impl Session {
         let mut last: Option<(&'static str, u64)> = None;
         // One clock reading per batch of requests (Redis caches the command time per event
         // loop iteration too): every request of the batch sees the same time.
-        let now_ns = crate::store::now_ns();
-        let now_ms = now_ns / 1_000_000;
-        // The same reading starts the timing of the batch's first command (cmd::call).
-        self.client.clock_mark_ns = now_ns;
+        let now_ms = crate::store::now_ms();
+        // The batch's first command is timed from here (cmd::call; see crate::clock).
+        self.client.clock_mark = crate::clock::ticks();
         let mut wait_for_seq = 0;
         self.held = false;
+        // The isolation read side, taken by the batch's first command and kept for the rest
+        // (cmd::execute_batched); released when the batch ends.
+        let mut read = cmd::BatchRead::new(shared);
         while pos < buf.len() && self.close.is_none() {
             if self.client.blocked.is_some() {
                 self.held = true; // runs once the wait ends
@@ -289,7 +291,7 @@ impl Session {
                         let reply_start = self.out.len();
                         let seq_before = self.client.write_seq;
                         let mut ctx = Ctx { shared, client: &mut self.client, out: &mut self.out, now_ms };
-                        let name = cmd::execute(&mut ctx, argv).map_or("NULL", |c| c.name);
+                        let name = cmd::execute_batched(&mut ctx, argv, &mut read).map_or("NULL", |c| c.name);
                         if self.client.postponed {
                             // CLIENT PAUSE: the request stays unconsumed and runs again later.
                             self.client.postponed = false;
@@ -326,6 +328,8 @@ impl Session {
                 }
             }
         }
+        // Released before waiting for the AOF: a wait must not hold up EXEC or a rewrite.
+        drop(read);
         if wait_for_seq > 0 {
             if let Some(aof) = shared.persist.aof() {
                 aof.wait_durable(wait_for_seq);

@@ -48,7 +48,7 @@
 //! nothing more from it. A shard nobody watches pays one `None` test per mutation.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -140,12 +140,6 @@ impl Drop for FrozenClock {
 /// Wall-clock time in Unix microseconds (MONITOR, SLOWLOG timestamps).
 pub fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
-}
-
-/// Wall-clock time in Unix nanoseconds (one clock reading that gives both the request time
-/// and a mark for timing commands).
-pub fn now_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// One key and its value (48 bytes plus the key and value allocations; [`Value`] is as big
@@ -332,6 +326,10 @@ pub struct Shard {
     snapshot_due_ms: u64,
     /// The serialized shard, waiting for the rewrite to pick it up.
     snapshot: Option<Box<[u8]>>,
+    /// The db's "may hold keys with a deadline" flag, shared by its shards: set when this
+    /// shard's `volatile` leaves 0, cleared by active expiry (see
+    /// [`Store::active_expire_cycle`]), so the cycle skips dbs without deadlines.
+    expiring: Arc<AtomicBool>,
 }
 
 impl Shard {
@@ -387,8 +385,16 @@ impl Shard {
         }
         let front = self.volatile;
         self.swap_slots(i, front);
-        self.volatile += 1;
+        self.add_volatile();
         front
+    }
+
+    /// One more entry with a deadline (callers place it at slab position `volatile`).
+    fn add_volatile(&mut self) {
+        if self.volatile == 0 {
+            self.expiring.store(true, Ordering::Relaxed);
+        }
+        self.volatile += 1;
     }
 
     /// Points the table slot holding `from` (an entry with hash `hash32`) at `to`.
@@ -461,7 +467,7 @@ impl Shard {
         if !had_deadline && expire_at_ms != 0 {
             let front = self.volatile;
             self.swap_slots(i, front);
-            self.volatile += 1;
+            self.add_volatile();
             i = front;
         } else if had_deadline && expire_at_ms == 0 {
             self.volatile -= 1;
@@ -730,6 +736,8 @@ pub struct Store {
     access: AccessPolicy,
     /// Orders every change for the AOF and counts them (see [`crate::store::journal`]).
     journal: Arc<Journal>,
+    /// Per db: may it hold keys with a deadline (shared with its shards, see `Shard`).
+    expiring: Box<[Arc<AtomicBool>]>,
 }
 
 impl Store {
@@ -739,11 +747,13 @@ impl Store {
         let databases = databases.max(1);
         let shards = shards_per_db.clamp(1, SHARDS_PER_DB_MAX).next_power_of_two();
         let journal = Arc::new(Journal::default());
-        let dbs = (0..databases)
-            .map(|db| {
-                (0..shards)
-                    .map(|_| CachePadded::new(Mutex::new(Shard { db, journal: journal.clone(), ..Shard::default() })))
-                    .collect()
+        let expiring: Box<[Arc<AtomicBool>]> = (0..databases).map(|_| Arc::default()).collect();
+        let dbs = expiring
+            .iter()
+            .enumerate()
+            .map(|(db, flag)| {
+                let shard = || Shard { expiring: flag.clone(), db, journal: journal.clone(), ..Shard::default() };
+                (0..shards).map(|_| CachePadded::new(Mutex::new(shard()))).collect()
             })
             .collect();
         Store {
@@ -753,6 +763,7 @@ impl Store {
             expire_cursor: AtomicUsize::new(0),
             access: AccessPolicy::default(),
             journal,
+            expiring,
         }
     }
 
@@ -890,7 +901,9 @@ impl Store {
                 guard.journal.note_change();
             }
             let (db, journal, snapshot) = (guard.db, guard.journal.clone(), guard.snapshot.take());
-            let old = std::mem::replace(&mut *guard, Shard { watched, db, journal, snapshot, ..Shard::default() });
+            let expiring = guard.expiring.clone();
+            let old =
+                std::mem::replace(&mut *guard, Shard { watched, db, journal, snapshot, expiring, ..Shard::default() });
             drop(guard);
             drop(old);
         }
@@ -969,20 +982,45 @@ impl Store {
         let shards = self.shards_per_db();
         let total = self.dbs.len() * shards;
         let start = self.expire_cursor.load(Ordering::Relaxed) % total;
-        let mut removed = 0;
-        let mut walked = 0;
+        let (mut removed, mut walked) = (0, 0);
+        // Whether the db being walked still has deadlines (known only for a db walked from its
+        // first shard, whose flag was cleared on the way in).
+        let mut left: Option<bool> = None;
         while walked < total {
             let global = (start + walked) % total;
-            let shard = &self.dbs[global / shards][global % shards];
+            let (db, index) = (global / shards, global % shards);
+            let expiring = &self.expiring[db];
+            if index == 0 {
+                // Cleared before the walk: a shard that gains a deadline after we pass it sets
+                // the flag again itself (under its lock, after ours).
+                if !expiring.swap(false, Ordering::Relaxed) {
+                    walked = (walked + shards).min(total); // no deadline anywhere in this db
+                    continue;
+                }
+                left = Some(false);
+            }
             walked += 1;
+            let mut guard = lock(&self.dbs[db][index]);
             loop {
-                let (expired, again) = lock(shard).expire_round(now_ms);
+                let (expired, again) = guard.expire_round(now_ms);
                 removed += expired;
                 if !again || over_budget() {
                     break;
                 }
             }
-            if over_budget() {
+            let remains = guard.volatile > 0;
+            drop(guard);
+            left = left.map(|l| l || remains);
+            let db_done = index + 1 == shards;
+            let stop = walked < total && over_budget();
+            // Keep the flag unless this walk saw every shard of the db without a deadline left.
+            if (db_done && left != Some(false)) || (stop && !db_done) {
+                expiring.store(true, Ordering::Relaxed);
+            }
+            if db_done {
+                left = None;
+            }
+            if stop {
                 break;
             }
         }
@@ -1340,6 +1378,31 @@ mod tests {
         assert_eq!(store.db_expires(0), 100);
         assert_eq!(store.db_len(1), 0);
         check_invariants(&store);
+    }
+
+    #[test]
+    fn active_expire_skips_dbs_without_deadlines_and_notices_new_ones() {
+        // A cycle clears the flag of a db it walked completely without deadlines left; a key
+        // given a deadline afterwards (insert or EXPIRE) sets it again, and a later cycle,
+        // even one that stops after one shard, removes it.
+        let store = Store::new(3, 8);
+        set(&store, 1, b"a", b"v", Some(NOW + 5));
+        assert_eq!(store.active_expire_cycle(NOW + 5, Duration::from_secs(10)), 1);
+        assert!(store.expiring.iter().all(|f| !f.load(Ordering::Relaxed)), "every db walked clean");
+        set(&store, 2, b"plain", b"v", None);
+        assert!(!store.expiring[2].load(Ordering::Relaxed), "no deadline, no flag");
+        set(&store, 2, b"b", b"v", Some(NOW + 5));
+        store.with_key(2, b"plain", NOW, |v| v.set_expire(Some(NOW + 5)));
+        assert!(store.expiring[2].load(Ordering::Relaxed));
+        let mut removed = 0;
+        for _ in 0..1000 {
+            removed += store.active_expire_cycle(NOW + 5, Duration::ZERO);
+            if removed == 2 {
+                break;
+            }
+        }
+        assert_eq!(removed, 2);
+        assert_eq!(store.db_len(2), 0);
     }
 
     #[test]

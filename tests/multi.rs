@@ -19,6 +19,7 @@ engine_tests!(
     queue_limit_aborts_the_transaction,
     redis_crate_atomic_pipe,
     redis_crate_transaction_retry_loop,
+    one_pipeline_mixes_plain_commands_exec_and_scripts,
 );
 
 /// Clients concurrently run `MULTI; INCR a; INCR b; EXEC` (pipelined in one write, as
@@ -201,4 +202,40 @@ fn redis_crate_transaction_retry_loop(engine: Engine) {
     let mut con = server.redis();
     let total: i64 = con.get("cas").unwrap();
     assert_eq!(total, (CLIENTS * INCREMENTS) as i64);
+}
+
+/// A batch of ordinary commands keeps one isolation read side between its commands
+/// (`cmd::execute_batched`); MULTI queueing, EXEC and EVAL in the same pipelined write must
+/// release it first (EXEC and scripts take the exclusive side: holding the read side would
+/// deadlock or trip the exclusive section's assertion). Meanwhile another connection runs
+/// transactions, so the exclusive side is contended.
+fn one_pipeline_mixes_plain_commands_exec_and_scripts(engine: Engine) {
+    const ROUNDS: usize = 200;
+    let server = Server::start(engine, &[]);
+    let other = {
+        let mut c = server.redis();
+        std::thread::spawn(move || {
+            for _ in 0..ROUNDS {
+                let _: () = redis::pipe().atomic().incr("o", 1).ignore().query(&mut c).unwrap();
+            }
+        })
+    };
+    let mut s = server.unix();
+    let script = "return redis.call('incr', KEYS[1])";
+    for round in 0..ROUNDS {
+        let mut req = resp(&[b"SET", b"a", b"1"]);
+        req.extend(resp(&[b"INCR", b"a"]));
+        req.extend(resp(&[b"MULTI"]));
+        req.extend(resp(&[b"INCR", b"a"]));
+        req.extend(resp(&[b"EXEC"]));
+        req.extend(resp(&[b"EVAL", script.as_bytes(), b"1", b"a"]));
+        req.extend(resp(&[b"GET", b"a"]));
+        let expect = b"+OK\r\n:2\r\n+OK\r\n+QUEUED\r\n*1\r\n:3\r\n:4\r\n$1\r\n4\r\n";
+        s.write_all(&req).unwrap();
+        let got = read_n(&mut s, expect.len());
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(expect), "round {round}");
+    }
+    other.join().unwrap();
+    let o: u64 = server.redis().get("o").unwrap();
+    assert_eq!(o, ROUNDS as u64);
 }

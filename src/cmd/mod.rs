@@ -9,6 +9,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::clients::{ClientHandle, Clients, ConnInfo};
+use crate::exclusive::ReadGuard;
 use crate::protocol::Argv;
 use crate::pubsub::PubSub;
 use crate::reply;
@@ -206,9 +207,9 @@ pub struct ClientState {
     /// Flags of the command running now (collection commands count a `write` access as a
     /// modification for WATCH).
     pub running_flags: u32,
-    /// When the next command's timing starts (Unix ns; 0 = read the clock): the end of the
-    /// previous command of the batch, so timing costs one clock reading per command.
-    pub clock_mark_ns: u64,
+    /// When the next command's timing starts ([`crate::clock::ticks`]; 0 = read the clock):
+    /// the end of the previous command of the batch, so timing costs one reading per command.
+    pub clock_mark: u64,
     /// Waiting in a blocking command (BLPOP & co.): no request runs until the wait ends.
     pub blocked: Option<Arc<crate::blocking::Waiter<Shared>>>,
     /// Blocking commands act as their non-blocking forms (inside EXEC, scripts).
@@ -248,7 +249,7 @@ impl ClientState {
             tx: multi::Transaction::default(),
             reply_mode: ReplyMode::On,
             running_flags: 0,
-            clock_mark_ns: 0,
+            clock_mark: 0,
             blocked: None,
             cannot_block: false,
             postponed: false,
@@ -442,6 +443,34 @@ thread_local! {
 /// EXEC runs in the middle of it. A refusal here flags an open transaction (EXEC then answers
 /// EXECABORT). Returns the command found (even if it was refused), for CLIENT LIST's `cmd`.
 pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
+    let shared = ctx.shared;
+    execute_batched(ctx, argv, &mut BatchRead::new(shared))
+}
+
+/// The isolation read side a batch of requests keeps between its commands (see
+/// [`execute_batched`]); dropping it releases the side.
+pub struct BatchRead<'g> {
+    shared: &'g Shared,
+    guard: Option<ReadGuard<'g>>,
+}
+
+impl<'g> BatchRead<'g> {
+    pub fn new(shared: &'g Shared) -> Self {
+        BatchRead { shared, guard: None }
+    }
+    /// Release the read side now (before anything that must not run under it).
+    fn release(&mut self) {
+        self.guard = None;
+    }
+}
+
+/// [`execute`] for one command of a batch (the requests a session runs in one go): the read
+/// side taken for an ordinary command is left in `read` for the next command of the batch
+/// instead of being released and taken again (the caller drops it when the batch ends), so
+/// a pipelined batch pays one lock and one unlock. Anything that must not run under it (EXEC,
+/// scripts, MULTI queueing, eviction which takes its own) releases it first. Holding it for a
+/// batch delays an EXEC on another worker by at most the rest of the batch.
+pub fn execute_batched(ctx: &mut Ctx<'_>, argv: Argv<'_>, read: &mut BatchRead<'_>) -> Option<&'static Command> {
     debug_assert!(!argv.is_empty());
     let shared = ctx.shared;
     shared.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -480,9 +509,10 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
     }
     if cmd.flags & DENYOOM != 0 && shared.tunables.maxmemory() != 0 {
         // Eviction changes keys: it runs under this client's stripe, as commands do.
-        let read = shared.isolation.read(ctx.client.stripe);
+        read.release();
+        let evicting = shared.isolation.read(ctx.client.stripe);
         let room = crate::evict::make_room(shared, ctx.now_ms);
-        drop(read);
+        drop(evicting);
         if room.is_err() {
             ctx.client.tx.reject();
             ctx.error(crate::evict::OOM_ERROR);
@@ -504,13 +534,13 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         feed_monitors(ctx, argv);
     }
     if !shared.store.journal().enabled_relaxed() {
-        run_isolated(ctx, cmd, argv);
+        run_isolated(ctx, cmd, argv, read);
         return Some(cmd);
     }
     // AOF on: everything this request changes is one unit of the journal (an EXEC or a
     // script: everything it ran; see crate::store::journal).
     let unit = journal::UnitGuard::begin();
-    run_isolated(ctx, cmd, argv);
+    run_isolated(ctx, cmd, argv, read);
     let seq = journal::unit_seq();
     if seq != 0 {
         ctx.client.write_seq = seq;
@@ -521,30 +551,35 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
 
 /// Run `cmd` under the isolation lock it needs: queued or run inside MULTI (EXEC takes the
 /// exclusive side itself), scripts (which take the exclusive side themselves), the
-/// store-wide commands under the exclusive side, the rest under this client's read stripe.
-fn run_isolated(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
+/// store-wide commands under the exclusive side (each releases the batch's read side
+/// first), the rest under the batch's read side (taken if the batch has none yet).
+fn run_isolated(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>, read: &mut BatchRead<'_>) {
     let shared = ctx.shared;
     if ctx.client.tx.in_multi() {
+        read.release();
         return multi::queue_or_run(ctx, cmd, argv);
     }
     // --- scripting: EVAL/FCALL take the exclusive side themselves, so no read side here ---
     if cmd.flags & NOSCRIPT != 0 && crate::cmd::script::runs_exclusive(cmd) {
+        read.release();
         return call(ctx, cmd, argv);
     }
     if STORE_WIDE.contains(&cmd.name) && !crate::exclusive::Isolation::holding_exclusive() {
         // Touches every shard one after another: isolated like EXEC, so the AOF can order
         // it (see crate::store::journal).
+        read.release();
         let _exclusive = shared.isolation.exclusive();
         return call(ctx, cmd, argv);
     }
-    // The read side, or BUSY while a script holds the exclusive side past its threshold
-    // (one try_read when uncontended; see crate::cmd::script::read_or_busy).
-    let read = match crate::cmd::script::read_or_busy(ctx, cmd) {
-        Ok(read) => read,
-        Err(msg) => return ctx.error(msg),
-    };
+    if read.guard.is_none() {
+        // The read side, or BUSY while a script holds the exclusive side past its threshold
+        // (one try_read when uncontended; see crate::cmd::script::read_or_busy).
+        match crate::cmd::script::read_or_busy(read.shared, ctx.client.stripe, cmd) {
+            Ok(guard) => read.guard = guard,
+            Err(msg) => return ctx.error(msg),
+        }
+    }
     call(ctx, cmd, argv);
-    drop(read);
 }
 
 /// Commands that change every shard one after another; they run under the exclusive side of
@@ -602,17 +637,17 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     // AOF on: note what the journal's unit held before, to see what this command changed.
     let journal_on = ctx.shared.store.journal().enabled_relaxed();
     let before = if journal_on { Some(journal::Mark::now(ctx.client.db)) } else { None };
-    // One clock reading per command: its end is the next command's start (the batch's first
-    // command starts at the session's reading of the request time). A command's time thus
-    // includes parsing it; a wall-clock step back counts as 0.
-    let start = match std::mem::take(&mut ctx.client.clock_mark_ns) {
-        0 => crate::store::now_ns(),
+    // One clock reading per command (crate::clock, the TSC): its end is the next command's
+    // start (the batch's first command starts at the session's reading). A command's time
+    // thus includes parsing it.
+    let start = match std::mem::take(&mut ctx.client.clock_mark) {
+        0 => crate::clock::ticks(),
         mark => mark,
     };
     (cmd.handler)(ctx, argv);
-    let end = crate::store::now_ns();
-    ctx.client.clock_mark_ns = end;
-    let duration_ns = end.saturating_sub(start);
+    let end = crate::clock::ticks();
+    ctx.client.clock_mark = end;
+    let duration_ns = crate::clock::elapsed_ns(start, end);
     let failed = count_error(ctx, reply_start);
     if let Some(i) = index_of(cmd) {
         ctx.shared.cmdstats.record(i, duration_ns, failed);

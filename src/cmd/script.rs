@@ -234,9 +234,12 @@ pub fn refuse_busy(ctx: &Ctx<'_>, cmd: &Command) -> Option<&'static str> {
 /// the busy flag, so a runaway script cannot leave this worker without an answer.
 /// `allow_busy` commands run without the read side while the script is busy (they touch no
 /// keys the script could be in the middle of: KILL, SHUTDOWN, MULTI, WATCH...).
-pub fn read_or_busy<'s>(ctx: &Ctx<'s>, cmd: &Command) -> Result<Option<ReadGuard<'s>>, &'static str> {
-    let shared: &'s crate::shared::Shared = ctx.shared;
-    if let Some(g) = shared.isolation.try_read(ctx.client.stripe) {
+pub fn read_or_busy<'s>(
+    shared: &'s crate::shared::Shared,
+    stripe: usize,
+    cmd: &Command,
+) -> Result<Option<ReadGuard<'s>>, &'static str> {
+    if let Some(g) = shared.isolation.try_read(stripe) {
         return Ok(Some(g));
     }
     let mut tries = 0u32;
@@ -248,7 +251,7 @@ pub fn read_or_busy<'s>(ctx: &Ctx<'s>, cmd: &Command) -> Result<Option<ReadGuard
             }
             return Err(run.busy_error());
         }
-        if let Some(g) = shared.isolation.try_read(ctx.client.stripe) {
+        if let Some(g) = shared.isolation.try_read(stripe) {
             return Ok(Some(g));
         }
         if tries < CONTENDED_YIELDS {
