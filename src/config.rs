@@ -133,6 +133,24 @@ pub enum UringBatching {
     Fixed,
 }
 
+/// `appendfsync` values, as Redis spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AppendFsync {
+    Always,
+    Everysec,
+    No,
+}
+
+impl AppendFsync {
+    pub fn name(self) -> &'static str {
+        match self {
+            AppendFsync::Always => "always",
+            AppendFsync::Everysec => "everysec",
+            AppendFsync::No => "no",
+        }
+    }
+}
+
 /// `yes`/`no` flag values, as Redis spells them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum YesNo {
@@ -278,6 +296,33 @@ pub struct Config {
     /// Minutes after which an idle key's LFU counter is halved (decremented) (0 = never).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
     pub lfu_decay_time: u32,
+    /// Keep an append-only file of every write (Redis 7 multi-part layout) and load it at
+    /// startup.
+    #[arg(long, value_enum, default_value_t = YesNo::No)]
+    pub appendonly: YesNo,
+    /// When the AOF is flushed to disk: `always` (a write's reply waits for the fdatasync
+    /// that covers it), `everysec`, or `no` (the kernel decides).
+    #[arg(long, value_enum, default_value_t = AppendFsync::Everysec)]
+    pub appendfsync: AppendFsync,
+    /// Working directory: the AOF directory and the RDB file live here.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Base name of the AOF files (`<name>.1.base.aof`, `<name>.1.incr.aof`, `<name>.manifest`).
+    #[arg(long, default_value = "appendonly.aof")]
+    pub appendfilename: String,
+    /// Directory (under --dir) holding the AOF files.
+    #[arg(long, default_value = "appendonlydir")]
+    pub appenddirname: String,
+    /// Load an AOF whose last command was cut short (crash mid-write), dropping that command,
+    /// instead of refusing to start.
+    #[arg(long, value_enum, default_value_t = YesNo::Yes)]
+    pub aof_load_truncated: YesNo,
+    /// Rewrite the AOF when it has grown by this percentage since the last rewrite (0 = never).
+    #[arg(long, default_value_t = 100)]
+    pub auto_aof_rewrite_percentage: u64,
+    /// ... and is at least this big.
+    #[arg(long, default_value = "64mb", value_parser = parse_size)]
+    pub auto_aof_rewrite_min_size: u64,
     /// Test-only: make io_uring setup fail, to exercise the fallback path.
     #[arg(long, hide = true)]
     pub uring_force_setup_failure: bool,

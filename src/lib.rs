@@ -45,6 +45,14 @@
 //! - [`store`] — **the keyspace**: ahash-partitioned shards, binary keys, values of every
 //!   type ([`types::Value`]), millisecond expiry (lazy + active cycle), WATCH registries per
 //!   shard.
+//! - [`persist`] — **durability**, the files: the append-only file in Redis 7's multi-part
+//!   layout (manifest, base, incremental files), its writer (`appendfsync always` as group
+//!   commit on the uring rings: replies held until the covering fdatasync; MISCONF on write
+//!   failures) and the state INFO persistence and BGREWRITEAOF read. The change journal that
+//!   orders every worker's writes under the shard locks is `store::journal` (the design is
+//!   in its header); what the AOF records for a command is `cmd::propagate`.
+//!   [`durability`] — what drives the whole server: loading the AOF at startup (torn tails),
+//!   BGREWRITEAOF from a fork-free point-in-time snapshot (`durability::rewrite`), shutdown.
 //! - [`reply`] — reply encoding: commands describe each reply once in RESP3 terms (map, set,
 //!   double, null, …) and the connection's protocol (`HELLO 2|3`) picks the bytes.
 //!   [`glob`] — Redis glob patterns. [`args`] — the text rules server and CLI share:
@@ -99,6 +107,7 @@ pub mod cmd;
 pub mod conffile;
 pub mod config;
 pub mod counter;
+pub mod durability;
 pub mod engine;
 pub mod evict;
 pub mod exclusive;
@@ -108,6 +117,7 @@ pub mod loadgen;
 pub mod logfile;
 pub mod metrics;
 pub mod net;
+pub mod persist;
 pub mod protocol;
 pub mod pubsub;
 pub mod reply;

@@ -373,6 +373,19 @@ pub mod sqe {
     pub fn close(fd: i32, user_data: u64) -> Entry {
         opcode::Close::new(Fd(fd)).build().user_data(user_data)
     }
+    /// A write of `len` bytes at file offset `offset`, linked to the next SQE (which runs
+    /// only if this one wrote everything).
+    pub fn write_linked(fd: i32, buf: *const u8, len: u32, offset: u64, user_data: u64) -> Entry {
+        opcode::Write::new(Fd(fd), buf, len)
+            .offset(offset)
+            .build()
+            .flags(io_uring::squeue::Flags::IO_LINK)
+            .user_data(user_data)
+    }
+    /// fdatasync of `fd`.
+    pub fn fdatasync(fd: i32, user_data: u64) -> Entry {
+        opcode::Fsync::new(Fd(fd)).flags(io_uring::types::FsyncFlags::DATASYNC).build().user_data(user_data)
+    }
     pub fn read(fd: i32, buf: *mut u8, len: u32, user_data: u64) -> Entry {
         opcode::Read::new(Fd(fd), buf, len).build().user_data(user_data)
     }

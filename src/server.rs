@@ -321,7 +321,11 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     install_signal_handlers(&shared)?;
     spawn_sampler(&shared)?;
     let pidfile = PidFile::create(&shared.config.pidfile);
-    serve(&shared, &listeners)?;
+    let aof_threads = crate::durability::start(&shared)?;
+    let served = serve(&shared, &listeners);
+    shared.begin_shutdown();
+    crate::durability::stop(&shared, aof_threads);
+    served?;
     drop(pidfile);
     drop(listeners);
     tracing::info!("bye");

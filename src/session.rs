@@ -56,6 +56,10 @@ pub struct Session {
     held: bool,
     /// Requests run on this connection so far (engines use it to see how requests arrive).
     commands: u64,
+    /// `appendfsync always` on a ring-driven AOF: `(offset in out, journal number)` of each
+    /// reply to a write, oldest first. Output from an offset on is held until the AOF is
+    /// durable up to that number (see [`Session::sendable_len`]).
+    holds: std::collections::VecDeque<(usize, u64)>,
 }
 
 impl Session {
@@ -79,6 +83,40 @@ impl Session {
             close: None,
             held: false,
             commands: 0,
+            holds: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// How much of `out` may be sent now: everything before the first reply to a write the
+    /// AOF has not made durable yet (`appendfsync always`, ring-driven).
+    pub fn sendable_len(&self, shared: &Shared) -> usize {
+        let Some(&(offset, seq)) = self.holds.front() else { return self.out.len() };
+        let durable = shared.persist.aof().map_or(u64::MAX, |a| a.durable_seq());
+        if seq <= durable {
+            // Later holds have higher numbers; find the first one still waiting.
+            return self.holds.iter().find(|&&(_, s)| s > durable).map_or(self.out.len(), |&(o, _)| o);
+        }
+        offset
+    }
+
+    /// True while some reply waits for the AOF (the engine re-checks when it advances).
+    pub fn waiting_durable(&self, shared: &Shared) -> bool {
+        self.sendable_len(shared) < self.out.len()
+    }
+
+    /// Move what may be sent now into `dst` (which must be empty); the held rest stays.
+    pub fn take_sendable(&mut self, shared: &Shared, dst: &mut Vec<u8>) {
+        let n = self.sendable_len(shared);
+        if n == self.out.len() {
+            self.holds.clear();
+            self.out.swap_bytes(dst);
+            return;
+        }
+        dst.extend_from_slice(&self.out[..n]);
+        self.out.drain(..n);
+        self.holds.retain(|&(offset, _)| offset >= n);
+        for hold in self.holds.iter_mut() {
+            hold.0 -= n;
         }
     }
 
@@ -231,6 +269,7 @@ impl Session {
         let now_ms = crate::store::now_ms();
         // The batch's first command is timed from here (cmd::call; see crate::clock).
         self.client.clock_mark = crate::clock::ticks();
+        let mut wait_for_seq = 0;
         self.held = false;
         // The isolation read side, taken by the batch's first command and kept for the rest
         // (cmd::execute_batched); released when the batch ends.
@@ -250,6 +289,7 @@ impl Session {
                         let argv = self.args.argv(&buf[pos..]);
                         let was_authenticated = self.client.authenticated;
                         let reply_start = self.out.len();
+                        let seq_before = self.client.write_seq;
                         let mut ctx = Ctx { shared, client: &mut self.client, out: &mut self.out, now_ms };
                         let name = cmd::execute_batched(&mut ctx, argv, &mut read).map_or("NULL", |c| c.name);
                         if self.client.postponed {
@@ -261,6 +301,9 @@ impl Session {
                         let (keep, next) = self.client.reply_mode.after_command();
                         if !keep {
                             self.out.truncate(reply_start);
+                        }
+                        if self.client.write_seq != seq_before {
+                            wait_for_seq = self.hold_reply(shared, reply_start).max(wait_for_seq);
                         }
                         self.client.reply_mode = next;
                         last = Some((name, now_ms));
@@ -285,7 +328,13 @@ impl Session {
                 }
             }
         }
+        // Released before waiting for the AOF: a wait must not hold up EXEC or a rewrite.
         drop(read);
+        if wait_for_seq > 0 {
+            if let Some(aof) = shared.persist.aof() {
+                aof.wait_durable(wait_for_seq);
+            }
+        }
         shared.note_output(self.out.len());
         let produced = self.out.len().saturating_sub(out_start) as u64;
         shared.stats.net_output_bytes.fetch_add(produced, Relaxed);
@@ -293,6 +342,23 @@ impl Session {
             self.publish_snapshot(cmd, now_ms);
         }
         pos
+    }
+
+    /// The request whose reply starts at `reply_start` changed the keyspace. With
+    /// `appendfsync always` its reply must wait for the fdatasync covering it: held (ring
+    /// engine, which flushes and re-checks) or waited for at the end of this batch (returns
+    /// the number to wait for; 0 = nothing to wait for).
+    fn hold_reply(&mut self, shared: &Shared, reply_start: usize) -> u64 {
+        let Some(aof) = shared.persist.aof() else { return 0 };
+        let seq = self.client.write_seq;
+        if aof.policy() != crate::config::AppendFsync::Always || aof.durable_seq() >= seq {
+            return 0;
+        }
+        if aof.ring_driven() {
+            self.holds.push_back((reply_start, seq));
+            return 0;
+        }
+        seq
     }
 
     /// Publish what CLIENT LIST shows of this connection: once per batch of requests, under

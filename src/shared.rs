@@ -10,6 +10,7 @@ use crate::blocking::Blocking;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::exclusive::Isolation;
+use crate::persist::Persist;
 use crate::pubsub::PubSub;
 use crate::slowlog::SlowLog;
 use crate::store::Store;
@@ -101,11 +102,14 @@ pub struct Shared {
     /// Lua scripting's state (`crate::cmd::script::of` reads it), kept here without naming its type:
     /// scripting runs commands, so it sits above the command layer, which sits above this.
     pub scripting: OnceLock<Box<dyn std::any::Any + Send + Sync>>,
+    /// The AOF and save bookkeeping (see [`crate::persist`]).
+    pub persist: Persist,
 }
 
 impl Shared {
     pub fn new(config: Config) -> Self {
         let store = Store::new(config.databases.max(1), crate::store::SHARDS_PER_DB_DEFAULT);
+        let persist = Persist::new(&config);
         store.access_policy().set(config.maxmemory_policy.is_lfu(), config.lfu_log_factor, config.lfu_decay_time);
         Shared {
             tunables: Tunables::new(&config),
@@ -129,6 +133,7 @@ impl Shared {
             pubsub: Arc::new(PubSub::default()),
             blocking: Arc::new(Blocking::default()),
             scripting: OnceLock::new(),
+            persist,
         }
     }
 
@@ -199,9 +204,11 @@ impl Shared {
             c.tcp_backlog
         );
         tracing::info!(
-            "security: protected-mode {}, password {}; persistence: none (in-memory only)",
+            "security: protected-mode {}, password {}; appendonly {} (appendfsync {})",
             if t.protected_mode() { "yes" } else { "no" },
-            if t.has_password() { "set" } else { "not set" }
+            if t.has_password() { "set" } else { "not set" },
+            if c.appendonly == crate::config::YesNo::Yes { "yes" } else { "no" },
+            c.appendfsync.name()
         );
         tracing::info!(
             "logging: loglevel {}, logfile {}, pidfile {}",

@@ -55,10 +55,13 @@ use std::time::Instant;
 use crossbeam_utils::CachePadded;
 use hashbrown::HashTable;
 
+use crate::store::journal::Journal;
 use crate::types::Value;
 
 mod access;
 mod evict;
+pub mod journal;
+mod snapshot;
 mod typed;
 mod watch;
 pub use access::{idle_ms, AccessPolicy, DEADLINE_MAX_MS};
@@ -70,6 +73,7 @@ pub const DATABASES_DEFAULT: usize = 16;
 /// Shards per database: enough to keep lock contention negligible with a worker per core, few
 /// enough that an empty database costs little (each shard is one padded mutex + empty table).
 pub const SHARDS_PER_DB_DEFAULT: usize = 64;
+pub use snapshot::SNAPSHOT_ITEMS_PER_COMMAND;
 /// Upper bound for `shards_per_db`: the shard comes from the hash's high 32 bits, and more
 /// shards than this only cost memory (every shard is at least a padded mutex, ~128 bytes).
 pub const SHARDS_PER_DB_MAX: usize = 1 << 16;
@@ -100,9 +104,37 @@ const RANDOM_KEY_TRIES_PER_SHARD: usize = 16;
 /// pick the bucket, the top 7 bits are the control byte).
 const TABLE_HASH_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// Current wall-clock time in Unix milliseconds (vDSO clock, no syscall).
+/// Current wall-clock time in Unix milliseconds (vDSO clock, no syscall). 0 on a thread
+/// inside a [`FrozenClock`] (loading: nothing expires).
 pub fn now_ms() -> u64 {
+    if FROZEN.with(Cell::get) {
+        return 0;
+    }
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+thread_local! {
+    static FROZEN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While alive, [`now_ms`] reads 0 on this thread, so no key counts as expired: loading an
+/// AOF replays commands as they ran (Redis does not expire keys while loading either; the
+/// file has a DEL for every key that expired).
+pub struct FrozenClock {
+    _private: (),
+}
+
+impl FrozenClock {
+    pub fn start() -> FrozenClock {
+        FROZEN.with(|f| f.set(true));
+        FrozenClock { _private: () }
+    }
+}
+
+impl Drop for FrozenClock {
+    fn drop(&mut self) {
+        FROZEN.with(|f| f.set(false));
+    }
 }
 
 /// Wall-clock time in Unix microseconds (MONITOR, SLOWLOG timestamps).
@@ -284,6 +316,16 @@ pub struct Shard {
     volatile: usize,
     /// Clients watching keys of this shard; `None` while nobody does (see [`watch`]).
     watched: Option<Box<watch::Registry>>,
+    /// The database this shard belongs to (expired keys are journaled as `DEL` in it).
+    db: usize,
+    /// The store's change journal (see [`crate::store::journal`]): every modification
+    /// takes its order from it.
+    journal: Arc<Journal>,
+    /// A rewrite marked this shard: its first locker serializes it first (see
+    /// [`Store::begin_snapshot`]); the rewrite's Unix ms (0 = not marked).
+    snapshot_due_ms: u64,
+    /// The serialized shard, waiting for the rewrite to pick it up.
+    snapshot: Option<Box<[u8]>>,
     /// The db's "may hold keys with a deadline" flag, shared by its shards: set when this
     /// shard's `volatile` leaves 0, cleared by active expiry (see
     /// [`Store::active_expire_cycle`]), so the cycle skips dbs without deadlines.
@@ -291,12 +333,25 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// `key` is being modified: mark its watchers dirty (see the modification contract).
+    /// `key` is being modified: mark its watchers dirty (see the modification contract) and
+    /// order the change in the journal.
     #[inline]
     fn touch(&self, key: &[u8]) {
         if let Some(registry) = &self.watched {
             registry.touch(key);
         }
+        self.journal.note_change();
+    }
+
+    /// Remove the entry at `i` because it expired or is evicted: its watchers are touched
+    /// and the removal is journaled as a `DEL` (not as a change made by the running command).
+    fn remove_expired(&mut self, i: usize) -> Option<Entry> {
+        let entry = self.slab.entry(i);
+        if let Some(registry) = &self.watched {
+            registry.touch(&entry.key);
+        }
+        self.journal.note_expired(self.db, &entry.key);
+        self.remove_untouched(i)
     }
 
     /// Slab position of `key` (expired or not).
@@ -310,7 +365,7 @@ impl Shard {
     fn find_live(&mut self, hash32: u32, key: &[u8], now_ms: u64) -> Option<usize> {
         let i = self.find(hash32, key)?;
         if self.slab.entry(i).is_expired(now_ms) {
-            self.remove_at(i);
+            self.remove_expired(i);
             return None;
         }
         Some(i)
@@ -371,6 +426,11 @@ impl Shard {
     /// the entries with a deadline stay in front.
     fn remove_at(&mut self, i: usize) -> Option<Entry> {
         self.touch(&self.slab.entry(i).key);
+        self.remove_untouched(i)
+    }
+
+    /// [`Shard::remove_at`] without touching (the caller did).
+    fn remove_untouched(&mut self, i: usize) -> Option<Entry> {
         let hash32 = self.slab.hash(i);
         let removed = self.table.find_entry(table_hash(hash32), |&x| x as usize == i);
         debug_assert!(removed.is_ok(), "slab index {i} missing from the table");
@@ -438,7 +498,7 @@ impl Shard {
             // entry from `volatile - 1` (already checked) into `i`.
             for i in (0..self.volatile).rev() {
                 if self.slab.entry(i).is_expired(now_ms) {
-                    self.remove_at(i);
+                    self.remove_expired(i);
                     expired += 1;
                 }
             }
@@ -450,7 +510,7 @@ impl Shard {
             }
             let i = random_below(self.volatile);
             if self.slab.entry(i).is_expired(now_ms) {
-                self.remove_at(i);
+                self.remove_expired(i);
                 expired += 1;
             }
         }
@@ -639,7 +699,21 @@ impl<'a> MultiView<'a> {
     }
 }
 
+/// Every access to a shard locks it here: a new journal section (only while the journal is
+/// on: `appendonly no` pays one relaxed load), and a rewrite's snapshot taken first if the
+/// shard is marked (one test of a field of the locked shard otherwise).
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    let mut guard = lock_raw(shard);
+    if guard.journal.enabled_relaxed() {
+        crate::store::journal::new_section();
+    }
+    if guard.snapshot_due_ms != 0 {
+        guard.take_snapshot_now();
+    }
+    guard
+}
+
+fn lock_raw(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     // A panic while a shard was locked leaves it consistent (no operation panics halfway on
     // purpose), so keep serving rather than poisoning the whole keyspace.
     shard.lock().unwrap_or_else(PoisonError::into_inner)
@@ -660,6 +734,8 @@ pub struct Store {
     expire_cursor: AtomicUsize,
     /// How accesses update each entry's clock (maxmemory-policy, lfu-*).
     access: AccessPolicy,
+    /// Orders every change for the AOF and counts them (see [`crate::store::journal`]).
+    journal: Arc<Journal>,
     /// Per db: may it hold keys with a deadline (shared with its shards, see `Shard`).
     expiring: Box<[Arc<AtomicBool>]>,
 }
@@ -670,11 +746,13 @@ impl Store {
     pub fn new(databases: usize, shards_per_db: usize) -> Self {
         let databases = databases.max(1);
         let shards = shards_per_db.clamp(1, SHARDS_PER_DB_MAX).next_power_of_two();
+        let journal = Arc::new(Journal::default());
         let expiring: Box<[Arc<AtomicBool>]> = (0..databases).map(|_| Arc::default()).collect();
         let dbs = expiring
             .iter()
-            .map(|flag| {
-                let shard = || Shard { expiring: flag.clone(), ..Shard::default() };
+            .enumerate()
+            .map(|(db, flag)| {
+                let shard = || Shard { expiring: flag.clone(), db, journal: journal.clone(), ..Shard::default() };
                 (0..shards).map(|_| CachePadded::new(Mutex::new(shard()))).collect()
             })
             .collect();
@@ -684,7 +762,41 @@ impl Store {
             shard_mask: shards as u64 - 1,
             expire_cursor: AtomicUsize::new(0),
             access: AccessPolicy::default(),
+            journal,
             expiring,
+        }
+    }
+
+    /// The change journal (dirty counter, AOF order).
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    /// A rewrite's cut (the caller holds the exclusive side of the isolation lock, so nothing
+    /// changes meanwhile): mark every shard; each is serialized, as it is now, by its next
+    /// locker (see `durability::rewrite` for why that is exact). `now_ms`: keys expired by
+    /// then are left out.
+    pub fn begin_snapshot(&self, now_ms: u64) {
+        for shard in self.dbs.iter().flat_map(|db| db.iter()) {
+            let mut g = lock_raw(shard);
+            g.snapshot_due_ms = now_ms.max(1);
+            g.snapshot = None;
+        }
+    }
+
+    /// The snapshot of shard `shard` of `db` as RESP commands (serialized now if nobody did
+    /// yet), handed over once.
+    pub fn take_snapshot(&self, db: usize, shard: usize) -> Vec<u8> {
+        let Some(s) = self.dbs.get(db).and_then(|d| d.get(shard)) else { return Vec::new() };
+        lock(s).snapshot.take().map(Vec::from).unwrap_or_default()
+    }
+
+    /// The rewrite is over (done or failed): drop every mark and snapshot left.
+    pub fn end_snapshot(&self) {
+        for shard in self.dbs.iter().flat_map(|db| db.iter()) {
+            let mut g = lock_raw(shard);
+            g.snapshot_due_ms = 0;
+            g.snapshot = None;
         }
     }
     pub fn databases(&self) -> usize {
@@ -785,8 +897,13 @@ impl Store {
                     shard.find(hash32, key).is_some()
                 });
             }
+            if guard.slab.len() > 0 {
+                guard.journal.note_change();
+            }
+            let (db, journal, snapshot) = (guard.db, guard.journal.clone(), guard.snapshot.take());
             let expiring = guard.expiring.clone();
-            let old = std::mem::replace(&mut *guard, Shard { watched, expiring, ..Shard::default() });
+            let old =
+                std::mem::replace(&mut *guard, Shard { watched, db, journal, snapshot, expiring, ..Shard::default() });
             drop(guard);
             drop(old);
         }
@@ -845,7 +962,7 @@ impl Store {
                 }
                 let i = random_below(shard.slab.len());
                 if shard.slab.entry(i).is_expired(now_ms) {
-                    shard.remove_at(i);
+                    shard.remove_expired(i);
                     continue;
                 }
                 return Some(shard.slab.entry(i).key.to_vec());

@@ -161,7 +161,7 @@ fn pop_one(shared: &Shared, db: usize, key: &[u8], op: &Op, out: &mut Out, now: 
                         reply::array(out, items.len());
                     }
                     items.iter().for_each(|i| reply::bulk(out, i));
-                    !items.is_empty()
+                    (items.len(), if *front { &b"LPOP"[..] } else { &b"RPOP"[..] })
                 }
             },
             Op::ZPop { max } | Op::ZMPop { max, .. } => match k.zset() {
@@ -171,19 +171,37 @@ fn pop_one(shared: &Shared, db: usize, key: &[u8], op: &Op, out: &mut Out, now: 
                     let count = if let Op::ZMPop { count, .. } = op { *count } else { 1 };
                     let items = super::zset::pop(z, *max, count);
                     zpop_reply(out, key, &items, matches!(op, Op::ZMPop { .. }));
-                    !items.is_empty()
+                    (items.len(), if *max { &b"ZPOPMAX"[..] } else { &b"ZPOPMIN"[..] })
                 }
             },
             Op::Move { .. } => unreachable!("moves go through move_one"),
         };
+        let (popped, name) = popped;
         k.touch();
+        propagate_pop(db, key, name, op, popped);
         k.remove_if_empty();
-        if popped {
+        if popped > 0 {
             Attempt::Served
         } else {
             Attempt::Empty
         }
     })
+}
+
+/// What the AOF records for a pop done by a blocking command (Redis 7.0 propagates BLPOP as
+/// `LPOP key`, BLMPOP as `LPOP key count`, BZPOPMIN as `ZPOPMIN key`, ...): the key served
+/// and how many came off it, never the blocking form (see [`crate::store::journal::push_effect`]).
+fn propagate_pop(db: usize, key: &[u8], name: &[u8], op: &Op, popped: usize) {
+    if popped == 0 || !crate::store::journal::unit_open() {
+        return;
+    }
+    let mut n = itoa::Buffer::new();
+    let resp = if matches!(op, Op::MPop { .. } | Op::ZMPop { .. }) {
+        crate::store::journal::encode(&[name, key, n.format(popped).as_bytes()])
+    } else {
+        crate::store::journal::encode(&[name, key])
+    };
+    crate::store::journal::push_effect(db, resp);
 }
 
 fn zpop_reply(out: &mut Out, key: &[u8], items: &[(Vec<u8>, f64)], nested: bool) {
@@ -226,6 +244,11 @@ fn move_one(
         let item = source.list()?.and_then(|l| if from_left { l.pop_front() } else { l.pop_back() });
         let Some(item) = item else { return Ok(None) };
         source.touch();
+        if crate::store::journal::unit_open() {
+            let side = |left: bool| if left { &b"LEFT"[..] } else { &b"RIGHT"[..] };
+            let resp = crate::store::journal::encode(&[b"LMOVE", src, dest, side(from_left), side(to_left)]);
+            crate::store::journal::push_effect(db, resp);
+        }
         source.remove_if_empty();
         let mut target = m.key(1);
         let l = target.list_or_new()?;

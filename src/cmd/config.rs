@@ -129,6 +129,18 @@ const PARAMS: &[Param] = &[
     runtime("maxmemory-samples", |s| s.tunables.maxmemory_samples().to_string(), set_maxmemory_samples),
     runtime("lfu-log-factor", |s| s.tunables.lfu_log_factor().to_string(), set_lfu_log_factor),
     runtime("lfu-decay-time", |s| s.tunables.lfu_decay_time().to_string(), set_lfu_decay_time),
+    runtime("appendonly", |s| yes_no(s.persist.aof().is_some()), set_appendonly),
+    fixed("appendfsync", |s| s.config.appendfsync.name().to_string()),
+    fixed("dir", get_dir),
+    fixed("appendfilename", |s| s.config.appendfilename.clone()),
+    fixed("appenddirname", |s| s.config.appenddirname.clone()),
+    fixed("aof-load-truncated", |s| yes_no(s.config.aof_load_truncated == crate::config::YesNo::Yes)),
+    runtime(
+        "auto-aof-rewrite-percentage",
+        |s| s.persist.auto_rewrite_percentage().to_string(),
+        set_auto_rewrite_percentage,
+    ),
+    runtime("auto-aof-rewrite-min-size", |s| s.persist.auto_rewrite_min_size().to_string(), set_auto_rewrite_min_size),
     Param {
         name: "lua-time-limit",
         get: |s| s.tunables.busy_reply_threshold_ms().to_string(),
@@ -141,14 +153,39 @@ const PARAMS: &[Param] = &[
         set: Some(|_, v, _| only(v, b"", "ringkv has no persistence")),
         flag: false,
     },
-    Param {
-        name: "appendonly",
-        get: |_| "no".into(),
-        set: Some(|_, v, _| only(v, b"no", "ringkv has no persistence")),
-        flag: false,
-    },
     Param { name: "io-threads", get: |s| s.config.worker_threads().to_string(), set: None, flag: false },
 ];
+
+/// CONFIG GET dir: the absolute working directory, as Redis reports it.
+fn get_dir(s: &Shared) -> String {
+    std::fs::canonicalize(&s.config.dir).unwrap_or_else(|_| s.config.dir.clone()).display().to_string()
+}
+
+/// appendonly: the value it has is accepted; switching the AOF on or off while running is
+/// not supported yet (Redis starts a rewrite / stops appending): restart with the flag.
+fn set_appendonly(s: &Shared, v: &[u8], _apply: bool) -> Result<(), String> {
+    let on = parse_bool(v)?;
+    if on == s.persist.aof().is_some() {
+        return Ok(());
+    }
+    Err("can't switch the append only file on or off at runtime; restart with --appendonly yes|no".into())
+}
+
+fn set_auto_rewrite_percentage(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, false, 0, i32::MAX as i64)?;
+    if apply {
+        s.persist.set_auto_rewrite_percentage(n as u64);
+    }
+    Ok(())
+}
+
+fn set_auto_rewrite_min_size(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, true, 0, i64::MAX)?;
+    if apply {
+        s.persist.set_auto_rewrite_min_size(n as u64);
+    }
+    Ok(())
+}
 
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
@@ -624,9 +661,12 @@ mod tests {
                 "client-output-buffer-limit" => {
                     "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60".into()
                 }
-                "proto-max-bulk-len" | "client-query-buffer-limit" | "client-output-pause" | "uring-buffer-size" => {
-                    crate::config::parse_size(&d.default).unwrap().to_string()
-                }
+                "dir" => std::fs::canonicalize(&d.default).unwrap().display().to_string(),
+                "proto-max-bulk-len"
+                | "client-query-buffer-limit"
+                | "client-output-pause"
+                | "uring-buffer-size"
+                | "auto-aof-rewrite-min-size" => crate::config::parse_size(&d.default).unwrap().to_string(),
                 _ => d.default.clone(),
             };
             assert_eq!(got, want, "{}", d.name);

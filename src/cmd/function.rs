@@ -237,6 +237,15 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     }
 }
 
+/// Every function library's code, for an AOF rewrite's base (`FUNCTION LOAD` each). Empty
+/// when the Lua engine cannot start (then no library can exist either).
+pub fn library_codes(shared: &crate::shared::Shared) -> Vec<Vec<u8>> {
+    match crate::cmd::script::of(shared).engine() {
+        Ok(engine) => engine.libraries.libs.values().map(|l| l.code.to_vec()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]
 fn list(ctx: &mut Ctx<'_>, engine: &crate::cmd::script::vm::Engine, argv: Argv<'_>) {
     let (mut pattern, mut with_code, mut i) = (None, false, 2);

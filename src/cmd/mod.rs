@@ -14,6 +14,7 @@ use crate::protocol::Argv;
 use crate::pubsub::PubSub;
 use crate::reply;
 use crate::shared::Shared;
+use crate::store::journal;
 
 pub mod bits;
 pub mod blocking;
@@ -29,6 +30,7 @@ pub mod list;
 pub mod memory;
 pub mod meta;
 pub mod multi;
+pub mod propagate;
 pub mod pubsub;
 #[cfg(test)]
 mod resp3_tests;
@@ -216,6 +218,9 @@ pub struct ClientState {
     pub postponed: bool,
     /// CLIENT NO-EVICT (kept for CLIENT LIST; there is no client eviction yet).
     pub no_evict: bool,
+    /// The journal number of this client's last change (see [`crate::store::journal`]):
+    /// with `appendfsync always`, its reply is sent once the AOF is durable up to it.
+    pub write_seq: u64,
 }
 
 impl ClientState {
@@ -249,6 +254,7 @@ impl ClientState {
             cannot_block: false,
             postponed: false,
             no_evict: false,
+            write_seq: 0,
         }
     }
 }
@@ -517,34 +523,68 @@ pub fn execute_batched(ctx: &mut Ctx<'_>, argv: Argv<'_>, read: &mut BatchRead<'
         postpone(ctx, until);
         return Some(cmd);
     }
+    if cmd.flags & WRITE != 0 || cmd.name == "ping" {
+        if let Some(msg) = shared.persist.misconf() {
+            ctx.client.tx.reject();
+            ctx.error(&msg);
+            return Some(cmd);
+        }
+    }
     if shared.clients.monitoring() && cmd.flags & (SKIP_MONITOR | ADMIN) == 0 && !MONITOR_HIDDEN.contains(&cmd.name) {
         feed_monitors(ctx, argv);
     }
+    if !shared.store.journal().enabled_relaxed() {
+        run_isolated(ctx, cmd, argv, read);
+        return Some(cmd);
+    }
+    // AOF on: everything this request changes is one unit of the journal (an EXEC or a
+    // script: everything it ran; see crate::store::journal).
+    let unit = journal::UnitGuard::begin();
+    run_isolated(ctx, cmd, argv, read);
+    let seq = journal::unit_seq();
+    if seq != 0 {
+        ctx.client.write_seq = seq;
+    }
+    drop(unit);
+    Some(cmd)
+}
+
+/// Run `cmd` under the isolation lock it needs: queued or run inside MULTI (EXEC takes the
+/// exclusive side itself), scripts (which take the exclusive side themselves), the
+/// store-wide commands under the exclusive side (each releases the batch's read side
+/// first), the rest under the batch's read side (taken if the batch has none yet).
+fn run_isolated(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>, read: &mut BatchRead<'_>) {
+    let shared = ctx.shared;
     if ctx.client.tx.in_multi() {
         read.release();
-        multi::queue_or_run(ctx, cmd, argv);
-        return Some(cmd);
+        return multi::queue_or_run(ctx, cmd, argv);
     }
     // --- scripting: EVAL/FCALL take the exclusive side themselves, so no read side here ---
     if cmd.flags & NOSCRIPT != 0 && crate::cmd::script::runs_exclusive(cmd) {
         read.release();
-        call(ctx, cmd, argv);
-        return Some(cmd);
+        return call(ctx, cmd, argv);
+    }
+    if STORE_WIDE.contains(&cmd.name) && !crate::exclusive::Isolation::holding_exclusive() {
+        // Touches every shard one after another: isolated like EXEC, so the AOF can order
+        // it (see crate::store::journal).
+        read.release();
+        let _exclusive = shared.isolation.exclusive();
+        return call(ctx, cmd, argv);
     }
     if read.guard.is_none() {
         // The read side, or BUSY while a script holds the exclusive side past its threshold
         // (one try_read when uncontended; see crate::cmd::script::read_or_busy).
         match crate::cmd::script::read_or_busy(read.shared, ctx.client.stripe, cmd) {
             Ok(guard) => read.guard = guard,
-            Err(msg) => {
-                ctx.error(msg);
-                return Some(cmd);
-            }
+            Err(msg) => return ctx.error(msg),
         }
     }
     call(ctx, cmd, argv);
-    Some(cmd)
 }
+
+/// Commands that change every shard one after another; they run under the exclusive side of
+/// the isolation lock so that no other change interleaves with them.
+const STORE_WIDE: &[&str] = &["flushall", "flushdb", "swapdb"];
 
 /// CLIENT PAUSE is in force for this command: park the client until `until_ms` (or CLIENT
 /// UNPAUSE); the session keeps the request and runs it again then (Redis's
@@ -594,6 +634,9 @@ fn count_error(ctx: &Ctx<'_>, reply_start: usize) -> bool {
 pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     ctx.client.running_flags = cmd.flags;
     let reply_start = ctx.out.len();
+    // AOF on: note what the journal's unit held before, to see what this command changed.
+    let journal_on = ctx.shared.store.journal().enabled_relaxed();
+    let before = if journal_on { Some(journal::Mark::now(ctx.client.db)) } else { None };
     // One clock reading per command (crate::clock, the TSC): its end is the next command's
     // start (the batch's first command starts at the session's reading). A command's time
     // thus includes parsing it.
@@ -613,6 +656,44 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     let duration_us = duration_ns / 1000;
     if threshold_us >= 0 && cmd.flags & SKIP_SLOWLOG == 0 && duration_us >= threshold_us as u64 {
         slowlog::record(ctx, argv, duration_us);
+    }
+    if let Some(before) = before {
+        let reply = ctx.out.get(reply_start..).unwrap_or_default();
+        propagate_change(ctx.shared, cmd, argv, ctx.now_ms, &before, reply);
+    }
+}
+
+/// What the AOF must replay for `cmd`, run with `argv` (its reply: `reply`), added to this
+/// thread's journal unit (see [`crate::cmd::propagate`]): nothing when it changed
+/// nothing (unless Redis forces its propagation); EXEC and scripts are propagated as the
+/// commands they ran, wrapped in MULTI/EXEC. Scripts call it for each command they run.
+pub(crate) fn propagate_change(
+    shared: &Shared,
+    cmd: &'static Command,
+    argv: Argv<'_>,
+    now_ms: u64,
+    before: &journal::Mark,
+    reply: &[u8],
+) {
+    if cmd.name == "exec" || crate::cmd::script::runs_exclusive(cmd) {
+        return journal::mark_transaction();
+    }
+    let changed = before.changed();
+    if !changed && !propagate::forced(cmd.name, argv, reply) {
+        return;
+    }
+    let journal = shared.store.journal();
+    if !journal.enabled() {
+        return;
+    }
+    if journal::unit_seq() == 0 {
+        // Forced propagation of a command that changed no key (FLUSHALL on an empty db,
+        // FUNCTION LOAD): a number of its own, taken under the isolation lock it runs in.
+        journal::new_section();
+        journal.note_change();
+    }
+    if let Some(resp) = propagate::rewrite(cmd.name, argv, now_ms, reply) {
+        before.push_command(resp);
     }
 }
 

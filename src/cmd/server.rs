@@ -15,6 +15,13 @@ pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 /// Documentation of this family's commands (see [`super::Doc`]).
 pub const DOCS: &[Doc] = &[
     Doc {
+        name: "bgrewriteaof",
+        group: "server",
+        since: "1.0.0",
+        summary: "Rewrite the append-only file in the background, from a snapshot of the data.",
+        syntax: "",
+    },
+    Doc {
         name: "info",
         group: "server",
         since: "1.0.0",
@@ -121,6 +128,7 @@ pub const COMMANDS: &[Command] = &[
         handler: role,
     },
     Command { name: "latency", arity: -2, flags: 0, keys: (0, 0, 0), handler: latency },
+    Command { name: "bgrewriteaof", arity: 1, flags: ADMIN | NOSCRIPT, keys: (0, 0, 0), handler: bgrewriteaof },
     Command {
         name: "shutdown",
         arity: -1,
@@ -129,6 +137,18 @@ pub const COMMANDS: &[Command] = &[
         handler: shutdown,
     },
 ];
+
+/// BGREWRITEAOF: hand a rewrite to the rewrite thread (`durability::rewrite`).
+fn bgrewriteaof(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
+    if ctx.shared.persist.aof().is_none() {
+        // Redis rewrites even with appendonly no; ringkv's rewrite needs the open AOF.
+        return ctx.error("ERR ringkv rewrites the append only file only with appendonly yes");
+    }
+    match ctx.shared.persist.rewrite.request() {
+        Ok(()) => reply::simple(ctx.out, b"Background append only file rewriting started"),
+        Err(e) => ctx.error(e),
+    }
+}
 
 /// ROLE: `master`, replication offset 0, no replicas (ringkv has no replication).
 fn role(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {

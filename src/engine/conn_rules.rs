@@ -64,7 +64,7 @@ pub enum Step {
 /// (`can_send`, `flushed`, `peer_eof`, `draining`, `killed`).
 pub fn session_facts(session: &Session, shared: &Shared, extra_unsent: bool) -> Facts {
     Facts {
-        unsent: extra_unsent || !session.out.is_empty(),
+        unsent: extra_unsent || session.sendable_len(shared) > 0,
         paused: session.output_paused(shared),
         held: session.has_held_input(),
         close_requested: session.close_reason().is_some(),

@@ -97,7 +97,7 @@ impl Store {
                 let i = random_below(n);
                 let entry = shard.slab.entry(i);
                 if entry.is_expired(now_ms) {
-                    shard.remove_at(i);
+                    shard.remove_expired(i);
                     continue;
                 }
                 let value = match score {
@@ -124,7 +124,7 @@ impl Store {
         if volatile_only && shard.slab.entry(i).deadline() == 0 {
             return false;
         }
-        shard.remove_at(i).is_some()
+        shard.remove_expired(i).is_some()
     }
 
     /// Remove one random eligible key (allkeys-random / volatile-random). Returns false when
@@ -132,7 +132,7 @@ impl Store {
     pub fn evict_random(&self, volatile_only: bool) -> bool {
         self.with_random_shard(volatile_only, |_, shard| {
             let i = random_below(shard.eligible(volatile_only));
-            shard.remove_at(i).is_some()
+            shard.remove_expired(i).is_some()
         })
         .unwrap_or(false)
     }

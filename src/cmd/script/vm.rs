@@ -594,9 +594,15 @@ fn run_command(rc: &mut RunCtx<'_>, argv: Argv<'_>) -> Result<Vec<u8>, &'static 
     rc.client.running_flags = command.flags;
     rc.client.cannot_block = true;
     let mut ctx = Ctx { shared: rc.shared, client: rc.client, out: &mut out, now_ms: rc.now_ms };
+    // AOF on: the script is recorded as the writes it ran (Redis 7.0's effects replication).
+    let journal_on = rc.shared.store.journal().enabled_relaxed();
+    let before = journal_on.then(|| crate::store::journal::Mark::now(ctx.client.db));
     super::set_in_script(true);
     (command.handler)(&mut ctx, argv);
     super::set_in_script(false);
+    if let Some(before) = before {
+        cmd::propagate_change(ctx.shared, command, argv, ctx.now_ms, &before, &ctx.out[..]);
+    }
     check_busy(rc.run);
     Ok(out.take())
 }

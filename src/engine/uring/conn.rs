@@ -64,6 +64,16 @@ impl SendBuf {
         self.buf.len() - self.progress
     }
 
+    /// Take what the session may send now (all of `out` unless replies wait for the AOF; see
+    /// [`Session::take_sendable`](crate::session::Session::take_sendable)) as the new buffer.
+    pub fn take_sendable(&mut self, session: &mut crate::session::Session, shared: &crate::shared::Shared) {
+        assert!(!self.in_flight);
+        assert_eq!(self.pending(), 0);
+        self.buf.clear();
+        self.progress = 0;
+        session.take_sendable(shared, &mut self.buf);
+    }
+
     /// Swap `out` (the session's replies) in as the new buffer to send; `out` gets the old,
     /// empty allocation back to fill with the next replies, and keeps its protocol.
     pub fn take_from(&mut self, out: &mut Out) {
@@ -121,6 +131,8 @@ pub struct Conn {
     pub kill: bool,
     /// Queued for post-batch service (dedupes the touched list).
     pub touched: bool,
+    /// Listed among the connections whose replies wait for the AOF (dedupes that list).
+    pub waiting_durable: bool,
     /// Last time bytes moved in either direction (for `--timeout`).
     pub last_active: Instant,
 }
@@ -138,6 +150,7 @@ impl Conn {
             eof: false,
             kill: false,
             touched: false,
+            waiting_durable: false,
             last_active: now,
         }
     }

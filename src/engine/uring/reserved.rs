@@ -70,6 +70,28 @@ impl Reserved {
         Ok(())
     }
 
+    /// Queue the AOF's linked write + fdatasync of `len` bytes at `ptr` to file offset
+    /// `offset` of `fd` (two ops, each completing once).
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must stay valid and unmoved until the write's completion arrives (the
+    /// worker keeps the flush job, which owns the bytes, until then).
+    pub unsafe fn aof_flush(
+        &mut self,
+        ring: &mut Ring,
+        fd: RawFd,
+        ptr: *const u8,
+        len: u32,
+        offset: u64,
+    ) -> anyhow::Result<()> {
+        use super::token::Token;
+        // Both SQEs must land in the same submission, or the link would attach to whatever
+        // is queued next.
+        ring.reserve(2)?;
+        self.push(ring, &crate::ring::sqe::write_linked(fd, ptr, len, offset, Token::AofWrite.encode()))?;
+        self.push(ring, &crate::ring::sqe::fdatasync(fd, Token::AofFsync.encode()))
+    }
+
     /// A reserved op's final completion arrived.
     #[inline]
     pub fn done(&mut self) {

@@ -15,7 +15,7 @@
 //!                           +---------------------+----------------------+----------+
 //!  Wake 6, Tick 7,          |                      0                     |   tag    |
 //!  DrainTick 8, Handoff 9,  +--------------------------------------------+----------+
-//!  CloseUnowned 11, CancelReserved 12
+//!  CloseUnowned 11, CancelReserved 12, AofWrite 14, AofFsync 15
 //! ```
 //!
 //! - `Conn`: `slot` indexes the worker's connection slab; `generation` is the slot's
@@ -52,6 +52,8 @@ mod tag {
     pub const CLOSE_UNOWNED: u8 = 11;
     pub const CANCEL_RESERVED: u8 = 12;
     pub const ACCEPT_BACKOFF: u8 = 13;
+    pub const AOF_WRITE: u8 = 14;
+    pub const AOF_FSYNC: u8 = 15;
 }
 
 /// Bits 8..32: the generation of a connection token, zero in every other kind.
@@ -106,6 +108,10 @@ pub enum Token {
     CloseUnowned,
     /// AsyncCancel of a reserved op (accepts, timers): result only logged.
     CancelReserved,
+    /// The write of pending AOF bytes (`appendfsync always`, see `persist::aof`).
+    AofWrite,
+    /// The fdatasync linked after it.
+    AofFsync,
 }
 
 impl Token {
@@ -128,6 +134,8 @@ impl Token {
             Token::Handoff => (tag::HANDOFF, 0, 0),
             Token::CloseUnowned => (tag::CLOSE_UNOWNED, 0, 0),
             Token::CancelReserved => (tag::CANCEL_RESERVED, 0, 0),
+            Token::AofWrite => (tag::AOF_WRITE, 0, 0),
+            Token::AofFsync => (tag::AOF_FSYNC, 0, 0),
         };
         ((high as u64) << 32) | ((mid as u64) << 8) | tag as u64
     }
@@ -154,6 +162,8 @@ impl Token {
             tag::HANDOFF => plain(Token::Handoff),
             tag::CLOSE_UNOWNED => plain(Token::CloseUnowned),
             tag::CANCEL_RESERVED => plain(Token::CancelReserved),
+            tag::AOF_WRITE => plain(Token::AofWrite),
+            tag::AOF_FSYNC => plain(Token::AofFsync),
             _ => None,
         }
     }
@@ -215,6 +225,8 @@ mod tests {
             Token::Handoff,
             Token::CloseUnowned,
             Token::CancelReserved,
+            Token::AofWrite,
+            Token::AofFsync,
         ]);
         all
     }
@@ -270,7 +282,7 @@ mod tests {
 
     #[test]
     fn unknown_tags_are_rejected() {
-        for tag in (0..=u8::MAX).filter(|t| !(1..=13).contains(t)) {
+        for tag in (0..=u8::MAX).filter(|t| !(1..=15).contains(t)) {
             assert_eq!(Token::decode(u64::from(tag)), None, "tag {tag}");
             assert_eq!(Token::decode(0xffff_ffff_ffff_ff00 | u64::from(tag)), None, "tag {tag}");
         }

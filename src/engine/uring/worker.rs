@@ -44,6 +44,7 @@ use crate::engine::client_closed;
 use crate::engine::conn_rules::{next_step, session_facts, Facts, Step};
 use crate::engine::limits::{IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use crate::net::Listener;
+use crate::persist::aof::FlushJob;
 use crate::ring::bufring::BufRing;
 use crate::ring::{sqe, Cqe, Ring};
 use crate::session::Session;
@@ -93,6 +94,10 @@ pub fn thread_main(
         unsafe { libc::write(wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
     };
     shared.clients.on_mail(id, Box::new(poke.clone()));
+    if let Some(aof) = shared.persist.aof() {
+        // A flush by any worker may release replies this worker holds.
+        aof.on_durable(id, Box::new(poke.clone()));
+    }
     shared.on_shutdown(Box::new(poke));
     let mut worker = Worker::new(id, shared, listeners, opts, coord, setup, plan);
     worker.run()
@@ -121,6 +126,22 @@ pub struct Worker<'a> {
     stale: u64,
     /// Multishot recvs ended by an empty buffer ring (re-armed after their batch).
     enobufs: u64,
+    /// The AOF flush this worker's ring is running (`appendfsync always`; it owns the bytes
+    /// the write SQE points at), and which of its two completions arrived.
+    aof_job: Option<AofInFlight>,
+    /// Connections with replies held for the AOF (`appendfsync always`), re-serviced when
+    /// the durable number advances.
+    durable_waiting: Vec<(u32, u32)>,
+    /// The durable number when `durable_waiting` was last re-serviced.
+    seen_durable: u64,
+}
+
+/// A linked write + fdatasync of the AOF in flight on this ring.
+struct AofInFlight {
+    job: FlushJob,
+    /// The write's result, once its completion arrived (Ok: it wrote everything).
+    write_ok: Option<bool>,
+    fsync_result: Option<Result<(), i32>>,
 }
 
 impl<'a> Worker<'a> {
@@ -159,6 +180,9 @@ impl<'a> Worker<'a> {
             connections_total: 0,
             stale: 0,
             enobufs: 0,
+            aof_job: None,
+            durable_waiting: Vec::new(),
+            seen_durable: 0,
         }
     }
 
@@ -184,6 +208,7 @@ impl<'a> Worker<'a> {
             }
             self.batch = batch;
             self.service_touched()?;
+            self.aof_step()?;
             self.acceptor.rearm(self.life.running(), &mut self.reserved, &mut self.ring)?;
             self.step_state(acceptors_done && waited)?;
         }
@@ -253,7 +278,69 @@ impl<'a> Worker<'a> {
                 self.reserved.done();
                 Ok(())
             }
+            Token::AofWrite | Token::AofFsync => {
+                self.reserved.done();
+                self.on_aof(tok == Token::AofWrite, cqe.result);
+                Ok(())
+            }
         }
+    }
+
+    // ---- the AOF (appendfsync always): group commit on this ring --------------------------
+
+    /// One of the flush's two completions. The write's result decides whether the file grew
+    /// (or is cut back, see `persist::aof`); once both arrived, the fdatasync's result makes
+    /// the flush durable and the token is released (waking workers that hold replies).
+    fn on_aof(&mut self, is_write: bool, result: i32) {
+        let Some(aof) = self.shared.persist.aof() else { return };
+        let Some(flight) = self.aof_job.as_mut() else {
+            tracing::error!(result, "AOF completion with no flush in flight");
+            return;
+        };
+        if is_write {
+            let r = if result >= 0 { Ok(result as usize) } else { Err(-result) };
+            flight.write_ok = Some(aof.write_done(&mut flight.job, r));
+        } else {
+            flight.fsync_result = Some(if result >= 0 { Ok(()) } else { Err(-result) });
+        }
+        let (Some(write_ok), Some(fsync)) = (flight.write_ok, flight.fsync_result) else { return };
+        if write_ok {
+            aof.fsync_done(flight.job.released_seq, fsync);
+        }
+        self.aof_job = None;
+        aof.end_flush(Some(self.id));
+    }
+
+    /// After the batch: send replies the AOF has made durable since, then start a flush if
+    /// bytes are pending and nobody flushes.
+    fn aof_step(&mut self) -> anyhow::Result<()> {
+        let Some(aof) = self.shared.persist.aof() else { return Ok(()) };
+        if !aof.ring_driven() {
+            return Ok(());
+        }
+        let durable = aof.durable_seq();
+        if durable != self.seen_durable && !self.durable_waiting.is_empty() {
+            self.seen_durable = durable;
+            for (slot, gen) in std::mem::take(&mut self.durable_waiting) {
+                if let Some(conn) = self.slab.get_mut(slot, gen) {
+                    conn.waiting_durable = false;
+                    self.touch(slot);
+                }
+            }
+            self.service_touched()?;
+        }
+        aof.set_waiting(self.id, !self.durable_waiting.is_empty());
+        if self.aof_job.is_some() || self.life.finishing() {
+            return Ok(());
+        }
+        let Some(job) = aof.begin_flush() else { return Ok(()) };
+        let (ptr, len, offset, fd) = (job.bytes.as_ptr(), job.bytes.len(), job.offset, job.fd());
+        self.aof_job = Some(AofInFlight { job, write_ok: None, fsync_result: None });
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        // SAFETY: the bytes belong to the job in `self.aof_job`, which is neither dropped nor
+        // changed until both completions arrived (on_aof); a Vec's heap buffer does not move
+        // when the Vec itself moves.
+        unsafe { self.reserved.aof_flush(&mut self.ring, fd, ptr, len, offset) }
     }
 
     /// The eventfd read completed: 8 bytes mean another thread asked for shutdown. Anything
@@ -415,10 +502,22 @@ impl<'a> Worker<'a> {
         let touched = std::mem::take(&mut self.touched);
         for &slot in &touched {
             self.service(slot)?;
+            self.note_durable_wait(slot);
         }
         self.touched = touched;
         self.touched.clear();
         Ok(())
+    }
+
+    /// List the connection if replies of its writes wait for the AOF.
+    fn note_durable_wait(&mut self, slot: u32) {
+        let shared = self.shared;
+        if let Some((conn, gen)) = self.slab.get_any(slot) {
+            if !conn.waiting_durable && conn.phase == Phase::Open && conn.session.waiting_durable(shared) {
+                conn.waiting_durable = true;
+                self.durable_waiting.push((slot, gen));
+            }
+        }
     }
 
     /// Everything a connection needs after the batch, as the connection rules say: send,
@@ -447,7 +546,7 @@ impl<'a> Worker<'a> {
                 ..session_facts(&conn.session, shared, short_send_rest)
             };
             match next_step(facts) {
-                Step::Send => self.batching.send_queued(pump_send(conn, slot, gen, &mut self.ring)?),
+                Step::Send => self.batching.send_queued(pump_send(conn, slot, gen, shared, &mut self.ring)?),
                 Step::Resume => conn.session.resume(shared),
                 Step::Close => return start_close(conn, slot, gen, &mut self.ring),
                 Step::Read => return arm_recv(conn, slot, gen, self.bufs.as_ref(), &mut self.ring),
@@ -607,15 +706,15 @@ fn on_send(conn: &mut Conn, now: Instant, result: i32) {
 }
 
 /// Start a Send of the connection's pending output if none is in flight. True if it did.
-fn pump_send(conn: &mut Conn, slot: u32, gen: u32, ring: &mut Ring) -> anyhow::Result<bool> {
+fn pump_send(conn: &mut Conn, slot: u32, gen: u32, shared: &Shared, ring: &mut Ring) -> anyhow::Result<bool> {
     if conn.send.in_flight {
         return Ok(false);
     }
     if conn.send.pending() == 0 {
-        if conn.session.out.is_empty() {
+        if conn.session.sendable_len(shared) == 0 {
             return Ok(false);
         }
-        conn.send.take_from(&mut conn.session.out);
+        conn.send.take_sendable(&mut conn.session, shared);
     }
     let (ptr, len) = conn.send.chunk();
     // SAFETY: the bytes live in `conn.send`, which is neither swapped, advanced nor dropped

@@ -1,0 +1,125 @@
+//! The parts of persistence that drive the whole server (above the command layer, because
+//! they run commands and walk the store): loading the AOF at startup ([`load`]), opening it
+//! for appending ([`start`]), BGREWRITEAOF and its automatic trigger ([`rewrite`]), and the
+//! final flush at shutdown ([`stop`]). The files, the writer and the state they share with
+//! the command layer are in [`crate::persist`].
+//!
+//! Startup: with `--appendonly yes`, the directory `--dir/--appenddirname` is loaded if it has
+//! a manifest; otherwise a new one is created with an empty RESP base and an incremental file,
+//! as Redis 7.0 does on first start (`aof-use-rdb-preamble no`). The journal is then enabled
+//! and the last incremental file opened for appending. Two threads run beside the engine: the
+//! AOF writer (`persist::aof`) and the rewrite thread, which waits for BGREWRITEAOF and checks
+//! the automatic trigger every [`AUTO_REWRITE_CHECK`].
+
+use std::fs::OpenOptions;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::YesNo;
+use crate::persist::aof::{self, Aof};
+use crate::persist::manifest::{self, Entry, Kind, Manifest};
+use crate::shared::Shared;
+
+pub mod load;
+pub mod rewrite;
+
+/// How often the rewrite thread checks `auto-aof-rewrite-percentage` (Redis: serverCron).
+pub const AUTO_REWRITE_CHECK: Duration = Duration::from_millis(100);
+
+/// The threads [`start`] runs beside the engine, joined by [`stop`].
+pub struct Threads {
+    writer: std::thread::JoinHandle<()>,
+    rewriter: std::thread::JoinHandle<()>,
+}
+
+/// Load and open the AOF (with `--appendonly yes`) before the engine starts; returns the
+/// background threads, if any run. See the module header.
+pub fn start(shared: &Arc<Shared>) -> anyhow::Result<Option<Threads>> {
+    let config = &shared.config;
+    if config.appendonly != YesNo::Yes {
+        return Ok(None);
+    }
+    let dir = config.dir.join(&config.appenddirname);
+    let basename = config.appendfilename.as_str();
+    let mut manifest = match manifest::load(&dir, basename)? {
+        Some(m) => {
+            let started = std::time::Instant::now();
+            let loaded = load::load(shared, &dir, &m, config.aof_load_truncated == YesNo::Yes)?;
+            tracing::info!(
+                commands = loaded.commands,
+                "DB loaded from append only file: {:.3} seconds",
+                started.elapsed().as_secs_f64()
+            );
+            m
+        }
+        None => create_dir(&dir, basename)?,
+    };
+    if manifest.incrs.is_empty() {
+        let incr = manifest.next_incr(basename);
+        std::fs::File::create(dir.join(&incr.name)).and_then(|f| f.sync_all())?;
+        manifest::sync_dir(&dir)?;
+        manifest.incrs.push(incr);
+        manifest::store(&dir, basename, &manifest)?;
+    }
+    let incr = manifest.incrs.last().cloned().context("manifest without an incremental file")?;
+    let path = dir.join(&incr.name);
+    let file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    manifest::sync_dir(&dir)?;
+    let journal = shared.store.journal().clone();
+    journal.enable(None);
+    let aof = Aof::new(config.appendfsync, dir.clone(), path, file, journal);
+    let size_of = |e: &Entry| std::fs::metadata(dir.join(&e.name)).map(|m| m.len()).unwrap_or(0);
+    let base = manifest.base.as_ref().map_or(0, size_of);
+    let earlier: u64 = manifest.incrs[..manifest.incrs.len() - 1].iter().map(size_of).sum();
+    aof.set_other_sizes(base, base + earlier);
+    let aof = Arc::new(aof);
+    shared.persist.set_aof(aof.clone());
+    shared.persist.rewrite.set_base_size(aof.current_size());
+    let stop_shared = shared.clone();
+    let writer = aof::spawn_background(aof, move || stop_shared.shutting_down());
+    let rewriter = rewrite::spawn_thread(shared.clone())?;
+    Ok(Some(Threads { writer, rewriter }))
+}
+
+/// A new AOF directory: empty RESP base, first incremental file, manifest.
+fn create_dir(dir: &std::path::Path, basename: &str) -> anyhow::Result<Manifest> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut m = Manifest::default();
+    let base = m.next_base(basename);
+    for name in [&base.name, &m.next_incr(basename).name] {
+        std::fs::File::create(dir.join(name)).and_then(|f| f.sync_all()).with_context(|| format!("creating {name}"))?;
+    }
+    tracing::info!("Creating AOF base file {} on server start", base.name);
+    m.base = Some(base);
+    let incr = m.next_incr(basename);
+    tracing::info!("Creating AOF incr file {} on server start", incr.name);
+    debug_assert_eq!(incr.kind, Kind::Incr);
+    m.incrs.push(incr);
+    manifest::sync_dir(dir)?;
+    manifest::store(dir, basename, &m)?;
+    Ok(m)
+}
+
+/// After the engine stopped: end the rewrite thread (a rewrite in progress is abandoned; the
+/// directory stays loadable), then write and fsync everything pending.
+pub fn stop(shared: &Shared, threads: Option<Threads>) {
+    shared.persist.rewrite.wake();
+    let writer = threads.map(|t| {
+        let _ = t.rewriter.join();
+        t.writer
+    });
+    if let Some(aof) = shared.persist.aof() {
+        aof.final_flush();
+    }
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+}

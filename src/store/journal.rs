@@ -1,0 +1,625 @@
+//! The change journal: puts every modification of the keyspace, made by any worker, into one
+//! total order that replays to the state clients saw, and is the dirty counter (Redis's
+//! `server.dirty`) that save points and "propagate only what changed" read.
+//!
+//! # Design
+//!
+//! Several workers apply writes at once, each under the locks of the shards it touches. The
+//! order that matters is the order in which two writes to the same key were applied, and that
+//! order is decided while a shard lock is held. So the journal takes a **sequence number
+//! under the shard lock**: the store's single modification funnel (`Shard::touch`, the same
+//! hook WATCH uses) calls [`Journal::note_change`], which takes the next number from one
+//! atomic counter the first time the running unit of work modifies something inside a given
+//! lock section (a section is one acquisition of shard locks: `Store::with_key`,
+//! `with_keys`, a flush step...). A unit is one command, one EXEC with its queue, or one
+//! active-expiry slice; the thread running it keeps its numbers in a thread-local [`Unit`].
+//!
+//! When the unit ends, what it changed is handed to the journal ([`Journal::fill`]) as
+//! *pieces*: the command as the AOF must replay it (rewritten by `cmd::propagate`) at the
+//! unit's highest number, and a `DEL` for every key found expired at the number of the section
+//! that removed it. Every number the unit took is marked filled, with or without pieces. The
+//! journal releases filled numbers strictly in order: a number is released only once every
+//! lower number is filled (a reorder window). Released pieces are encoded into the pending
+//! AOF bytes, with a `SELECT` whenever the database differs from the last one written.
+//!
+//! # Why replay rebuilds what clients saw
+//!
+//! - Two commands that modify the same key both take a number while holding that key's shard
+//!   lock, so the one applied first has the lower number in that section. A command holds all
+//!   of its shards for its whole modification (`with_keys` locks them together), so every
+//!   number of one is below every number of the other: ordering commands by their highest
+//!   number orders every conflicting pair as they were applied. Commands that conflict on no
+//!   key commute, and any order of them replays to the same state.
+//! - FLUSHALL, FLUSHDB and SWAPDB touch every shard, one after another; the command layer runs
+//!   them under the exclusive side of the isolation lock (`crate::exclusive`), like EXEC, so
+//!   no other command interleaves with them.
+//! - EXEC runs its queue under the exclusive side, so nothing else takes numbers meanwhile;
+//!   its pieces are released together at its highest number, wrapped in MULTI/EXEC when it
+//!   changed more than one thing (as Redis 7.0 writes it), so a torn tail never applies half
+//!   of it (the loader drops an unterminated MULTI).
+//! - A key removed because it expired is logged as `DEL` at the number of its removal, before
+//!   the command that found it expired; replay never expires keys by itself (the loader runs
+//!   with expiry off, as Redis's does), so `SET k v NX` on an expired key replays the same.
+//! - A unit that ends without filling its numbers would stall the release forever: the
+//!   [`UnitGuard`] fills on drop (a handler that panics fills its numbers with nothing), and a
+//!   change made outside any unit is filled at once.
+//!
+//! A command that modifies keys in several separate lock sections (not atomic in memory
+//! either) is ordered by its last section.
+//!
+//! # Bounds
+//!
+//! The reorder window holds one slot per number taken but not yet released: at most the
+//! sections of the units in flight (one per worker thread, plus the expiry thread), each a
+//! handful of sections (FLUSHALL: one per shard). The pending bytes are bounded by what
+//! writers produce between two flushes of the AOF.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// One command (or a DEL of an expired key) as the AOF replays it, RESP-encoded.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    /// The number it is released at.
+    pub seq: u64,
+    /// The database it runs in; `None` for MULTI and EXEC (no SELECT before them).
+    pub db: Option<usize>,
+    /// The command in RESP (`*n\r\n$len\r\narg\r\n...`).
+    pub resp: Vec<u8>,
+    /// Done on behalf of another client while a command ran (a blocked client served by a
+    /// push): it goes after that command's own piece.
+    pub effect: bool,
+}
+
+/// The released, ordered, encoded changes waiting to be written.
+#[derive(Default)]
+pub struct Pending {
+    /// RESP bytes for the AOF, in release order.
+    pub bytes: Vec<u8>,
+    /// Every number up to this one is in `bytes` (or was written before).
+    pub released_seq: u64,
+    /// The bytes are the last ones of the file before a rewrite's cut (see
+    /// [`Journal::set_cut`]): whatever follows goes to the next incremental file.
+    pub cut: bool,
+}
+
+/// The reorder window.
+#[derive(Default)]
+struct Order {
+    /// The lowest number not yet released.
+    next: u64,
+    /// `slots[i]` is number `next + i`: `None` until filled.
+    slots: VecDeque<Option<Vec<Piece>>>,
+    pending: Pending,
+    /// The database the last released piece ran in (the AOF's current SELECT).
+    selected_db: Option<usize>,
+    /// A rewrite's cut not yet reached: once this number is released, what follows belongs
+    /// to the next incremental file.
+    cut: Option<u64>,
+    /// The bytes released up to a reached cut (and its number), not yet taken.
+    before_cut: Option<(Vec<u8>, u64)>,
+}
+
+/// The journal of one store (see the module header).
+#[derive(Default)]
+pub struct Journal {
+    /// The last number handed out; every change takes one: the dirty counter.
+    seq: AtomicU64,
+    /// True once the AOF consumes released pieces (otherwise units drop them).
+    enabled: AtomicBool,
+    order: Mutex<Order>,
+}
+
+thread_local! {
+    /// Bumped at every acquisition of shard locks (see [`new_section`]).
+    static SECTION: Cell<u64> = const { Cell::new(0) };
+    static UNIT: RefCell<Unit> = RefCell::new(Unit::default());
+}
+
+/// What the running unit of work on this thread has changed so far.
+#[derive(Default)]
+struct Unit {
+    /// Nesting depth of [`UnitGuard`]s; only the outermost fills.
+    depth: u32,
+    /// The journal the numbers below belong to.
+    journal: Option<Arc<Journal>>,
+    /// Numbers taken, ascending.
+    seqs: Vec<u64>,
+    /// The section in which the last number was taken.
+    section: u64,
+    pieces: Vec<Piece>,
+    /// Changes noted by commands (not expiry) so far in this unit.
+    changes: u64,
+    /// Pieces of commands (not expired-key DELs) pushed so far.
+    commands: usize,
+    /// EXEC ran in this unit: release everything at the highest number.
+    transaction: bool,
+}
+
+/// A new lock section starts on this thread (the store calls it whenever it locks shards).
+#[inline]
+pub fn new_section() {
+    SECTION.with(|s| s.set(s.get().wrapping_add(1)));
+}
+
+/// Encode `args` as a RESP command.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
+    crate::client::encode_command(&mut out, args);
+    out
+}
+
+impl Journal {
+    /// Number of changes so far (the dirty counter; also the highest number handed out).
+    pub fn changes(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// True while released pieces are consumed by an AOF.
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::SeqCst)
+    }
+
+    /// [`Journal::enabled`] as the request path reads it: one relaxed load, all that
+    /// `appendonly no` costs a command (the flag only changes at startup, before any
+    /// request runs).
+    #[inline]
+    pub fn enabled_relaxed(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Start releasing pieces: every number taken from now on is ordered into the pending
+    /// bytes. `selected_db`: the database the AOF's tail ends in (None: unknown, so the first
+    /// piece gets a SELECT).
+    pub fn enable(&self, selected_db: Option<usize>) {
+        self.enabled.store(true, Ordering::SeqCst);
+        let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        order.next = self.seq.load(Ordering::SeqCst) + 1;
+        order.slots.clear();
+        order.selected_db = selected_db;
+        order.pending.released_seq = order.next - 1;
+    }
+
+    /// Take the released bytes (to write them), leaving an empty buffer. When a rewrite's
+    /// cut was reached, only the bytes before it come (`cut` set): the caller writes them to
+    /// the current file, then moves to the next one before taking the rest.
+    pub fn take_pending(&self) -> Pending {
+        let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((bytes, released_seq)) = order.before_cut.take() {
+            return Pending { bytes, released_seq, cut: true };
+        }
+        let released_seq = order.pending.released_seq;
+        let bytes = std::mem::take(&mut order.pending.bytes);
+        Pending { bytes, released_seq, cut: false }
+    }
+
+    /// Put bytes that could not be written back in front of what was released since (`cut`:
+    /// they were the bytes before a cut).
+    pub fn untake_pending(&self, mut bytes: Vec<u8>, cut: bool, released_seq: u64) {
+        let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        if cut {
+            order.before_cut = Some((bytes, released_seq));
+            return;
+        }
+        bytes.extend_from_slice(&order.pending.bytes);
+        order.pending.bytes = bytes;
+    }
+
+    /// Bytes released and not yet taken, and the highest number released.
+    pub fn pending_len(&self) -> (usize, u64) {
+        let order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = order.before_cut.as_ref().map_or(0, |(b, _)| b.len());
+        (order.pending.bytes.len() + before, order.pending.released_seq)
+    }
+
+    /// A rewrite's cut: changes numbered up to `seq` belong to the current incremental file,
+    /// later ones to the next (the writer switches files when it reaches the cut, see
+    /// [`Journal::take_pending`]). The caller holds the exclusive side of the isolation lock,
+    /// so every change up to `seq` is applied and every later one is not yet.
+    pub fn set_cut(&self, seq: u64) {
+        let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        if order.next > seq {
+            order.cut_now();
+        } else {
+            order.cut = Some(seq);
+        }
+    }
+
+    /// Forget the database of the AOF's tail (a new incremental file starts: its first piece
+    /// gets a SELECT).
+    pub fn reset_selected_db(&self) {
+        self.order.lock().unwrap_or_else(PoisonError::into_inner).selected_db = None;
+    }
+
+    /// A change is being made under a shard lock (the store's modification funnel).
+    pub fn note_change(self: &Arc<Self>) {
+        self.take_seq(true);
+    }
+
+    /// Key `key` of `db` is being removed because it expired: logged as DEL.
+    pub fn note_expired(self: &Arc<Self>, db: usize, key: &[u8]) {
+        let Some(seq) = self.take_seq(false) else { return };
+        let piece = Piece { seq, db: Some(db), resp: encode(&[b"DEL", key]), effect: false };
+        if !self.push_to_unit(piece.clone()) {
+            self.fill(&[seq], vec![piece]);
+        }
+    }
+
+    /// Take a number for this change if the unit has none from this lock section. Returns
+    /// the unit's current number (None when the journal is off).
+    fn take_seq(self: &Arc<Self>, by_command: bool) -> Option<u64> {
+        let section = SECTION.with(Cell::get);
+        let enabled = self.enabled();
+        let taken = UNIT.with(|u| {
+            let mut u = u.borrow_mut();
+            let mine = u.journal.as_ref().is_some_and(|j| Arc::ptr_eq(j, self));
+            if u.depth == 0 || !(mine || u.journal.is_none()) {
+                return None;
+            }
+            u.changes += u64::from(by_command);
+            if mine && u.section == section {
+                return u.seqs.last().copied();
+            }
+            let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+            u.journal = Some(self.clone());
+            u.section = section;
+            u.seqs.push(seq);
+            Some(seq)
+        });
+        if let Some(seq) = taken {
+            return enabled.then_some(seq);
+        }
+        // Outside any unit (or another store's unit): a number of its own, filled at once.
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        if enabled && by_command {
+            self.fill(&[seq], Vec::new());
+        }
+        enabled.then_some(seq)
+    }
+
+    /// Add `piece` to this thread's unit if one is open on this journal.
+    fn push_to_unit(self: &Arc<Self>, piece: Piece) -> bool {
+        UNIT.with(|u| {
+            let mut u = u.borrow_mut();
+            if u.depth > 0 && u.journal.as_ref().is_some_and(|j| Arc::ptr_eq(j, self)) {
+                u.pieces.push(piece);
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    /// Mark `seqs` filled with `pieces` (each at its own number) and release what is now
+    /// contiguous. Numbers below the release point (taken before the journal was enabled)
+    /// are ignored.
+    pub fn fill(&self, seqs: &[u64], pieces: Vec<Piece>) {
+        if !self.enabled() {
+            return;
+        }
+        let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = order.next;
+        for &seq in seqs {
+            if seq < next {
+                continue;
+            }
+            let i = (seq - next) as usize;
+            if order.slots.len() <= i {
+                order.slots.resize(i + 1, None);
+            }
+            if order.slots[i].is_none() {
+                order.slots[i] = Some(Vec::new());
+            }
+        }
+        for piece in pieces {
+            if piece.seq < next {
+                continue;
+            }
+            let i = (piece.seq - next) as usize;
+            if let Some(Some(list)) = order.slots.get_mut(i) {
+                list.push(piece);
+            }
+        }
+        order.release();
+    }
+}
+
+impl Order {
+    /// The cut is reached: what was released so far is the current file's last bytes; the
+    /// next file starts with a SELECT.
+    fn cut_now(&mut self) {
+        let bytes = std::mem::take(&mut self.pending.bytes);
+        let released = self.next.saturating_sub(1);
+        match self.before_cut.as_mut() {
+            Some((b, seq)) => {
+                b.extend_from_slice(&bytes);
+                *seq = released;
+            }
+            None => self.before_cut = Some((bytes, released)),
+        }
+        self.selected_db = None;
+        self.cut = None;
+    }
+
+    /// Move every filled number at the front into the pending bytes.
+    fn release(&mut self) {
+        while let Some(Some(_)) = self.slots.front() {
+            let pieces = self.slots.pop_front().flatten().unwrap_or_default();
+            for piece in pieces {
+                if let Some(db) = piece.db {
+                    if self.selected_db != Some(db) {
+                        let mut buf = itoa::Buffer::new();
+                        let select = encode(&[b"SELECT", buf.format(db).as_bytes()]);
+                        self.pending.bytes.extend_from_slice(&select);
+                        self.selected_db = Some(db);
+                    }
+                }
+                self.pending.bytes.extend_from_slice(&piece.resp);
+            }
+            self.pending.released_seq = self.next;
+            self.next += 1;
+            if self.cut == Some(self.next - 1) {
+                self.cut_now();
+            }
+        }
+    }
+}
+
+/// An open unit of work on this thread; the outermost one fills the journal when dropped.
+pub struct UnitGuard {
+    _private: (),
+}
+
+impl UnitGuard {
+    /// Open a unit (nested calls join the open one).
+    pub fn begin() -> UnitGuard {
+        UNIT.with(|u| u.borrow_mut().depth += 1);
+        UnitGuard { _private: () }
+    }
+}
+
+impl Drop for UnitGuard {
+    fn drop(&mut self) {
+        let done = UNIT.with(|u| {
+            let mut u = u.borrow_mut();
+            u.depth -= 1;
+            if u.depth > 0 {
+                return None;
+            }
+            let journal = u.journal.take()?;
+            let seqs = std::mem::take(&mut u.seqs);
+            let mut pieces = std::mem::take(&mut u.pieces);
+            let transaction = std::mem::replace(&mut u.transaction, false);
+            let commands = std::mem::replace(&mut u.commands, 0);
+            u.changes = 0;
+            if transaction {
+                wrap_transaction(&mut pieces, commands, seqs.last().copied().unwrap_or(0));
+            }
+            Some((journal, seqs, pieces))
+        });
+        if let Some((journal, seqs, pieces)) = done {
+            journal.fill(&seqs, pieces);
+        }
+    }
+}
+
+/// EXEC: every piece at the highest number, in MULTI/EXEC when more than one command changed
+/// something (Redis 7.0 writes a transaction with one write as the bare command).
+fn wrap_transaction(pieces: &mut Vec<Piece>, commands: usize, max_seq: u64) {
+    for p in pieces.iter_mut() {
+        p.seq = max_seq;
+    }
+    if commands > 1 {
+        pieces.insert(0, Piece { seq: max_seq, db: None, resp: encode(&[b"MULTI"]), effect: false });
+        pieces.push(Piece { seq: max_seq, db: None, resp: encode(&[b"EXEC"]), effect: false });
+    }
+}
+
+/// Changes noted by commands in this thread's open unit so far (compare before and after a
+/// command to know whether it changed anything).
+pub fn unit_changes() -> u64 {
+    UNIT.with(|u| u.borrow().changes)
+}
+
+/// The highest number this thread's open unit holds (0: none).
+pub fn unit_seq() -> u64 {
+    UNIT.with(|u| u.borrow().seqs.last().copied().unwrap_or(0))
+}
+
+/// Where this thread's open unit stood before a command ran (see [`Mark::now`]).
+pub struct Mark {
+    changes: u64,
+    pieces: usize,
+    db: usize,
+}
+
+impl Mark {
+    /// Before running a command in database `db`.
+    pub fn now(db: usize) -> Mark {
+        UNIT.with(|u| {
+            let u = u.borrow();
+            Mark { changes: u.changes, pieces: u.pieces.len(), db }
+        })
+    }
+
+    /// The command changed something (noted by the store's modification funnel).
+    pub fn changed(&self) -> bool {
+        unit_changes() != self.changes
+    }
+
+    /// Add the command's piece (already rewritten for the AOF) at the unit's current highest
+    /// number: after what expired while it ran, before what it did on behalf of other clients
+    /// ([`push_effect`]).
+    pub fn push_command(&self, resp: Vec<u8>) {
+        UNIT.with(|u| {
+            let mut u = u.borrow_mut();
+            let Some(&seq) = u.seqs.last() else { return };
+            if !u.journal.as_ref().is_some_and(|j| j.enabled()) {
+                return;
+            }
+            let at = (self.pieces..u.pieces.len()).find(|&i| u.pieces[i].effect).unwrap_or(u.pieces.len());
+            u.pieces.insert(at, Piece { seq, db: Some(self.db), resp, effect: false });
+            u.commands += 1;
+        });
+    }
+}
+
+/// Add a command piece for what the running command did on behalf of another client (a
+/// blocked client served: its pop as `LPOP`, `LMOVE`, ...), or for a blocking command served
+/// at once; it lands after the running command's own piece.
+pub fn push_effect(db: usize, resp: Vec<u8>) {
+    UNIT.with(|u| {
+        let mut u = u.borrow_mut();
+        let Some(&seq) = u.seqs.last() else { return };
+        if u.journal.as_ref().is_some_and(|j| j.enabled()) {
+            u.pieces.push(Piece { seq, db: Some(db), resp, effect: true });
+            u.commands += 1;
+        }
+    });
+}
+
+/// True while this thread runs a unit of an enabled journal (an effect is worth encoding).
+pub fn unit_open() -> bool {
+    UNIT.with(|u| u.borrow().depth > 0)
+}
+
+/// The open unit is an EXEC: release it as one block.
+pub fn mark_transaction() {
+    UNIT.with(|u| u.borrow_mut().transaction = true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(seq: u64, db: usize, arg: &[u8]) -> Piece {
+        Piece { seq, db: Some(db), resp: encode(&[b"SET", arg, b"1"]), effect: false }
+    }
+
+    #[test]
+    fn release_waits_for_every_lower_number_and_selects_dbs() {
+        // Number 2 is filled first: nothing is released until 1 is; then both, in order,
+        // with a SELECT before the first piece and before the change of database.
+        let j = Arc::new(Journal::default());
+        j.enable(None);
+        let (s1, s2) = (j.seq.fetch_add(1, Ordering::SeqCst) + 1, j.seq.fetch_add(1, Ordering::SeqCst) + 1);
+        j.fill(&[s2], vec![piece(s2, 3, b"b")]);
+        assert_eq!(j.pending_len().0, 0);
+        j.fill(&[s1], vec![piece(s1, 0, b"a")]);
+        let p = j.take_pending();
+        assert_eq!(p.released_seq, s2);
+        let text = String::from_utf8(p.bytes).unwrap();
+        let expected = [
+            encode(&[b"SELECT", b"0"]),
+            encode(&[b"SET", b"a", b"1"]),
+            encode(&[b"SELECT", b"3"]),
+            encode(&[b"SET", b"b", b"1"]),
+        ]
+        .concat();
+        assert_eq!(text.as_bytes(), &expected[..]);
+    }
+
+    #[test]
+    fn a_unit_takes_one_number_per_section_and_fills_on_drop() {
+        // Two changes in one section share a number; a new section takes the next one; the
+        // command piece lands at the highest; the guard's drop releases everything.
+        let j = Arc::new(Journal::default());
+        j.enable(Some(0));
+        {
+            let _unit = UnitGuard::begin();
+            new_section();
+            j.note_change();
+            j.note_change();
+            assert_eq!(unit_seq(), 1);
+            new_section();
+            j.note_change();
+            assert_eq!(unit_seq(), 2);
+            assert_eq!(unit_changes(), 3);
+            Mark::now(0).push_command(encode(&[b"SET", b"k", b"v"]));
+        }
+        let p = j.take_pending();
+        assert_eq!(p.released_seq, 2);
+        assert_eq!(p.bytes, encode(&[b"SET", b"k", b"v"]));
+        assert_eq!(j.changes(), 2);
+    }
+
+    #[test]
+    fn expired_keys_are_logged_before_the_command_and_transactions_wrap() {
+        let j = Arc::new(Journal::default());
+        j.enable(Some(0));
+        {
+            let _unit = UnitGuard::begin();
+            mark_transaction();
+            new_section();
+            j.note_expired(0, b"old");
+            j.note_change();
+            Mark::now(0).push_command(encode(&[b"SET", b"a", b"1"]));
+            new_section();
+            j.note_change();
+            Mark::now(0).push_command(encode(&[b"INCR", b"a"]));
+        }
+        let expected = [
+            encode(&[b"MULTI"]),
+            encode(&[b"DEL", b"old"]),
+            encode(&[b"SET", b"a", b"1"]),
+            encode(&[b"INCR", b"a"]),
+            encode(&[b"EXEC"]),
+        ]
+        .concat();
+        assert_eq!(j.take_pending().bytes, expected);
+    }
+
+    #[test]
+    fn a_cut_splits_the_released_bytes_at_its_number() {
+        // Cut at 1 while 1 and 2 are taken, 2 filled first: the first take gives only
+        // number 1's piece (flagged cut), the second the rest, starting with a SELECT.
+        let j = Arc::new(Journal::default());
+        j.enable(Some(0));
+        let (s1, s2) = (j.seq.fetch_add(1, Ordering::SeqCst) + 1, j.seq.fetch_add(1, Ordering::SeqCst) + 1);
+        j.set_cut(s1);
+        j.fill(&[s2], vec![piece(s2, 0, b"b")]);
+        j.fill(&[s1], vec![piece(s1, 0, b"a")]);
+        let first = j.take_pending();
+        assert!(first.cut);
+        assert_eq!((first.bytes, first.released_seq), (encode(&[b"SET", b"a", b"1"]), s1));
+        let rest = j.take_pending();
+        assert!(!rest.cut);
+        assert_eq!(rest.bytes, [encode(&[b"SELECT", b"0"]), encode(&[b"SET", b"b", b"1"])].concat());
+        // A cut at a number already released takes effect at once (an empty first part).
+        j.set_cut(s2);
+        let p = j.take_pending();
+        assert!(p.cut && p.bytes.is_empty());
+    }
+
+    #[test]
+    fn concurrent_units_release_in_number_order() {
+        // Four threads each run units that change a shared counter under one mutex (as a
+        // shard lock): the released log replays the counter's history in order.
+        let j = Arc::new(Journal::default());
+        j.enable(Some(0));
+        let value = Arc::new(Mutex::new(0u64));
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let (j, value) = (j.clone(), value.clone());
+                s.spawn(move || {
+                    for _ in 0..500 {
+                        let _unit = UnitGuard::begin();
+                        let v = {
+                            let mut g = value.lock().unwrap();
+                            new_section();
+                            j.note_change();
+                            *g += 1;
+                            *g
+                        };
+                        Mark::now(0).push_command(encode(&[b"SET", b"c", v.to_string().as_bytes()]));
+                    }
+                });
+            }
+        });
+        let bytes = j.take_pending().bytes;
+        let expected: Vec<u8> = (1..=2000u64).flat_map(|v| encode(&[b"SET", b"c", v.to_string().as_bytes()])).collect();
+        assert_eq!(bytes, expected);
+    }
+}
