@@ -41,6 +41,13 @@ pub enum CloseReason {
     QueryBufferLimit,
 }
 
+/// Before an event-loop engine's worker sleeps: hand the scripts its sessions submitted in
+/// this loop iteration to the script executor, in one batch (sessions whose
+/// `client.offload_scripts` the engine set; see [`crate::cmd::script::offload`]).
+pub fn flush_offloaded(shared: &Shared) {
+    cmd::script::offload::flush(shared);
+}
+
 pub struct Session {
     pub client: ClientState,
     parser: Parser,

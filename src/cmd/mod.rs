@@ -215,6 +215,9 @@ pub struct ClientState {
     pub postponed: bool,
     /// CLIENT NO-EVICT (kept for CLIENT LIST; there is no client eviction yet).
     pub no_evict: bool,
+    /// EVAL/FCALL run on the script executor with this client parked (set by event-loop
+    /// engines, which hand jobs over before they sleep: see [`script::offload`]).
+    pub offload_scripts: bool,
 }
 
 impl ClientState {
@@ -248,6 +251,7 @@ impl ClientState {
             cannot_block: false,
             postponed: false,
             no_evict: false,
+            offload_scripts: false,
         }
     }
 }
@@ -473,9 +477,17 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         return Some(cmd);
     }
     if cmd.flags & DENYOOM != 0 && shared.tunables.maxmemory() != 0 {
-        // Eviction changes keys: it runs under this client's stripe, as commands do.
-        let read = shared.isolation.read(ctx.client.stripe);
-        let room = crate::evict::make_room(shared, ctx.now_ms);
+        // Eviction changes keys: it runs under this client's stripe, as commands do (BUSY
+        // past a script's threshold; an `allow_busy` command then evicts nothing).
+        let read = match crate::cmd::script::read_or_busy(ctx, cmd) {
+            Ok(read) => read,
+            Err(msg) => {
+                ctx.client.tx.reject();
+                ctx.error(msg);
+                return Some(cmd);
+            }
+        };
+        let room = if read.is_some() { crate::evict::make_room(shared, ctx.now_ms) } else { Ok(()) };
         drop(read);
         if room.is_err() {
             ctx.client.tx.reject();
@@ -494,9 +506,12 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         multi::queue_or_run(ctx, cmd, argv);
         return Some(cmd);
     }
-    // --- scripting: EVAL/FCALL take the exclusive side themselves, so no read side here ---
+    // --- scripting: EVAL/FCALL take the exclusive side themselves, so no read side here;
+    // on an event-loop worker they run on the script executor, the client parked ---
     if cmd.flags & NOSCRIPT != 0 && crate::cmd::script::runs_exclusive(cmd) {
-        call(ctx, cmd, argv);
+        if !crate::cmd::script::offload::submit(ctx, cmd, argv) {
+            call(ctx, cmd, argv);
+        }
         return Some(cmd);
     }
     // The read side, or BUSY while a script holds the exclusive side past its threshold

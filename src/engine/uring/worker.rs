@@ -172,6 +172,8 @@ impl<'a> Worker<'a> {
             }
             let acceptors_done = self.acceptor.all_acceptors_done();
             self.publish_counters();
+            // Scripts this iteration's requests submitted go to the executor in one batch.
+            crate::session::flush_offloaded(self.shared);
             let plan = self.batching.plan(Instant::now());
             let waited = self.ring.enter(plan.want, plan.wait_us)?;
             self.now = Instant::now();
@@ -349,6 +351,7 @@ impl<'a> Worker<'a> {
         let send = self.spare_sends.pop().unwrap_or_default();
         let mut session = Session::for_conn(self.shared, ConnInfo { owner: Owner::Worker(self.id), fd });
         session.client.stripe = self.id; // this worker's stripe of the isolation lock
+        session.client.offload_scripts = true; // scripts run on the executor (flushed below)
         let handle = session.handle().clone();
         let conn = Conn::new(fd, session, rbuf, send, self.now);
         let (slot, gen) = self.slab.insert(conn);

@@ -1,0 +1,244 @@
+//! The script executor: EVAL / FCALL from event-loop workers (uring, epoll) run on one thread
+//! of their own, with the calling client parked, so a long script never holds the worker that
+//! received it. The worker keeps serving its other connections: their commands wait for the
+//! script (the isolation lock's read side) up to `busy-reply-threshold`, then get `BUSY`, and
+//! SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE get through, on every worker count.
+//!
+//! # Flow
+//!
+//! ```text
+//!   worker (any)                                  executor thread
+//!   ────────────                                  ───────────────
+//!   execute(EVAL) → submit: copy argv, park the
+//!     client (a detached Waiter: its next
+//!     pipelined requests wait, in order), push
+//!     the job on this thread's pending list
+//!   ... rest of the loop iteration ...
+//!   flush (before the loop sleeps): append the
+//!     pending jobs to the queue; notify only if  ─► wakes (once per idle → busy)
+//!     the executor is idle                           takes every queued job; for each:
+//!                                                    cmd::call (timed, slow log, stats) →
+//!                                                    exclusive side, frozen time, the VM
+//!                                                    Waiter::complete: reply into the
+//!   mailbox wake (coalesced per worker)       ◄──    client's mailbox, then Served
+//!   pull_remote: unpark, reply after the
+//!   earlier ones, then the held requests run
+//! ```
+//!
+//! # Decisions
+//!
+//! - **Batched hand-over.** A worker queues scripts on a thread-local list and hands them
+//!   over once per loop iteration ([`flush`]); the executor is only signalled when it sleeps,
+//!   and replies reach each worker with at most one wake-up until it drained its inbox. So
+//!   the thread hand-over costs a few syscalls per *batch*, not per script (see
+//!   docs/scripting.md for the measured cost).
+//! - **No deadlock.** A worker never waits for the executor: it hands jobs over without
+//!   waiting, and its commands wait for the isolation lock (never for the executor) holding
+//!   no read side. The executor takes the exclusive side per script, as the worker did.
+//! - **What stays inline.** EVAL inside MULTI/EXEC (EXEC already holds the exclusive side on
+//!   the worker), the threads engine (a thread per connection: the script holds only its
+//!   own connection's thread) and sessions of no engine (unit tests): [`submit`] declines
+//!   and the caller runs the script at once.
+//! - **The client's context.** What a script reads of its caller is copied into the job
+//!   (selected db, protocol, name, connection handle for the slow log, whether CLIENT REPLY
+//!   keeps the reply); the script's own commands run as the VM's client, as before. MONITOR
+//!   was fed and CLIENT PAUSE checked when the request was executed on the worker.
+//! - **Bounds.** A parked client submits nothing more until its reply came, so the queue
+//!   holds at most one job per connection (bounded by `maxclients`).
+//! - **Disconnects and shutdown.** A client that closes while parked cancels its waiter; its
+//!   job then runs (or is skipped if not started) and the reply is dropped. At shutdown the
+//!   executor drops queued jobs (their connections are closing) after the running script,
+//!   which shutdown aborts, returns.
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+
+use crate::blocking::{State, Waiter};
+use crate::clients::ClientHandle;
+use crate::cmd::{ClientState, Command, Ctx};
+use crate::protocol::Argv;
+use crate::reply::{Out, Proto};
+use crate::shared::Shared;
+
+/// The reply a client gets if its script's command panicked on the executor (a bug): the
+/// executor survives it and serves the next scripts.
+const ERR_EXECUTOR_PANIC: &str = "ERR internal error while running the script";
+
+/// One script call handed to the executor.
+struct Job {
+    cmd: &'static Command,
+    /// The request's arguments, copied out of the worker's input buffer.
+    args: Vec<u8>,
+    ranges: Vec<Range<usize>>,
+    db: usize,
+    proto: Proto,
+    name: Option<Box<[u8]>>,
+    handle: Arc<ClientHandle>,
+    waiter: Arc<Waiter<Shared>>,
+    /// False under CLIENT REPLY OFF / SKIP: the script runs, its reply is dropped.
+    keep_reply: bool,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    /// The executor waits on the condvar (a flush must notify it).
+    idle: bool,
+    /// Shutdown: drop what is queued and end the thread.
+    stop: bool,
+}
+
+/// The executor's queue and wake-up, in [`crate::cmd::script::Scripting`].
+#[derive(Default)]
+pub struct Executor {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+impl Executor {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stop(&self) {
+        self.lock().stop = true;
+        self.wake.notify_one();
+    }
+}
+
+thread_local! {
+    /// Jobs this worker thread submitted in the current loop iteration (see [`flush`]).
+    static PENDING: RefCell<Vec<Job>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Start the executor thread (once per server; engines whose workers call [`flush`] then
+/// offload scripts). It holds the server weakly and ends at shutdown.
+pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
+    let scripting = super::of(shared);
+    if scripting.executor.get().is_some() {
+        return Ok(());
+    }
+    let exec = Arc::new(Executor::default());
+    let weak = Arc::downgrade(shared);
+    let thread_exec = Arc::clone(&exec);
+    std::thread::Builder::new().name("script-exec".into()).spawn(move || executor_main(&thread_exec, &weak))?;
+    let stopper = Arc::clone(&exec);
+    shared.on_shutdown(Box::new(move || stopper.stop()));
+    let _ = scripting.executor.set(exec);
+    Ok(())
+}
+
+/// Hand `cmd` (EVAL, EVALSHA, FCALL...) to the executor and park the client, if this client's
+/// engine offloads scripts and the executor runs; false: the caller runs it inline.
+pub fn submit(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) -> bool {
+    if !ctx.client.offload_scripts || ctx.shared.shutting_down() || super::of(ctx.shared).executor.get().is_none() {
+        return false;
+    }
+    let mut args = Vec::with_capacity(argv.iter().map(<[u8]>::len).sum());
+    let mut ranges = Vec::with_capacity(argv.len());
+    for arg in argv.iter() {
+        ranges.push(args.len()..args.len() + arg.len());
+        args.extend_from_slice(arg);
+    }
+    let client = &mut *ctx.client;
+    let waiter = Waiter::detached(client.handle.clone(), client.db, ctx.out.proto);
+    let job = Job {
+        cmd,
+        args,
+        ranges,
+        db: client.db,
+        proto: ctx.out.proto,
+        name: client.name.clone(),
+        handle: client.handle.clone(),
+        waiter: waiter.clone(),
+        keep_reply: client.reply_mode.after_command().0,
+    };
+    PENDING.with(|p| p.borrow_mut().push(job));
+    client.blocked = Some(waiter);
+    true
+}
+
+/// Hand this thread's pending jobs to the executor. Engines call it before their loop sleeps.
+/// Nothing pending: one thread-local check.
+pub fn flush(shared: &Shared) {
+    let jobs = PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        (!p.is_empty()).then(|| std::mem::take(&mut *p))
+    });
+    let Some(mut jobs) = jobs else { return };
+    let Some(exec) = super::of(shared).executor.get() else {
+        // Unreachable (submit checked it); end the waits rather than leave clients parked.
+        for job in jobs {
+            job.waiter.complete(&shared.clients, b"-ERR script executor not running\r\n");
+        }
+        return;
+    };
+    let mut q = exec.lock();
+    let notify = q.idle;
+    q.jobs.append(&mut jobs);
+    q.idle = false;
+    drop(q);
+    if notify {
+        exec.wake.notify_one();
+    }
+}
+
+/// The executor thread: wait for jobs, run them in order, deliver each reply.
+fn executor_main(exec: &Executor, shared: &Weak<Shared>) {
+    let mut proxy: Option<ClientState> = None;
+    let mut batch = Vec::new();
+    loop {
+        {
+            let mut q = exec.lock();
+            while q.jobs.is_empty() && !q.stop {
+                q.idle = true;
+                q = exec.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            q.idle = false;
+            if q.stop {
+                let dropped = std::mem::take(&mut q.jobs);
+                drop(q);
+                drop(dropped);
+                return;
+            }
+            std::mem::swap(&mut batch, &mut q.jobs);
+        }
+        let Some(shared) = shared.upgrade() else { return };
+        let proxy = proxy.get_or_insert_with(|| {
+            // The caller's stand-in for `cmd::call` (never in the client list).
+            let c = ClientState::new(&shared);
+            shared.clients.unregister(&c.handle);
+            c
+        });
+        for job in batch.drain(..) {
+            run_job(&shared, proxy, job);
+        }
+    }
+}
+
+/// Run one script call as its client would have on the worker, then deliver the reply.
+fn run_job(shared: &Shared, proxy: &mut ClientState, job: Job) {
+    if job.waiter.state() != State::Blocked {
+        return; // the client closed before its script started
+    }
+    proxy.db = job.db;
+    proxy.name = job.name;
+    proxy.clock_mark_ns = 0;
+    let own = std::mem::replace(&mut proxy.handle, job.handle);
+    let mut out = Out::with_proto(job.proto);
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut ctx = Ctx { shared, client: &mut *proxy, out: &mut out, now_ms: crate::store::now_ms() };
+        crate::cmd::call(&mut ctx, job.cmd, Argv::from_parts(&job.args, &job.ranges));
+    }));
+    proxy.handle = own;
+    if ran.is_err() {
+        tracing::error!("a script command panicked on the script executor");
+        out.clear();
+        crate::reply::error(&mut out, ERR_EXECUTOR_PANIC);
+    }
+    if !job.keep_reply {
+        out.clear();
+    }
+    job.waiter.complete(&shared.clients, &out);
+}
