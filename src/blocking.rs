@@ -126,7 +126,8 @@ impl<C> Waiter<C> {
 
     /// End a detached wait with `reply` (encoded bytes) if the client is still waiting:
     /// the reply is in its mailbox before the wait reads as ended, so its owner never runs a
-    /// later request ahead of it. False if the wait had ended (the client closed).
+    /// later request ahead of it. False if the wait had ended (the client closed). The
+    /// caller then wakes the owner ([`Clients::wake_owner`]), possibly once for a batch.
     pub fn complete(&self, clients: &Clients, reply: &[u8]) -> bool {
         let mut state = self.lock();
         if *state != State::Blocked {
@@ -134,8 +135,6 @@ impl<C> Waiter<C> {
         }
         clients.append_mail(&self.handle, reply);
         *state = State::Served;
-        drop(state);
-        clients.wake_owner(&self.handle);
         true
     }
 
@@ -442,6 +441,28 @@ mod tests {
     use crate::config::Config;
     use crate::shared::Shared;
     use std::time::Instant;
+
+    #[test]
+    fn detached_waiters_complete_once_mail_first_and_cancel_cleanly() {
+        // A detached wait (a script on the executor) is in no registry: completing it mails
+        // the reply and ends the wait, once; a cancelled one mails nothing; neither touches
+        // the blocked-client count.
+        let shared = Shared::new(Config::defaults());
+        let blocking: Blocking<Shared> = Blocking::default();
+        let handle = shared.clients.register(1, ConnInfo::detached(), 0);
+        let w = Waiter::<Shared>::detached(handle.clone(), 0, Proto::Resp2);
+        assert_eq!(w.state(), State::Blocked);
+        assert!(w.complete(&shared.clients, b":1\r\n"));
+        assert_eq!(w.state(), State::Served);
+        assert!(!w.complete(&shared.clients, b":2\r\n"), "completed twice");
+        assert_eq!(handle.take_mail(), b":1\r\n");
+        let w = Waiter::<Shared>::detached(handle.clone(), 0, Proto::Resp2);
+        blocking.cancel(&w);
+        assert_eq!(w.state(), State::Cancelled);
+        assert!(!w.complete(&shared.clients, b":3\r\n"));
+        assert!(!handle.has_mail());
+        assert_eq!(blocking.blocked_clients(), 0);
+    }
 
     fn waiter(
         clients: &Clients,

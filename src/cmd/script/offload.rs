@@ -20,7 +20,9 @@
 //!                                                    cmd::call (timed, slow log, stats) →
 //!                                                    exclusive side, frozen time, the VM
 //!                                                    Waiter::complete: reply into the
-//!   mailbox wake (coalesced per worker)       ◄──    client's mailbox, then Served
+//!                                                    client's mailbox, then Served
+//!   mailbox wake (coalesced per worker)       ◄──  at the batch's end (or once a reply
+//!                                                    waited WAKE_DELAY_MAX)
 //!   pull_remote: unpark, reply after the
 //!   earlier ones, then the held requests run
 //! ```
@@ -29,7 +31,8 @@
 //!
 //! - **Batched hand-over.** A worker queues scripts on a thread-local list and hands them
 //!   over once per loop iteration ([`flush`]); the executor is only signalled when it sleeps,
-//!   and replies reach each worker with at most one wake-up until it drained its inbox. So
+//!   and wakes each worker once per batch of replies ([`WAKE_DELAY_MAX`] bounds how long a
+//!   reply waits for the rest of its batch). So
 //!   the thread hand-over costs a few syscalls per *batch*, not per script (see
 //!   docs/scripting.md for the measured cost).
 //! - **No deadlock.** A worker never waits for the executor: it hands jobs over without
@@ -46,16 +49,18 @@
 //! - **Bounds.** A parked client submits nothing more until its reply came, so the queue
 //!   holds at most one job per connection (bounded by `maxclients`).
 //! - **Disconnects and shutdown.** A client that closes while parked cancels its waiter; its
-//!   job then runs (or is skipped if not started) and the reply is dropped. At shutdown the
+//!   script still runs (as in Redis, a request received is executed) and the reply is
+//!   dropped. At shutdown the
 //!   executor drops queued jobs (their connections are closing) after the running script,
 //!   which shutdown aborts, returns.
 
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
-use crate::blocking::{State, Waiter};
-use crate::clients::ClientHandle;
+use crate::blocking::Waiter;
+use crate::clients::{ClientHandle, Clients};
 use crate::cmd::{ClientState, Command, Ctx};
 use crate::protocol::Argv;
 use crate::reply::{Out, Proto};
@@ -170,7 +175,9 @@ pub fn flush(shared: &Shared) {
     let Some(exec) = super::of(shared).executor.get() else {
         // Unreachable (submit checked it); end the waits rather than leave clients parked.
         for job in jobs {
-            job.waiter.complete(&shared.clients, b"-ERR script executor not running\r\n");
+            if job.waiter.complete(&shared.clients, b"-ERR script executor not running\r\n") {
+                shared.clients.wake_owner(&job.handle);
+            }
         }
         return;
     };
@@ -212,20 +219,73 @@ fn executor_main(exec: &Executor, shared: &Weak<Shared>) {
             c
         });
         for job in batch.drain(..) {
+            wake_overdue();
             run_job(&shared, proxy, job);
         }
+        wake_deferred();
+    }
+}
+
+/// Longest a finished script's reply waits for the rest of its batch before its worker is
+/// woken: waking once per batch (not per script) is what keeps the hand-over cheap, and
+/// this bounds what it adds to a reply when a later script of the batch runs long (checked
+/// before each script, and by the running script's hook and after each command it calls).
+const WAKE_DELAY_MAX: Duration = Duration::from_micros(200);
+
+/// Owners to wake for replies the executor delivered, since when.
+#[derive(Default)]
+struct Wakes {
+    clients: Option<Arc<Clients>>,
+    handles: Vec<Arc<ClientHandle>>,
+    since: Option<Instant>,
+}
+
+thread_local! {
+    /// The executor's deferred wake-ups (see [`WAKE_DELAY_MAX`]).
+    static WAKES: RefCell<Wakes> = RefCell::new(Wakes::default());
+}
+
+fn defer_wake(clients: &Arc<Clients>, handle: Arc<ClientHandle>) {
+    WAKES.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.clients.is_none() {
+            w.clients = Some(Arc::clone(clients));
+        }
+        w.since.get_or_insert_with(Instant::now);
+        w.handles.push(handle);
+    });
+}
+
+/// Wake the owners of every reply delivered so far (one wake-up per worker: the inbox
+/// coalesces them).
+fn wake_deferred() {
+    let (clients, handles) = WAKES.with(|w| {
+        let mut w = w.borrow_mut();
+        w.since = None;
+        (w.clients.clone(), std::mem::take(&mut w.handles))
+    });
+    if let Some(clients) = clients {
+        for h in &handles {
+            clients.wake_owner(h);
+        }
+    }
+}
+
+/// Wake owners whose replies waited [`WAKE_DELAY_MAX`] or more. Called by the running
+/// script's busy checks (hook, after each command): one thread-local read when none wait.
+pub(crate) fn wake_overdue() {
+    let overdue = WAKES.with(|w| w.borrow().since.is_some_and(|t| t.elapsed() >= WAKE_DELAY_MAX));
+    if overdue {
+        wake_deferred();
     }
 }
 
 /// Run one script call as its client would have on the worker, then deliver the reply.
 fn run_job(shared: &Shared, proxy: &mut ClientState, job: Job) {
-    if job.waiter.state() != State::Blocked {
-        return; // the client closed before its script started
-    }
     proxy.db = job.db;
     proxy.name = job.name;
     proxy.clock_mark_ns = 0;
-    let own = std::mem::replace(&mut proxy.handle, job.handle);
+    let own = std::mem::replace(&mut proxy.handle, job.handle.clone());
     let mut out = Out::with_proto(job.proto);
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut ctx = Ctx { shared, client: &mut *proxy, out: &mut out, now_ms: crate::store::now_ms() };
@@ -240,5 +300,71 @@ fn run_job(shared: &Shared, proxy: &mut ClientState, job: Job) {
     if !job.keep_reply {
         out.clear();
     }
-    job.waiter.complete(&shared.clients, &out);
+    if job.waiter.complete(&shared.clients, &out) {
+        defer_wake(&shared.clients, job.handle);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::{run_for_test, ClientState};
+    use crate::config::Config;
+    use clap::Parser as _;
+
+    /// Wait (bounded) until the client's parked script delivered its reply; the reply.
+    fn reply_of(client: &mut ClientState) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !client.handle.has_mail() {
+            assert!(Instant::now() < deadline, "no reply from the executor");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let w = client.blocked.take().expect("parked while the script ran");
+        assert_eq!(w.state(), crate::blocking::State::Served, "the reply is mailed before the wait ends");
+        client.handle.take_mail()
+    }
+
+    #[test]
+    fn scripts_run_on_the_executor_with_the_client_parked() {
+        // An offloading client's EVAL replies nothing at once and parks; after the flush the
+        // executor runs it in the client's db and mails the reply.
+        // Without the flag (or before the executor starts) the script runs inline.
+        let shared = Arc::new(Shared::new(Config::parse_from(["ringkv-server"])));
+        let mut c = ClientState::new(&shared);
+        c.offload_scripts = true;
+        let eval: &[&[u8]] = &[b"EVAL", b"return redis.call('INCR', KEYS[1])", b"1", b"n"];
+        assert_eq!(run_for_test(&shared, &mut c, eval), b":1\r\n", "inline until the executor runs");
+        start(&shared).expect("executor");
+        c.db = 2;
+        assert!(run_for_test(&shared, &mut c, eval).is_empty(), "the reply comes by mail");
+        assert!(c.blocked.is_some());
+        flush(&shared);
+        assert_eq!(reply_of(&mut c), b":1\r\n", "db 2 has its own counter");
+        c.offload_scripts = false;
+        assert_eq!(run_for_test(&shared, &mut c, eval), b":2\r\n");
+        assert_eq!(shared.blocking.blocked_clients(), 0, "a parked script client is not a blocked client");
+        shared.begin_shutdown();
+    }
+
+    #[test]
+    fn a_client_closing_while_parked_drops_only_its_reply() {
+        // The closed client's script still runs (its write lands); nothing is mailed.
+        let shared = Arc::new(Shared::new(Config::parse_from(["ringkv-server"])));
+        start(&shared).expect("executor");
+        let mut gone = ClientState::new(&shared);
+        gone.offload_scripts = true;
+        let handle = gone.handle.clone();
+        let set: &[&[u8]] = &[b"EVAL", b"return redis.call('SET', KEYS[1], 'v')", b"1", b"k"];
+        assert!(run_for_test(&shared, &mut gone, set).is_empty());
+        drop(gone);
+        flush(&shared);
+        let mut c = ClientState::new(&shared);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while run_for_test(&shared, &mut c, &[b"EXISTS", b"k"]) != b":1\r\n" {
+            assert!(Instant::now() < deadline, "the script of the closed client did not run");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!handle.has_mail());
+        shared.begin_shutdown();
+    }
 }

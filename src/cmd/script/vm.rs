@@ -391,6 +391,8 @@ fn end(run: &RunState) {
 /// and after every command a script calls (a script spending its time in commands runs few
 /// VM instructions).
 fn check_busy(run: &RunState) {
+    // Replies of scripts that ran before this one on the executor go out now if they waited.
+    super::offload::wake_overdue();
     if run.busy.load(Relaxed) {
         return;
     }
