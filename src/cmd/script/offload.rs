@@ -219,9 +219,13 @@ fn executor_main(exec: &Executor, shared: &Weak<Shared>) {
             c
         });
         for job in batch.drain(..) {
+            if shared.shutting_down() {
+                break; // the rest are dropped: their connections are closing
+            }
             wake_overdue();
             run_job(&shared, proxy, job);
         }
+        batch.clear();
         wake_deferred();
     }
 }
