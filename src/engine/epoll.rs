@@ -171,7 +171,7 @@ impl<'a> Worker<'a> {
             }
             self.count(1);
             // Scripts this iteration's requests submitted go to the executor in one batch.
-            crate::session::flush_offloaded(self.shared);
+            let _ = crate::session::flush_offloaded(self.shared);
             let timeout = if accept_retry.contains(&true) { Some(ACCEPT_ERROR_BACKOFF) } else { idle_timeout };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == ErrorKind::Interrupted {

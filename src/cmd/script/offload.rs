@@ -56,6 +56,7 @@
 
 use std::cell::RefCell;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,8 @@ struct Queue {
 pub struct Executor {
     queue: Mutex<Queue>,
     wake: Condvar,
+    /// `!idle`, readable without the lock (see [`flush`]'s return value).
+    working: AtomicBool,
 }
 
 impl Executor {
@@ -165,13 +168,18 @@ pub fn submit(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) -> bool 
 }
 
 /// Hand this thread's pending jobs to the executor. Engines call it before their loop sleeps.
-/// Nothing pending: one thread-local check.
-pub fn flush(shared: &Shared) {
+/// Returns true if script replies may be on their way (jobs handed over now, or the
+/// executor is working): the worker should then wake for the first completion rather than
+/// wait for a batch of them (the replies come as one mailbox wake-up). Nothing pending: one
+/// thread-local check and, once an executor exists, one relaxed load.
+pub fn flush(shared: &Shared) -> bool {
     let jobs = PENDING.with(|p| {
         let mut p = p.borrow_mut();
         (!p.is_empty()).then(|| std::mem::take(&mut *p))
     });
-    let Some(mut jobs) = jobs else { return };
+    let Some(mut jobs) = jobs else {
+        return super::of(shared).executor.get().is_some_and(|e| e.working.load(Relaxed));
+    };
     let Some(exec) = super::of(shared).executor.get() else {
         // Unreachable (submit checked it); end the waits rather than leave clients parked.
         for job in jobs {
@@ -179,16 +187,18 @@ pub fn flush(shared: &Shared) {
                 shared.clients.wake_owner(&job.handle);
             }
         }
-        return;
+        return false;
     };
     let mut q = exec.lock();
     let notify = q.idle;
     q.jobs.append(&mut jobs);
     q.idle = false;
+    exec.working.store(true, Relaxed);
     drop(q);
     if notify {
         exec.wake.notify_one();
     }
+    true
 }
 
 /// The executor thread: wait for jobs, run them in order, deliver each reply.
@@ -200,6 +210,7 @@ fn executor_main(exec: &Executor, shared: &Weak<Shared>) {
             let mut q = exec.lock();
             while q.jobs.is_empty() && !q.stop {
                 q.idle = true;
+                exec.working.store(false, Relaxed);
                 q = exec.wake.wait(q).unwrap_or_else(|e| e.into_inner());
             }
             q.idle = false;
