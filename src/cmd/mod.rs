@@ -507,11 +507,10 @@ pub fn execute(ctx: &mut Ctx<'_>, argv: Argv<'_>) -> Option<&'static Command> {
         return Some(cmd);
     }
     // --- scripting: EVAL/FCALL take the exclusive side themselves, so no read side here;
-    // on an event-loop worker they run on the script executor, the client parked ---
+    // on an event-loop worker a script that writes or runs long moves to the script
+    // executor, the client parked (crate::cmd::script::offload) ---
     if cmd.flags & NOSCRIPT != 0 && crate::cmd::script::runs_exclusive(cmd) {
-        if !crate::cmd::script::offload::submit(ctx, cmd, argv) {
-            call(ctx, cmd, argv);
-        }
+        crate::cmd::script::offload::run(ctx, cmd, argv);
         return Some(cmd);
     }
     // The read side, or BUSY while a script holds the exclusive side past its threshold
@@ -586,6 +585,9 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     (cmd.handler)(ctx, argv);
     let end = crate::store::now_ns();
     ctx.client.clock_mark_ns = end;
+    if crate::cmd::script::offload::inline_abandoned() {
+        return; // a script's inline attempt: it runs again on the executor, counted there
+    }
     let duration_ns = end.saturating_sub(start);
     let failed = count_error(ctx, reply_start);
     if let Some(i) = index_of(cmd) {

@@ -19,8 +19,9 @@
 //!   into an error inside the script; a script that already wrote is `UNKILLABLE`, only
 //!   SHUTDOWN NOSAVE stops it (the hook then aborts it whatever it did).
 //! - Scripts sent to an event-loop worker (uring, epoll) run on the script executor thread
-//!   ([`offload`]) with the client parked, so the worker keeps serving its other connections
-//!   (BUSY, SCRIPT KILL, SHUTDOWN NOSAVE) whatever the worker count.
+//!   ([`offload`]) with the client parked once they write or run past a 1 ms inline attempt,
+//!   so the worker keeps serving its other connections (BUSY, SCRIPT KILL, SHUTDOWN NOSAVE)
+//!   whatever the worker count.
 //! - Time is frozen during a script: every command it calls sees the `now_ms` read when the
 //!   script started, so expiry inside a script is deterministic.
 
