@@ -79,6 +79,9 @@ pub struct Waiter<C: 'static> {
     pub timeout_reply: fn(&mut Out),
     serve: Serve<C>,
     state: Mutex<State>,
+    /// Never registered in [`Blocking`]: a client parked while its script runs on the
+    /// script executor, ended by [`Waiter::complete`] (or cancelled when it closes).
+    detached: bool,
 }
 
 impl<C> Waiter<C> {
@@ -100,7 +103,39 @@ impl<C> Waiter<C> {
             timeout_reply,
             serve,
             state: Mutex::new(State::Blocked),
+            detached: false,
         })
+    }
+
+    /// A waiter no key, deadline or registry knows: its client's requests wait until
+    /// [`Waiter::complete`] delivers the reply (a script running on the script executor).
+    pub fn detached(handle: Arc<ClientHandle>, db: usize, proto: Proto) -> Arc<Waiter<C>> {
+        let never: Serve<C> = Box::new(|_, _, _| false);
+        Arc::new(Waiter {
+            handle,
+            db,
+            keys: Vec::new(),
+            proto,
+            deadline_ms: 0,
+            timeout_reply: |_| {},
+            serve: never,
+            state: Mutex::new(State::Blocked),
+            detached: true,
+        })
+    }
+
+    /// End a detached wait with `reply` (encoded bytes) if the client is still waiting:
+    /// the reply is in its mailbox before the wait reads as ended, so its owner never runs a
+    /// later request ahead of it. False if the wait had ended (the client closed). The
+    /// caller then wakes the owner ([`Clients::wake_owner`]), possibly once for a batch.
+    pub fn complete(&self, clients: &Clients, reply: &[u8]) -> bool {
+        let mut state = self.lock();
+        if *state != State::Blocked {
+            return false;
+        }
+        clients.append_mail(&self.handle, reply);
+        *state = State::Served;
+        true
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -237,10 +272,13 @@ impl<C: Send + Sync + 'static> Blocking<C> {
         if !reply(&mut out) {
             return false;
         }
+        // The reply is in the mailbox before the wait reads as ended: an owner that sees the
+        // end then finds the reply, and runs the client's next requests after it.
+        clients.append_mail(&w.handle, &out);
         *state = to;
         drop(state);
         self.remove(w);
-        clients.deliver(&w.handle, &out, None);
+        clients.wake_owner(&w.handle);
         true
     }
 
@@ -350,7 +388,9 @@ impl<C: Send + Sync + 'static> Blocking<C> {
         if *state == State::Blocked {
             *state = State::Cancelled;
             drop(state);
-            self.remove(w);
+            if !w.detached {
+                self.remove(w);
+            }
         }
     }
 
@@ -401,6 +441,28 @@ mod tests {
     use crate::config::Config;
     use crate::shared::Shared;
     use std::time::Instant;
+
+    #[test]
+    fn detached_waiters_complete_once_mail_first_and_cancel_cleanly() {
+        // A detached wait (a script on the executor) is in no registry: completing it mails
+        // the reply and ends the wait, once; a cancelled one mails nothing; neither touches
+        // the blocked-client count.
+        let shared = Shared::new(Config::defaults());
+        let blocking: Blocking<Shared> = Blocking::default();
+        let handle = shared.clients.register(1, ConnInfo::detached(), 0);
+        let w = Waiter::<Shared>::detached(handle.clone(), 0, Proto::Resp2);
+        assert_eq!(w.state(), State::Blocked);
+        assert!(w.complete(&shared.clients, b":1\r\n"));
+        assert_eq!(w.state(), State::Served);
+        assert!(!w.complete(&shared.clients, b":2\r\n"), "completed twice");
+        assert_eq!(handle.take_mail(), b":1\r\n");
+        let w = Waiter::<Shared>::detached(handle.clone(), 0, Proto::Resp2);
+        blocking.cancel(&w);
+        assert_eq!(w.state(), State::Cancelled);
+        assert!(!w.complete(&shared.clients, b":3\r\n"));
+        assert!(!handle.has_mail());
+        assert_eq!(blocking.blocked_clients(), 0);
+    }
 
     fn waiter(
         clients: &Clients,

@@ -339,6 +339,25 @@ impl Clients {
         self.notify(to);
     }
 
+    /// Append `bytes` to the connection's output from elsewhere without waking its owner
+    /// yet: the caller marks what the owner should see with them, then calls
+    /// [`Clients::wake_owner`] (a reply that ends a client's wait, see
+    /// [`crate::blocking::Waiter::complete`]).
+    pub fn append_mail(&self, to: &Arc<ClientHandle>, bytes: &[u8]) {
+        if to.killed() {
+            return;
+        }
+        let mut mail = to.mail.lock().unwrap_or_else(|e| e.into_inner());
+        mail.bytes.extend_from_slice(bytes);
+        to.has_mail.store(true, Release);
+        self.delivered_bytes.fetch_add(bytes.len() as u64, Relaxed);
+    }
+
+    /// Wake the owner of `to` so it looks at the connection (after [`Clients::append_mail`]).
+    pub fn wake_owner(&self, to: &Arc<ClientHandle>) {
+        self.notify(to);
+    }
+
     /// Close the connection as soon as its owner sees it (CLIENT KILL).
     pub fn kill(&self, to: &Arc<ClientHandle>) {
         to.killed.store(true, Release);

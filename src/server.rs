@@ -235,6 +235,10 @@ pub fn serve(shared: &Arc<Shared>, listeners: &Listeners) -> anyhow::Result<()> 
     // The `ready` line is logged by the engine that ends up serving (Shared::set_io).
     shared.set_listening(names.join(","));
     crate::clock::init();
+    if shared.config.engine != EngineKind::Threads {
+        // Event-loop workers run scripts there, so a long script never holds a worker.
+        crate::cmd::script::offload::start(shared)?;
+    }
     match shared.config.engine {
         // io_uring runs expiry and shutdown inside its rings. If the kernel refuses io_uring
         // (old kernel, seccomp, sysctl, memlock, missing ops), log one line and use epoll.

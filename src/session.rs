@@ -41,6 +41,14 @@ pub enum CloseReason {
     QueryBufferLimit,
 }
 
+/// Before an event-loop engine's worker sleeps: hand the scripts its sessions submitted in
+/// this loop iteration to the script executor, in one batch (sessions whose
+/// `client.offload_scripts` the engine set; see [`crate::cmd::script::offload`]). True if
+/// script replies may be on their way: wake for the first completion, not a batch.
+pub fn flush_offloaded(shared: &Shared) -> bool {
+    cmd::script::offload::flush(shared)
+}
+
 pub struct Session {
     pub client: ClientState,
     parser: Parser,

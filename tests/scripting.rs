@@ -252,10 +252,8 @@ const UNKILLABLE: &[u8] = b"-UNKILLABLE Sorry the script already executed write 
 
 /// A read-only endless script: BUSY for others after the threshold, FUNCTION KILL refused,
 /// SCRIPT KILL stops it with Redis's error to its client, the server serves again. A script
-/// that wrote: SCRIPT KILL answers UNKILLABLE. The controlling connection is opened right
-/// after the script's, so with two workers it lands on the other one (a worker running a
-/// script serves none of its other connections until the script ends: see
-/// docs/scripting.md).
+/// that wrote: SCRIPT KILL answers UNKILLABLE. (Connections sharing the script's worker,
+/// and one worker, are covered by tests/script_executor.rs.)
 fn busy_script_kill_and_unkillable(engine: Engine) {
     let server = Server::start(engine, &["--busy-reply-threshold", "200"]);
     let mut script_conn = server.unix();

@@ -221,6 +221,9 @@ pub struct ClientState {
     /// The journal number of this client's last change (see [`crate::store::journal`]):
     /// with `appendfsync always`, its reply is sent once the AOF is durable up to it.
     pub write_seq: u64,
+    /// EVAL/FCALL run on the script executor with this client parked (set by event-loop
+    /// engines, which hand jobs over before they sleep: see [`script::offload`]).
+    pub offload_scripts: bool,
 }
 
 impl ClientState {
@@ -255,6 +258,7 @@ impl ClientState {
             postponed: false,
             no_evict: false,
             write_seq: 0,
+            offload_scripts: false,
         }
     }
 }
@@ -508,10 +512,18 @@ pub fn execute_batched(ctx: &mut Ctx<'_>, argv: Argv<'_>, read: &mut BatchRead<'
         return Some(cmd);
     }
     if cmd.flags & DENYOOM != 0 && shared.tunables.maxmemory() != 0 {
-        // Eviction changes keys: it runs under this client's stripe, as commands do.
+        // Eviction changes keys: it runs under this client's stripe, as commands do (BUSY
+        // past a script's threshold; an `allow_busy` command then evicts nothing).
         read.release();
-        let evicting = shared.isolation.read(ctx.client.stripe);
-        let room = crate::evict::make_room(shared, ctx.now_ms);
+        let evicting = match crate::cmd::script::read_or_busy(read.shared, ctx.client.stripe, cmd) {
+            Ok(evicting) => evicting,
+            Err(msg) => {
+                ctx.client.tx.reject();
+                ctx.error(msg);
+                return Some(cmd);
+            }
+        };
+        let room = if evicting.is_some() { crate::evict::make_room(shared, ctx.now_ms) } else { Ok(()) };
         drop(evicting);
         if room.is_err() {
             ctx.client.tx.reject();
@@ -559,10 +571,12 @@ fn run_isolated(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>, read: 
         read.release();
         return multi::queue_or_run(ctx, cmd, argv);
     }
-    // --- scripting: EVAL/FCALL take the exclusive side themselves, so no read side here ---
+    // --- scripting: EVAL/FCALL take the exclusive side themselves, so no read side here;
+    // on an event-loop worker a script that writes or runs long moves to the script
+    // executor, the client parked (crate::cmd::script::offload) ---
     if cmd.flags & NOSCRIPT != 0 && crate::cmd::script::runs_exclusive(cmd) {
         read.release();
-        return call(ctx, cmd, argv);
+        return crate::cmd::script::offload::run(ctx, cmd, argv);
     }
     if STORE_WIDE.contains(&cmd.name) && !crate::exclusive::Isolation::holding_exclusive() {
         // Touches every shard one after another: isolated like EXEC, so the AOF can order
@@ -648,6 +662,9 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     let end = crate::clock::ticks();
     ctx.client.clock_mark = end;
     let duration_ns = crate::clock::elapsed_ns(start, end);
+    if cmd.flags & NOSCRIPT != 0 && crate::cmd::script::offload::inline_abandoned() {
+        return; // a script's inline attempt: it runs again on the executor, counted there
+    }
     let failed = count_error(ctx, reply_start);
     if let Some(i) = index_of(cmd) {
         ctx.shared.cmdstats.record(i, duration_ns, failed);

@@ -18,6 +18,10 @@
 //!   KILL, SHUTDOWN NOSAVE...). SCRIPT KILL sets [`RunState::kill`], which the hook turns
 //!   into an error inside the script; a script that already wrote is `UNKILLABLE`, only
 //!   SHUTDOWN NOSAVE stops it (the hook then aborts it whatever it did).
+//! - Scripts sent to an event-loop worker (uring, epoll) run on the script executor thread
+//!   ([`offload`]) with the client parked once they write or run past a 1 ms inline attempt,
+//!   so the worker keeps serving its other connections (BUSY, SCRIPT KILL, SHUTDOWN NOSAVE)
+//!   whatever the worker count.
 //! - Time is frozen during a script: every command it calls sees the `now_ms` read when the
 //!   script started, so expiry inside a script is deterministic.
 
@@ -33,6 +37,7 @@ use crate::shared::Shared;
 pub mod convert;
 pub mod functions;
 pub mod libs;
+pub mod offload;
 pub mod vm;
 
 /// `BUSY` while an EVAL script runs past the threshold (Redis's `slowevalerr`).
@@ -128,6 +133,9 @@ pub struct Scripting {
     /// The running function's name and command line, for FUNCTION STATS (set by FCALL only,
     /// so EVAL's path takes no extra lock).
     pub running_function: Mutex<Option<RunningFunction>>,
+    /// The thread event-loop workers run scripts on ([`offload`]); unset until the server
+    /// starts it (unit tests run scripts inline).
+    pub executor: std::sync::OnceLock<Arc<offload::Executor>>,
 }
 
 /// The server's scripting state, created on first use (with a shutdown hook that stops a

@@ -170,6 +170,8 @@ impl<'a> Worker<'a> {
                 break Ok(());
             }
             self.count(1);
+            // Scripts this iteration's requests submitted go to the executor in one batch.
+            let _ = crate::session::flush_offloaded(self.shared);
             let timeout = if accept_retry.contains(&true) { Some(ACCEPT_ERROR_BACKOFF) } else { idle_timeout };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == ErrorKind::Interrupted {
@@ -271,6 +273,7 @@ impl<'a> Worker<'a> {
         self.io.connections_total.fetch_add(1, Relaxed);
         let mut session = Session::for_conn(self.shared, ConnInfo { owner: Owner::Worker(self.index), fd: sock.fd() });
         session.client.stripe = self.index; // this loop's stripe of the isolation lock
+        session.client.offload_scripts = true; // scripts run on the executor (flushed below)
         session.handle().local.store(slot as u64, Relaxed);
         self.conns[slot] = Some(Conn {
             sock,

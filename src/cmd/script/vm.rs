@@ -320,7 +320,7 @@ impl Engine {
         let result = self.call_target(target, keys, args);
         CURRENT.with(|c| c.set(std::ptr::null_mut()));
         let resp3 = rc.resp3;
-        let killed = run.kill_request() != Kill::None;
+        let killed = run.kill_request() != Kill::None || super::offload::inline_abandoned();
         end(&run);
         self.client = Some(client);
         match result {
@@ -391,6 +391,8 @@ fn end(run: &RunState) {
 /// and after every command a script calls (a script spending its time in commands runs few
 /// VM instructions).
 fn check_busy(run: &RunState) {
+    // Replies of scripts that ran before this one on the executor go out now if they waited.
+    super::offload::wake_overdue();
     if run.busy.load(Relaxed) {
         return;
     }
@@ -414,6 +416,11 @@ pub(super) fn install_hook(lua: &Lua, run: Arc<RunState>) -> mlua::Result<()> {
             return Ok(VmState::Continue);
         }
         check_busy(&run);
+        if super::offload::abandon_inline(false) {
+            let msg = super::offload::ABANDONED;
+            lua.set_hook(HookTriggers::EVERY_LINE, move |_, _| Err(mlua::Error::RuntimeError(msg.into())))?;
+            return Err(mlua::Error::RuntimeError(msg.into()));
+        }
         let msg = match run.kill_request() {
             Kill::User if !run.dirty.load(SeqCst) => KILLED,
             Kill::Shutdown => SHUTDOWN_KILLED,
@@ -563,6 +570,12 @@ fn call(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
     match outcome {
         None => err_table(lua, "redis.call is only available while a script runs"),
         Some(r) => match r? {
+            Err(msg) if msg == super::offload::ABANDONED => {
+                // The inline attempt ends here (the executor runs the script from the start):
+                // fail at every line from now on, so `pcall` cannot keep it going.
+                lua.set_hook(HookTriggers::EVERY_LINE, move |_, _| Err(mlua::Error::RuntimeError(msg.into())))?;
+                Err(mlua::Error::RuntimeError(msg.into()))
+            }
             Err(msg) => err_table(lua, msg),
             Ok(bytes) => convert::reply_to_lua(lua, &bytes),
         },
@@ -586,7 +599,12 @@ fn run_command(rc: &mut RunCtx<'_>, argv: Argv<'_>) -> Result<Vec<u8>, &'static 
         if rc.read_only {
             return Err("Write commands are not allowed from read-only scripts.");
         }
+        if super::offload::abandon_inline(true) {
+            return Err(super::offload::ABANDONED); // a write cannot be undone: rerun off the worker
+        }
         rc.run.dirty.store(true, SeqCst);
+    } else if super::offload::abandon_inline(false) {
+        return Err(super::offload::ABANDONED);
     }
     let mut out = Out::with_proto(if rc.resp3 { Proto::Resp3 } else { Proto::Resp2 });
     // As `cmd::call` does: collection writes count for WATCH by the running command's flags;

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use io_uring::cqueue;
 
 use super::accept::Acceptor;
-use super::batching::Batching;
+use super::batching::{Batching, Wait};
 use super::conn::{Conn, Phase, RecvState, Slab, SEND_BUF_KEEP_BYTES};
 use super::drain::{Lifecycle, Quiet, State};
 use super::reserved::Reserved;
@@ -196,7 +196,13 @@ impl<'a> Worker<'a> {
             }
             let acceptors_done = self.acceptor.all_acceptors_done();
             self.publish_counters();
-            let plan = self.batching.plan(Instant::now());
+            // Scripts this iteration's requests submitted go to the executor in one batch;
+            // while their replies may come (one mailbox wake-up), wait for no batch.
+            let replies_due = crate::session::flush_offloaded(self.shared);
+            let mut plan = self.batching.plan(Instant::now());
+            if replies_due {
+                plan = Wait::PLAIN;
+            }
             let waited = self.ring.enter(plan.want, plan.wait_us)?;
             self.now = Instant::now();
             self.batching.woke(self.now);
@@ -436,6 +442,7 @@ impl<'a> Worker<'a> {
         let send = self.spare_sends.pop().unwrap_or_default();
         let mut session = Session::for_conn(self.shared, ConnInfo { owner: Owner::Worker(self.id), fd });
         session.client.stripe = self.id; // this worker's stripe of the isolation lock
+        session.client.offload_scripts = true; // scripts run on the executor (flushed below)
         let handle = session.handle().clone();
         let conn = Conn::new(fd, session, rbuf, send, self.now);
         let (slot, gen) = self.slab.insert(conn);
