@@ -28,6 +28,7 @@ use std::time::Duration;
 
 pub mod aof;
 pub mod manifest;
+pub mod rdb;
 
 use aof::Aof;
 
