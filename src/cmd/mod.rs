@@ -21,6 +21,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod dump;
 pub mod function;
 pub mod hash;
 pub mod info;
@@ -314,6 +315,7 @@ const FAMILIES: &[&[Command]] = &[
     slowlog::COMMANDS,
     strings::COMMANDS,
     keys::COMMANDS,
+    dump::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,
     hash::COMMANDS,
@@ -338,6 +340,7 @@ const DOC_FAMILIES: &[&[Doc]] = &[
     slowlog::DOCS,
     strings::DOCS,
     keys::DOCS,
+    dump::DOCS,
     multi::DOCS,
     pubsub::DOCS,
     hash::DOCS,
