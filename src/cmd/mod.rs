@@ -34,6 +34,7 @@ pub mod propagate;
 pub mod pubsub;
 #[cfg(test)]
 mod resp3_tests;
+pub mod save;
 pub mod script;
 pub mod scripting;
 pub mod server;
@@ -316,6 +317,7 @@ const FAMILIES: &[&[Command]] = &[
     strings::COMMANDS,
     keys::COMMANDS,
     dump::COMMANDS,
+    save::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,
     hash::COMMANDS,
@@ -341,6 +343,7 @@ const DOC_FAMILIES: &[&[Doc]] = &[
     strings::DOCS,
     keys::DOCS,
     dump::DOCS,
+    save::DOCS,
     multi::DOCS,
     pubsub::DOCS,
     hash::DOCS,

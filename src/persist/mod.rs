@@ -29,11 +29,15 @@ use std::time::Duration;
 pub mod aof;
 pub mod manifest;
 pub mod rdb;
+pub mod save;
 
 use aof::Aof;
 
 /// Redis 7.0's reply to BGREWRITEAOF while a rewrite runs.
 pub const ERR_REWRITE_IN_PROGRESS: &str = "ERR Background append only file rewriting already in progress";
+
+/// Redis 7.0's refusal of writes after a failed BGSAVE (`stop-writes-on-bgsave-error yes`).
+pub const ERR_MISCONF_BGSAVE: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
 /// Persistence state every worker shares.
 pub struct Persist {
@@ -47,6 +51,8 @@ pub struct Persist {
     auto_rewrite_min_size: AtomicU64,
     /// BGREWRITEAOF's state and statistics.
     pub rewrite: Rewrite,
+    /// SAVE / BGSAVE's state and statistics, and the one snapshot slot.
+    pub saves: save::Saves,
 }
 
 /// The rewrite's state (INFO persistence) and the request the rewrite thread waits for.
@@ -160,7 +166,21 @@ impl Persist {
             auto_rewrite_percentage: AtomicU64::new(config.auto_aof_rewrite_percentage),
             auto_rewrite_min_size: AtomicU64::new(config.auto_aof_rewrite_min_size),
             rewrite,
+            saves: save::Saves::default(),
         }
+    }
+
+    /// A save succeeded: LASTSAVE and `rdb_changes_since_last_save` start from it
+    /// (`changes`: the journal's change count at the save's cut).
+    pub fn saved(&self, unix_s: u64, changes: u64) {
+        self.last_save_unix.store(unix_s, Ordering::Relaxed);
+        self.changes_at_save.store(changes, Ordering::Relaxed);
+        self.saves.count_save();
+    }
+
+    /// LASTSAVE's answer.
+    pub fn last_save_unix(&self) -> u64 {
+        self.last_save_unix.load(Ordering::Relaxed)
     }
 
     /// Install the AOF (startup, once).
@@ -205,6 +225,9 @@ impl Persist {
     /// Redis's MISCONF error while the last AOF write failed (write commands and PING are
     /// refused with it).
     pub fn misconf(&self) -> Option<String> {
+        if self.saves.bg_failed() {
+            return Some(ERR_MISCONF_BGSAVE.to_string());
+        }
         let errno = self.aof()?.write_error()?;
         Some(format!("MISCONF Errors writing to the AOF file: {}", aof::strerror(errno)))
     }
@@ -214,8 +237,8 @@ impl Persist {
     pub fn info(&self, dirty: u64) -> String {
         let changes = dirty.saturating_sub(self.changes_at_save.load(Ordering::Relaxed));
         let mut s = format!(
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{changes}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\n{}aof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
-            self.last_save_unix.load(Ordering::Relaxed),
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n{}aof_enabled:{}\r\n{}aof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+            self.saves.info(crate::store::now_ms(), self.last_save_unix.load(Ordering::Relaxed), changes),
             u8::from(self.aof().is_some()),
             self.rewrite.info(crate::store::now_ms()),
             if self.aof().and_then(|a| a.write_error()).is_some() { "err" } else { "ok" },

@@ -36,7 +36,7 @@ pub const RDB_VERSION: u16 = 10;
 /// The file magic before the four-digit version.
 const MAGIC: &[u8] = b"REDIS";
 /// The Redis version the AUX field `redis-ver` announces (the semantics ringkv follows).
-pub const REDIS_VER: &str = "7.0.0";
+pub const REDIS_VER: &str = "7.0.15";
 
 /// Opcodes (`rdb.h`).
 const OPCODE_FUNCTION2: u8 = 245;
