@@ -36,9 +36,6 @@ use aof::Aof;
 /// Redis 7.0's reply to BGREWRITEAOF while a rewrite runs.
 pub const ERR_REWRITE_IN_PROGRESS: &str = "ERR Background append only file rewriting already in progress";
 
-/// Redis 7.0's refusal of writes after a failed BGSAVE (`stop-writes-on-bgsave-error yes`).
-pub const ERR_MISCONF_BGSAVE: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
-
 /// Persistence state every worker shares.
 pub struct Persist {
     aof: OnceLock<Arc<Aof>>,
@@ -225,9 +222,6 @@ impl Persist {
     /// Redis's MISCONF error while the last AOF write failed (write commands and PING are
     /// refused with it).
     pub fn misconf(&self) -> Option<String> {
-        if self.saves.bg_failed() {
-            return Some(ERR_MISCONF_BGSAVE.to_string());
-        }
         let errno = self.aof()?.write_error()?;
         Some(format!("MISCONF Errors writing to the AOF file: {}", aof::strerror(errno)))
     }

@@ -30,7 +30,7 @@ pub struct Saves {
     bg_started_ms: AtomicU64,
     /// Seconds the last BGSAVE took (-1: none yet).
     bg_last_time_sec: AtomicI64,
-    /// The last BGSAVE failed (`rdb_last_bgsave_status:err`, and MISCONF for writes).
+    /// The last BGSAVE failed (`rdb_last_bgsave_status:err`).
     bg_last_failed: AtomicBool,
     /// Successful saves (`rdb_saves`).
     saves: AtomicU64,
