@@ -307,6 +307,13 @@ pub struct Config {
     /// Working directory: the AOF directory and the RDB file live here.
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
+    /// Name of the RDB snapshot file (under --dir): written by SAVE and BGSAVE, loaded at
+    /// startup when --appendonly is no.
+    #[arg(long, default_value = "dump.rdb")]
+    pub dbfilename: String,
+    /// End RDB files with a CRC64 checksum and verify it on load (no: write 0, skip checks).
+    #[arg(long, value_enum, default_value_t = YesNo::Yes)]
+    pub rdbchecksum: YesNo,
     /// Base name of the AOF files (`<name>.1.base.aof`, `<name>.1.incr.aof`, `<name>.manifest`).
     #[arg(long, default_value = "appendonly.aof")]
     pub appendfilename: String,

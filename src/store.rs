@@ -73,7 +73,7 @@ pub const DATABASES_DEFAULT: usize = 16;
 /// Shards per database: enough to keep lock contention negligible with a worker per core, few
 /// enough that an empty database costs little (each shard is one padded mutex + empty table).
 pub const SHARDS_PER_DB_DEFAULT: usize = 64;
-pub use snapshot::SNAPSHOT_ITEMS_PER_COMMAND;
+pub use snapshot::{write_entry, SNAPSHOT_ITEMS_PER_COMMAND};
 /// Upper bound for `shards_per_db`: the shard comes from the hash's high 32 bits, and more
 /// shards than this only cost memory (every shard is at least a padded mutex, ~128 bytes).
 pub const SHARDS_PER_DB_MAX: usize = 1 << 16;
@@ -330,7 +330,13 @@ pub struct Shard {
     /// shard's `volatile` leaves 0, cleared by active expiry (see
     /// [`Store::active_expire_cycle`]), so the cycle skips dbs without deadlines.
     expiring: Arc<AtomicBool>,
+    /// How the marked shard is serialized: AOF commands (BGREWRITEAOF) or RDB records
+    /// (SAVE / BGSAVE); `None` = [`snapshot::write_entry`].
+    snapshot_writer: Option<SnapshotWriter>,
 }
+
+/// Serializes one live entry into a snapshot (see [`Store::begin_snapshot_with`]).
+pub type SnapshotWriter = fn(&mut Vec<u8>, &Entry);
 
 impl Shard {
     /// `key` is being modified: mark its watchers dirty (see the modification contract) and
@@ -777,10 +783,23 @@ impl Store {
     /// locker (see `durability::rewrite` for why that is exact). `now_ms`: keys expired by
     /// then are left out.
     pub fn begin_snapshot(&self, now_ms: u64) {
+        self.begin_snapshot_with(now_ms, None, false);
+    }
+
+    /// [`Store::begin_snapshot`] with another entry format (`None`: AOF commands).
+    /// `all_at_once`: hold every shard's lock together while marking (in ascending order, as
+    /// `with_keys`), for a caller that cannot take the isolation lock's exclusive side (SAVE
+    /// runs inside a command): no lock section is then half seen, across shards.
+    pub fn begin_snapshot_with(&self, now_ms: u64, writer: Option<SnapshotWriter>, all_at_once: bool) {
+        let mut held = Vec::new();
         for shard in self.dbs.iter().flat_map(|db| db.iter()) {
             let mut g = lock_raw(shard);
             g.snapshot_due_ms = now_ms.max(1);
             g.snapshot = None;
+            g.snapshot_writer = writer;
+            if all_at_once {
+                held.push(g);
+            }
         }
     }
 
@@ -797,6 +816,7 @@ impl Store {
             let mut g = lock_raw(shard);
             g.snapshot_due_ms = 0;
             g.snapshot = None;
+            g.snapshot_writer = None;
         }
     }
     pub fn databases(&self) -> usize {

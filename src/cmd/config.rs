@@ -132,6 +132,8 @@ const PARAMS: &[Param] = &[
     runtime("appendonly", |s| yes_no(s.persist.aof().is_some()), set_appendonly),
     fixed("appendfsync", |s| s.config.appendfsync.name().to_string()),
     fixed("dir", get_dir),
+    fixed("dbfilename", |s| s.config.dbfilename.clone()),
+    fixed("rdbchecksum", |s| yes_no(s.config.rdbchecksum == crate::config::YesNo::Yes)),
     fixed("appendfilename", |s| s.config.appendfilename.clone()),
     fixed("appenddirname", |s| s.config.appenddirname.clone()),
     fixed("aof-load-truncated", |s| yes_no(s.config.aof_load_truncated == crate::config::YesNo::Yes)),

@@ -22,6 +22,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod dump;
 pub mod function;
 pub mod hash;
 pub mod info;
@@ -34,6 +35,7 @@ pub mod propagate;
 pub mod pubsub;
 #[cfg(test)]
 mod resp3_tests;
+pub mod save;
 pub mod script;
 pub mod scripting;
 pub mod server;
@@ -319,6 +321,8 @@ const FAMILIES: &[&[Command]] = &[
     slowlog::COMMANDS,
     strings::COMMANDS,
     keys::COMMANDS,
+    dump::COMMANDS,
+    save::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,
     hash::COMMANDS,
@@ -343,6 +347,8 @@ const DOC_FAMILIES: &[&[Doc]] = &[
     slowlog::DOCS,
     strings::DOCS,
     keys::DOCS,
+    dump::DOCS,
+    save::DOCS,
     multi::DOCS,
     pubsub::DOCS,
     hash::DOCS,

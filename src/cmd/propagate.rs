@@ -6,6 +6,7 @@
 //!   EXPIREAT → `PEXPIREAT key ms` (flags dropped: the expiry was applied); SET with EX, PX or
 //!   EXAT, SETEX, PSETEX → `SET key value PXAT ms`; GETEX EX|PX|EXAT|PXAT → `PEXPIREAT`,
 //!   GETEX PERSIST → `PERSIST`;
+//!   RESTORE with a relative TTL → its deadline and `ABSTTL`;
 //! - results that depend on float formatting or randomness are written as their outcome:
 //!   INCRBYFLOAT → `SET key value KEEPTTL`, HINCRBYFLOAT → `HSET key field value`, SPOP →
 //!   `SREM key member...` (read from the reply the command just wrote);
@@ -66,6 +67,7 @@ pub fn rewrite(name: &str, argv: Argv<'_>, now_ms: u64, reply: &[u8]) -> Option<
         }
         "set" => Some(rewrite_set(argv, now_ms).unwrap_or_else(|| verbatim(argv))),
         "getex" => rewrite_getex(argv, now_ms),
+        "restore" => Some(rewrite_restore(argv, now_ms)),
         "incrbyfloat" => Some(encode(&[b"SET", arg(1), &reply_bulk(reply)?, b"KEEPTTL"])),
         "hincrbyfloat" => Some(encode(&[b"HSET", arg(1), arg(2), &reply_bulk(reply)?])),
         "spop" => {
@@ -111,6 +113,21 @@ fn rewrite_set(argv: Argv<'_>, now_ms: u64) -> Option<Vec<u8>> {
         i += 1;
     }
     None
+}
+
+/// RESTORE with a relative TTL → the absolute deadline and ABSTTL (Redis 7.0 rewrites it
+/// the same way); otherwise as received.
+fn rewrite_restore(argv: Argv<'_>, now_ms: u64) -> Vec<u8> {
+    let ttl = crate::cmd::parse_i64(argv.get(2)).unwrap_or(0);
+    let absttl = argv.iter().skip(4).any(|a| eq_ignore_case(a, "absttl"));
+    if ttl <= 0 || absttl {
+        return verbatim(argv);
+    }
+    let at = (now_ms as i128 + i128::from(ttl)).to_string();
+    let mut args: Vec<&[u8]> = argv.iter().collect();
+    args[2] = at.as_bytes();
+    args.push(b"ABSTTL");
+    encode(&args)
 }
 
 /// GETEX key EX|PX|EXAT|PXAT n → `PEXPIREAT key ms`; PERSIST → `PERSIST key`.
@@ -229,6 +246,15 @@ mod tests {
         assert_eq!(rw(&["psetex", "k", "3", "v"], now, b""), Some(cmd(&["SET", "k", "v", "PXAT", "1700000000003"])));
         assert_eq!(rw(&["getex", "k", "persist"], now, b""), Some(cmd(&["PERSIST", "k"])));
         assert_eq!(rw(&["getex", "k", "EX", "1"], now, b""), Some(cmd(&["PEXPIREAT", "k", "1700000001000"])));
+        assert_eq!(
+            rw(&["restore", "k", "5", "p"], now, b""),
+            Some(cmd(&["restore", "k", "1700000000005", "p", "ABSTTL"]))
+        );
+        assert_eq!(
+            rw(&["restore", "k", "5", "p", "absttl"], now, b""),
+            Some(cmd(&["restore", "k", "5", "p", "absttl"]))
+        );
+        assert_eq!(rw(&["restore", "k", "0", "p"], now, b""), Some(cmd(&["restore", "k", "0", "p"])));
     }
 
     #[test]

@@ -154,6 +154,16 @@ fn replay_file(shared: &Shared, path: &Path) -> anyhow::Result<(u64, End)> {
     Ok((commands, End::Clean))
 }
 
+/// Run one command given as arguments (the function libraries of an RDB file).
+pub fn run_encoded(shared: &Shared, client: &mut ClientState, args: &[&[u8]]) -> Result<(), String> {
+    let bytes = crate::store::journal::encode(args);
+    let mut parsed = Args::new();
+    match Parser::new().parse(&bytes, &Limits::new(u64::MAX), &mut parsed) {
+        Ok(Parsed::Complete { .. }) => run(shared, client, parsed.argv(&bytes)),
+        _ => Err("unparsable command".into()),
+    }
+}
+
 /// Run one command of the file. Unknown commands stop loading, as in Redis; a command that
 /// replies with an error (WRONGTYPE and the like) does not.
 fn run(shared: &Shared, client: &mut ClientState, argv: crate::protocol::Argv<'_>) -> Result<(), String> {

@@ -23,6 +23,7 @@ use crate::persist::manifest::{self, Entry, Kind, Manifest};
 use crate::shared::Shared;
 
 pub mod load;
+pub mod rdb_save;
 pub mod rewrite;
 
 /// How often the rewrite thread checks `auto-aof-rewrite-percentage` (Redis: serverCron).
@@ -38,7 +39,9 @@ pub struct Threads {
 /// background threads, if any run. See the module header.
 pub fn start(shared: &Arc<Shared>) -> anyhow::Result<Option<Threads>> {
     let config = &shared.config;
+    rdb_save::install(shared);
     if config.appendonly != YesNo::Yes {
+        rdb_save::load_at_startup(shared)?;
         return Ok(None);
     }
     let dir = config.dir.join(&config.appenddirname);

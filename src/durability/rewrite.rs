@@ -77,6 +77,8 @@ pub fn spawn_thread(shared: Arc<Shared>) -> anyhow::Result<std::thread::JoinHand
 
 /// One rewrite (the caller set `in_progress`), with its logs and INFO bookkeeping.
 fn run(shared: &Shared) {
+    // One snapshot at a time: a BGSAVE running is waited for (Redis schedules the rewrite).
+    let _slot = shared.persist.saves.slot();
     let rw = &shared.persist.rewrite;
     rw.started(crate::store::now_ms());
     let Some(aof) = shared.persist.aof() else {

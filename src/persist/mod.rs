@@ -28,6 +28,8 @@ use std::time::Duration;
 
 pub mod aof;
 pub mod manifest;
+pub mod rdb;
+pub mod save;
 
 use aof::Aof;
 
@@ -46,6 +48,8 @@ pub struct Persist {
     auto_rewrite_min_size: AtomicU64,
     /// BGREWRITEAOF's state and statistics.
     pub rewrite: Rewrite,
+    /// SAVE / BGSAVE's state and statistics, and the one snapshot slot.
+    pub saves: save::Saves,
 }
 
 /// The rewrite's state (INFO persistence) and the request the rewrite thread waits for.
@@ -159,7 +163,21 @@ impl Persist {
             auto_rewrite_percentage: AtomicU64::new(config.auto_aof_rewrite_percentage),
             auto_rewrite_min_size: AtomicU64::new(config.auto_aof_rewrite_min_size),
             rewrite,
+            saves: save::Saves::default(),
         }
+    }
+
+    /// A save succeeded: LASTSAVE and `rdb_changes_since_last_save` start from it
+    /// (`changes`: the journal's change count at the save's cut).
+    pub fn saved(&self, unix_s: u64, changes: u64) {
+        self.last_save_unix.store(unix_s, Ordering::Relaxed);
+        self.changes_at_save.store(changes, Ordering::Relaxed);
+        self.saves.count_save();
+    }
+
+    /// LASTSAVE's answer.
+    pub fn last_save_unix(&self) -> u64 {
+        self.last_save_unix.load(Ordering::Relaxed)
     }
 
     /// Install the AOF (startup, once).
@@ -213,8 +231,8 @@ impl Persist {
     pub fn info(&self, dirty: u64) -> String {
         let changes = dirty.saturating_sub(self.changes_at_save.load(Ordering::Relaxed));
         let mut s = format!(
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{changes}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:{}\r\n{}aof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
-            self.last_save_unix.load(Ordering::Relaxed),
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n{}aof_enabled:{}\r\n{}aof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+            self.saves.info(crate::store::now_ms(), self.last_save_unix.load(Ordering::Relaxed), changes),
             u8::from(self.aof().is_some()),
             self.rewrite.info(crate::store::now_ms()),
             if self.aof().and_then(|a| a.write_error()).is_some() { "err" } else { "ok" },

@@ -15,10 +15,11 @@ impl Shard {
     pub(super) fn take_snapshot_now(&mut self) {
         let now_ms = std::mem::take(&mut self.snapshot_due_ms);
         let mut out = Vec::new();
+        let writer = self.snapshot_writer.unwrap_or(write_entry);
         for i in 0..self.slab.len() {
             let entry = self.slab.entry(i);
             if !entry.is_expired(now_ms) {
-                write_entry(&mut out, entry);
+                writer(&mut out, entry);
             }
         }
         self.snapshot = Some(out.into_boxed_slice());
