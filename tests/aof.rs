@@ -8,11 +8,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::real_redis::{dump_all, populate, Redis};
 use common::{Engine, Launch, Server};
 use redis::Commands;
 
@@ -303,109 +304,6 @@ fn full_disk_gives_misconf_and_recovers(engine: Engine) {
         assert_eq!(c.strlen::<_, usize>(format!("k{i}")).unwrap(), value.len(), "k{i}");
     }
     assert_eq!(c.get::<_, String>("after").unwrap(), "1");
-}
-
-/// A real `redis-server` on a temp socket with `args`, or `None` (with a note) if it is not
-/// installed.
-struct Redis {
-    child: std::process::Child,
-    sock: PathBuf,
-}
-
-impl Redis {
-    fn start(dir: &Path, args: &[&str]) -> Option<Redis> {
-        let sock = dir.join("redis.sock");
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&sock)
-            .arg("--dir")
-            .arg(dir)
-            .args(["--save", ""])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let Ok(child) = child else {
-            eprintln!("note: redis-server not installed; interop test skipped (CI installs it)");
-            return None;
-        };
-        let r = Redis { child, sock };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while r.conn().is_none() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(r)
-    }
-    fn conn(&self) -> Option<redis::Connection> {
-        let mut c = redis::Client::open(format!("unix://{}", self.sock.display())).ok()?.get_connection().ok()?;
-        redis::cmd("PING").query::<String>(&mut c).ok()?;
-        Some(c)
-    }
-    fn shutdown(mut self) {
-        if let Some(mut c) = self.conn() {
-            let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").query(&mut c);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Every key of db 0 and 1 with its type, value and deadline, read through `c`.
-fn dump_all(c: &mut redis::Connection) -> Vec<String> {
-    let mut out = Vec::new();
-    for db in 0..2 {
-        let _: () = redis::cmd("SELECT").arg(db).query(c).unwrap();
-        let mut keys: Vec<String> = c.keys("*").unwrap();
-        keys.sort();
-        for k in keys {
-            let t: String = redis::cmd("TYPE").arg(&k).query(c).unwrap();
-            let v = match t.as_str() {
-                "string" => c.get::<_, String>(&k).unwrap(),
-                "list" => format!("{:?}", c.lrange::<_, Vec<String>>(&k, 0, -1).unwrap()),
-                "hash" => {
-                    let mut h: Vec<(String, String)> = c.hgetall(&k).unwrap();
-                    h.sort();
-                    format!("{h:?}")
-                }
-                "set" => {
-                    let mut s: Vec<String> = c.smembers(&k).unwrap();
-                    s.sort();
-                    format!("{s:?}")
-                }
-                "zset" => format!("{:?}", c.zrange_withscores::<_, Vec<(String, f64)>>(&k, 0, -1).unwrap()),
-                other => other.to_string(),
-            };
-            let at: i64 = redis::cmd("PEXPIRETIME").arg(&k).query(c).unwrap();
-            out.push(format!("{db} {k} {t} {v} {at}"));
-        }
-    }
-    let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
-    out
-}
-
-/// Writes of every type, expiries, a transaction, two databases.
-fn populate(c: &mut redis::Connection) {
-    let _: () = c.set("s", "hello").unwrap();
-    let _: () = redis::cmd("SET").arg("ttl").arg("x").arg("EX").arg(5000).query(c).unwrap();
-    let _: i64 = c.incr("n", 41).unwrap();
-    let _: f64 = redis::cmd("INCRBYFLOAT").arg("f").arg("1.25").query(c).unwrap();
-    let _: i64 = c.rpush("l", &["a", "b", "c"]).unwrap();
-    let _: i64 = c.hset_multiple::<_, _, _, ()>("h", &[("f1", "1"), ("f2", "2")]).map(|_| 0).unwrap();
-    let _: i64 = c.sadd("set", &["x", "y", "z"]).unwrap();
-    let _: Option<String> = redis::cmd("SPOP").arg("set").query(c).unwrap();
-    let _: i64 = c.zadd_multiple("z", &[(1.5, "a"), (2.0, "b")]).unwrap();
-    let _: i64 = c.expire("l", 9000).unwrap();
-    let _: () = redis::pipe().atomic().set("t1", "1").incr("n", 1).ignore().query(c).unwrap();
-    let _: () = redis::cmd("SELECT").arg(1).query(c).unwrap();
-    let _: () = c.set("db1", "one").unwrap();
-    let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
 }
 
 fn redis_loads_ringkv_aof_and_ringkv_loads_redis_aof(engine: Engine) {

@@ -126,3 +126,29 @@ pub fn stop(shared: &Shared, threads: Option<Threads>) {
         let _ = w.join();
     }
 }
+
+/// Write out a marked snapshot (BGREWRITEAOF's base, BGSAVE's file): every db's shards in
+/// order, each taken from the store as soon as it is serialized ([`crate::store::Store::take_snapshot`]).
+/// `emit(db, first_in_db, bytes)` gets each non-empty shard; `first_in_db` says the caller
+/// must write the db's header first (SELECT / SELECTDB). Stops with an error if the server
+/// starts shutting down.
+pub(crate) fn write_snapshot(
+    shared: &Shared,
+    mut emit: impl FnMut(usize, bool, &[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let store = &shared.store;
+    for db in 0..store.databases() {
+        let mut first = true;
+        for shard in 0..store.shards_per_db() {
+            if shared.shutting_down() {
+                anyhow::bail!("the server is shutting down");
+            }
+            let bytes = store.take_snapshot(db, shard);
+            if !bytes.is_empty() {
+                emit(db, first, &bytes)?;
+                first = false;
+            }
+        }
+    }
+    Ok(())
+}

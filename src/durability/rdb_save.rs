@@ -18,7 +18,7 @@ use std::io::{BufWriter, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use crate::persist::rdb::{self, crc64};
 use crate::persist::save::rdb_entry;
@@ -85,26 +85,15 @@ fn write_temp(
     let aux = rdb::Aux { ctime_unix: crate::store::now_ms() / 1000, used_mem: crate::alloc::used_memory() as u64 };
     rdb::write_header(&mut head, &aux, functions);
     put(&mut w, &head)?;
-    let store = &shared.store;
-    for (db, &(keys, expires)) in sizes.iter().enumerate() {
-        let mut started = false;
-        for shard in 0..store.shards_per_db() {
-            if shared.shutting_down() {
-                bail!("the server is shutting down");
-            }
-            let bytes = store.take_snapshot(db, shard);
-            if bytes.is_empty() {
-                continue;
-            }
-            if !started {
-                let mut start = Vec::new();
-                rdb::write_db_start(&mut start, db, keys, expires);
-                put(&mut w, &start)?;
-                started = true;
-            }
-            put(&mut w, &bytes)?;
+    super::write_snapshot(shared, |db, first, bytes| {
+        if first {
+            let (keys, expires) = sizes.get(db).copied().unwrap_or_default();
+            let mut start = Vec::new();
+            rdb::write_db_start(&mut start, db, keys, expires);
+            put(&mut w, &start)?;
         }
-    }
+        Ok(put(&mut w, bytes)?)
+    })?;
     let check = shared.config.rdbchecksum == crate::config::YesNo::Yes;
     let trailer = rdb::eof_trailer(check.then_some(crc));
     w.write_all(&trailer)?;

@@ -175,28 +175,17 @@ fn write_base(shared: &Shared, temp: &std::path::Path, functions: &[Vec<u8>]) ->
         w.write_all(&cmd)?;
         size += cmd.len() as u64;
     }
-    let store = &shared.store;
-    for db in 0..store.databases() {
-        let mut selected = false;
-        for shard in 0..store.shards_per_db() {
-            if shared.shutting_down() {
-                bail!("the server is shutting down");
-            }
-            let bytes = store.take_snapshot(db, shard);
-            if bytes.is_empty() {
-                continue;
-            }
-            if !selected {
-                let mut n = itoa::Buffer::new();
-                let select = encode(&[b"SELECT", n.format(db).as_bytes()]);
-                w.write_all(&select)?;
-                size += select.len() as u64;
-                selected = true;
-            }
-            w.write_all(&bytes)?;
-            size += bytes.len() as u64;
+    super::write_snapshot(shared, |db, first, bytes| {
+        if first {
+            let mut n = itoa::Buffer::new();
+            let select = encode(&[b"SELECT", n.format(db).as_bytes()]);
+            w.write_all(&select)?;
+            size += select.len() as u64;
         }
-    }
+        w.write_all(bytes)?;
+        size += bytes.len() as u64;
+        Ok(())
+    })?;
     let file = w.into_inner().map_err(|e| e.into_error())?;
     file.sync_all().with_context(|| format!("fsync {}", temp.display()))?;
     Ok(size)

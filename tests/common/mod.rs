@@ -7,6 +7,8 @@
 //! engine, so every behaviour is checked on every engine.
 #![allow(dead_code)]
 
+pub mod real_redis;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
