@@ -631,6 +631,7 @@ fn resp_helper_round_trips(engine: Engine) {
 
 engine_tests!(
     writes_survive_a_restart_with_every_policy,
+    scripts_acknowledged_under_always_survive_kill_9,
     kill_9_under_always_loses_no_acknowledged_write,
     torn_tail_loads_at_every_offset_of_the_last_record,
     corrupt_byte_in_the_middle_is_refused_with_file_and_offset,
@@ -643,3 +644,29 @@ engine_tests!(
     redis_loads_a_rewritten_directory,
     the_aof_is_rewritten_automatically_when_it_grows,
 );
+
+/// Under `appendfsync always`, a script's reply is sent only once its writes are durable,
+/// also when it ran on the script executor (uring, epoll: the reply is mailed after the
+/// executor waited for the fdatasync): kill -9 right after the last reply loses nothing.
+fn scripts_acknowledged_under_always_survive_kill_9(engine: Engine) {
+    const SCRIPT_CALLS: i64 = 50;
+    let data = tempfile::tempdir().unwrap();
+    let mut server = aof_server(engine, data.path(), "always", &[]);
+    let mut c = server.redis();
+    for i in 1..=SCRIPT_CALLS {
+        let n: i64 = redis::cmd("EVAL")
+            .arg("redis.call('SET', KEYS[2], ARGV[1]); return redis.call('INCR', KEYS[1])")
+            .arg(2)
+            .arg("n")
+            .arg("last")
+            .arg(i)
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(n, i);
+    }
+    drop(c);
+    server.kill_and_restart();
+    let mut c = server.redis();
+    assert_eq!(c.get::<_, i64>("n").unwrap(), SCRIPT_CALLS);
+    assert_eq!(c.get::<_, i64>("last").unwrap(), SCRIPT_CALLS);
+}

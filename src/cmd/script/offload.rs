@@ -206,17 +206,11 @@ pub(crate) fn inline_abandoned() -> bool {
     INLINE.with(|c| c.get() == Inline::Abandoned)
 }
 
-/// The client's engine offloads scripts, the executor runs, the server is not stopping, and
-/// the AOF is off. With `appendonly yes` scripts run inline as before: a script's changes are
-/// one journal unit of the worker that runs it, and under `appendfsync always` its reply is
-/// held until the AOF is durable, neither of which the executor's mailbox reply provides yet
-/// (so with the AOF on, a long script holds its worker; clients of other workers still get
-/// BUSY and can SCRIPT KILL).
+/// The client's engine offloads scripts, the executor runs, and the server is not stopping.
+/// (With the AOF on, the executor runs each script as one journal unit and, under
+/// `appendfsync always`, mails the reply only once it is durable: see `run_job`.)
 fn can_offload(ctx: &Ctx<'_>) -> bool {
-    ctx.client.offload_scripts
-        && !ctx.shared.shutting_down()
-        && !ctx.shared.store.journal().enabled_relaxed()
-        && super::of(ctx.shared).executor.get().is_some()
+    ctx.client.offload_scripts && !ctx.shared.shutting_down() && super::of(ctx.shared).executor.get().is_some()
 }
 
 /// Hand `cmd` (EVAL, EVALSHA, FCALL...) to the executor and park the client, if this client's
@@ -384,11 +378,22 @@ fn run_job(shared: &Shared, proxy: &mut ClientState, job: Job) {
     proxy.clock_mark = 0;
     let own = std::mem::replace(&mut proxy.handle, job.handle.clone());
     let mut out = Out::with_proto(job.proto);
+    // AOF on: the script's changes are one journal unit, as on a worker (execute_batched).
+    let journal_on = shared.store.journal().enabled_relaxed();
+    let mut seq = 0;
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let unit = journal_on.then(crate::store::journal::UnitGuard::begin);
         let mut ctx = Ctx { shared, client: &mut *proxy, out: &mut out, now_ms: crate::store::now_ms() };
         crate::cmd::call(&mut ctx, job.cmd, Argv::from_parts(&job.args, &job.ranges));
+        seq = crate::store::journal::unit_seq();
+        drop(unit);
     }));
     proxy.handle = own;
+    // `appendfsync always`: the reply leaves only once the fdatasync covering the script's
+    // writes completed (the executor waits; the workers keep serving).
+    if let Some(aof) = shared.persist.aof().filter(|a| seq != 0 && a.policy() == crate::config::AppendFsync::Always) {
+        aof.wait_durable(seq);
+    }
     if ran.is_err() {
         tracing::error!("a script command panicked on the script executor");
         out.clear();
