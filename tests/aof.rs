@@ -316,11 +316,9 @@ fn redis_loads_ringkv_aof_and_ringkv_loads_redis_aof(engine: Engine) {
     let ours = dump_all(&mut c);
     drop(c);
     server.stop();
-    let Some(redis) = Redis::start(data.path(), &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]) else {
+    let Some((redis, mut r)) = redis_loads_the_same(data.path(), &ours, "ringkv's AOF") else {
         return;
     };
-    let mut r = redis.conn().unwrap();
-    assert_eq!(dump_all(&mut r), ours, "redis-server loaded ringkv's AOF differently");
     let _: () = r.set("from_redis", "1").unwrap();
     let _: i64 = r.lpush("l", "front").unwrap();
     let _: () = redis::cmd("SET").arg("px").arg("1").arg("PX").arg(700_000).query(&mut r).unwrap();
@@ -586,11 +584,9 @@ fn redis_loads_a_rewritten_directory(engine: Engine) {
     let ours = dump_all(&mut c);
     drop(c);
     server.stop();
-    let Some(redis) = Redis::start(data.path(), &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]) else {
+    let Some((_redis, mut r)) = redis_loads_the_same(data.path(), &ours, "the rewritten AOF") else {
         return;
     };
-    let mut r = redis.conn().unwrap();
-    assert_eq!(dump_all(&mut r), ours, "redis-server loaded the rewritten AOF differently");
     let listed: redis::Value = redis::cmd("FUNCTION").arg("LIST").query(&mut r).unwrap();
     assert!(format!("{listed:?}").contains("rwf"), "the library is in the base: {listed:?}");
 }
@@ -669,4 +665,13 @@ fn scripts_acknowledged_under_always_survive_kill_9(engine: Engine) {
     let mut c = server.redis();
     assert_eq!(c.get::<_, i64>("n").unwrap(), SCRIPT_CALLS);
     assert_eq!(c.get::<_, i64>("last").unwrap(), SCRIPT_CALLS);
+}
+
+/// A real redis-server started on the AOF directory `dir` (RESP base, as ringkv writes) and
+/// checked to hold exactly `ours`; `None` (with a note) when redis-server is not installed.
+fn redis_loads_the_same(dir: &Path, ours: &[String], what: &str) -> Option<(Redis, redis::Connection)> {
+    let redis = Redis::start(dir, &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"])?;
+    let mut r = redis.conn().unwrap();
+    assert_eq!(dump_all(&mut r), ours, "redis-server loaded {what} differently");
+    Some((redis, r))
 }
