@@ -105,8 +105,12 @@ struct Order {
 /// The journal of one store (see the module header).
 #[derive(Default)]
 pub struct Journal {
-    /// The last number handed out; every change takes one: the dirty counter.
+    /// The last number handed out: every change made while the journal is enabled takes one.
     seq: AtomicU64,
+    /// Changes made while the journal is disabled (`appendonly no`): nothing needs their
+    /// order, only their count (the dirty counter), so they are counted on this thread's
+    /// stripe instead of taking a number from `seq`: no store-wide shared write per change.
+    dirty: crate::counter::StripedCounter,
     /// True once the AOF consumes released pieces (otherwise units drop them).
     enabled: AtomicBool,
     order: Mutex<Order>,
@@ -152,8 +156,15 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
 }
 
 impl Journal {
-    /// Number of changes so far (the dirty counter; also the highest number handed out).
+    /// Number of changes so far (Redis's `server.dirty`): numbers handed out plus changes
+    /// counted while disabled. Exact when read under the exclusive side of the isolation
+    /// lock (every change runs under its read side, or under the exclusive side itself).
     pub fn changes(&self) -> u64 {
+        self.seq.load(Ordering::Acquire).wrapping_add(self.dirty.load(Ordering::Acquire))
+    }
+
+    /// The last number handed out (0: none yet).
+    pub fn last_seq(&self) -> u64 {
         self.seq.load(Ordering::Acquire)
     }
 
@@ -250,6 +261,13 @@ impl Journal {
     /// Take a number for this change if the unit has none from this lock section. Returns
     /// the unit's current number (None when the journal is off).
     fn take_seq(self: &Arc<Self>, by_command: bool) -> Option<u64> {
+        // `appendonly no`: count the change, nothing else. The journal is enabled at startup
+        // or under the exclusive side of the isolation lock, so no change straddles the switch
+        // and the relaxed load is exact.
+        if !self.enabled_relaxed() {
+            self.dirty.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
         let section = SECTION.with(Cell::get);
         let enabled = self.enabled();
         let taken = UNIT.with(|u| {
