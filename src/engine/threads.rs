@@ -13,7 +13,9 @@
 //! [`IDLE_CHECK_INTERVAL`] (the socket's receive and send timeouts) and checks how long the
 //! client has been idle against the current `timeout`, which CONFIG SET may change at any
 //! time. A client that sends nothing, or does not read its replies, for that long is closed
-//! (Redis closes both kinds too).
+//! (Redis closes both kinds too). Activity only sets a flag ([`Idle`]); the clock is read
+//! when the socket timeout fires, so a request costs no clock read for this, and a timeout
+//! fires at most one [`IDLE_CHECK_INTERVAL`] late (Redis's check runs from its cron too).
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -159,7 +161,7 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
     let mut buf = vec![0u8; READ_BUF_BYTES];
     let mut syscalls = 0u64;
     let mut peer_eof = false;
-    let mut last_active = Instant::now();
+    let mut idle = Idle::new();
     loop {
         // Writes block until done, so a write can always start and output is flushed once
         // nothing is unsent.
@@ -174,7 +176,7 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
         };
         match next_step(facts) {
             Step::Send => {
-                if let Err(e) = write_all(shared, stream, &session.out, &mut syscalls, &mut last_active) {
+                if let Err(e) = write_all(shared, stream, &session.out, &mut syscalls, &mut idle) {
                     note_timeout(shared, &e);
                     break;
                 }
@@ -203,11 +205,11 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
                 match stream.read(&mut buf) {
                     Ok(0) => peer_eof = true,
                     Ok(n) => {
-                        last_active = Instant::now();
+                        idle.active = true;
                         session.feed(shared, &buf[..n]);
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) if is_timeout(&e) && !idle_expired(shared, last_active) => {}
+                    Err(e) if is_timeout(&e) && !idle.expired(shared) => {}
                     Err(e) => {
                         note_timeout(shared, &e);
                         break;
@@ -230,11 +232,32 @@ fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
-/// True when `timeout` is set and the client has been idle (no input read, no output
-/// accepted) for that long.
-fn idle_expired(shared: &Shared, last_active: Instant) -> bool {
-    let timeout_s = shared.tunables.timeout_s();
-    timeout_s > 0 && last_active.elapsed() >= Duration::from_secs(timeout_s)
+/// How long a connection has been idle (no input read, no output accepted), read only when
+/// its socket timeout fires.
+struct Idle {
+    /// No activity is known since this instant (or since the timeout that set it).
+    since: Instant,
+    /// Activity happened after `since` was taken.
+    active: bool,
+}
+
+impl Idle {
+    fn new() -> Idle {
+        Idle { since: Instant::now(), active: false }
+    }
+
+    /// The socket timeout fired: true when `timeout` is set and the client has been idle for
+    /// that long. Activity since the last check restarts the count from now: the socket sat
+    /// idle for one [`IDLE_CHECK_INTERVAL`] before this wake-up, so the client is closed at
+    /// most that much later than its last activity plus `timeout`.
+    fn expired(&mut self, shared: &Shared) -> bool {
+        if std::mem::take(&mut self.active) {
+            self.since = Instant::now();
+            return false;
+        }
+        let timeout_s = shared.tunables.timeout_s();
+        timeout_s > 0 && self.since.elapsed() >= Duration::from_secs(timeout_s)
+    }
 }
 
 /// A socket timeout is the idle `--timeout` expiring: count it for INFO.
@@ -251,7 +274,7 @@ fn write_all(
     stream: &mut Stream,
     mut buf: &[u8],
     syscalls: &mut u64,
-    last_active: &mut Instant,
+    idle: &mut Idle,
 ) -> std::io::Result<()> {
     while !buf.is_empty() {
         *syscalls += 1;
@@ -259,10 +282,10 @@ fn write_all(
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => {
                 buf = &buf[n..];
-                *last_active = Instant::now();
+                idle.active = true;
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if is_timeout(&e) && !idle_expired(shared, *last_active) => continue,
+            Err(e) if is_timeout(&e) && !idle.expired(shared) => continue,
             Err(e) => return Err(e),
         }
     }
