@@ -1,7 +1,8 @@
 //! The parts of persistence that drive the whole server (above the command layer, because
 //! they run commands and walk the store): loading the AOF at startup ([`load`]), opening it
-//! for appending ([`start`]), BGREWRITEAOF and its automatic trigger ([`rewrite`]), and the
-//! final flush at shutdown ([`stop`]). The files, the writer and the state they share with
+//! for appending ([`start`]), BGREWRITEAOF and its automatic trigger ([`rewrite`]), SAVE,
+//! BGSAVE and the save points ([`rdb_save`]), and the final flush and save at shutdown
+//! ([`stop`], [`shutdown`]). The files, the writer and the state they share with
 //! the command layer are in [`crate::persist`].
 //!
 //! Startup: with `--appendonly yes`, the directory `--dir/--appenddirname` is loaded if it has
@@ -25,6 +26,7 @@ use crate::shared::Shared;
 pub mod load;
 pub mod rdb_save;
 pub mod rewrite;
+pub mod shutdown;
 
 /// How often the rewrite thread checks `auto-aof-rewrite-percentage` (Redis: serverCron).
 pub const AUTO_REWRITE_CHECK: Duration = Duration::from_millis(100);
@@ -111,9 +113,11 @@ fn create_dir(dir: &std::path::Path, basename: &str) -> anyhow::Result<Manifest>
     Ok(m)
 }
 
-/// After the engine stopped: end the rewrite thread (a rewrite in progress is abandoned; the
-/// directory stays loadable), then write and fsync everything pending.
+/// After the engine stopped: end the rewrite thread (a rewrite or BGSAVE in progress is
+/// abandoned; the directory stays loadable), write and fsync everything pending in the AOF,
+/// then the shutdown's RDB save if it has one left to write ([`shutdown::finish`]).
 pub fn stop(shared: &Shared, threads: Option<Threads>) {
+    shared.persist.saves.set_abort(true);
     shared.persist.rewrite.wake();
     let writer = threads.map(|t| {
         let _ = t.rewriter.join();
@@ -125,6 +129,7 @@ pub fn stop(shared: &Shared, threads: Option<Threads>) {
     if let Some(w) = writer {
         let _ = w.join();
     }
+    shutdown::finish(shared);
 }
 
 /// Write out a marked snapshot (BGREWRITEAOF's base, BGSAVE's file): every db's shards in
@@ -140,8 +145,8 @@ pub(crate) fn write_snapshot(
     for db in 0..store.databases() {
         let mut first = true;
         for shard in 0..store.shards_per_db() {
-            if shared.shutting_down() {
-                anyhow::bail!("the server is shutting down");
+            if shared.persist.saves.aborting() {
+                anyhow::bail!("the snapshot was stopped (shutdown)");
             }
             let bytes = store.take_snapshot(db, shard);
             if !bytes.is_empty() {

@@ -21,7 +21,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::persist::rdb::{self, crc64};
-use crate::persist::save::rdb_entry;
+use crate::persist::save::{rdb_entry, Kind};
 use crate::shared::Shared;
 
 /// Buffer of the file writer.
@@ -108,6 +108,7 @@ pub fn bgsave(shared: &Arc<Shared>) -> Result<(), &'static str> {
     if !shared.persist.saves.begin_bg(crate::store::now_ms()) {
         return Err(crate::persist::save::ERR_BGSAVE_IN_PROGRESS);
     }
+    shared.persist.saves.tried(crate::store::now_ms() / 1000);
     let s = shared.clone();
     let spawned = std::thread::Builder::new().name("ringkv-bgsave".into()).spawn(move || {
         let ok = {
@@ -115,18 +116,51 @@ pub fn bgsave(shared: &Arc<Shared>) -> Result<(), &'static str> {
             tracing::info!("Background saving started");
             save(&s, Cut::Exclusive)
         };
-        if let Err(e) = &ok {
-            tracing::warn!("Background saving error: {e:#}");
-        } else {
-            tracing::info!("Background saving terminated with success");
-        }
-        s.persist.saves.end_bg(crate::store::now_ms(), ok.is_ok());
+        let outcome = match &ok {
+            Err(e) if s.persist.saves.aborting() => {
+                tracing::warn!("Background saving stopped: {e:#}");
+                None
+            }
+            Err(e) => {
+                tracing::warn!("Background saving error: {e:#}");
+                Some(false)
+            }
+            Ok(()) => {
+                tracing::info!("Background saving terminated with success");
+                Some(true)
+            }
+        };
+        s.persist.bgsave_done(crate::store::now_ms(), outcome);
     });
     if spawned.is_err() {
-        shared.persist.saves.end_bg(crate::store::now_ms(), false);
+        shared.persist.bgsave_done(crate::store::now_ms(), Some(false));
         return Err("ERR could not start the background save thread");
     }
     Ok(())
+}
+
+/// The save points, checked every [`crate::server::INST_SAMPLE_INTERVAL`] by the server's
+/// cron thread (Redis's serverCron): with no save or AOF rewrite running, start a BGSAVE
+/// when a point is reached — at least `changes` changes and more than `seconds` since the
+/// last successful save — unless the last BGSAVE failed less than
+/// [`BGSAVE_RETRY_DELAY_S`](crate::persist::save::BGSAVE_RETRY_DELAY_S) ago.
+pub fn cron(shared: &Arc<Shared>) {
+    let persist = &shared.persist;
+    if shared.shutting_down() || persist.saves.bg_in_progress() || persist.rewrite.in_progress() {
+        return;
+    }
+    let dirty = persist.dirty(shared.store.journal().changes());
+    let now_s = crate::store::now_ms() / 1000;
+    let since_save = now_s.saturating_sub(persist.last_save_unix());
+    let retry_ok = !persist.saves.bg_failed()
+        || now_s.saturating_sub(persist.saves.last_try_s()) > crate::persist::save::BGSAVE_RETRY_DELAY_S;
+    let due = persist.save_points().into_iter().find(|p| dirty >= p.changes && since_save > p.seconds);
+    if let (Some(point), true) = (due, retry_ok) {
+        tracing::info!("{} changes in {} seconds. Saving...", point.changes, point.seconds);
+        if let Err(e) = bgsave(shared) {
+            tracing::warn!("Can't start the background save: {e}");
+        }
+    }
 }
 
 /// Startup with `appendonly no`: load `dir/dbfilename` if it exists.
@@ -182,18 +216,21 @@ pub fn load_at_startup(shared: &Shared) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Install SAVE / BGSAVE's runner (a weak reference: the server owns `Shared`).
+/// Install SAVE / BGSAVE / SHUTDOWN's runner (a weak reference: the server owns `Shared`).
 pub fn install(shared: &Arc<Shared>) {
     let weak = Arc::downgrade(shared);
-    shared.persist.saves.set_runner(Box::new(move |background| {
+    shared.persist.saves.set_runner(Box::new(move |kind| {
         let shared = weak.upgrade().ok_or("ERR the server is shutting down")?;
-        if background {
-            return bgsave(&shared).map_err(str::to_string);
+        match kind {
+            Kind::Bgsave => bgsave(&shared).map_err(str::to_string),
+            Kind::Shutdown => super::shutdown::save_now(&shared).map_err(|_| "ERR".to_string()),
+            Kind::Save => {
+                let _slot = shared.persist.saves.try_slot().ok_or(crate::persist::save::ERR_BGSAVE_IN_PROGRESS)?;
+                save(&shared, Cut::AllShards).map_err(|e| {
+                    tracing::warn!("Error saving DB on disk: {e:#}");
+                    "ERR".to_string()
+                })
+            }
         }
-        let _slot = shared.persist.saves.try_slot().ok_or(crate::persist::save::ERR_BGSAVE_IN_PROGRESS)?;
-        save(&shared, Cut::AllShards).map_err(|e| {
-            tracing::warn!("Error saving DB on disk: {e:#}");
-            "ERR".to_string()
-        })
     }));
 }

@@ -159,7 +159,7 @@ fn cut(shared: &Shared, aof: &Aof, basename: &str) -> anyhow::Result<(Manifest, 
     manifest::store(dir, basename, &m)?;
     aof.prepare_switch(file, path);
     let journal = shared.store.journal();
-    journal.set_cut(journal.changes());
+    journal.set_cut(journal.last_seq());
     shared.store.begin_snapshot(crate::store::now_ms());
     let functions = crate::cmd::function::library_codes(shared);
     Ok((m, incr, functions))

@@ -136,7 +136,7 @@ impl Aof {
     /// An AOF appending to `file` (already positioned data: `size` bytes), in `dir`.
     pub fn new(policy: AppendFsync, dir: PathBuf, path: PathBuf, file: File, journal: Arc<Journal>) -> Aof {
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let seq = journal.changes();
+        let seq = journal.last_seq();
         Aof {
             policy,
             dir,

@@ -107,6 +107,9 @@ struct Order {
 pub struct Journal {
     /// The last number handed out; every change takes one: the dirty counter.
     seq: AtomicU64,
+    /// Changes made while the journal is off, counted per worker (the dirty counter without
+    /// a shared cache line: `appendonly no` writes pay a plain add on their own stripe).
+    off_changes: crate::counter::StripedCounter,
     /// True once the AOF consumes released pieces (otherwise units drop them).
     enabled: AtomicBool,
     order: Mutex<Order>,
@@ -154,6 +157,12 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
 impl Journal {
     /// Number of changes so far (the dirty counter; also the highest number handed out).
     pub fn changes(&self) -> u64 {
+        self.seq.load(Ordering::Acquire) + self.off_changes.load(Ordering::Relaxed)
+    }
+
+    /// The highest number handed out (the journal's order; [`Journal::changes`] also counts
+    /// changes made while it was off, which take no number).
+    pub fn last_seq(&self) -> u64 {
         self.seq.load(Ordering::Acquire)
     }
 
@@ -271,7 +280,12 @@ impl Journal {
         if let Some(seq) = taken {
             return enabled.then_some(seq);
         }
-        // Outside any unit (or another store's unit): a number of its own, filled at once.
+        // Outside any unit (or another store's unit): a number of its own, filled at once;
+        // with the journal off only the count matters (no shared counter on the write path).
+        if !enabled {
+            self.off_changes.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         if enabled && by_command {
             self.fill(&[seq], Vec::new());
