@@ -20,8 +20,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use crate::persist::rdb::encoding::with_compression;
 use crate::persist::rdb::{self, crc64};
-use crate::persist::save::{rdb_entry, Kind};
+use crate::persist::save::{rdb_entry, rdb_entry_lzf, Kind};
 use crate::shared::Shared;
 
 /// Buffer of the file writer.
@@ -42,7 +43,8 @@ pub fn save(shared: &Shared, cut: Cut) -> anyhow::Result<()> {
         let store = &shared.store;
         let sizes: Vec<(usize, usize)> =
             (0..store.databases()).map(|db| (store.db_len(db), store.db_expires(db))).collect();
-        store.begin_snapshot_with(crate::store::now_ms(), Some(rdb_entry), cut == Cut::AllShards);
+        let writer = if shared.persist.rdbcompression() { rdb_entry_lzf } else { rdb_entry };
+        store.begin_snapshot_with(crate::store::now_ms(), Some(writer), cut == Cut::AllShards);
         (crate::cmd::function::library_codes(shared), store.journal().changes(), sizes)
     };
     let written = write_file(shared, &functions, &sizes);
@@ -83,7 +85,7 @@ fn write_temp(
     };
     let mut head = Vec::new();
     let aux = rdb::Aux { ctime_unix: crate::store::now_ms() / 1000, used_mem: crate::alloc::used_memory() as u64 };
-    rdb::write_header(&mut head, &aux, functions);
+    with_compression(shared.persist.rdbcompression(), || rdb::write_header(&mut head, &aux, functions));
     put(&mut w, &head)?;
     super::write_snapshot(shared, |db, first, bytes| {
         if first {

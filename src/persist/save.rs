@@ -13,9 +13,15 @@ pub const BGSAVE_RETRY_DELAY_S: u64 = 5;
 pub const ERR_BGSAVE_IN_PROGRESS: &str = "ERR Background save already in progress";
 pub const ERR_REWRITE_RUNNING: &str = "ERR An AOF log rewriting in progress: can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.";
 
-/// The RDB record of one live entry (for `Store::begin_snapshot_with`).
+/// The RDB record of one live entry (for `Store::begin_snapshot_with`), strings written as
+/// they are (`rdbcompression no`).
 pub fn rdb_entry(out: &mut Vec<u8>, entry: &crate::store::Entry) {
     super::rdb::write_key(out, &entry.key, &entry.value, entry.expire_at_ms());
+}
+
+/// [`rdb_entry`] with strings LZF-compressed where Redis would (`rdbcompression yes`).
+pub fn rdb_entry_lzf(out: &mut Vec<u8>, entry: &crate::store::Entry) {
+    super::rdb::encoding::with_compression(true, || rdb_entry(out, entry));
 }
 
 /// Which save the command layer asks for.
