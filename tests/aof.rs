@@ -591,6 +591,37 @@ fn redis_loads_a_rewritten_directory(engine: Engine) {
     assert!(format!("{listed:?}").contains("rwf"), "the library is in the base: {listed:?}");
 }
 
+fn bgrewriteaof_with_appendonly_no_writes_the_directory(engine: Engine) {
+    // Redis 7.0 allows BGREWRITEAOF with appendonly no: it writes a base and a manifest
+    // naming it alone, and appends nothing. Writes after it are not in the directory; a start
+    // with appendonly yes loads the base (and adds an incremental file); so does redis-server.
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let server = Launch::new(engine).args(&["--dir", dir, "--save", ""]).start();
+    let mut c = server.redis();
+    populate(&mut c);
+    let ours = dump_all(&mut c);
+    let reply: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
+    assert_eq!(reply, "Background append only file rewriting started");
+    let info = wait_rewrites(&server, 1);
+    assert!(info.contains("aof_enabled:0\r\n") && info.contains("aof_last_bgrewrite_status:ok"), "{info}");
+    assert_eq!(manifest_lines(data.path()), ["file appendonly.aof.1.base.aof seq 1 type b"]);
+    let _: () = c.set("after", "1").unwrap();
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
+    wait_rewrites(&server, 2);
+    assert_eq!(manifest_lines(data.path()), ["file appendonly.aof.2.base.aof seq 2 type b"]);
+    assert!(!data.path().join("appendonlydir").join("appendonly.aof.1.base.aof").exists(), "the old base is gone");
+    let _: () = c.set("not_in_the_aof", "1").unwrap();
+    let ours_second: Vec<String> = dump_all(&mut c).into_iter().filter(|l| !l.contains("not_in_the_aof")).collect();
+    assert_eq!(ours_second.len(), ours.len() + 1);
+    drop(c);
+    drop(server);
+    let server = aof_server(engine, data.path(), "everysec", &["--save", ""]);
+    assert_eq!(dump_all(&mut server.redis()), ours_second);
+    drop(server);
+    let _ = redis_loads_the_same(data.path(), &ours_second, "the directory BGREWRITEAOF wrote with appendonly no");
+}
+
 fn the_aof_is_rewritten_automatically_when_it_grows(engine: Engine) {
     // auto-aof-rewrite-min-size 64kb, percentage 100: writing ~200 KB starts rewrites by
     // themselves; INFO reports them and the base holds the data; CONFIG SET 0 turns it off.
@@ -638,6 +669,7 @@ engine_tests!(
     rewrite_under_concurrent_writes_then_restart_gives_the_same_state,
     kill_9_during_a_rewrite_keeps_a_loadable_directory,
     redis_loads_a_rewritten_directory,
+    bgrewriteaof_with_appendonly_no_writes_the_directory,
     the_aof_is_rewritten_automatically_when_it_grows,
 );
 

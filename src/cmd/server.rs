@@ -138,12 +138,10 @@ pub const COMMANDS: &[Command] = &[
     },
 ];
 
-/// BGREWRITEAOF: hand a rewrite to the rewrite thread (`durability::rewrite`).
+/// BGREWRITEAOF: hand a rewrite to the rewrite thread (`durability::rewrite`); with
+/// `appendonly no` it writes the AOF directory's base and manifest without enabling appending,
+/// as Redis 7.0 does.
 fn bgrewriteaof(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
-    if ctx.shared.persist.aof().is_none() {
-        // Redis rewrites even with appendonly no; ringkv's rewrite needs the open AOF.
-        return ctx.error("ERR ringkv rewrites the append only file only with appendonly yes");
-    }
     match ctx.shared.persist.rewrite.request() {
         Ok(()) => reply::simple(ctx.out, b"Background append only file rewriting started"),
         Err(e) => ctx.error(e),

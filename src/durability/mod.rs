@@ -33,7 +33,8 @@ pub const AUTO_REWRITE_CHECK: Duration = Duration::from_millis(100);
 
 /// The threads [`start`] runs beside the engine, joined by [`stop`].
 pub struct Threads {
-    writer: std::thread::JoinHandle<()>,
+    /// The AOF writer (`appendonly yes` only).
+    writer: Option<std::thread::JoinHandle<()>>,
     rewriter: std::thread::JoinHandle<()>,
 }
 
@@ -44,7 +45,9 @@ pub fn start(shared: &Arc<Shared>) -> anyhow::Result<Option<Threads>> {
     rdb_save::install(shared);
     if config.appendonly != YesNo::Yes {
         rdb_save::load_at_startup(shared)?;
-        return Ok(None);
+        // BGREWRITEAOF works without the AOF too (it writes the directory, nothing appends).
+        let rewriter = rewrite::spawn_thread(shared.clone())?;
+        return Ok(Some(Threads { writer: None, rewriter }));
     }
     let dir = config.dir.join(&config.appenddirname);
     let basename = config.appendfilename.as_str();
@@ -91,7 +94,7 @@ pub fn start(shared: &Arc<Shared>) -> anyhow::Result<Option<Threads>> {
     let stop_shared = shared.clone();
     let writer = aof::spawn_background(aof, move || stop_shared.shutting_down());
     let rewriter = rewrite::spawn_thread(shared.clone())?;
-    Ok(Some(Threads { writer, rewriter }))
+    Ok(Some(Threads { writer: Some(writer), rewriter }))
 }
 
 /// A new AOF directory: empty RESP base, first incremental file, manifest.
@@ -119,7 +122,7 @@ fn create_dir(dir: &std::path::Path, basename: &str) -> anyhow::Result<Manifest>
 pub fn stop(shared: &Shared, threads: Option<Threads>) {
     shared.persist.saves.set_abort(true);
     shared.persist.rewrite.wake();
-    let writer = threads.map(|t| {
+    let writer = threads.and_then(|t| {
         let _ = t.rewriter.join();
         t.writer
     });

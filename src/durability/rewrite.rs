@@ -82,7 +82,14 @@ fn run(shared: &Shared) {
     let rw = &shared.persist.rewrite;
     rw.started(crate::store::now_ms());
     let Some(aof) = shared.persist.aof() else {
-        rw.finished(crate::store::now_ms(), false, 0);
+        tracing::info!("Background append only file rewriting started (appendonly no)");
+        let result = rewrite_without_aof(shared);
+        if let Err(e) = &result {
+            tracing::warn!("Background AOF rewrite failed: {e:#}");
+        } else {
+            tracing::info!("Background AOF rewrite finished successfully");
+        }
+        rw.finished(crate::store::now_ms(), result.is_ok(), 0);
         return;
     };
     tracing::info!("Background append only file rewriting started");
@@ -134,6 +141,40 @@ fn rewrite(shared: &Shared, aof: &Aof) -> anyhow::Result<()> {
     }
     manifest::sync_dir(&dir)?;
     aof.set_other_sizes(base_size, base_size);
+    Ok(())
+}
+
+/// BGREWRITEAOF with `appendonly no` (Redis 7.0 allows it): a new base from a snapshot
+/// taken under the exclusive side, and a manifest naming that base alone (Redis moves the
+/// incremental files to history and deletes them); nothing is appended afterwards. Starting
+/// later with `appendonly yes` loads the base and adds an incremental file.
+fn rewrite_without_aof(shared: &Shared) -> anyhow::Result<()> {
+    let dir = shared.config.dir.join(&shared.config.appenddirname);
+    let basename = shared.config.appendfilename.as_str();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    let functions = {
+        let _exclusive = shared.isolation.exclusive();
+        shared.store.begin_snapshot(crate::store::now_ms());
+        crate::cmd::function::library_codes(shared)
+    };
+    let written = write_base(shared, &temp, &functions);
+    shared.store.end_snapshot();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    let old_manifest = manifest::load(&dir, basename)?.unwrap_or_default();
+    let base = old_manifest.next_base(basename);
+    std::fs::rename(&temp, dir.join(&base.name)).with_context(|| format!("renaming to {}", base.name))?;
+    manifest::sync_dir(&dir)?;
+    manifest::store(&dir, basename, &Manifest { base: Some(base), incrs: Vec::new() })?;
+    for old in old_manifest.base.iter().chain(&old_manifest.incrs) {
+        if let Err(e) = std::fs::remove_file(dir.join(&old.name)) {
+            tracing::warn!("could not remove the old AOF file {}: {e}", old.name);
+        }
+    }
+    manifest::sync_dir(&dir)?;
     Ok(())
 }
 
