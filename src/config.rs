@@ -415,6 +415,10 @@ pub struct Config {
     /// instead of refusing to start.
     #[arg(long, value_enum, default_value_t = YesNo::Yes)]
     pub aof_load_truncated: YesNo,
+    /// The AOF base written by a rewrite (and at creation) is an RDB image (`*.base.rdb`,
+    /// smaller and faster to load) instead of RESP commands (`*.base.aof`).
+    #[arg(long, value_enum, default_value_t = YesNo::Yes)]
+    pub aof_use_rdb_preamble: YesNo,
     /// Rewrite the AOF when it has grown by this percentage since the last rewrite (0 = never).
     #[arg(long, default_value_t = 100)]
     pub auto_aof_rewrite_percentage: u64,

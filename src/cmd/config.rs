@@ -140,6 +140,7 @@ const PARAMS: &[Param] = &[
     fixed("appendfilename", |s| s.config.appendfilename.clone()),
     fixed("appenddirname", |s| s.config.appenddirname.clone()),
     fixed("aof-load-truncated", |s| yes_no(s.config.aof_load_truncated == crate::config::YesNo::Yes)),
+    runtime("aof-use-rdb-preamble", |s| yes_no(s.persist.rdb_preamble()), set_rdb_preamble),
     runtime(
         "auto-aof-rewrite-percentage",
         |s| s.persist.auto_rewrite_percentage().to_string(),
@@ -192,6 +193,14 @@ fn set_rdbcompression(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
     let on = parse_bool(v)?;
     if apply {
         s.persist.set_rdbcompression(on);
+    }
+    Ok(())
+}
+
+fn set_rdb_preamble(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let on = parse_bool(v)?;
+    if apply {
+        s.persist.set_rdb_preamble(on);
     }
     Ok(())
 }

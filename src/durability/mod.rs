@@ -6,8 +6,9 @@
 //! the command layer are in [`crate::persist`].
 //!
 //! Startup: with `--appendonly yes`, the directory `--dir/--appenddirname` is loaded if it has
-//! a manifest; otherwise a new one is created with an empty RESP base and an incremental file,
-//! as Redis 7.0 does on first start (`aof-use-rdb-preamble no`). The journal is then enabled
+//! a manifest; otherwise a new one is created with an empty base (an RDB image holding no key
+//! with `aof-use-rdb-preamble yes`, an empty RESP file with `no`) and an incremental file, as
+//! Redis 7.0 does on first start. The journal is then enabled
 //! and the last incremental file opened for appending. Two threads run beside the engine: the
 //! AOF writer (`persist::aof`) and the rewrite thread, which waits for BGREWRITEAOF and checks
 //! the automatic trigger every [`AUTO_REWRITE_CHECK`].
@@ -62,7 +63,10 @@ pub fn start(shared: &Arc<Shared>) -> anyhow::Result<Option<Threads>> {
             );
             m
         }
-        None => create_dir(&dir, basename)?,
+        None => {
+            let rdb_base = shared.persist.rdb_preamble().then(|| rdb_save::empty_image(shared));
+            create_dir(&dir, basename, rdb_base)?
+        }
     };
     if manifest.incrs.is_empty() {
         let incr = manifest.next_incr(basename);
@@ -97,13 +101,18 @@ pub fn start(shared: &Arc<Shared>) -> anyhow::Result<Option<Threads>> {
     Ok(Some(Threads { writer: Some(writer), rewriter }))
 }
 
-/// A new AOF directory: empty RESP base, first incremental file, manifest.
-fn create_dir(dir: &std::path::Path, basename: &str) -> anyhow::Result<Manifest> {
+/// A new AOF directory: an empty base (RESP, or `rdb_base`: an RDB image holding no key),
+/// the first incremental file, the manifest.
+fn create_dir(dir: &std::path::Path, basename: &str, rdb_base: Option<Vec<u8>>) -> anyhow::Result<Manifest> {
+    use std::io::Write;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut m = Manifest::default();
-    let base = m.next_base(basename);
-    for name in [&base.name, &m.next_incr(basename).name] {
-        std::fs::File::create(dir.join(name)).and_then(|f| f.sync_all()).with_context(|| format!("creating {name}"))?;
+    let base = m.next_base(basename, rdb_base.is_some());
+    let contents = [rdb_base.unwrap_or_default(), Vec::new()];
+    for (name, bytes) in [&base.name, &m.next_incr(basename).name].into_iter().zip(contents) {
+        std::fs::File::create(dir.join(name))
+            .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()))
+            .with_context(|| format!("creating {name}"))?;
     }
     tracing::info!("Creating AOF base file {} on server start", base.name);
     m.base = Some(base);

@@ -41,10 +41,8 @@ pub fn save(shared: &Shared, cut: Cut) -> anyhow::Result<()> {
     let (functions, changes, sizes) = {
         let _exclusive = (cut == Cut::Exclusive).then(|| shared.isolation.exclusive());
         let store = &shared.store;
-        let sizes: Vec<(usize, usize)> =
-            (0..store.databases()).map(|db| (store.db_len(db), store.db_expires(db))).collect();
-        let writer = if shared.persist.rdbcompression() { rdb_entry_lzf } else { rdb_entry };
-        store.begin_snapshot_with(crate::store::now_ms(), Some(writer), cut == Cut::AllShards);
+        let sizes = db_sizes(shared);
+        store.begin_snapshot_with(crate::store::now_ms(), Some(entry_writer(shared)), cut == Cut::AllShards);
         (crate::cmd::function::library_codes(shared), store.journal().changes(), sizes)
     };
     let written = write_file(shared, &functions, &sizes);
@@ -55,11 +53,40 @@ pub fn save(shared: &Shared, cut: Cut) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keys and keys with a deadline per database (the RESIZEDB hints), read at a cut.
+pub(crate) fn db_sizes(shared: &Shared) -> Vec<(usize, usize)> {
+    let store = &shared.store;
+    (0..store.databases()).map(|db| (store.db_len(db), store.db_expires(db))).collect()
+}
+
+/// The snapshot's entry format: RDB records, compressed as `rdbcompression` says.
+pub(crate) fn entry_writer(shared: &Shared) -> crate::store::SnapshotWriter {
+    if shared.persist.rdbcompression() {
+        rdb_entry_lzf
+    } else {
+        rdb_entry
+    }
+}
+
+/// An RDB image holding no key (an AOF directory's first base with the RDB preamble).
+pub(crate) fn empty_image(shared: &Shared) -> Vec<u8> {
+    let mut out = Vec::new();
+    rdb::write_header(&mut out, &aux(true), &[]);
+    let check = shared.config.rdbchecksum == crate::config::YesNo::Yes;
+    let crc = crc64::update(0, &out);
+    out.extend_from_slice(&rdb::eof_trailer(check.then_some(crc)));
+    out
+}
+
+fn aux(aof_base: bool) -> rdb::Aux {
+    rdb::Aux { ctime_unix: crate::store::now_ms() / 1000, used_mem: crate::alloc::used_memory() as u64, aof_base }
+}
+
 /// The file: temp, fsync, rename, fsync the directory.
 fn write_file(shared: &Shared, functions: &[Vec<u8>], sizes: &[(usize, usize)]) -> anyhow::Result<()> {
     let dir = &shared.config.dir;
     let temp = dir.join(format!("temp-{}.rdb", std::process::id()));
-    let result = write_temp(shared, &temp, functions, sizes);
+    let result = write_temp(shared, &temp, functions, sizes, false);
     if let Err(e) = result {
         let _ = std::fs::remove_file(&temp);
         return Err(e);
@@ -70,11 +97,14 @@ fn write_file(shared: &Shared, functions: &[Vec<u8>], sizes: &[(usize, usize)]) 
     Ok(())
 }
 
-fn write_temp(
+/// Write the marked snapshot as an RDB image to `temp` and fsync it (`aof_base`: as an AOF
+/// directory's RDB-preamble base). The caller marked the store with [`entry_writer`].
+pub(crate) fn write_temp(
     shared: &Shared,
     temp: &std::path::Path,
     functions: &[Vec<u8>],
     sizes: &[(usize, usize)],
+    aof_base: bool,
 ) -> anyhow::Result<()> {
     let file = File::create(temp).with_context(|| format!("creating {}", temp.display()))?;
     let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
@@ -84,7 +114,7 @@ fn write_temp(
         w.write_all(bytes)
     };
     let mut head = Vec::new();
-    let aux = rdb::Aux { ctime_unix: crate::store::now_ms() / 1000, used_mem: crate::alloc::used_memory() as u64 };
+    let aux = aux(aof_base);
     with_compression(shared.persist.rdbcompression(), || rdb::write_header(&mut head, &aux, functions));
     put(&mut w, &head)?;
     super::write_snapshot(shared, |db, first, bytes| {
@@ -175,12 +205,33 @@ pub fn load_at_startup(shared: &Shared) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let _clock = crate::store::FrozenClock::start();
+    let (keys, expired) = load_bytes(shared, &bytes).map_err(|e| {
+        anyhow::anyhow!("Short read or OOM loading DB. Unrecoverable error, aborting now. ({}: {e})", path.display())
+    })?;
+    let saves = &shared.persist.saves;
+    saves.loaded_keys.store(keys, std::sync::atomic::Ordering::Relaxed);
+    saves.loaded_expired.store(expired, std::sync::atomic::Ordering::Relaxed);
+    shared.persist.saved(
+        std::fs::metadata(&path)
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .map_or(0, |t| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())),
+        shared.store.journal().changes(),
+    );
+    tracing::info!(keys, expired, "DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Load an RDB image (a dump.rdb, or an AOF directory's RDB-preamble base) into the store:
+/// function libraries, then keys (those already expired are skipped). Returns the keys
+/// loaded and skipped.
+pub fn load_bytes(shared: &Shared, bytes: &[u8]) -> Result<(u64, u64), rdb::RdbError> {
     let now = crate::store::now_ms();
     let (mut keys, mut expired) = (0u64, 0u64);
     let mut client = crate::cmd::ClientState::new(shared);
     let check = shared.config.rdbchecksum == crate::config::YesNo::Yes;
     let store = &shared.store;
-    rdb::load(&bytes, check, |item| {
+    rdb::load(bytes, check, |item| {
         match item {
             rdb::Item::Aux(..) => {}
             rdb::Item::Function(code) => {
@@ -200,22 +251,8 @@ pub fn load_at_startup(shared: &Shared) -> anyhow::Result<()> {
             }
         }
         Ok(())
-    })
-    .map_err(|e| {
-        anyhow::anyhow!("Short read or OOM loading DB. Unrecoverable error, aborting now. ({}: {e})", path.display())
     })?;
-    let saves = &shared.persist.saves;
-    saves.loaded_keys.store(keys, std::sync::atomic::Ordering::Relaxed);
-    saves.loaded_expired.store(expired, std::sync::atomic::Ordering::Relaxed);
-    shared.persist.saved(
-        std::fs::metadata(&path)
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .map_or(0, |t| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())),
-        store.journal().changes(),
-    );
-    tracing::info!(keys, expired, "DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
-    Ok(())
+    Ok((keys, expired))
 }
 
 /// Install SAVE / BGSAVE / SHUTDOWN's runner (a weak reference: the server owns `Shared`).

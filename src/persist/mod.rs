@@ -65,6 +65,8 @@ pub struct Persist {
     rdb_misconf: AtomicBool,
     /// `rdbcompression`.
     rdbcompression: AtomicBool,
+    /// `aof-use-rdb-preamble`.
+    rdb_preamble: AtomicBool,
 }
 
 /// The rewrite's state (INFO persistence) and the request the rewrite thread waits for.
@@ -183,6 +185,7 @@ impl Persist {
             stop_writes: AtomicBool::new(config.stop_writes_on_bgsave_error == crate::config::YesNo::Yes),
             rdb_misconf: AtomicBool::new(false),
             rdbcompression: AtomicBool::new(config.rdbcompression == crate::config::YesNo::Yes),
+            rdb_preamble: AtomicBool::new(config.aof_use_rdb_preamble == crate::config::YesNo::Yes),
         }
     }
 
@@ -215,6 +218,15 @@ impl Persist {
 
     pub fn set_rdbcompression(&self, on: bool) {
         self.rdbcompression.store(on, Ordering::Relaxed);
+    }
+
+    /// `aof-use-rdb-preamble`: the next AOF base is an RDB image.
+    pub fn rdb_preamble(&self) -> bool {
+        self.rdb_preamble.load(Ordering::Relaxed)
+    }
+
+    pub fn set_rdb_preamble(&self, on: bool) {
+        self.rdb_preamble.store(on, Ordering::Relaxed);
     }
 
     /// A background save ended (`Some(ok)`, `None`: stopped): its status and the MISCONF
