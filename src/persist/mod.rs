@@ -8,13 +8,17 @@
 //! - [`aof`] — the writer: one flush at a time, `always` / `everysec` / `no`, write failures
 //!   (MISCONF) and recovery, the move to a new incremental file at a rewrite's cut.
 //! - [`manifest`] — the directory's manifest (`file … seq … type …`), replaced atomically.
+//! - [`rdb`] — the RDB format (files, DUMP payloads, RDB-preamble AOF bases, LZF);
+//!   [`save`] — SAVE / BGSAVE / shutdown-save state, save points' retry, the snapshot slot.
 //!
 //! # What `appendonly` costs the request path
 //!
 //! `appendonly no` (the default): the journal is off; a command pays one relaxed load of its
 //! `enabled` flag in `cmd::execute` and `cmd::call`, and each change one more in the store's
-//! modification funnel (`Shard::touch`), nothing else (no thread-local unit, no shared
-//! counter). Measured in `docs/persistence.md`.
+//! modification funnel (`Shard::touch`) plus a plain add on the worker's own stripe of the
+//! change counter save points read (no thread-local unit, no shared counter). Every write
+//! command also pays one relaxed load for the RDB MISCONF flag
+//! (`stop-writes-on-bgsave-error`, see [`Persist::misconf`]). Measured in `docs/persistence.md`.
 //!
 //! `appendonly yes`: per command a thread-local unit (begun and filled), per lock section
 //! that changes something one `fetch_add` on the journal's shared counter (a contended cache
