@@ -66,7 +66,9 @@ fn save_point_triggers_a_bgsave_and_a_restart_loads_it(engine: Engine) {
     assert_eq!(call(&server, "RPUSH l a b c"), ":3");
     let changes: u64 = field(&server, "rdb_changes_since_last_save").parse().unwrap();
     assert!(changes >= 2, "{changes}");
-    wait_for("the save point's BGSAVE", &server, || field(&server, "rdb_saves") == "1");
+    wait_for("the save point's BGSAVE", &server, || {
+        field(&server, "rdb_saves") == "1" && field(&server, "rdb_bgsave_in_progress") == "0"
+    });
     assert!(data.path().join("dump.rdb").exists());
     assert_eq!(field(&server, "rdb_changes_since_last_save"), "0");
     assert_eq!(field(&server, "rdb_last_bgsave_status"), "ok");

@@ -43,6 +43,7 @@ fn save(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
     if ctx.shared.persist.saves.bg_in_progress() {
         return ctx.error(ERR_BGSAVE_IN_PROGRESS);
     }
+    ctx.shared.persist.saves.count_save();
     match ctx.shared.persist.saves.run(crate::persist::save::Kind::Save) {
         Ok(()) => ctx.ok(),
         Err(e) => ctx.error(&e),

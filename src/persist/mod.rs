@@ -257,7 +257,6 @@ impl Persist {
     pub fn saved(&self, unix_s: u64, changes: u64) {
         self.last_save_unix.store(unix_s, Ordering::Relaxed);
         self.changes_at_save.store(changes, Ordering::Relaxed);
-        self.saves.count_save();
         // A good save, foreground or not, clears the failed status (Redis's rdbSave).
         self.saves.clear_failed();
         self.update_rdb_misconf();

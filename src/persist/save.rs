@@ -85,7 +85,8 @@ pub struct Saves {
     shutdown_mode: std::sync::atomic::AtomicU8,
     /// The shutdown's first save (before the engine stopped) was written.
     shutdown_saved: AtomicBool,
-    /// Successful saves (`rdb_saves`).
+    /// Saves started by SAVE and BGSAVE, failed ones included (`rdb_saves`, Redis 7.0's
+    /// `stat_rdb_saves`: not FLUSHALL's or loading's).
     saves: AtomicU64,
     /// Keys loaded at startup (`rdb_last_load_keys_loaded`) and skipped as expired.
     pub loaded_keys: AtomicU64,
@@ -142,6 +143,7 @@ impl Saves {
             return false;
         }
         self.bg_started_ms.store(now_ms, Ordering::Relaxed);
+        self.count_save();
         true
     }
     pub fn bg_in_progress(&self) -> bool {
