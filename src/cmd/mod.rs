@@ -591,7 +591,7 @@ fn run_isolated(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>, read: 
         let _exclusive = shared.isolation.exclusive();
         return call(ctx, cmd, argv);
     }
-    if cmd.name == "shutdown" {
+    if cmd.flags & ALLOW_BUSY != 0 && cmd.name == "shutdown" {
         // SHUTDOWN may save (durability::shutdown): it stops a running snapshot and takes the
         // exclusive side for its cut, so it runs holding no side of the lock.
         read.release();
