@@ -33,6 +33,11 @@ RUN cargo build --release --locked --bins \
 # ---- run ------------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 RUN useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --uid 999 ringkv
+# The data directory (dump.rdb, appendonlydir), the working directory and so the default
+# --dir, as /data in the official Redis image: save points are on by default and SIGTERM saves.
+RUN mkdir /data && chown ringkv:ringkv /data
+WORKDIR /data
+VOLUME /data
 COPY --from=build /src/target/release/ringkv-server /src/target/release/ringkv-cli /usr/local/bin/
 COPY LICENSE /usr/share/doc/ringkv/LICENSE
 USER ringkv

@@ -90,6 +90,7 @@ impl Server {
         let port = free_port();
         let stderr = std::fs::File::create(&stderr_path).map_err(|e| format!("stderr log: {e}"))?;
         let child = Command::new(server_binary())
+            .current_dir(dir.path())
             .arg("--unixsocket")
             .arg(&sock)
             .args(["--port", &port.to_string()])

@@ -151,6 +151,85 @@ impl AppendFsync {
     }
 }
 
+/// Redis 7.0's default save points (`save 3600 1 300 100 60 10000`).
+pub const SAVE_DEFAULT: &str = "3600 1 300 100 60 10000";
+
+/// One save point: BGSAVE when `changes` changes were made and more than `seconds` passed
+/// since the last successful save.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SavePoint {
+    pub seconds: u64,
+    pub changes: u64,
+}
+
+/// Redis's text of a rejected `save` value (CONFIG SET and the config file).
+pub const ERR_SAVE_PARAMS: &str = "Invalid save parameters";
+
+/// Parse one `save` value as Redis 7.0's `setConfigSaveOption` does: the words are split at
+/// single spaces; `""` means no points; an even count of integers, seconds >= 1 and
+/// changes >= 0 (each word read as `strtoll`, which takes an empty word as 0).
+pub fn parse_save_points(text: &str) -> Result<Vec<SavePoint>, &'static str> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let words: Vec<&str> = text.split(' ').collect();
+    if !words.len().is_multiple_of(2) {
+        return Err(ERR_SAVE_PARAMS);
+    }
+    let mut points = Vec::with_capacity(words.len() / 2);
+    for pair in words.chunks(2) {
+        let seconds = strtoll_whole(pair[0]).filter(|&n| n >= 1).ok_or(ERR_SAVE_PARAMS)?;
+        let changes = strtoll_whole(pair[1]).filter(|&n| n >= 0).ok_or(ERR_SAVE_PARAMS)?;
+        points.push(SavePoint { seconds: seconds as u64, changes: changes as u64 });
+    }
+    Ok(points)
+}
+
+/// The save points of `--save` values in order: each value's points are added to those
+/// before it, `""` clears them (Redis reads repeated `save` lines so).
+pub fn save_points(values: &[String]) -> Vec<SavePoint> {
+    let mut points = Vec::new();
+    for value in values {
+        match parse_save_points(value) {
+            Ok(more) if more.is_empty() => points.clear(),
+            Ok(more) => points.extend(more),
+            Err(_) => {} // refused by the flag's parser already
+        }
+    }
+    points
+}
+
+/// Save points as CONFIG GET shows them: `"3600 1 300 100"`.
+pub fn format_save_points(points: &[SavePoint]) -> String {
+    points.iter().map(|p| format!("{} {}", p.seconds, p.changes)).collect::<Vec<_>>().join(" ")
+}
+
+/// C's `strtoll` when the whole word must be consumed: leading whitespace, a sign, digits
+/// (none: 0); out of range clamps, as strtoll does.
+fn strtoll_whole(word: &str) -> Option<i64> {
+    let t = word.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty() && !t.is_empty() {
+        return None; // a lone sign: strtoll reads nothing, the word is not consumed
+    }
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for b in digits.bytes() {
+        n = n.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+    }
+    Some(if negative { -n } else { n })
+}
+
+fn parse_save_flag(s: &str) -> Result<String, String> {
+    parse_save_points(s).map(|_| s.to_string()).map_err(str::to_string)
+}
+
 /// `yes`/`no` flag values, as Redis spells them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum YesNo {
@@ -314,6 +393,18 @@ pub struct Config {
     /// End RDB files with a CRC64 checksum and verify it on load (no: write 0, skip checks).
     #[arg(long, value_enum, default_value_t = YesNo::Yes)]
     pub rdbchecksum: YesNo,
+    /// Save points, `"<seconds> <changes> ..."`: BGSAVE when at least <changes> changes were
+    /// made and more than <seconds> passed since the last save. Repeatable (the points
+    /// accumulate, as `save` lines in redis.conf); `""` removes every point before it.
+    #[arg(long, default_value = SAVE_DEFAULT, value_parser = parse_save_flag, action = clap::ArgAction::Append)]
+    pub save: Vec<String>,
+    /// After a failed background save, refuse write commands with -MISCONF until a save
+    /// succeeds (only while save points are configured).
+    #[arg(long, value_enum, default_value_t = YesNo::Yes)]
+    pub stop_writes_on_bgsave_error: YesNo,
+    /// Compress strings longer than 20 bytes with LZF in RDB files (when it saves space).
+    #[arg(long, value_enum, default_value_t = YesNo::Yes)]
+    pub rdbcompression: YesNo,
     /// Base name of the AOF files (`<name>.1.base.aof`, `<name>.1.incr.aof`, `<name>.manifest`).
     #[arg(long, default_value = "appendonly.aof")]
     pub appendfilename: String,
@@ -324,6 +415,10 @@ pub struct Config {
     /// instead of refusing to start.
     #[arg(long, value_enum, default_value_t = YesNo::Yes)]
     pub aof_load_truncated: YesNo,
+    /// The AOF base written by a rewrite (and at creation) is an RDB image (`*.base.rdb`,
+    /// smaller and faster to load) instead of RESP commands (`*.base.aof`).
+    #[arg(long, value_enum, default_value_t = YesNo::Yes)]
+    pub aof_use_rdb_preamble: YesNo,
     /// Rewrite the AOF when it has grown by this percentage since the last rewrite (0 = never).
     #[arg(long, default_value_t = 100)]
     pub auto_aof_rewrite_percentage: u64,
@@ -579,5 +674,27 @@ mod tests {
         assert_eq!(parse(&["--tcp-backlog", "0"]).unwrap().tcp_backlog, 0);
         let err = parse(&["--tcp-backlog", "2147483648"]).unwrap_err().to_string();
         assert!(err.contains("argument must be between 0 and 2147483647 inclusive"), "{err}");
+    }
+
+    #[test]
+    fn save_points_parse_as_redis_and_accumulate() {
+        let sp = |seconds, changes| SavePoint { seconds, changes };
+        assert_eq!(parse_save_points(""), Ok(vec![]));
+        assert_eq!(parse_save_points("3600 1 300 100"), Ok(vec![sp(3600, 1), sp(300, 100)]));
+        assert_eq!(parse_save_points("10 "), Ok(vec![sp(10, 0)]), "strtoll reads an empty word as 0");
+        assert_eq!(parse_save_points("+10 0"), Ok(vec![sp(10, 0)]));
+        for bad in ["1 2 3", "0 1", "abc 1", "10 -1", "  10   1  ", "10  1", "10 1x", "- 1"] {
+            assert_eq!(parse_save_points(bad), Err(ERR_SAVE_PARAMS), "{bad:?}");
+        }
+        let parse =
+            |args: &[&str]| Config::try_parse_from(std::iter::once("ringkv-server").chain(args.iter().copied()));
+        assert_eq!(save_points(&Config::defaults().save), vec![sp(3600, 1), sp(300, 100), sp(60, 10000)]);
+        let c = parse(&["--save", "5 5", "--save", "7 7"]).unwrap();
+        assert_eq!(save_points(&c.save), vec![sp(5, 5), sp(7, 7)]);
+        let c = parse(&["--save", "5 5", "--save", "", "--save", "9 9"]).unwrap();
+        assert_eq!(save_points(&c.save), vec![sp(9, 9)], "\"\" clears what came before");
+        assert!(save_points(&parse(&["--save", ""]).unwrap().save).is_empty());
+        assert!(parse(&["--save", "1 2 3"]).unwrap_err().to_string().contains(ERR_SAVE_PARAMS));
+        assert_eq!(format_save_points(&[sp(3600, 1), sp(300, 100)]), "3600 1 300 100");
     }
 }

@@ -53,8 +53,10 @@
 //!   in its header); what the AOF records for a command is `cmd::propagate`.
 //!   [`durability`] — what drives the whole server: loading the AOF at startup (torn tails),
 //!   BGREWRITEAOF from a fork-free point-in-time snapshot (`durability::rewrite`), shutdown.
-//!   RDB: the version-10 codec is `persist::rdb` (files and DUMP payloads), SAVE / BGSAVE
-//!   and loading `dump.rdb` are `durability::rdb_save` (the same snapshot, RDB records).
+//!   RDB: the version-10 codec is `persist::rdb` (files, DUMP payloads, RDB-preamble AOF
+//!   bases, LZF), SAVE / BGSAVE, the save points and loading `dump.rdb` are
+//!   `durability::rdb_save` (the same snapshot, RDB records), saving at shutdown
+//!   `durability::shutdown`.
 //! - [`reply`] — reply encoding: commands describe each reply once in RESP3 terms (map, set,
 //!   double, null, …) and the connection's protocol (`HELLO 2|3`) picks the bytes.
 //!   [`glob`] — Redis glob patterns. [`args`] — the text rules server and CLI share:

@@ -202,8 +202,9 @@ fn remove_stale_socket(path: &Path) -> Result<(), BindError> {
     }
 }
 
-/// Install signal handling: the first SIGINT/SIGTERM starts a graceful shutdown (later ones
-/// are logged; the shutdown is bounded anyway); SIGHUP reopens the log file (logrotate) and
+/// Install signal handling: the first SIGINT/SIGTERM starts a graceful shutdown, after the
+/// save Redis makes then (`durability::shutdown`; later signals are logged, the shutdown is
+/// bounded anyway); SIGHUP reopens the log file (logrotate) and
 /// is otherwise ignored, as Redis does (its default action would kill the server, leave the
 /// socket file and lose every key).
 pub fn install_signal_handlers(shared: &Arc<Shared>) -> anyhow::Result<()> {
@@ -220,8 +221,13 @@ pub fn install_signal_handlers(shared: &Arc<Shared>) -> anyhow::Result<()> {
                 },
                 _ if shared.shutting_down() => tracing::info!(signal = sig, "already shutting down"),
                 _ => {
-                    tracing::info!(signal = sig, "shutting down");
-                    shared.begin_shutdown();
+                    tracing::info!(signal = sig, "Received signal, scheduling shutdown...");
+                    // Save first when save points are configured; a failed save keeps the
+                    // server running, as in Redis (durability::shutdown).
+                    let mode = crate::persist::save::ShutdownSave::Default;
+                    if crate::durability::shutdown::prepare(&shared, mode, false).is_ok() {
+                        shared.begin_shutdown();
+                    }
                 }
             }
         }
@@ -300,8 +306,9 @@ impl Drop for PidFile {
 /// How often INFO's instantaneous metrics are sampled (Redis: every 100 ms, in serverCron).
 pub const INST_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Sample INFO's instantaneous metrics on a timer until shutdown (a detached thread that
-/// wakes ten times a second; it only reads counters).
+/// The server's cron until shutdown (a detached thread that wakes ten times a second):
+/// sample INFO's instantaneous metrics (it only reads counters) and check the save points
+/// (`durability::rdb_save::cron`).
 fn spawn_sampler(shared: &Arc<Shared>) -> anyhow::Result<()> {
     let shared = shared.clone();
     std::thread::Builder::new()
@@ -309,6 +316,7 @@ fn spawn_sampler(shared: &Arc<Shared>) -> anyhow::Result<()> {
         .spawn(move || {
             while !shared.shutting_down() {
                 shared.sample_instantaneous();
+                crate::durability::rdb_save::cron(&shared);
                 std::thread::sleep(INST_SAMPLE_INTERVAL);
             }
         })

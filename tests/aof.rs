@@ -329,6 +329,45 @@ fn redis_loads_ringkv_aof_and_ringkv_loads_redis_aof(engine: Engine) {
     assert_eq!(dump_all(&mut server.redis()), theirs, "ringkv loaded redis-server's AOF differently");
 }
 
+fn ringkv_loads_redis_rdb_preamble_aof(engine: Engine) {
+    // redis-server with Redis 7.0's default aof-use-rdb-preamble yes: its rewritten
+    // directory (an RDB base with the data + an incremental file) loads in ringkv the same;
+    // ringkv's own rewrite (an RDB base too) loads back in redis-server.
+    let data = tempfile::tempdir().unwrap();
+    let Some(redis) = Redis::start(data.path(), &["--appendonly", "yes", "--aof-use-rdb-preamble", "yes"]) else {
+        return;
+    };
+    let mut r = redis.conn().unwrap();
+    populate(&mut r);
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut r).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info: String = redis::cmd("INFO").arg("persistence").query(&mut r).unwrap();
+        if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrites:1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "redis-server's rewrite did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _: () = r.set("after_rewrite", "1").unwrap();
+    let theirs = dump_all(&mut r);
+    drop(r);
+    redis.shutdown();
+    let names = std::fs::read_to_string(data.path().join("appendonlydir").join("appendonly.aof.manifest")).unwrap();
+    assert!(names.contains(".base.rdb"), "{names}");
+    let server = aof_server(engine, data.path(), "always", &[]);
+    let mut c = server.redis();
+    assert_eq!(dump_all(&mut c), theirs, "ringkv loaded redis-server's RDB-preamble AOF differently");
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
+    wait_rewrites(&server, 1);
+    let _: () = c.set("after_ours", "1").unwrap();
+    let ours = dump_all(&mut c);
+    drop(c);
+    server.stop();
+    assert!(manifest_lines(data.path())[0].contains(".base.rdb"));
+    let _ = redis_loads_the_same(data.path(), &ours, "ringkv's RDB-preamble AOF");
+}
+
 /// The incremental file's commands, upper-cased names first, for "is X recorded" checks.
 fn recorded_names(dir: &Path) -> Vec<String> {
     let text = std::fs::read(incr_file(dir)).unwrap();
@@ -523,13 +562,13 @@ fn rewrite_under_concurrent_writes_then_restart_gives_the_same_state(engine: Eng
     drop(c);
     server.stop();
     let lines = manifest_lines(data.path());
-    assert_eq!(lines, ["file appendonly.aof.3.base.aof seq 3 type b", "file appendonly.aof.3.incr.aof seq 3 type i"]);
+    assert_eq!(lines, ["file appendonly.aof.3.base.rdb seq 3 type b", "file appendonly.aof.3.incr.aof seq 3 type i"]);
     let mut names: Vec<String> = std::fs::read_dir(data.path().join("appendonlydir"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["appendonly.aof.3.base.aof", "appendonly.aof.3.incr.aof", "appendonly.aof.manifest"]);
+    assert_eq!(names, ["appendonly.aof.3.base.rdb", "appendonly.aof.3.incr.aof", "appendonly.aof.manifest"]);
     let server = aof_server(engine, data.path(), "everysec", &[]);
     let after = dump_all(&mut server.redis());
     assert_eq!(after.len(), before.len());
@@ -591,11 +630,44 @@ fn redis_loads_a_rewritten_directory(engine: Engine) {
     assert!(format!("{listed:?}").contains("rwf"), "the library is in the base: {listed:?}");
 }
 
+fn bgrewriteaof_with_appendonly_no_writes_the_directory(engine: Engine) {
+    // Redis 7.0 allows BGREWRITEAOF with appendonly no: it writes a base and a manifest
+    // naming it alone, and appends nothing. Writes after it are not in the directory; a start
+    // with appendonly yes loads the base (and adds an incremental file); so does redis-server.
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let server = Launch::new(engine).args(&["--dir", dir, "--save", ""]).start();
+    let mut c = server.redis();
+    populate(&mut c);
+    let ours = dump_all(&mut c);
+    let reply: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
+    assert_eq!(reply, "Background append only file rewriting started");
+    let info = wait_rewrites(&server, 1);
+    assert!(info.contains("aof_enabled:0\r\n") && info.contains("aof_last_bgrewrite_status:ok"), "{info}");
+    assert_eq!(manifest_lines(data.path()), ["file appendonly.aof.1.base.rdb seq 1 type b"]);
+    let _: () = c.set("after", "1").unwrap();
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
+    wait_rewrites(&server, 2);
+    assert_eq!(manifest_lines(data.path()), ["file appendonly.aof.2.base.rdb seq 2 type b"]);
+    assert!(!data.path().join("appendonlydir").join("appendonly.aof.1.base.rdb").exists(), "the old base is gone");
+    let _: () = c.set("not_in_the_aof", "1").unwrap();
+    let ours_second: Vec<String> = dump_all(&mut c).into_iter().filter(|l| !l.contains("not_in_the_aof")).collect();
+    assert_eq!(ours_second.len(), ours.len() + 1);
+    drop(c);
+    drop(server);
+    let server = aof_server(engine, data.path(), "everysec", &["--save", ""]);
+    assert_eq!(dump_all(&mut server.redis()), ours_second);
+    drop(server);
+    let _ = redis_loads_the_same(data.path(), &ours_second, "the directory BGREWRITEAOF wrote with appendonly no");
+}
+
 fn the_aof_is_rewritten_automatically_when_it_grows(engine: Engine) {
     // auto-aof-rewrite-min-size 64kb, percentage 100: writing ~200 KB starts rewrites by
     // themselves; INFO reports them and the base holds the data; CONFIG SET 0 turns it off.
     let data = tempfile::tempdir().unwrap();
-    let server = aof_server(engine, data.path(), "no", &["--auto-aof-rewrite-min-size", "64kb"]);
+    // (Uncompressed, so that the base's size shows the data.)
+    let server =
+        aof_server(engine, data.path(), "no", &["--auto-aof-rewrite-min-size", "64kb", "--rdbcompression", "no"]);
     let mut c = server.redis();
     let cfg: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("auto-aof-rewrite-min-size").query(&mut c).unwrap();
     assert_eq!(cfg, ["auto-aof-rewrite-min-size", "65536"]);
@@ -638,6 +710,8 @@ engine_tests!(
     rewrite_under_concurrent_writes_then_restart_gives_the_same_state,
     kill_9_during_a_rewrite_keeps_a_loadable_directory,
     redis_loads_a_rewritten_directory,
+    bgrewriteaof_with_appendonly_no_writes_the_directory,
+    ringkv_loads_redis_rdb_preamble_aof,
     the_aof_is_rewritten_automatically_when_it_grows,
 );
 

@@ -131,6 +131,7 @@ engine_tests!(rewrite_survives_a_restart, rewrite_without_a_file_is_an_error, in
 fn refuses_with_file(conf: &Path) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ringkv-server"))
+        .current_dir(dir.path())
         .arg(conf)
         .arg("--unixsocket")
         .arg(dir.path().join("s.sock"))

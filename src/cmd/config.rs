@@ -134,9 +134,13 @@ const PARAMS: &[Param] = &[
     fixed("dir", get_dir),
     fixed("dbfilename", |s| s.config.dbfilename.clone()),
     fixed("rdbchecksum", |s| yes_no(s.config.rdbchecksum == crate::config::YesNo::Yes)),
+    runtime("save", |s| crate::config::format_save_points(&s.persist.save_points()), set_save),
+    runtime("stop-writes-on-bgsave-error", |s| yes_no(s.persist.stop_writes_on_bgsave_error()), set_stop_writes),
+    runtime("rdbcompression", |s| yes_no(s.persist.rdbcompression()), set_rdbcompression),
     fixed("appendfilename", |s| s.config.appendfilename.clone()),
     fixed("appenddirname", |s| s.config.appenddirname.clone()),
     fixed("aof-load-truncated", |s| yes_no(s.config.aof_load_truncated == crate::config::YesNo::Yes)),
+    runtime("aof-use-rdb-preamble", |s| yes_no(s.persist.rdb_preamble()), set_rdb_preamble),
     runtime(
         "auto-aof-rewrite-percentage",
         |s| s.persist.auto_rewrite_percentage().to_string(),
@@ -147,12 +151,6 @@ const PARAMS: &[Param] = &[
         name: "lua-time-limit",
         get: |s| s.tunables.busy_reply_threshold_ms().to_string(),
         set: Some(set_busy_reply_threshold),
-        flag: false,
-    },
-    Param {
-        name: "save",
-        get: |_| String::new(),
-        set: Some(|_, v, _| only(v, b"", "ringkv has no persistence")),
         flag: false,
     },
     Param { name: "io-threads", get: |s| s.config.worker_threads().to_string(), set: None, flag: false },
@@ -171,6 +169,40 @@ fn set_appendonly(s: &Shared, v: &[u8], _apply: bool) -> Result<(), String> {
         return Ok(());
     }
     Err("can't switch the append only file on or off at runtime; restart with --appendonly yes|no".into())
+}
+
+/// save: Redis's `setConfigSaveOption` rules (see [`crate::config::parse_save_points`]).
+fn set_save(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let text = std::str::from_utf8(v).map_err(|_| crate::config::ERR_SAVE_PARAMS.to_string())?;
+    let points = crate::config::parse_save_points(text)?;
+    if apply {
+        s.persist.set_save_points(points);
+    }
+    Ok(())
+}
+
+fn set_stop_writes(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let on = parse_bool(v)?;
+    if apply {
+        s.persist.set_stop_writes_on_bgsave_error(on);
+    }
+    Ok(())
+}
+
+fn set_rdbcompression(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let on = parse_bool(v)?;
+    if apply {
+        s.persist.set_rdbcompression(on);
+    }
+    Ok(())
+}
+
+fn set_rdb_preamble(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let on = parse_bool(v)?;
+    if apply {
+        s.persist.set_rdb_preamble(on);
+    }
+    Ok(())
 }
 
 fn set_auto_rewrite_percentage(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
@@ -195,15 +227,6 @@ fn yes_no(b: bool) -> String {
 
 fn get_requirepass(s: &Shared) -> String {
     String::from_utf8_lossy(s.tunables.password().as_deref().unwrap_or(b"")).into_owned()
-}
-
-/// For settings ringkv cannot change: accept only the value it already has.
-fn only(v: &[u8], allowed: &[u8], why: &str) -> Result<(), String> {
-    if v.eq_ignore_ascii_case(allowed) {
-        Ok(())
-    } else {
-        Err(format!("can't set immutable config ({why})"))
-    }
 }
 
 fn parse_bool(v: &[u8]) -> Result<bool, String> {
@@ -646,6 +669,27 @@ mod tests {
         }
         assert_eq!(run(&s, &["CONFIG", "SET", "save", "", "appendonly", "no"]), "+OK\r\n");
         assert_eq!(run(&s, &["CONFIG", "SET", "x"]), "-ERR wrong number of arguments for 'config|set' command\r\n");
+    }
+
+    #[test]
+    fn save_points_get_and_set_as_redis() {
+        let s = Shared::new(Config::defaults());
+        assert_eq!(run(&s, &["CONFIG", "GET", "save"]), "*2\r\n$4\r\nsave\r\n$23\r\n3600 1 300 100 60 10000\r\n");
+        assert_eq!(run(&s, &["CONFIG", "SET", "save", "10 1 20 2"]), "+OK\r\n");
+        assert_eq!(crate::config::format_save_points(&s.persist.save_points()), "10 1 20 2");
+        for bad in ["1 2 3", "0 1", "abc 1", "10 -1", "  10 1"] {
+            assert_eq!(run(&s, &["CONFIG", "SET", "save", bad]), failed("save", "Invalid save parameters"), "{bad:?}");
+        }
+        assert_eq!(crate::config::format_save_points(&s.persist.save_points()), "10 1 20 2", "unchanged");
+        assert_eq!(run(&s, &["CONFIG", "SET", "save", ""]), "+OK\r\n");
+        assert_eq!(run(&s, &["CONFIG", "GET", "save"]), "*2\r\n$4\r\nsave\r\n$0\r\n\r\n");
+        assert!(!s.persist.has_save_points());
+        assert_eq!(
+            run(&s, &["CONFIG", "SET", "stop-writes-on-bgsave-error", "maybe"]),
+            failed("stop-writes-on-bgsave-error", "argument must be 'yes' or 'no'")
+        );
+        assert_eq!(run(&s, &["CONFIG", "SET", "stop-writes-on-bgsave-error", "no", "rdbcompression", "no"]), "+OK\r\n");
+        assert!(!s.persist.stop_writes_on_bgsave_error() && !s.persist.rdbcompression());
     }
 
     #[test]

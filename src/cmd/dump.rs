@@ -44,10 +44,12 @@ const ERR_TTL: &str = "ERR Invalid TTL value, must be >= 0";
 const ERR_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
 const ERR_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
 
-/// DUMP key
+/// DUMP key (strings LZF-compressed with `rdbcompression yes`, as Redis's payloads)
 fn dump(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let payload =
-        ctx.shared.store.with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| k.get().map(|e| rdb::dump_payload(&e.value)));
+    let lzf = ctx.shared.persist.rdbcompression();
+    let payload = ctx.shared.store.with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| {
+        k.get().map(|e| rdb::encoding::with_compression(lzf, || rdb::dump_payload(&e.value)))
+    });
     match payload {
         Some(p) => reply::bulk(ctx.out, &p),
         None => reply::null(ctx.out),

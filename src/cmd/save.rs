@@ -43,7 +43,8 @@ fn save(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
     if ctx.shared.persist.saves.bg_in_progress() {
         return ctx.error(ERR_BGSAVE_IN_PROGRESS);
     }
-    match ctx.shared.persist.saves.run(false) {
+    ctx.shared.persist.saves.count_save();
+    match ctx.shared.persist.saves.run(crate::persist::save::Kind::Save) {
         Ok(()) => ctx.ok(),
         Err(e) => ctx.error(&e),
     }
@@ -64,7 +65,7 @@ fn bgsave(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     if rewriting && !schedule {
         return ctx.error(ERR_REWRITE_RUNNING);
     }
-    match persist.saves.run(true) {
+    match persist.saves.run(crate::persist::save::Kind::Bgsave) {
         Ok(()) if rewriting => reply::simple(ctx.out, b"Background saving scheduled"),
         Ok(()) => reply::simple(ctx.out, b"Background saving started"),
         Err(e) => ctx.error(&e),

@@ -138,12 +138,10 @@ pub const COMMANDS: &[Command] = &[
     },
 ];
 
-/// BGREWRITEAOF: hand a rewrite to the rewrite thread (`durability::rewrite`).
+/// BGREWRITEAOF: hand a rewrite to the rewrite thread (`durability::rewrite`); with
+/// `appendonly no` it writes the AOF directory's base and manifest without enabling appending,
+/// as Redis 7.0 does.
 fn bgrewriteaof(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
-    if ctx.shared.persist.aof().is_none() {
-        // Redis rewrites even with appendonly no; ringkv's rewrite needs the open AOF.
-        return ctx.error("ERR ringkv rewrites the append only file only with appendonly yes");
-    }
     match ctx.shared.persist.rewrite.request() {
         Ok(()) => reply::simple(ctx.out, b"Background append only file rewriting started"),
         Err(e) => ctx.error(e),
@@ -202,14 +200,16 @@ fn latency(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     }
 }
 
-/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT], as Redis 7.0's `shutdownCommand`: the same
-/// graceful path as SIGTERM (replies already produced are sent, then every connection
-/// closes and the process exits 0). The caller gets no reply on success: its connection is
-/// closed, as Redis's is. ringkv has no persistence, so a plain SHUTDOWN (or NOSAVE) does what
-/// Redis does with no save points; an explicit SAVE asks for a snapshot ringkv cannot write,
-/// which fails the way a failed save does in Redis unless FORCE is given. NOW (skip waiting
-/// for replicas) changes nothing here; ABORT finds no shutdown in progress (ours never waits).
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT], as Redis 7.0's `shutdownCommand`: the
+/// RDB file is written first when save points are configured (SAVE: always, NOSAVE: never;
+/// `durability::shutdown`, run here holding no isolation lock, see `cmd::run_isolated`); a
+/// failed save refuses the shutdown unless FORCE. Then the same graceful path as SIGTERM
+/// (replies already produced are sent, every connection closes, the AOF is fsynced, the
+/// process exits 0). The caller gets no reply on success: its connection is closed, as
+/// Redis's is. NOW (skip waiting for replicas) changes nothing here; ABORT finds no shutdown
+/// in progress (ours never waits).
 fn shutdown(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    use crate::persist::save::{Kind, ShutdownSave};
     let (mut nosave, mut save, mut force, mut abort, mut other) = (false, false, false, false, false);
     for arg in argv.iter().skip(1) {
         match arg.to_ascii_lowercase().as_slice() {
@@ -227,10 +227,6 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     if abort {
         return ctx.error("ERR No shutdown in progress.");
     }
-    if save && !force {
-        tracing::warn!("SHUTDOWN SAVE: ringkv has no persistence, refusing (use NOSAVE, or SAVE FORCE)");
-        return ctx.error("ERR Errors trying to SHUTDOWN. Check logs.");
-    }
     // A busy script: only NOSAVE may stop the server, and it aborts the script (Redis 7.0).
     let run = &crate::cmd::script::of(ctx.shared).run;
     if run.busy.load(std::sync::atomic::Ordering::SeqCst) {
@@ -238,6 +234,22 @@ fn shutdown(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             return ctx.error(run.busy_error());
         }
         run.kill.store(crate::cmd::script::Kill::Shutdown as u8, std::sync::atomic::Ordering::SeqCst);
+    }
+    let mode = match (save, nosave) {
+        (true, _) => ShutdownSave::Save,
+        (_, true) => ShutdownSave::NoSave,
+        _ => ShutdownSave::Default,
+    };
+    let saves = &ctx.shared.persist.saves;
+    if mode.saves(ctx.shared.persist.has_save_points()) {
+        let saved = saves.run(Kind::Shutdown).is_ok();
+        if !saved && !force {
+            tracing::warn!("Errors trying to shut down the server. Check the logs for more information.");
+            return ctx.error("ERR Errors trying to SHUTDOWN. Check logs.");
+        }
+        saves.set_shutdown(if saved { mode } else { ShutdownSave::NoSave }, saved);
+    } else {
+        saves.set_shutdown(mode, false);
     }
     tracing::info!("SHUTDOWN requested by client {}", ctx.client.id);
     ctx.client.close_after_reply = true;
@@ -267,12 +279,21 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     ctx.ok();
 }
 
-/// FLUSHALL [ASYNC|SYNC]
+/// FLUSHALL [ASYNC|SYNC] (and the save Redis makes after it when save points are configured)
 fn flushall(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     if !flush_mode_ok(argv) {
         return ctx.error(ERR_SYNTAX);
     }
     ctx.shared.store.flush_all();
+    // With save points, Redis 7.0 writes the (now empty) RDB file at once, resetting the
+    // changes counted since the last save (`flushAllDataAndResetRDB`); its result is not the
+    // reply's. A snapshot already being written is left to finish (Redis kills it): the next
+    // save point covers the flush.
+    if ctx.shared.persist.has_save_points() {
+        if let Err(e) = ctx.shared.persist.saves.run(crate::persist::save::Kind::Save) {
+            tracing::warn!("FLUSHALL: the RDB file was not written: {e}");
+        }
+    }
     ctx.ok();
 }
 

@@ -172,3 +172,22 @@ fn the_shipped_ringkv_conf_parses_and_lists_every_directive() {
     let defaults = Config::defaults();
     assert_eq!(format!("{:?}", Config { config_file: None, ..c }), format!("{defaults:?}"));
 }
+
+#[test]
+fn save_lines_accumulate_and_an_empty_one_clears() {
+    use crate::config::{save_points, SavePoint};
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(dir.path(), "s.conf", "save 100 1\nsave 200 2 300 3\n");
+    let c = load_args(&[conf.to_str().unwrap()]).unwrap();
+    let sp = |seconds, changes| SavePoint { seconds, changes };
+    assert_eq!(save_points(&c.save), vec![sp(100, 1), sp(200, 2), sp(300, 3)]);
+    let conf = write(dir.path(), "e.conf", "save \"\"\nsave \"5 5\"\n");
+    assert_eq!(save_points(&load_args(&[conf.to_str().unwrap()]).unwrap().save), vec![sp(5, 5)]);
+    let conf = write(dir.path(), "n.conf", "save \"\"\n");
+    assert!(save_points(&load_args(&[conf.to_str().unwrap()]).unwrap().save).is_empty());
+    let conf = write(dir.path(), "b.conf", "save 1 2 3\n");
+    let e = file_error(&[conf.to_str().unwrap()]);
+    assert!(e.line == 1 && e.reason.ends_with("Invalid save parameters"), "{e:?}");
+    let conf = write(dir.path(), "z.conf", "save\n");
+    assert_eq!(file_error(&[conf.to_str().unwrap()]).reason, "Bad directive or wrong number of arguments");
+}

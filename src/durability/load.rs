@@ -52,10 +52,15 @@ pub fn load(shared: &Shared, dir: &Path, manifest: &Manifest, truncated_ok: bool
     let _clock = crate::store::FrozenClock::start();
     for (i, entry) in files.iter().enumerate() {
         let path = dir.join(&entry.name);
-        if entry.name.ends_with(".rdb") {
-            bail!("{}: RDB-preamble base files are not supported yet", path.display());
-        }
         let last = i + 1 == files.len();
+        if entry.name.ends_with(".rdb") {
+            // An RDB-preamble base (`aof-use-rdb-preamble yes`): a whole RDB image.
+            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let (keys, _expired) = super::rdb_save::load_bytes(shared, &bytes)
+                .map_err(|e| anyhow!("Bad file format reading the append only file {}: {e}", entry.name))?;
+            tracing::info!(keys, "Loaded the RDB-preamble base {}", entry.name);
+            continue;
+        }
         let (commands, end) = replay_file(shared, &path)?;
         loaded.commands += commands;
         if let End::Torn { valid_up_to, in_multi } = end {

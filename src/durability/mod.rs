@@ -1,12 +1,14 @@
 //! The parts of persistence that drive the whole server (above the command layer, because
 //! they run commands and walk the store): loading the AOF at startup ([`load`]), opening it
-//! for appending ([`start`]), BGREWRITEAOF and its automatic trigger ([`rewrite`]), and the
-//! final flush at shutdown ([`stop`]). The files, the writer and the state they share with
+//! for appending ([`start`]), BGREWRITEAOF and its automatic trigger ([`rewrite`]), SAVE,
+//! BGSAVE and the save points ([`rdb_save`]), and the final flush and save at shutdown
+//! ([`stop`], [`shutdown`]). The files, the writer and the state they share with
 //! the command layer are in [`crate::persist`].
 //!
 //! Startup: with `--appendonly yes`, the directory `--dir/--appenddirname` is loaded if it has
-//! a manifest; otherwise a new one is created with an empty RESP base and an incremental file,
-//! as Redis 7.0 does on first start (`aof-use-rdb-preamble no`). The journal is then enabled
+//! a manifest; otherwise a new one is created with an empty base (an RDB image holding no key
+//! with `aof-use-rdb-preamble yes`, an empty RESP file with `no`) and an incremental file, as
+//! Redis 7.0 does on first start. The journal is then enabled
 //! and the last incremental file opened for appending. Two threads run beside the engine: the
 //! AOF writer (`persist::aof`) and the rewrite thread, which waits for BGREWRITEAOF and checks
 //! the automatic trigger every [`AUTO_REWRITE_CHECK`].
@@ -25,13 +27,15 @@ use crate::shared::Shared;
 pub mod load;
 pub mod rdb_save;
 pub mod rewrite;
+pub mod shutdown;
 
 /// How often the rewrite thread checks `auto-aof-rewrite-percentage` (Redis: serverCron).
 pub const AUTO_REWRITE_CHECK: Duration = Duration::from_millis(100);
 
 /// The threads [`start`] runs beside the engine, joined by [`stop`].
 pub struct Threads {
-    writer: std::thread::JoinHandle<()>,
+    /// The AOF writer (`appendonly yes` only).
+    writer: Option<std::thread::JoinHandle<()>>,
     rewriter: std::thread::JoinHandle<()>,
 }
 
@@ -42,7 +46,9 @@ pub fn start(shared: &Arc<Shared>) -> anyhow::Result<Option<Threads>> {
     rdb_save::install(shared);
     if config.appendonly != YesNo::Yes {
         rdb_save::load_at_startup(shared)?;
-        return Ok(None);
+        // BGREWRITEAOF works without the AOF too (it writes the directory, nothing appends).
+        let rewriter = rewrite::spawn_thread(shared.clone())?;
+        return Ok(Some(Threads { writer: None, rewriter }));
     }
     let dir = config.dir.join(&config.appenddirname);
     let basename = config.appendfilename.as_str();
@@ -57,7 +63,10 @@ pub fn start(shared: &Arc<Shared>) -> anyhow::Result<Option<Threads>> {
             );
             m
         }
-        None => create_dir(&dir, basename)?,
+        None => {
+            let rdb_base = shared.persist.rdb_preamble().then(|| rdb_save::empty_image(shared));
+            create_dir(&dir, basename, rdb_base)?
+        }
     };
     if manifest.incrs.is_empty() {
         let incr = manifest.next_incr(basename);
@@ -89,16 +98,21 @@ pub fn start(shared: &Arc<Shared>) -> anyhow::Result<Option<Threads>> {
     let stop_shared = shared.clone();
     let writer = aof::spawn_background(aof, move || stop_shared.shutting_down());
     let rewriter = rewrite::spawn_thread(shared.clone())?;
-    Ok(Some(Threads { writer, rewriter }))
+    Ok(Some(Threads { writer: Some(writer), rewriter }))
 }
 
-/// A new AOF directory: empty RESP base, first incremental file, manifest.
-fn create_dir(dir: &std::path::Path, basename: &str) -> anyhow::Result<Manifest> {
+/// A new AOF directory: an empty base (RESP, or `rdb_base`: an RDB image holding no key),
+/// the first incremental file, the manifest.
+fn create_dir(dir: &std::path::Path, basename: &str, rdb_base: Option<Vec<u8>>) -> anyhow::Result<Manifest> {
+    use std::io::Write;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut m = Manifest::default();
-    let base = m.next_base(basename);
-    for name in [&base.name, &m.next_incr(basename).name] {
-        std::fs::File::create(dir.join(name)).and_then(|f| f.sync_all()).with_context(|| format!("creating {name}"))?;
+    let base = m.next_base(basename, rdb_base.is_some());
+    let contents = [rdb_base.unwrap_or_default(), Vec::new()];
+    for (name, bytes) in [&base.name, &m.next_incr(basename).name].into_iter().zip(contents) {
+        std::fs::File::create(dir.join(name))
+            .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()))
+            .with_context(|| format!("creating {name}"))?;
     }
     tracing::info!("Creating AOF base file {} on server start", base.name);
     m.base = Some(base);
@@ -111,11 +125,13 @@ fn create_dir(dir: &std::path::Path, basename: &str) -> anyhow::Result<Manifest>
     Ok(m)
 }
 
-/// After the engine stopped: end the rewrite thread (a rewrite in progress is abandoned; the
-/// directory stays loadable), then write and fsync everything pending.
+/// After the engine stopped: end the rewrite thread (a rewrite or BGSAVE in progress is
+/// abandoned; the directory stays loadable), write and fsync everything pending in the AOF,
+/// then the shutdown's RDB save if it has one left to write ([`shutdown::finish`]).
 pub fn stop(shared: &Shared, threads: Option<Threads>) {
+    shared.persist.saves.set_abort(true);
     shared.persist.rewrite.wake();
-    let writer = threads.map(|t| {
+    let writer = threads.and_then(|t| {
         let _ = t.rewriter.join();
         t.writer
     });
@@ -125,6 +141,7 @@ pub fn stop(shared: &Shared, threads: Option<Threads>) {
     if let Some(w) = writer {
         let _ = w.join();
     }
+    shutdown::finish(shared);
 }
 
 /// Write out a marked snapshot (BGREWRITEAOF's base, BGSAVE's file): every db's shards in
@@ -140,8 +157,8 @@ pub(crate) fn write_snapshot(
     for db in 0..store.databases() {
         let mut first = true;
         for shard in 0..store.shards_per_db() {
-            if shared.shutting_down() {
-                anyhow::bail!("the server is shutting down");
+            if shared.persist.saves.aborting() {
+                anyhow::bail!("the snapshot was stopped (shutdown)");
             }
             let bytes = store.take_snapshot(db, shard);
             if !bytes.is_empty() {

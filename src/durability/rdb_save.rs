@@ -20,8 +20,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use crate::persist::rdb::encoding::with_compression;
 use crate::persist::rdb::{self, crc64};
-use crate::persist::save::rdb_entry;
+use crate::persist::save::{rdb_entry, rdb_entry_lzf, Kind};
 use crate::shared::Shared;
 
 /// Buffer of the file writer.
@@ -40,9 +41,8 @@ pub fn save(shared: &Shared, cut: Cut) -> anyhow::Result<()> {
     let (functions, changes, sizes) = {
         let _exclusive = (cut == Cut::Exclusive).then(|| shared.isolation.exclusive());
         let store = &shared.store;
-        let sizes: Vec<(usize, usize)> =
-            (0..store.databases()).map(|db| (store.db_len(db), store.db_expires(db))).collect();
-        store.begin_snapshot_with(crate::store::now_ms(), Some(rdb_entry), cut == Cut::AllShards);
+        let sizes = db_sizes(shared);
+        store.begin_snapshot_with(crate::store::now_ms(), Some(entry_writer(shared)), cut == Cut::AllShards);
         (crate::cmd::function::library_codes(shared), store.journal().changes(), sizes)
     };
     let written = write_file(shared, &functions, &sizes);
@@ -53,11 +53,40 @@ pub fn save(shared: &Shared, cut: Cut) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keys and keys with a deadline per database (the RESIZEDB hints), read at a cut.
+pub(crate) fn db_sizes(shared: &Shared) -> Vec<(usize, usize)> {
+    let store = &shared.store;
+    (0..store.databases()).map(|db| (store.db_len(db), store.db_expires(db))).collect()
+}
+
+/// The snapshot's entry format: RDB records, compressed as `rdbcompression` says.
+pub(crate) fn entry_writer(shared: &Shared) -> crate::store::SnapshotWriter {
+    if shared.persist.rdbcompression() {
+        rdb_entry_lzf
+    } else {
+        rdb_entry
+    }
+}
+
+/// An RDB image holding no key (an AOF directory's first base with the RDB preamble).
+pub(crate) fn empty_image(shared: &Shared) -> Vec<u8> {
+    let mut out = Vec::new();
+    rdb::write_header(&mut out, &aux(true), &[]);
+    let check = shared.config.rdbchecksum == crate::config::YesNo::Yes;
+    let crc = crc64::update(0, &out);
+    out.extend_from_slice(&rdb::eof_trailer(check.then_some(crc)));
+    out
+}
+
+fn aux(aof_base: bool) -> rdb::Aux {
+    rdb::Aux { ctime_unix: crate::store::now_ms() / 1000, used_mem: crate::alloc::used_memory() as u64, aof_base }
+}
+
 /// The file: temp, fsync, rename, fsync the directory.
 fn write_file(shared: &Shared, functions: &[Vec<u8>], sizes: &[(usize, usize)]) -> anyhow::Result<()> {
     let dir = &shared.config.dir;
     let temp = dir.join(format!("temp-{}.rdb", std::process::id()));
-    let result = write_temp(shared, &temp, functions, sizes);
+    let result = write_temp(shared, &temp, functions, sizes, false);
     if let Err(e) = result {
         let _ = std::fs::remove_file(&temp);
         return Err(e);
@@ -68,11 +97,14 @@ fn write_file(shared: &Shared, functions: &[Vec<u8>], sizes: &[(usize, usize)]) 
     Ok(())
 }
 
-fn write_temp(
+/// Write the marked snapshot as an RDB image to `temp` and fsync it (`aof_base`: as an AOF
+/// directory's RDB-preamble base). The caller marked the store with [`entry_writer`].
+pub(crate) fn write_temp(
     shared: &Shared,
     temp: &std::path::Path,
     functions: &[Vec<u8>],
     sizes: &[(usize, usize)],
+    aof_base: bool,
 ) -> anyhow::Result<()> {
     let file = File::create(temp).with_context(|| format!("creating {}", temp.display()))?;
     let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
@@ -82,8 +114,8 @@ fn write_temp(
         w.write_all(bytes)
     };
     let mut head = Vec::new();
-    let aux = rdb::Aux { ctime_unix: crate::store::now_ms() / 1000, used_mem: crate::alloc::used_memory() as u64 };
-    rdb::write_header(&mut head, &aux, functions);
+    let aux = aux(aof_base);
+    with_compression(shared.persist.rdbcompression(), || rdb::write_header(&mut head, &aux, functions));
     put(&mut w, &head)?;
     super::write_snapshot(shared, |db, first, bytes| {
         if first {
@@ -108,6 +140,7 @@ pub fn bgsave(shared: &Arc<Shared>) -> Result<(), &'static str> {
     if !shared.persist.saves.begin_bg(crate::store::now_ms()) {
         return Err(crate::persist::save::ERR_BGSAVE_IN_PROGRESS);
     }
+    shared.persist.saves.tried(crate::store::now_ms() / 1000);
     let s = shared.clone();
     let spawned = std::thread::Builder::new().name("ringkv-bgsave".into()).spawn(move || {
         let ok = {
@@ -115,18 +148,51 @@ pub fn bgsave(shared: &Arc<Shared>) -> Result<(), &'static str> {
             tracing::info!("Background saving started");
             save(&s, Cut::Exclusive)
         };
-        if let Err(e) = &ok {
-            tracing::warn!("Background saving error: {e:#}");
-        } else {
-            tracing::info!("Background saving terminated with success");
-        }
-        s.persist.saves.end_bg(crate::store::now_ms(), ok.is_ok());
+        let outcome = match &ok {
+            Err(e) if s.persist.saves.aborting() => {
+                tracing::warn!("Background saving stopped: {e:#}");
+                None
+            }
+            Err(e) => {
+                tracing::warn!("Background saving error: {e:#}");
+                Some(false)
+            }
+            Ok(()) => {
+                tracing::info!("Background saving terminated with success");
+                Some(true)
+            }
+        };
+        s.persist.bgsave_done(crate::store::now_ms(), outcome);
     });
     if spawned.is_err() {
-        shared.persist.saves.end_bg(crate::store::now_ms(), false);
+        shared.persist.bgsave_done(crate::store::now_ms(), Some(false));
         return Err("ERR could not start the background save thread");
     }
     Ok(())
+}
+
+/// The save points, checked every [`crate::server::INST_SAMPLE_INTERVAL`] by the server's
+/// cron thread (Redis's serverCron): with no save or AOF rewrite running, start a BGSAVE
+/// when a point is reached — at least `changes` changes and more than `seconds` since the
+/// last successful save — unless the last BGSAVE failed less than
+/// [`BGSAVE_RETRY_DELAY_S`](crate::persist::save::BGSAVE_RETRY_DELAY_S) ago.
+pub fn cron(shared: &Arc<Shared>) {
+    let persist = &shared.persist;
+    if shared.shutting_down() || persist.saves.bg_in_progress() || persist.rewrite.in_progress() {
+        return;
+    }
+    let dirty = persist.dirty(shared.store.journal().changes());
+    let now_s = crate::store::now_ms() / 1000;
+    let since_save = now_s.saturating_sub(persist.last_save_unix());
+    let retry_ok = !persist.saves.bg_failed()
+        || now_s.saturating_sub(persist.saves.last_try_s()) > crate::persist::save::BGSAVE_RETRY_DELAY_S;
+    let due = persist.save_points().into_iter().find(|p| dirty >= p.changes && since_save > p.seconds);
+    if let (Some(point), true) = (due, retry_ok) {
+        tracing::info!("{} changes in {} seconds. Saving...", point.changes, point.seconds);
+        if let Err(e) = bgsave(shared) {
+            tracing::warn!("Can't start the background save: {e}");
+        }
+    }
 }
 
 /// Startup with `appendonly no`: load `dir/dbfilename` if it exists.
@@ -139,12 +205,33 @@ pub fn load_at_startup(shared: &Shared) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let _clock = crate::store::FrozenClock::start();
+    let (keys, expired) = load_bytes(shared, &bytes).map_err(|e| {
+        anyhow::anyhow!("Short read or OOM loading DB. Unrecoverable error, aborting now. ({}: {e})", path.display())
+    })?;
+    let saves = &shared.persist.saves;
+    saves.loaded_keys.store(keys, std::sync::atomic::Ordering::Relaxed);
+    saves.loaded_expired.store(expired, std::sync::atomic::Ordering::Relaxed);
+    shared.persist.saved(
+        std::fs::metadata(&path)
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .map_or(0, |t| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())),
+        shared.store.journal().changes(),
+    );
+    tracing::info!(keys, expired, "DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Load an RDB image (a dump.rdb, or an AOF directory's RDB-preamble base) into the store:
+/// function libraries, then keys (those already expired are skipped). Returns the keys
+/// loaded and skipped.
+pub fn load_bytes(shared: &Shared, bytes: &[u8]) -> Result<(u64, u64), rdb::RdbError> {
     let now = crate::store::now_ms();
     let (mut keys, mut expired) = (0u64, 0u64);
     let mut client = crate::cmd::ClientState::new(shared);
     let check = shared.config.rdbchecksum == crate::config::YesNo::Yes;
     let store = &shared.store;
-    rdb::load(&bytes, check, |item| {
+    rdb::load(bytes, check, |item| {
         match item {
             rdb::Item::Aux(..) => {}
             rdb::Item::Function(code) => {
@@ -164,36 +251,25 @@ pub fn load_at_startup(shared: &Shared) -> anyhow::Result<()> {
             }
         }
         Ok(())
-    })
-    .map_err(|e| {
-        anyhow::anyhow!("Short read or OOM loading DB. Unrecoverable error, aborting now. ({}: {e})", path.display())
     })?;
-    let saves = &shared.persist.saves;
-    saves.loaded_keys.store(keys, std::sync::atomic::Ordering::Relaxed);
-    saves.loaded_expired.store(expired, std::sync::atomic::Ordering::Relaxed);
-    shared.persist.saved(
-        std::fs::metadata(&path)
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .map_or(0, |t| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())),
-        store.journal().changes(),
-    );
-    tracing::info!(keys, expired, "DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
-    Ok(())
+    Ok((keys, expired))
 }
 
-/// Install SAVE / BGSAVE's runner (a weak reference: the server owns `Shared`).
+/// Install SAVE / BGSAVE / SHUTDOWN's runner (a weak reference: the server owns `Shared`).
 pub fn install(shared: &Arc<Shared>) {
     let weak = Arc::downgrade(shared);
-    shared.persist.saves.set_runner(Box::new(move |background| {
+    shared.persist.saves.set_runner(Box::new(move |kind| {
         let shared = weak.upgrade().ok_or("ERR the server is shutting down")?;
-        if background {
-            return bgsave(&shared).map_err(str::to_string);
+        match kind {
+            Kind::Bgsave => bgsave(&shared).map_err(str::to_string),
+            Kind::Shutdown => super::shutdown::save_now(&shared).map_err(|_| "ERR".to_string()),
+            Kind::Save => {
+                let _slot = shared.persist.saves.try_slot().ok_or(crate::persist::save::ERR_BGSAVE_IN_PROGRESS)?;
+                save(&shared, Cut::AllShards).map_err(|e| {
+                    tracing::warn!("Error saving DB on disk: {e:#}");
+                    "ERR".to_string()
+                })
+            }
         }
-        let _slot = shared.persist.saves.try_slot().ok_or(crate::persist::save::ERR_BGSAVE_IN_PROGRESS)?;
-        save(&shared, Cut::AllShards).map_err(|e| {
-            tracing::warn!("Error saving DB on disk: {e:#}");
-            "ERR".to_string()
-        })
     }));
 }

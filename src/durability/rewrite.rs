@@ -82,7 +82,14 @@ fn run(shared: &Shared) {
     let rw = &shared.persist.rewrite;
     rw.started(crate::store::now_ms());
     let Some(aof) = shared.persist.aof() else {
-        rw.finished(crate::store::now_ms(), false, 0);
+        tracing::info!("Background append only file rewriting started (appendonly no)");
+        let result = rewrite_without_aof(shared);
+        if let Err(e) = &result {
+            tracing::warn!("Background AOF rewrite failed: {e:#}");
+        } else {
+            tracing::info!("Background AOF rewrite finished successfully");
+        }
+        rw.finished(crate::store::now_ms(), result.is_ok(), 0);
         return;
     };
     tracing::info!("Background append only file rewriting started");
@@ -106,8 +113,9 @@ fn rewrite(shared: &Shared, aof: &Aof) -> anyhow::Result<()> {
     let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     // Counted before the cut: the writer may move to the new file at once.
     let switches = aof.switches();
-    let (manifest, incr, functions) = cut(shared, aof, basename)?;
-    let written = write_base(shared, &temp, &functions);
+    let rdb = shared.persist.rdb_preamble();
+    let (manifest, incr, functions, sizes) = cut(shared, aof, basename, rdb)?;
+    let written = write_base(shared, &temp, &functions, rdb.then_some(&sizes[..]));
     // Every shard's snapshot must be dropped, whatever happened (a failure left some).
     shared.store.end_snapshot();
     let base_size = match written {
@@ -121,7 +129,7 @@ fn rewrite(shared: &Shared, aof: &Aof) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&temp);
         return Err(e);
     }
-    let base = manifest.next_base(basename);
+    let base = manifest.next_base(basename, rdb);
     std::fs::rename(&temp, dir.join(&base.name)).with_context(|| format!("renaming to {}", base.name))?;
     manifest::sync_dir(&dir)?;
     let old: Vec<String> =
@@ -137,10 +145,44 @@ fn rewrite(shared: &Shared, aof: &Aof) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// BGREWRITEAOF with `appendonly no` (Redis 7.0 allows it): a new base from a snapshot
+/// taken under the exclusive side, and a manifest naming that base alone (Redis moves the
+/// incremental files to history and deletes them); nothing is appended afterwards. Starting
+/// later with `appendonly yes` loads the base and adds an incremental file.
+fn rewrite_without_aof(shared: &Shared) -> anyhow::Result<()> {
+    let dir = shared.config.dir.join(&shared.config.appenddirname);
+    let basename = shared.config.appendfilename.as_str();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let temp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    let rdb = shared.persist.rdb_preamble();
+    let (functions, sizes) = {
+        let _exclusive = shared.isolation.exclusive();
+        mark(shared, rdb)
+    };
+    let written = write_base(shared, &temp, &functions, rdb.then_some(&sizes[..]));
+    shared.store.end_snapshot();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    let old_manifest = manifest::load(&dir, basename)?.unwrap_or_default();
+    let base = old_manifest.next_base(basename, rdb);
+    std::fs::rename(&temp, dir.join(&base.name)).with_context(|| format!("renaming to {}", base.name))?;
+    manifest::sync_dir(&dir)?;
+    manifest::store(&dir, basename, &Manifest { base: Some(base), incrs: Vec::new() })?;
+    for old in old_manifest.base.iter().chain(&old_manifest.incrs) {
+        if let Err(e) = std::fs::remove_file(dir.join(&old.name)) {
+            tracing::warn!("could not remove the old AOF file {}: {e}", old.name);
+        }
+    }
+    manifest::sync_dir(&dir)?;
+    Ok(())
+}
+
 /// Step 1 under the exclusive side: the new incremental file in the manifest, the journal's
 /// cut, the shards marked, the libraries copied. Returns the manifest as it is now, the new
 /// incremental file's entry and the library codes.
-fn cut(shared: &Shared, aof: &Aof, basename: &str) -> anyhow::Result<(Manifest, Entry, Vec<Vec<u8>>)> {
+fn cut(shared: &Shared, aof: &Aof, basename: &str, rdb: bool) -> anyhow::Result<(Manifest, Entry, Functions, Sizes)> {
     let dir = &aof.dir;
     let _exclusive = shared.isolation.exclusive();
     let mut m = manifest::load(dir, basename)?.context("the AOF manifest is gone")?;
@@ -160,13 +202,37 @@ fn cut(shared: &Shared, aof: &Aof, basename: &str) -> anyhow::Result<(Manifest, 
     aof.prepare_switch(file, path);
     let journal = shared.store.journal();
     journal.set_cut(journal.last_seq());
-    shared.store.begin_snapshot(crate::store::now_ms());
-    let functions = crate::cmd::function::library_codes(shared);
-    Ok((m, incr, functions))
+    let (functions, sizes) = mark(shared, rdb);
+    Ok((m, incr, functions, sizes))
 }
 
-/// Step 2: the base file at `temp`, fsynced. Returns its size.
-fn write_base(shared: &Shared, temp: &std::path::Path, functions: &[Vec<u8>]) -> anyhow::Result<u64> {
+/// The library codes of a base.
+type Functions = Vec<Vec<u8>>;
+/// Keys and keys with a deadline per database at the cut (an RDB base's RESIZEDB hints).
+type Sizes = Vec<(usize, usize)>;
+
+/// Mark the store for the base's snapshot (the caller holds the exclusive side): RDB
+/// records for an RDB-preamble base, commands otherwise; the libraries and sizes at the cut.
+fn mark(shared: &Shared, rdb: bool) -> (Functions, Sizes) {
+    let now = crate::store::now_ms();
+    let sizes = if rdb { super::rdb_save::db_sizes(shared) } else { Vec::new() };
+    let writer = rdb.then(|| super::rdb_save::entry_writer(shared));
+    shared.store.begin_snapshot_with(now, writer, false);
+    (crate::cmd::function::library_codes(shared), sizes)
+}
+
+/// Step 2: the base file at `temp`, fsynced: an RDB image when `rdb_sizes` is given (the
+/// sizes at the cut), RESP commands otherwise. Returns its size.
+fn write_base(
+    shared: &Shared,
+    temp: &std::path::Path,
+    functions: &[Vec<u8>],
+    rdb_sizes: Option<&[(usize, usize)]>,
+) -> anyhow::Result<u64> {
+    if let Some(sizes) = rdb_sizes {
+        super::rdb_save::write_temp(shared, temp, functions, sizes, true)?;
+        return Ok(std::fs::metadata(temp)?.len());
+    }
     let file = File::create(temp).with_context(|| format!("creating {}", temp.display()))?;
     let mut w = BufWriter::with_capacity(BASE_WRITE_BUFFER, file);
     let mut size = 0u64;

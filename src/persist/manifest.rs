@@ -108,10 +108,12 @@ impl Manifest {
         Entry { name: format!("{basename}.{seq}.incr.aof"), seq, kind: Kind::Incr }
     }
 
-    /// The next RESP base file: `<basename>.<seq>.base.aof`.
-    pub fn next_base(&self, basename: &str) -> Entry {
+    /// The next base file: `<basename>.<seq>.base.aof` (RESP), or `.base.rdb` when `rdb`
+    /// (an RDB-preamble base, `aof-use-rdb-preamble yes`).
+    pub fn next_base(&self, basename: &str, rdb: bool) -> Entry {
         let seq = self.base.as_ref().map_or(0, |e| e.seq) + 1;
-        Entry { name: format!("{basename}.{seq}.base.aof"), seq, kind: Kind::Base }
+        let ext = if rdb { "rdb" } else { "aof" };
+        Entry { name: format!("{basename}.{seq}.base.{ext}"), seq, kind: Kind::Base }
     }
 }
 
@@ -164,7 +166,8 @@ mod tests {
         assert_eq!(m.incrs.len(), 2);
         assert_eq!(m.render(), text);
         assert_eq!(m.next_incr("appendonly.aof").name, "appendonly.aof.3.incr.aof");
-        assert_eq!(m.next_base("appendonly.aof").name, "appendonly.aof.2.base.aof");
+        assert_eq!(m.next_base("appendonly.aof", false).name, "appendonly.aof.2.base.aof");
+        assert_eq!(m.next_base("appendonly.aof", true).name, "appendonly.aof.2.base.rdb");
         assert!(Manifest::parse("file a seq 1\n").is_err());
         assert!(Manifest::parse("file ../x seq 1 type i\n").is_err());
         assert!(Manifest::parse("").is_err());

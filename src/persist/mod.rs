@@ -8,13 +8,17 @@
 //! - [`aof`] — the writer: one flush at a time, `always` / `everysec` / `no`, write failures
 //!   (MISCONF) and recovery, the move to a new incremental file at a rewrite's cut.
 //! - [`manifest`] — the directory's manifest (`file … seq … type …`), replaced atomically.
+//! - [`rdb`] — the RDB format (files, DUMP payloads, RDB-preamble AOF bases, LZF);
+//!   [`save`] — SAVE / BGSAVE / shutdown-save state, save points' retry, the snapshot slot.
 //!
 //! # What `appendonly` costs the request path
 //!
 //! `appendonly no` (the default): the journal is off; a command pays one relaxed load of its
 //! `enabled` flag in `cmd::execute` and `cmd::call`, and each change one more in the store's
-//! modification funnel (`Shard::touch`), nothing else (no thread-local unit, no shared
-//! counter). Measured in `docs/persistence.md`.
+//! modification funnel (`Shard::touch`) plus a plain add on the worker's own stripe of the
+//! change counter save points read (no thread-local unit, no shared counter). Every write
+//! command also pays one relaxed load for the RDB MISCONF flag
+//! (`stop-writes-on-bgsave-error`, see [`Persist::misconf`]). Measured in `docs/persistence.md`.
 //!
 //! `appendonly yes`: per command a thread-local unit (begun and filled), per lock section
 //! that changes something one `fetch_add` on the journal's shared counter (a contended cache
@@ -33,6 +37,10 @@ pub mod save;
 
 use aof::Aof;
 
+/// Redis 7.0's error for write commands after a failed background save
+/// (`stop-writes-on-bgsave-error yes` with save points configured): `shared.bgsaveerr`.
+pub const ERR_MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
 /// Redis 7.0's reply to BGREWRITEAOF while a rewrite runs.
 pub const ERR_REWRITE_IN_PROGRESS: &str = "ERR Background append only file rewriting already in progress";
 
@@ -50,6 +58,19 @@ pub struct Persist {
     pub rewrite: Rewrite,
     /// SAVE / BGSAVE's state and statistics, and the one snapshot slot.
     pub saves: save::Saves,
+    /// `save`: the save points (CONFIG SET changes them; read by the cron every 100 ms).
+    save_points: Mutex<Vec<crate::config::SavePoint>>,
+    /// `stop-writes-on-bgsave-error`.
+    stop_writes: AtomicBool,
+    /// Write commands are refused with [`ERR_MISCONF_RDB`]: `stop-writes-on-bgsave-error`,
+    /// save points configured and the last background save failed (Redis's
+    /// `writeCommandsDeniedByDiskError`), kept up to date by whatever changes one of the
+    /// three, so the request path pays one relaxed load.
+    rdb_misconf: AtomicBool,
+    /// `rdbcompression`.
+    rdbcompression: AtomicBool,
+    /// `aof-use-rdb-preamble`.
+    rdb_preamble: AtomicBool,
 }
 
 /// The rewrite's state (INFO persistence) and the request the rewrite thread waits for.
@@ -164,7 +185,71 @@ impl Persist {
             auto_rewrite_min_size: AtomicU64::new(config.auto_aof_rewrite_min_size),
             rewrite,
             saves: save::Saves::default(),
+            save_points: Mutex::new(crate::config::save_points(&config.save)),
+            stop_writes: AtomicBool::new(config.stop_writes_on_bgsave_error == crate::config::YesNo::Yes),
+            rdb_misconf: AtomicBool::new(false),
+            rdbcompression: AtomicBool::new(config.rdbcompression == crate::config::YesNo::Yes),
+            rdb_preamble: AtomicBool::new(config.aof_use_rdb_preamble == crate::config::YesNo::Yes),
         }
+    }
+
+    /// The save points (`save`).
+    pub fn save_points(&self) -> Vec<crate::config::SavePoint> {
+        self.save_points.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub fn set_save_points(&self, points: Vec<crate::config::SavePoint>) {
+        *self.save_points.lock().unwrap_or_else(PoisonError::into_inner) = points;
+        self.update_rdb_misconf();
+    }
+
+    pub fn has_save_points(&self) -> bool {
+        !self.save_points.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
+    }
+
+    pub fn stop_writes_on_bgsave_error(&self) -> bool {
+        self.stop_writes.load(Ordering::Relaxed)
+    }
+
+    pub fn set_stop_writes_on_bgsave_error(&self, on: bool) {
+        self.stop_writes.store(on, Ordering::Relaxed);
+        self.update_rdb_misconf();
+    }
+
+    pub fn rdbcompression(&self) -> bool {
+        self.rdbcompression.load(Ordering::Relaxed)
+    }
+
+    pub fn set_rdbcompression(&self, on: bool) {
+        self.rdbcompression.store(on, Ordering::Relaxed);
+    }
+
+    /// `aof-use-rdb-preamble`: the next AOF base is an RDB image.
+    pub fn rdb_preamble(&self) -> bool {
+        self.rdb_preamble.load(Ordering::Relaxed)
+    }
+
+    pub fn set_rdb_preamble(&self, on: bool) {
+        self.rdb_preamble.store(on, Ordering::Relaxed);
+    }
+
+    /// A background save ended (`Some(ok)`, `None`: stopped): its status and the MISCONF
+    /// state follow.
+    pub fn bgsave_done(&self, now_ms: u64, ok: Option<bool>) {
+        self.saves.end_bg(now_ms, ok);
+        self.update_rdb_misconf();
+    }
+
+    /// Recompute [`Persist::rdb_misconf`] from its three inputs.
+    fn update_rdb_misconf(&self) {
+        let on = self.stop_writes_on_bgsave_error() && self.has_save_points() && self.saves.bg_failed();
+        self.rdb_misconf.store(on, Ordering::Relaxed);
+    }
+
+    /// Changes since the last successful save (`rdb_changes_since_last_save`, Redis's
+    /// `server.dirty`); `changes`: the journal's change count now.
+    pub fn dirty(&self, changes: u64) -> u64 {
+        changes.saturating_sub(self.changes_at_save.load(Ordering::Relaxed))
     }
 
     /// A save succeeded: LASTSAVE and `rdb_changes_since_last_save` start from it
@@ -172,7 +257,9 @@ impl Persist {
     pub fn saved(&self, unix_s: u64, changes: u64) {
         self.last_save_unix.store(unix_s, Ordering::Relaxed);
         self.changes_at_save.store(changes, Ordering::Relaxed);
-        self.saves.count_save();
+        // A good save, foreground or not, clears the failed status (Redis's rdbSave).
+        self.saves.clear_failed();
+        self.update_rdb_misconf();
     }
 
     /// LASTSAVE's answer.
@@ -219,9 +306,13 @@ impl Persist {
         self.aof.get()
     }
 
-    /// Redis's MISCONF error while the last AOF write failed (write commands and PING are
+    /// Redis's MISCONF error while the last background save failed (see
+    /// [`Persist::rdb_misconf`]) or the last AOF write failed (write commands and PING are
     /// refused with it).
     pub fn misconf(&self) -> Option<String> {
+        if self.rdb_misconf.load(Ordering::Relaxed) {
+            return Some(ERR_MISCONF_RDB.to_string());
+        }
         let errno = self.aof()?.write_error()?;
         Some(format!("MISCONF Errors writing to the AOF file: {}", aof::strerror(errno)))
     }
@@ -229,7 +320,7 @@ impl Persist {
     /// The `# Persistence` section of INFO, with Redis 7.0's field names. `dirty`: the
     /// journal's change count.
     pub fn info(&self, dirty: u64) -> String {
-        let changes = dirty.saturating_sub(self.changes_at_save.load(Ordering::Relaxed));
+        let changes = self.dirty(dirty);
         let mut s = format!(
             "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n{}aof_enabled:{}\r\n{}aof_last_write_status:{}\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
             self.saves.info(crate::store::now_ms(), self.last_save_unix.load(Ordering::Relaxed), changes),

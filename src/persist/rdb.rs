@@ -73,6 +73,8 @@ impl std::error::Error for RdbError {}
 pub struct Aux {
     pub ctime_unix: u64,
     pub used_mem: u64,
+    /// The file is an AOF directory's base (`aof-base 1`), not a dump.rdb.
+    pub aof_base: bool,
 }
 
 /// The file's beginning: magic, version, AUX fields, the function libraries.
@@ -87,7 +89,7 @@ pub fn write_header(out: &mut Vec<u8>, aux: &Aux, functions: &[Vec<u8>]) {
     field("redis-bits", "64");
     field("ctime", &aux.ctime_unix.to_string());
     field("used-mem", &aux.used_mem.to_string());
-    field("aof-base", "0");
+    field("aof-base", if aux.aof_base { "1" } else { "0" });
     for code in functions {
         out.push(OPCODE_FUNCTION2);
         write_string(out, code);
@@ -260,7 +262,7 @@ pub(crate) mod tests {
 
     fn sample_file(check: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        write_header(&mut out, &Aux { ctime_unix: 1, used_mem: 2 }, &[b"#!lua name=x".to_vec()]);
+        write_header(&mut out, &Aux { ctime_unix: 1, used_mem: 2, aof_base: false }, &[b"#!lua name=x".to_vec()]);
         write_db_start(&mut out, 3, 2, 1);
         write_key(&mut out, b"k", &Value::Str(b"v".to_vec()), Some(123));
         let mut z = ZSet::new();

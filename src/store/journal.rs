@@ -105,12 +105,11 @@ struct Order {
 /// The journal of one store (see the module header).
 #[derive(Default)]
 pub struct Journal {
-    /// The last number handed out: every change made while the journal is enabled takes one.
+    /// The last number handed out; every change takes one: the dirty counter.
     seq: AtomicU64,
-    /// Changes made while the journal is disabled (`appendonly no`): nothing needs their
-    /// order, only their count (the dirty counter), so they are counted on this thread's
-    /// stripe instead of taking a number from `seq`: no store-wide shared write per change.
-    dirty: crate::counter::StripedCounter,
+    /// Changes made while the journal is off, counted per worker (the dirty counter without
+    /// a shared cache line: `appendonly no` writes pay a plain add on their own stripe).
+    off_changes: crate::counter::StripedCounter,
     /// True once the AOF consumes released pieces (otherwise units drop them).
     enabled: AtomicBool,
     order: Mutex<Order>,
@@ -156,14 +155,13 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
 }
 
 impl Journal {
-    /// Number of changes so far (Redis's `server.dirty`): numbers handed out plus changes
-    /// counted while disabled. Exact when read under the exclusive side of the isolation
-    /// lock (every change runs under its read side, or under the exclusive side itself).
+    /// Number of changes so far (the dirty counter; also the highest number handed out).
     pub fn changes(&self) -> u64 {
-        self.seq.load(Ordering::Acquire).wrapping_add(self.dirty.load(Ordering::Acquire))
+        self.seq.load(Ordering::Acquire) + self.off_changes.load(Ordering::Relaxed)
     }
 
-    /// The last number handed out (0: none yet).
+    /// The highest number handed out (the journal's order; [`Journal::changes`] also counts
+    /// changes made while it was off, which take no number).
     pub fn last_seq(&self) -> u64 {
         self.seq.load(Ordering::Acquire)
     }
@@ -261,11 +259,11 @@ impl Journal {
     /// Take a number for this change if the unit has none from this lock section. Returns
     /// the unit's current number (None when the journal is off).
     fn take_seq(self: &Arc<Self>, by_command: bool) -> Option<u64> {
-        // `appendonly no`: count the change, nothing else. The journal is enabled at startup
-        // or under the exclusive side of the isolation lock, so no change straddles the switch
-        // and the relaxed load is exact.
+        // `appendonly no`: only the count matters (units are opened only with the journal on;
+        // it is switched on at startup, before any request). One relaxed load, then a plain
+        // add on this thread's stripe: no shared counter on the write path.
         if !self.enabled_relaxed() {
-            self.dirty.fetch_add(1, Ordering::Relaxed);
+            self.off_changes.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         let section = SECTION.with(Cell::get);

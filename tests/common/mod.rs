@@ -401,6 +401,11 @@ fn spawn_with(sock: &std::path::Path, port: u16, launch: &Launch, stderr_path: &
     use std::os::unix::process::CommandExt;
     let stderr = std::fs::File::create(stderr_path).expect("stderr log");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringkv-server"));
+    // The server's working directory is the test's temporary directory (the stderr log lives
+    // there): the default `--dir .` (dump.rdb, appendonlydir) never lands in the crate root.
+    if let Some(dir) = stderr_path.parent() {
+        cmd.current_dir(dir);
+    }
     if let Some(conf) = &launch.conf {
         cmd.arg(conf);
     }
@@ -428,6 +433,7 @@ fn spawn_with(sock: &std::path::Path, port: u16, launch: &Launch, stderr_path: &
 pub fn refuses_to_start(args: &[&str]) -> (ExitStatus, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringkv-server"));
+    cmd.current_dir(dir.path());
     if !args.contains(&"--unixsocket") {
         cmd.arg("--unixsocket").arg(dir.path().join("ringkv.sock"));
     }

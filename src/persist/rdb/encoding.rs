@@ -18,6 +18,25 @@ const ENC_INT32: u8 = 2;
 const ENC_LZF: u8 = 3;
 /// Redis tries the integer encoding only for strings this short (`rdbSaveRawString`).
 const INT_ENCODING_LEN_MAX: usize = 11;
+/// Strings at most this long are never compressed (`rdbSaveRawString`: "under 20 bytes it's
+/// unable to compress even aaaaaaaaaaaaaaaaaa").
+const LZF_LEN_MIN_EXCLUSIVE: usize = 20;
+/// Bytes compression must save for a string to be written compressed (`rdbSaveLzfStringObject`).
+const LZF_SAVING_MIN: usize = 4;
+
+thread_local! {
+    /// `rdbcompression` for what this thread writes now (see [`with_compression`]).
+    static COMPRESS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with LZF compression of the strings it writes on or off (`rdbcompression`): a
+/// setting of the writer, not threaded through every value encoder. Off by default.
+pub fn with_compression<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    let before = COMPRESS.with(|c| c.replace(on));
+    let result = f();
+    COMPRESS.with(|c| c.set(before));
+    result
+}
 /// A listpack's header (total bytes u32 + count u16) and its end marker.
 const LP_HEADER: usize = 6;
 const LP_EOF: u8 = 0xff;
@@ -133,8 +152,9 @@ pub fn write_length(out: &mut Vec<u8>, n: u64) {
     }
 }
 
-/// `rdbSaveRawString` without compression: integer-encoded when Redis would (a canonical
-/// integer of at most 11 characters that fits 32 bits), raw otherwise.
+/// `rdbSaveRawString`: integer-encoded when Redis would (a canonical integer of at most 11
+/// characters that fits 32 bits); else, under [`with_compression`], LZF when the string is
+/// longer than 20 bytes and compression saves at least 4; raw otherwise.
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() <= INT_ENCODING_LEN_MAX {
         if let Some(v) = crate::args::parse_i64(s) {
@@ -151,6 +171,15 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
                 out.extend_from_slice(&v.to_le_bytes());
                 return;
             }
+        }
+    }
+    if s.len() > LZF_LEN_MIN_EXCLUSIVE && COMPRESS.with(std::cell::Cell::get) {
+        if let Some(packed) = lzf::compress(s, s.len() - LZF_SAVING_MIN) {
+            out.push(ENC_VAL << 6 | ENC_LZF);
+            write_length(out, packed.len() as u64);
+            write_length(out, s.len() as u64);
+            out.extend_from_slice(&packed);
+            return;
         }
     }
     write_length(out, s.len() as u64);
