@@ -549,7 +549,7 @@ impl<'a> KeyView<'a> {
     fn find_live(&mut self) -> Option<usize> {
         let i = self.find_live_untouched()?;
         let entry = self.shard.slab.entry_mut(i);
-        let random01 = random_below(1 << 24) as f64 / f64::from(1u32 << 24);
+        let random01 = || random_below(1 << 24) as f64 / f64::from(1u32 << 24);
         entry.set_access(self.access.touched(entry.access(), self.now_ms, random01));
         Some(i)
     }

@@ -64,13 +64,15 @@ impl AccessPolicy {
         }
     }
 
-    /// The access bits after an access at `now_ms` (`random01`: a uniform number in [0, 1)).
-    pub fn touched(&self, old: u64, now_ms: u64, random01: f64) -> u64 {
+    /// The access bits after an access at `now_ms` (`random01`: draws a uniform number in
+    /// [0, 1), only under an LFU policy: an LRU access costs no random number).
+    #[inline]
+    pub fn touched(&self, old: u64, now_ms: u64, random01: impl FnOnce() -> f64) -> u64 {
         if !self.is_lfu() {
             return lru_clock(now_ms);
         }
         let counter = self.lfu_counter(old, now_ms);
-        lfu_pack(now_ms, lfu_log_incr(counter, self.log_factor.load(Relaxed), random01))
+        lfu_pack(now_ms, lfu_log_incr(counter, self.log_factor.load(Relaxed), random01()))
     }
 
     /// The LFU counter with the decay since its last access applied (Redis's `LFUDecrAndReturn`).
@@ -152,11 +154,11 @@ mod tests {
         let mut bits = p.initial(T0);
         assert_eq!(p.lfu_counter(bits, T0), LFU_INIT_VAL);
         // A hit at p = 1 always counts while the counter is at its initial value ...
-        bits = p.touched(bits, T0, 0.5);
+        bits = p.touched(bits, T0, || 0.5);
         assert_eq!(p.lfu_counter(bits, T0), LFU_INIT_VAL + 1);
         // ... then only with probability 1 / (1 * 10 + 1).
-        assert_eq!(p.lfu_counter(p.touched(bits, T0, 0.5), T0), LFU_INIT_VAL + 1);
-        assert_eq!(p.lfu_counter(p.touched(bits, T0, 0.01), T0), LFU_INIT_VAL + 2);
+        assert_eq!(p.lfu_counter(p.touched(bits, T0, || 0.5), T0), LFU_INIT_VAL + 1);
+        assert_eq!(p.lfu_counter(p.touched(bits, T0, || 0.01), T0), LFU_INIT_VAL + 2);
         // One minute idle per decrement; never below zero.
         assert_eq!(p.lfu_counter(bits, T0 + 3 * 60_000), LFU_INIT_VAL - 2);
         assert_eq!(p.lfu_counter(bits, T0 + 60 * 60_000), 0);
