@@ -59,12 +59,14 @@ use crate::store::journal::Journal;
 use crate::types::Value;
 
 mod access;
+pub mod entry;
 mod evict;
 pub mod journal;
 mod snapshot;
 mod typed;
 mod watch;
 pub use access::{idle_ms, AccessPolicy, DEADLINE_MAX_MS};
+pub use entry::Entry;
 pub use evict::{Candidate, Score};
 pub use watch::Watches;
 
@@ -82,9 +84,9 @@ pub const EXPIRE_SAMPLE_KEYS: usize = 20;
 /// Active expiry keeps sampling a shard while at least 1/EXPIRE_REPEAT_RATIO of a round's
 /// sample had expired (Redis: 25%).
 const EXPIRE_REPEAT_RATIO: usize = 4;
-/// Entries per slab chunk: 256 * 48 bytes = 12 KiB. Big enough that the per-chunk `Vec`
+/// Entries per slab chunk: 256 * 8 bytes = 2 KiB. Big enough that the per-chunk `Vec`
 /// header is noise, small enough that a growing shard never copies more than one chunk and a
-/// shard's half-empty last chunk wastes at most 12 KiB.
+/// shard's half-empty last chunk wastes at most 2 KiB.
 pub const SLAB_CHUNK: usize = 1 << SLAB_CHUNK_BITS;
 const SLAB_CHUNK_BITS: u32 = 8;
 /// The first chunk of a shard starts this small and doubles up to [`SLAB_CHUNK`], so a shard
@@ -142,24 +144,10 @@ pub fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
-/// One key and its value (48 bytes plus the key and value allocations; [`Value`] is as big
-/// as a string's `Vec`, a collection is boxed).
-///
-/// `key` must not be modified through `&mut Entry`: the store finds the entry by it.
-#[derive(Debug)]
-pub struct Entry {
-    pub key: Box<[u8]>,
-    pub value: Value,
-    /// Low [`access::DEADLINE_BITS`]: absolute deadline in Unix ms (0 = no expiry); high
-    /// [`access::ACCESS_BITS`]: the access clock (LRU / LFU, see [`access`]).
-    meta: u64,
-}
-
+/// The deadline and access clock of an entry live in its block's metadata word: low
+/// [`access::DEADLINE_BITS`] bits the absolute deadline in Unix ms (0 = no expiry), high
+/// [`access::ACCESS_BITS`] the access clock (LRU / LFU, see [`access`]).
 impl Entry {
-    fn new(key: Box<[u8]>, value: Value, deadline_ms: u64, access: u64) -> Entry {
-        Entry { key, value, meta: pack_meta(deadline_ms, access) }
-    }
-
     /// The deadline in Unix ms, if any.
     pub fn expire_at_ms(&self) -> Option<u64> {
         let deadline = self.deadline();
@@ -172,20 +160,20 @@ impl Entry {
 
     /// The deadline (0 = none).
     fn deadline(&self) -> u64 {
-        self.meta & DEADLINE_MAX_MS
+        self.meta() & DEADLINE_MAX_MS
     }
 
     fn set_deadline(&mut self, deadline_ms: u64) {
-        self.meta = pack_meta(deadline_ms, self.access());
+        self.set_meta(pack_meta(deadline_ms, self.access()));
     }
 
     /// The access clock bits (see [`access`]).
     pub fn access(&self) -> u64 {
-        self.meta >> access::DEADLINE_BITS
+        self.meta() >> access::DEADLINE_BITS
     }
 
     fn set_access(&mut self, bits: u64) {
-        self.meta = pack_meta(self.deadline(), bits);
+        self.set_meta(pack_meta(self.deadline(), bits));
     }
 
     fn is_expired(&self, now_ms: u64) -> bool {
@@ -354,16 +342,16 @@ impl Shard {
     fn remove_expired(&mut self, i: usize) -> Option<Entry> {
         let entry = self.slab.entry(i);
         if let Some(registry) = &self.watched {
-            registry.touch(&entry.key);
+            registry.touch(entry.key());
         }
-        self.journal.note_expired(self.db, &entry.key);
+        self.journal.note_expired(self.db, entry.key());
         self.remove_untouched(i)
     }
 
     /// Slab position of `key` (expired or not).
     fn find(&self, hash32: u32, key: &[u8]) -> Option<usize> {
         let slab = &self.slab;
-        let found = self.table.find(table_hash(hash32), |&i| *slab.entry(i as usize).key == *key);
+        let found = self.table.find(table_hash(hash32), |&i| slab.entry(i as usize).key() == key);
         found.map(|&i| i as usize)
     }
 
@@ -380,7 +368,7 @@ impl Shard {
     /// Adds an entry whose key is not present; returns its slab position.
     fn insert(&mut self, hash32: u32, entry: Entry) -> usize {
         debug_assert!(self.slab.len() < SHARD_KEYS_MAX);
-        self.touch(&entry.key);
+        self.touch(entry.key());
         let has_deadline = entry.deadline() != 0;
         let i = self.slab.len();
         self.slab.push(entry, hash32);
@@ -431,7 +419,7 @@ impl Shard {
     /// Removes the entry at slab position `i`, filling the hole so the slab stays dense and
     /// the entries with a deadline stay in front.
     fn remove_at(&mut self, i: usize) -> Option<Entry> {
-        self.touch(&self.slab.entry(i).key);
+        self.touch(self.slab.entry(i).key());
         self.remove_untouched(i)
     }
 
@@ -467,7 +455,7 @@ impl Shard {
 
     /// Sets the deadline (0 = none) of the entry at `i`; returns its new slab position.
     fn set_deadline(&mut self, i: usize, expire_at_ms: u64) -> usize {
-        self.touch(&self.slab.entry(i).key);
+        self.touch(self.slab.entry(i).key());
         let had_deadline = self.slab.entry(i).deadline() != 0;
         let mut i = i;
         if !had_deadline && expire_at_ms != 0 {
@@ -611,39 +599,68 @@ impl<'a> KeyView<'a> {
     /// Store `value`, replacing any old value. `expire_at_ms`: `None` = no expiry (an old TTL
     /// is dropped, as SET does). Returns the old entry if there was a live one.
     ///
-    /// A deadline at or before `now_ms` stores nothing: the old key is removed (and returned
-    /// with its key bytes), as Redis does for `SET k v PXAT <past>`. When an old value is
-    /// replaced, the returned entry's `key` is empty (the table keeps the key allocation; the
-    /// bytes are [`KeyView::key`]), which saves an allocation per overwrite.
+    /// A deadline at or before `now_ms` stores nothing: the old key is removed (and returned),
+    /// as Redis does for `SET k v PXAT <past>`.
     pub fn set(&mut self, value: impl Into<Value>, expire_at_ms: Option<u64>) -> Option<Entry> {
         let value = value.into();
+        self.set_with(expire_at_ms, |key, meta| Entry::new(key, value, meta))
+    }
+
+    /// [`KeyView::set`] for a string given as bytes: one allocation (the entry's block) for
+    /// a short value, none at all when it overwrites a short string of the same length.
+    pub fn set_bytes(&mut self, value: &[u8], expire_at_ms: Option<u64>) {
+        let deadline = match expire_at_ms {
+            Some(t) if t <= self.now_ms => return drop(self.remove()),
+            Some(t) => t,
+            None => 0,
+        };
+        let Some(i) = self.find_live() else {
+            let entry = Entry::new_str(self.key, value, pack_meta(deadline, self.access.initial(self.now_ms)));
+            self.shard.insert(self.hash32(), entry);
+            return;
+        };
+        self.shard.slab.entry_mut(i).overwrite_str(value);
+        self.shard.set_deadline(i, deadline);
+    }
+
+    /// The body of [`KeyView::set`]: `build(key, meta)` makes the new entry.
+    fn set_with(&mut self, expire_at_ms: Option<u64>, build: impl FnOnce(&[u8], u64) -> Entry) -> Option<Entry> {
         let deadline = match expire_at_ms {
             Some(t) if t <= self.now_ms => return self.remove(),
             Some(t) => t,
             None => 0,
         };
         let Some(i) = self.find_live() else {
-            let entry = Entry::new(self.key.into(), value, deadline, self.access.initial(self.now_ms));
+            let entry = build(self.key, pack_meta(deadline, self.access.initial(self.now_ms)));
             self.shard.insert(self.hash32(), entry);
             return None;
         };
         let entry = self.shard.slab.entry_mut(i);
-        let old = Entry { key: Box::default(), value: std::mem::replace(&mut entry.value, value), meta: entry.meta };
+        let new = build(self.key, entry.meta());
+        let old = std::mem::replace(entry, new);
         self.shard.set_deadline(i, deadline);
         Some(old)
     }
 
     /// Store `value` keeping the key's current deadline if it has one (SET KEEPTTL, APPEND
-    /// on a new key uses `set`). Returns the old entry if there was a live one (with an empty
-    /// `key`, as [`KeyView::set`]).
+    /// on a new key uses `set`). Returns the old entry if there was a live one.
     pub fn set_keep_ttl(&mut self, value: impl Into<Value>) -> Option<Entry> {
         let value = value.into();
         let Some(i) = self.find_live() else {
             return self.set(value, None);
         };
         self.shard.touch(self.key);
-        let entry = self.shard.slab.entry_mut(i);
-        Some(Entry { key: Box::default(), value: std::mem::replace(&mut entry.value, value), meta: entry.meta })
+        Some(self.shard.slab.entry_mut(i).replace_value(value))
+    }
+
+    /// Store the string `value` keeping the key's deadline (INCR, SET KEEPTTL): in place
+    /// when it overwrites a short string of the same length. A modification (WATCH).
+    pub fn set_bytes_keep_ttl(&mut self, value: &[u8]) {
+        let Some(i) = self.find_live() else {
+            return self.set_bytes(value, None);
+        };
+        self.shard.touch(self.key);
+        self.shard.slab.entry_mut(i).overwrite_str(value);
     }
 
     /// Remove the key; returns the live entry if there was one.
@@ -942,7 +959,7 @@ impl Store {
     /// the next cursor, 0 when done (SCAN semantics). `f` gets the key bytes. A cursor past
     /// the last shard (or a bad `db`) visits nothing and returns 0.
     pub fn scan(&self, db: usize, cursor: u64, count: usize, now_ms: u64, mut f: impl FnMut(&[u8])) -> u64 {
-        self.scan_entries(db, cursor, count, now_ms, |entry| f(&entry.key))
+        self.scan_entries(db, cursor, count, now_ms, |entry| f(entry.key()))
     }
 
     /// As [`Store::scan`], giving `f` the whole entry (SCAN ... TYPE looks at the value).
@@ -985,7 +1002,7 @@ impl Store {
                     shard.remove_expired(i);
                     continue;
                 }
-                return Some(shard.slab.entry(i).key.to_vec());
+                return Some(shard.slab.entry(i).key().to_vec());
             }
         }
         None
@@ -1067,7 +1084,7 @@ mod tests {
     }
 
     fn get_at(store: &Store, db: usize, key: &[u8], now: u64) -> Option<Vec<u8>> {
-        store.with_key(db, key, now, |kv| kv.get().map(|e| e.value.as_str().cloned().expect("a string")))
+        store.with_key(db, key, now, |kv| kv.get().map(|e| e.str().map(<[u8]>::to_vec).expect("a string")))
     }
 
     fn get(store: &Store, db: usize, key: &[u8]) -> Option<Vec<u8>> {
@@ -1087,9 +1104,9 @@ mod tests {
                 assert_eq!(shard.slab.hashes.len(), shard.slab.iter().count());
                 for i in 0..shard.slab.len() {
                     let entry = shard.slab.entry(i);
-                    assert_eq!(shard.find(shard.slab.hash(i), &entry.key), Some(i));
+                    assert_eq!(shard.find(shard.slab.hash(i), entry.key()), Some(i));
                     assert_eq!(i < shard.volatile, entry.deadline() != 0, "index {i}");
-                    let (hash, _) = store.locate(&entry.key);
+                    let (hash, _) = store.locate(entry.key());
                     assert_eq!(hash as u32, shard.slab.hash(i));
                 }
                 let chunks = &shard.slab.chunks;
@@ -1111,8 +1128,8 @@ mod tests {
     }
 
     #[test]
-    fn entry_is_48_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 48);
+    fn slab_element_is_a_thin_pointer() {
+        assert_eq!(std::mem::size_of::<Entry>(), 8);
     }
 
     #[test]
@@ -1123,14 +1140,14 @@ mod tests {
         assert_eq!(get(&store, 0, b"k"), Some(b"v1".to_vec()));
         assert_eq!(get(&store, 1, b"k"), None, "dbs are separate");
         let old = set(&store, 0, b"k", b"v2", None).expect("old entry");
-        assert_eq!(old.value, b"v1");
+        assert_eq!(old.value(), b"v1");
         assert_eq!(get(&store, 0, b"k"), Some(b"v2".to_vec()));
         store.with_key(0, b"k", NOW, |kv| {
             assert!(kv.exists());
             assert_eq!(kv.key(), b"k");
             let removed = kv.remove().expect("removed");
-            assert_eq!(&*removed.key, b"k");
-            assert_eq!(removed.value, b"v2");
+            assert_eq!(removed.key(), b"k");
+            assert_eq!(removed.value(), b"v2");
             assert!(!kv.exists());
             assert!(kv.remove().is_none());
         });
@@ -1167,7 +1184,7 @@ mod tests {
         let store = Store::new(1, 4);
         set(&store, 0, b"k", b"v", Some(NOW + 100));
         let old = store.with_key(0, b"k", NOW, |kv| kv.set_keep_ttl(b"w".to_vec())).expect("old");
-        assert_eq!(old.value, b"v");
+        assert_eq!(old.value(), b"v");
         assert_eq!(ttl(&store, 0, b"k"), Some(NOW + 100));
         assert_eq!(get(&store, 0, b"k"), Some(b"w".to_vec()));
         assert_eq!(store.db_expires(0), 1);
@@ -1229,7 +1246,7 @@ mod tests {
         assert_eq!(store.db_len(0), 0);
         set(&store, 0, b"k", b"v", None);
         let old = set(&store, 0, b"k", b"w", Some(NOW)).expect("old entry returned");
-        assert_eq!(old.value, b"v");
+        assert_eq!(old.value(), b"v");
         assert_eq!(get(&store, 0, b"k"), None);
         assert_eq!(store.db_len(0), 0);
         // put_entry follows the same rules.
@@ -1255,7 +1272,7 @@ mod tests {
             // The duplicate sees writes made through the first view.
             mv.key(0).set(b"1b".to_vec(), None);
             (0..mv.len())
-                .map(|i| mv.key(i).get().map(|e| e.value.as_str().cloned().expect("a string")))
+                .map(|i| mv.key(i).get().map(|e| e.str().map(<[u8]>::to_vec).expect("a string")))
                 .collect::<Vec<_>>()
         });
         let expect: Vec<Option<Vec<u8>>> =
@@ -1464,7 +1481,7 @@ mod tests {
                     model.insert(key, (value, deadline.unwrap_or(0)));
                 }
                 2 => {
-                    let got = store.with_key(0, &key, now, |kv| kv.remove()).map(|e| e.value);
+                    let got = store.with_key(0, &key, now, |kv| kv.remove()).map(Entry::into_value);
                     assert_eq!(got.and_then(|mut v| v.take_str()), model.remove(&key).map(|(v, _)| v));
                 }
                 3 => {
@@ -1476,7 +1493,7 @@ mod tests {
                 }
                 4 => {
                     let got = store.with_key(0, &key, now, |kv| {
-                        kv.get().map(|e| (e.value.as_str().cloned().expect("a string"), e.deadline()))
+                        kv.get().map(|e| (e.str().map(<[u8]>::to_vec).expect("a string"), e.deadline()))
                     });
                     assert_eq!(got.as_ref(), model.get(&key));
                 }
@@ -1531,7 +1548,7 @@ mod tests {
                             for i in 0..mv.len() {
                                 let mut kv = mv.key(i);
                                 let n = kv.get().map_or(0, |e| {
-                                    u64::from_le_bytes(e.value.as_str().expect("a string")[..8].try_into().unwrap())
+                                    u64::from_le_bytes(e.str().expect("a string")[..8].try_into().unwrap())
                                 });
                                 kv.set_keep_ttl((n + 1).to_le_bytes().to_vec());
                             }

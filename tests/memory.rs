@@ -61,7 +61,7 @@ fn bytes_per_key() {
     let started = Instant::now();
     let mut found = 0;
     for i in (0..KEYS).map(|i| i.wrapping_mul(7919) % KEYS) {
-        found += store.with_key(0, &key(i), now, |kv| kv.get().map_or(0, |e| e.value.len()));
+        found += store.with_key(0, &key(i), now, |kv| kv.get().map_or(0, |e| e.value().len()));
     }
     let get_ns = started.elapsed().as_nanos() as f64 / KEYS as f64;
     println!("insert_ns_per_key={insert_ns:.0} get_ns_per_key={get_ns:.0} (one thread)");

@@ -47,7 +47,7 @@ const ERR_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
 /// DUMP key
 fn dump(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let payload =
-        ctx.shared.store.with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| k.get().map(|e| rdb::dump_payload(&e.value)));
+        ctx.shared.store.with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| k.get().map(|e| rdb::dump_payload(e.value())));
     match payload {
         Some(p) => reply::bulk(ctx.out, &p),
         None => reply::null(ctx.out),

@@ -11,7 +11,7 @@ pub const ERR_REWRITE_RUNNING: &str = "ERR An AOF log rewriting in progress: can
 
 /// The RDB record of one live entry (for `Store::begin_snapshot_with`).
 pub fn rdb_entry(out: &mut Vec<u8>, entry: &crate::store::Entry) {
-    super::rdb::write_key(out, &entry.key, &entry.value, entry.expire_at_ms());
+    super::rdb::write_key(out, entry.key(), entry.value(), entry.expire_at_ms());
 }
 
 /// What SAVE and BGSAVE ask of the layer that can walk the server (`durability`, installed
