@@ -10,18 +10,20 @@
 //! shard bits, so those bits must not also pick the bucket.)
 //!
 //! Inside a shard, entries live in a dense, chunked slab (`Vec`s of [`SLAB_CHUNK`] entries, so
-//! growth never copies more than one chunk), next to a parallel `Vec<u32>` of their hashes. The
-//! `hashbrown::HashTable` holds only a `u32` slab index per bucket (4 bytes + 1 control byte),
-//! so the table's unavoidable slack (a power-of-two bucket count, 44..88% full) costs about
-//! 5..11 bytes per key instead of a whole 48-byte [`Entry`]; rehashing reads the stored hashes
-//! and never touches key bytes. Deleting moves the last entry into the hole and fixes that one
-//! table slot. Measured with `cargo test --release --test memory -- --nocapture` (1M keys of
-//! 16 bytes with 32-byte values, default dbs and shards): 111 bytes per key as requested from
-//! the allocator (48 payload + 63 overhead), 143 bytes per key of RSS growth (glibc). The same
-//! keys in one `HashMap` with 48-byte entries stored inline take 151 bytes per key counted. The
-//! price is one more dependent memory access per lookup (the `u32` slot): in the same test a
-//! cache-cold random GET took 1.6-2.6x the bare map's time on a loaded 2-CPU VM (the store's
-//! figure also includes hashing for the shard and the shard lock, which the bare map skips).
+//! growth never copies more than one chunk), next to a parallel `Vec<u32>` of their hashes. An
+//! [`Entry`] is a thin pointer (8 bytes) to one heap block holding the key, a short string
+//! value and the deadline/access word (see [`entry`]). The `hashbrown::HashTable` holds only a
+//! `u32` slab index per bucket (4 bytes + 1 control byte), so the table's unavoidable slack (a
+//! power-of-two bucket count, 44..88% full) costs about 5..11 bytes per key; rehashing reads
+//! the stored hashes and never touches the blocks. Deleting moves the last entry into the
+//! hole and fixes that one table slot. Measured with `cargo test --release --test memory --
+//! --nocapture` (1M keys of 16 bytes with 32-byte values, default dbs and shards, jemalloc):
+//! 82 bytes per key as requested from the allocator (48 payload + 34 overhead: 8 slab, 4
+//! hash, ~7 table, 11 block header, chunk slack), 90 bytes per key of RSS growth; with the
+//! former 48-byte entry and separate key and value allocations it was 112 and 119. The same
+//! keys in one `HashMap` with 48-byte entries stored inline take 151 bytes per key counted.
+//! The price is one more dependent memory access per lookup (the `u32` slot) than a map
+//! holding the entries inline.
 //!
 //! Expiry: an entry carries an absolute deadline in Unix milliseconds. Access is lazy (an
 //! expired entry is removed when touched and reads as absent); [`Store::active_expire_cycle`]

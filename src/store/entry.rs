@@ -23,8 +23,14 @@
 //! the 160-byte class and make every rehash chase a pointer per key.
 //!
 //! Measured (`cargo test --release --test memory -- --nocapture`, 1M × 16 B keys with 32 B
-//! values): before (48-byte `Entry` + key box + value `Vec`) 112 B/key counted; after:
-//! see `docs/memory.md` (≈ 79 B/key counted, 8 slab + 4 hash + ~7 table + 59 block).
+//! values, jemalloc, same machine): before (48-byte `Entry` + key box + value `Vec`) 112 B/key
+//! counted, 119 B/key RSS; after 81.9 B/key counted (8 slab + 4 hash + ~7 table + 59 block +
+//! chunk slack), 90.3 B/key RSS. The real server's figures are in `docs/memory.md`.
+//!
+//! Integers are kept as their digits, not as an `i64` (Redis's `int` encoding): inline, a
+//! canonical integer costs its 1..20 digit bytes in a block that exists anyway, an `i64` would
+//! save at most 12 bytes for 9..20-digit values and cost a formatting per GET; OBJECT
+//! ENCODING still answers `int` from the content.
 //!
 //! Strings longer than [`INLINE_VALUE_MAX`] live in their own `Vec` inside a boxed block,
 //! so APPEND / SETRANGE on a big value stay amortised O(1) / O(n) instead of copying the
