@@ -1135,6 +1135,53 @@ mod tests {
     }
 
     #[test]
+    fn string_writes_by_bytes_keep_or_drop_the_ttl() {
+        let store = Store::new(1, 4);
+        store.with_key(0, b"k", NOW, |kv| kv.set_bytes(b"12", Some(NOW + 500)));
+        assert_eq!((get(&store, 0, b"k").as_deref(), ttl(&store, 0, b"k")), (Some(&b"12"[..]), Some(NOW + 500)));
+        // Same length: overwritten in place, the deadline stays.
+        store.with_key(0, b"k", NOW, |kv| kv.set_bytes_keep_ttl(b"13"));
+        assert_eq!((get(&store, 0, b"k").as_deref(), ttl(&store, 0, b"k")), (Some(&b"13"[..]), Some(NOW + 500)));
+        // Another length: a new block, the deadline still stays.
+        store.with_key(0, b"k", NOW, |kv| kv.set_bytes_keep_ttl(b"100"));
+        assert_eq!((get(&store, 0, b"k").as_deref(), ttl(&store, 0, b"k")), (Some(&b"100"[..]), Some(NOW + 500)));
+        // SET without a TTL drops it, and the key moves out of the volatile front.
+        store.with_key(0, b"k", NOW, |kv| kv.set_bytes(b"101", None));
+        assert_eq!((get(&store, 0, b"k").as_deref(), ttl(&store, 0, b"k")), (Some(&b"101"[..]), None));
+        assert_eq!(store.db_expires(0), 0);
+        // A past deadline removes the key; keep-TTL on an absent key creates it without one.
+        store.with_key(0, b"k", NOW, |kv| kv.set_bytes(b"x", Some(NOW)));
+        assert_eq!(get(&store, 0, b"k"), None);
+        store.with_key(0, b"n", NOW, |kv| kv.set_bytes_keep_ttl(b"1"));
+        assert_eq!((get(&store, 0, b"n").as_deref(), ttl(&store, 0, b"n")), (Some(&b"1"[..]), None));
+        check_invariants(&store);
+    }
+
+    #[test]
+    fn strings_grow_in_place_past_the_inline_limit() {
+        let store = Store::new(1, 4);
+        set(&store, 0, b"k", b"ab", Some(NOW + 500));
+        let mut want = b"ab".to_vec();
+        for round in 0..3 {
+            let chunk = vec![b'0' + round; entry::INLINE_VALUE_MAX / 2 + 1];
+            let len = store.with_key(0, b"k", NOW, |kv| {
+                kv.string_mut(|v| {
+                    v.extend_from_slice(&chunk);
+                    v.len()
+                })
+            });
+            want.extend_from_slice(&chunk);
+            assert_eq!(len, Ok(Some(want.len())));
+        }
+        assert_eq!(get(&store, 0, b"k"), Some(want));
+        assert_eq!(ttl(&store, 0, b"k"), Some(NOW + 500));
+        assert_eq!(store.with_key(0, b"absent", NOW, |kv| kv.string_mut(|_| ())), Ok(None));
+        store.with_key(0, b"h", NOW, |kv| drop(kv.hash_or_new().map(|h| h.set(b"f", b"v"))));
+        assert_eq!(store.with_key(0, b"h", NOW, |kv| kv.string_mut(|_| ())), Err(crate::types::WrongType));
+        check_invariants(&store);
+    }
+
+    #[test]
     fn set_get_remove() {
         let store = Store::new(2, 4);
         assert_eq!(get(&store, 0, b"k"), None);
