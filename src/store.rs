@@ -10,20 +10,21 @@
 //! shard bits, so those bits must not also pick the bucket.)
 //!
 //! Inside a shard, entries live in a dense, chunked slab (`Vec`s of [`SLAB_CHUNK`] entries, so
-//! growth never copies more than one chunk), next to a parallel `Vec<u32>` of their hashes. An
-//! [`Entry`] is a thin pointer (8 bytes) to one heap block holding the key, a short string
-//! value and the deadline/access word (see [`entry`]). The `hashbrown::HashTable` holds only a
-//! `u32` slab index per bucket (4 bytes + 1 control byte), so the table's unavoidable slack (a
-//! power-of-two bucket count, 44..88% full) costs about 5..11 bytes per key; rehashing reads
-//! the stored hashes and never touches the blocks. Deleting moves the last entry into the
-//! hole and fixes that one table slot. Measured with `cargo test --release --test memory --
-//! --nocapture` (1M keys of 16 bytes with 32-byte values, default dbs and shards, jemalloc):
-//! 82 bytes per key as requested from the allocator (48 payload + 34 overhead: 8 slab, 4
-//! hash, ~7 table, 11 block header, chunk slack), 90 bytes per key of RSS growth; with the
-//! former 48-byte entry and separate key and value allocations it was 112 and 119. The same
-//! keys in one `HashMap` with 48-byte entries stored inline take 151 bytes per key counted.
-//! The price is one more dependent memory access per lookup (the `u32` slot) than a map
-//! holding the entries inline.
+//! growth never copies more than one chunk). An [`Entry`] is a thin pointer (8 bytes) to one
+//! heap block holding the key, a short string value and the deadline/access word (see
+//! [`entry`]). The `hashbrown::HashTable` holds only a `u32` slab index per bucket (4 bytes +
+//! 1 control byte), so the table's unavoidable slack (a power-of-two bucket count, 44..88%
+//! full) costs about 5..11 bytes per key. Hashes are not stored: when the table rehashes
+//! (growth, shrink) or an entry moves in the slab, the key's hash is recomputed from its
+//! block (one ahash of the key), which saves 4 bytes per key; lookups hash only the key asked
+//! for, as before. Deleting moves the last entry into the hole and fixes that one table slot.
+//! Measured with `cargo test --release --test memory -- --nocapture` (1M keys of 16 bytes with
+//! 32-byte values, default dbs and shards, jemalloc), see `docs/memory.md` for the server:
+//! with the former 48-byte entry (separate key and value allocations, a parallel hash vector)
+//! 112 bytes per key counted and 119 of RSS growth; with compact entries 82 and 90; without
+//! the hash vector (and with 4-page jemalloc slabs, see `alloc`) 77.7 and 84.5. The same keys in one `HashMap` with 48-byte entries stored
+//! inline take 151 bytes per key counted. The price is one more dependent memory access per
+//! lookup (the `u32` slot) than a map holding the entries inline.
 //!
 //! Expiry: an entry carries an absolute deadline in Unix milliseconds. Access is lazy (an
 //! expired entry is removed when touched and reads as absent); [`Store::active_expire_cycle`]
@@ -211,18 +212,18 @@ fn random_below(n: usize) -> usize {
     ((u128::from(x) * n as u128) >> 64) as usize
 }
 
-/// Dense storage for a shard's entries and their 32-bit hashes, indexed `0..len()`.
+/// Dense storage for a shard's entries, indexed `0..len()`.
 #[derive(Default)]
 struct Slab {
     /// Every chunk but the last holds exactly [`SLAB_CHUNK`] entries.
     chunks: Vec<Vec<Entry>>,
-    /// `hashes[i]` is the in-shard hash of entry `i`.
-    hashes: Vec<u32>,
+    /// Entries held.
+    len: usize,
 }
 
 impl Slab {
     fn len(&self) -> usize {
-        self.hashes.len()
+        self.len
     }
 
     fn entry(&self, i: usize) -> &Entry {
@@ -233,11 +234,7 @@ impl Slab {
         &mut self.chunks[i >> SLAB_CHUNK_BITS][i & (SLAB_CHUNK - 1)]
     }
 
-    fn hash(&self, i: usize) -> u32 {
-        self.hashes[i]
-    }
-
-    fn push(&mut self, entry: Entry, hash32: u32) {
+    fn push(&mut self, entry: Entry) {
         match self.chunks.last_mut() {
             Some(last) if last.len() < SLAB_CHUNK => {
                 if last.len() == last.capacity() {
@@ -254,7 +251,7 @@ impl Slab {
                 self.chunks.push(chunk);
             }
         }
-        self.hashes.push(hash32);
+        self.len += 1;
     }
 
     /// Removes the last entry.
@@ -264,10 +261,7 @@ impl Slab {
         if last.is_empty() {
             self.chunks.pop();
         }
-        self.hashes.pop();
-        if self.hashes.capacity() > SHRINK_CAPACITY_MIN && self.hashes.len() * SHRINK_RATIO < self.hashes.capacity() {
-            self.hashes.shrink_to(self.hashes.len() * 2);
-        }
+        self.len -= usize::from(entry.is_some());
         entry
     }
 
@@ -275,7 +269,6 @@ impl Slab {
         if a == b {
             return;
         }
-        self.hashes.swap(a, b);
         let (chunk_a, chunk_b) = (a >> SLAB_CHUNK_BITS, b >> SLAB_CHUNK_BITS);
         let (slot_a, slot_b) = (a & (SLAB_CHUNK - 1), b & (SLAB_CHUNK - 1));
         if chunk_a == chunk_b {
@@ -296,11 +289,13 @@ impl Slab {
 /// One partition: a table plus the bookkeeping active expiry needs.
 ///
 /// Invariants: the table holds exactly the indices `0..slab.len()`, each in the bucket of
-/// `table_hash(slab.hash(i))`; entries `0..volatile` have a deadline, the rest have none.
+/// `table_hash(hash_of(i))`; entries `0..volatile` have a deadline, the rest have none.
 #[derive(Default)]
 pub struct Shard {
     /// Slab index of each key, hashed by the key's 32-bit hash.
     table: HashTable<u32>,
+    /// The store's key hasher (a copy): the table rehashes from the keys (see [`Shard::hash_of`]).
+    hasher: ahash::RandomState,
     slab: Slab,
     /// Number of entries with a deadline; they occupy slab positions `0..volatile`.
     volatile: usize,
@@ -328,7 +323,18 @@ pub struct Shard {
 /// Serializes one live entry into a snapshot (see [`Store::begin_snapshot_with`]).
 pub type SnapshotWriter = fn(&mut Vec<u8>, &Entry);
 
+/// The in-shard 32-bit hash of `key` (the low half of its 64-bit hash, see the module docs).
+fn key_hash32(hasher: &ahash::RandomState, key: &[u8]) -> u32 {
+    hasher.hash_one(key) as u32
+}
+
 impl Shard {
+    /// The in-shard hash of the entry at slab position `i`, recomputed from its key: keeping
+    /// it in a parallel vector would cost 4 bytes per key for the rare moves and rehashes.
+    fn hash_of(&self, i: usize) -> u32 {
+        key_hash32(&self.hasher, self.slab.entry(i).key())
+    }
+
     /// `key` is being modified: mark its watchers dirty (see the modification contract) and
     /// order the change in the journal.
     #[inline]
@@ -373,9 +379,10 @@ impl Shard {
         self.touch(entry.key());
         let has_deadline = entry.deadline() != 0;
         let i = self.slab.len();
-        self.slab.push(entry, hash32);
-        let hashes = &self.slab.hashes;
-        self.table.insert_unique(table_hash(hash32), i as u32, |&j| table_hash(hashes[j as usize]));
+        self.slab.push(entry);
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        let rehash = |&j: &u32| table_hash(key_hash32(hasher, slab.entry(j as usize).key()));
+        self.table.insert_unique(table_hash(hash32), i as u32, rehash);
         if !has_deadline {
             return i;
         }
@@ -407,7 +414,7 @@ impl Shard {
         if a == b {
             return;
         }
-        let hashes = [table_hash(self.slab.hash(a)), table_hash(self.slab.hash(b))];
+        let hashes = [table_hash(self.hash_of(a)), table_hash(self.hash_of(b))];
         let wanted = [a, b];
         let slots = self.table.get_many_mut(hashes, |k, &x| x as usize == wanted[k]);
         debug_assert!(slots.iter().all(Option::is_some), "slab index missing from the table");
@@ -427,7 +434,7 @@ impl Shard {
 
     /// [`Shard::remove_at`] without touching (the caller did).
     fn remove_untouched(&mut self, i: usize) -> Option<Entry> {
-        let hash32 = self.slab.hash(i);
+        let hash32 = self.hash_of(i);
         let removed = self.table.find_entry(table_hash(hash32), |&x| x as usize == i);
         debug_assert!(removed.is_ok(), "slab index {i} missing from the table");
         removed.ok()?.remove();
@@ -452,7 +459,7 @@ impl Shard {
             return;
         }
         self.slab.swap(from, hole);
-        self.retarget(self.slab.hash(hole), from, hole);
+        self.retarget(self.hash_of(hole), from, hole);
     }
 
     /// Sets the deadline (0 = none) of the entry at `i`; returns its new slab position.
@@ -479,8 +486,9 @@ impl Shard {
     fn maybe_shrink(&mut self) {
         let capacity = self.table.capacity();
         if capacity > SHRINK_CAPACITY_MIN && self.table.len() * SHRINK_RATIO < capacity {
-            let hashes = &self.slab.hashes;
-            self.table.shrink_to(self.table.len(), |&j| table_hash(hashes[j as usize]));
+            let (slab, hasher) = (&self.slab, &self.hasher);
+            let rehash = |&j: &u32| table_hash(key_hash32(hasher, slab.entry(j as usize).key()));
+            self.table.shrink_to(self.table.len(), rehash);
         }
     }
 
@@ -773,17 +781,24 @@ impl Store {
         let shards = shards_per_db.clamp(1, SHARDS_PER_DB_MAX).next_power_of_two();
         let journal = Arc::new(Journal::default());
         let expiring: Box<[Arc<AtomicBool>]> = (0..databases).map(|_| Arc::default()).collect();
+        let hasher = ahash::RandomState::new();
         let dbs = expiring
             .iter()
             .enumerate()
             .map(|(db, flag)| {
-                let shard = || Shard { expiring: flag.clone(), db, journal: journal.clone(), ..Shard::default() };
+                let shard = || Shard {
+                    expiring: flag.clone(),
+                    db,
+                    journal: journal.clone(),
+                    hasher: hasher.clone(),
+                    ..Shard::default()
+                };
                 (0..shards).map(|_| CachePadded::new(Mutex::new(shard()))).collect()
             })
             .collect();
         Store {
             dbs,
-            hasher: ahash::RandomState::new(),
+            hasher,
             shard_mask: shards as u64 - 1,
             expire_cursor: AtomicUsize::new(0),
             access: AccessPolicy::default(),
@@ -940,9 +955,9 @@ impl Store {
                 guard.journal.note_change();
             }
             let (db, journal, snapshot) = (guard.db, guard.journal.clone(), guard.snapshot.take());
-            let expiring = guard.expiring.clone();
-            let old =
-                std::mem::replace(&mut *guard, Shard { watched, db, journal, snapshot, expiring, ..Shard::default() });
+            let (expiring, hasher) = (guard.expiring.clone(), guard.hasher.clone());
+            let fresh = Shard { watched, db, journal, snapshot, expiring, hasher, ..Shard::default() };
+            let old = std::mem::replace(&mut *guard, fresh);
             drop(guard);
             drop(old);
         }
@@ -1103,13 +1118,13 @@ mod tests {
             for shard in shards.iter() {
                 let shard = lock(shard);
                 assert_eq!(shard.table.len(), shard.slab.len());
-                assert_eq!(shard.slab.hashes.len(), shard.slab.iter().count());
+                assert_eq!(shard.slab.len(), shard.slab.iter().count());
                 for i in 0..shard.slab.len() {
                     let entry = shard.slab.entry(i);
-                    assert_eq!(shard.find(shard.slab.hash(i), entry.key()), Some(i));
+                    assert_eq!(shard.find(shard.hash_of(i), entry.key()), Some(i));
                     assert_eq!(i < shard.volatile, entry.deadline() != 0, "index {i}");
                     let (hash, _) = store.locate(entry.key());
-                    assert_eq!(hash as u32, shard.slab.hash(i));
+                    assert_eq!(hash as u32, shard.hash_of(i));
                 }
                 let chunks = &shard.slab.chunks;
                 if let Some((_, full)) = chunks.split_last() {
@@ -1158,6 +1173,26 @@ mod tests {
     }
 
     #[test]
+    fn shards_rehash_from_keys_with_the_stores_hasher_even_after_a_flush() {
+        let store = Store::new(1, 2);
+        for round in 0..2 {
+            // Enough keys to grow and (after the deletes) shrink every shard's table, with
+            // deadlines so entries move between the volatile front and the rest.
+            for i in 0..2000u32 {
+                let deadline = (i % 3 == 0).then_some(NOW + 1000);
+                set(&store, 0, format!("k{i}").as_bytes(), b"v", deadline);
+            }
+            for i in (0..2000u32).filter(|i| i % 10 != 0) {
+                store.with_key(0, format!("k{i}").as_bytes(), NOW, |kv| kv.remove());
+            }
+            check_invariants(&store);
+            assert_eq!(store.db_len(0), 200);
+            assert_eq!(get(&store, 0, b"k990").as_deref(), Some(&b"v"[..]), "round {round}");
+            store.flush_db(0);
+        }
+    }
+
+    #[test]
     fn strings_grow_in_place_past_the_inline_limit() {
         let store = Store::new(1, 4);
         set(&store, 0, b"k", b"ab", Some(NOW + 500));
@@ -1176,7 +1211,7 @@ mod tests {
         assert_eq!(get(&store, 0, b"k"), Some(want));
         assert_eq!(ttl(&store, 0, b"k"), Some(NOW + 500));
         assert_eq!(store.with_key(0, b"absent", NOW, |kv| kv.string_mut(|_| ())), Ok(None));
-        store.with_key(0, b"h", NOW, |kv| drop(kv.hash_or_new().map(|h| h.set(b"f", b"v"))));
+        assert!(store.with_key(0, b"h", NOW, |kv| kv.hash_or_new().map(|h| h.set(b"f", b"v"))).is_ok());
         assert_eq!(store.with_key(0, b"h", NOW, |kv| kv.string_mut(|_| ())), Err(crate::types::WrongType));
         check_invariants(&store);
     }

@@ -18,14 +18,16 @@
 //! the block header is 11 bytes, so a 16-byte key with a 32-byte value is a 59-byte block
 //! (jemalloc's 64-byte class) and with a 100-byte value 127 bytes (the 128-byte class).
 //! Moving `meta` into the slab instead (16-byte slab element, 3-byte header) costs the same
-//! block classes plus 8 bytes per key, so it stays here. The entry's 32-bit hash stays in the
-//! shard's parallel `hashes` vector: putting it in the header would push 16 + 100 bytes into
-//! the 160-byte class and make every rehash chase a pointer per key.
+//! block classes plus 8 bytes per key, so it stays here. The entry's hash is not stored:
+//! in the header it would push 16 + 100 bytes into the 160-byte class, in a vector beside
+//! the slab it cost 4-5 bytes per key; the store recomputes it from [`Entry::key`] when its
+//! table rehashes or an entry moves (see `store`).
 //!
 //! Measured (`cargo test --release --test memory -- --nocapture`, 1M × 16 B keys with 32 B
-//! values, jemalloc, same machine): before (48-byte `Entry` + key box + value `Vec`) 112 B/key
-//! counted, 119 B/key RSS; after 81.9 B/key counted (8 slab + 4 hash + ~7 table + 59 block +
-//! chunk slack), 90.3 B/key RSS. The real server's figures are in `docs/memory.md`.
+//! values, jemalloc, same machine): before (48-byte `Entry` + key box + value `Vec` + a
+//! stored hash) 112 B/key counted, 119 B/key RSS; after 77.7 B/key counted (8 slab pointer +
+//! ~10.5 table slack at this load + 59 block), 84.5 B/key RSS. The real server's figures
+//! (1M: 90.6 → 86.4-90.6 B/key by engine, Redis 142) are in `docs/memory.md`.
 //!
 //! Integers are kept as their digits, not as an `i64` (Redis's `int` encoding): inline, a
 //! canonical integer costs its 1..20 digit bytes in a block that exists anyway, an `i64` would
