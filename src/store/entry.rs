@@ -239,8 +239,9 @@ impl Entry {
         unsafe { self.ptr.as_ptr().cast::<u64>().read() }
     }
 
+    /// Only the store changes it: the deadline decides the entry's place in the slab.
     #[inline]
-    pub fn set_meta(&mut self, meta: u64) {
+    pub(super) fn set_meta(&mut self, meta: u64) {
         // SAFETY: as `meta`; `&mut self` makes the write unique.
         unsafe { self.ptr.as_ptr().cast::<u64>().write(meta) }
     }
