@@ -22,9 +22,10 @@
 //! 32-byte values, default dbs and shards, jemalloc), see `docs/memory.md` for the server:
 //! with the former 48-byte entry (separate key and value allocations, a parallel hash vector)
 //! 112 bytes per key counted and 119 of RSS growth; with compact entries 82 and 90; without
-//! the hash vector (and with 4-page jemalloc slabs, see `alloc`) 77.7 and 84.5. The same keys in one `HashMap` with 48-byte entries stored
-//! inline take 151 bytes per key counted. The price is one more dependent memory access per
-//! lookup (the `u32` slot) than a map holding the entries inline.
+//! the hash vector (and with 4-page jemalloc slabs, see `alloc`) 77.7 and 84.5. The same
+//! keys in one `HashMap` with 48-byte entries stored inline take 151 bytes per key counted.
+//! The price is one more dependent memory access per lookup (the `u32` slot) than a map
+//! holding the entries inline, and a table resize that rehashes every key from its block.
 //!
 //! Expiry: an entry carries an absolute deadline in Unix milliseconds. Access is lazy (an
 //! expired entry is removed when touched and reads as absent); [`Store::active_expire_cycle`]
