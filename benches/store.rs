@@ -39,7 +39,7 @@ trait Table: Sync {
 
 impl Table for Store {
     fn get(&self, key: &[u8], now_ms: u64) -> usize {
-        self.with_key(0, key, now_ms, |kv| kv.get().map_or(0, |e| e.value.len()))
+        self.with_key(0, key, now_ms, |kv| kv.get().map_or(0, |e| e.value().len()))
     }
     fn set(&self, key: &[u8], value: Vec<u8>, now_ms: u64) {
         self.with_key(0, key, now_ms, |kv| drop(kv.set(value, None)));

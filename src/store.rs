@@ -10,18 +10,22 @@
 //! shard bits, so those bits must not also pick the bucket.)
 //!
 //! Inside a shard, entries live in a dense, chunked slab (`Vec`s of [`SLAB_CHUNK`] entries, so
-//! growth never copies more than one chunk), next to a parallel `Vec<u32>` of their hashes. The
-//! `hashbrown::HashTable` holds only a `u32` slab index per bucket (4 bytes + 1 control byte),
-//! so the table's unavoidable slack (a power-of-two bucket count, 44..88% full) costs about
-//! 5..11 bytes per key instead of a whole 48-byte [`Entry`]; rehashing reads the stored hashes
-//! and never touches key bytes. Deleting moves the last entry into the hole and fixes that one
-//! table slot. Measured with `cargo test --release --test memory -- --nocapture` (1M keys of
-//! 16 bytes with 32-byte values, default dbs and shards): 111 bytes per key as requested from
-//! the allocator (48 payload + 63 overhead), 143 bytes per key of RSS growth (glibc). The same
-//! keys in one `HashMap` with 48-byte entries stored inline take 151 bytes per key counted. The
-//! price is one more dependent memory access per lookup (the `u32` slot): in the same test a
-//! cache-cold random GET took 1.6-2.6x the bare map's time on a loaded 2-CPU VM (the store's
-//! figure also includes hashing for the shard and the shard lock, which the bare map skips).
+//! growth never copies more than one chunk). An [`Entry`] is a thin pointer (8 bytes) to one
+//! heap block holding the key, a short string value and the deadline/access word (see
+//! [`entry`]). The `hashbrown::HashTable` holds only a `u32` slab index per bucket (4 bytes +
+//! 1 control byte), so the table's unavoidable slack (a power-of-two bucket count, 44..88%
+//! full) costs about 5..11 bytes per key. Hashes are not stored: when the table rehashes
+//! (growth, shrink) or an entry moves in the slab, the key's hash is recomputed from its
+//! block (one ahash of the key), which saves 4 bytes per key; lookups hash only the key asked
+//! for, as before. Deleting moves the last entry into the hole and fixes that one table slot.
+//! Measured with `cargo test --release --test memory -- --nocapture` (1M keys of 16 bytes with
+//! 32-byte values, default dbs and shards, jemalloc), see `docs/memory.md` for the server:
+//! with the former 48-byte entry (separate key and value allocations, a parallel hash vector)
+//! 112 bytes per key counted and 119 of RSS growth; with compact entries 82 and 90; without
+//! the hash vector (and with 4-page jemalloc slabs, see `alloc`) 77.7 and 84.5. The same
+//! keys in one `HashMap` with 48-byte entries stored inline take 151 bytes per key counted.
+//! The price is one more dependent memory access per lookup (the `u32` slot) than a map
+//! holding the entries inline, and a table resize that rehashes every key from its block.
 //!
 //! Expiry: an entry carries an absolute deadline in Unix milliseconds. Access is lazy (an
 //! expired entry is removed when touched and reads as absent); [`Store::active_expire_cycle`]
@@ -59,12 +63,14 @@ use crate::store::journal::Journal;
 use crate::types::Value;
 
 mod access;
+pub mod entry;
 mod evict;
 pub mod journal;
 mod snapshot;
 mod typed;
 mod watch;
 pub use access::{idle_ms, AccessPolicy, DEADLINE_MAX_MS};
+pub use entry::Entry;
 pub use evict::{Candidate, Score};
 pub use watch::Watches;
 
@@ -82,9 +88,9 @@ pub const EXPIRE_SAMPLE_KEYS: usize = 20;
 /// Active expiry keeps sampling a shard while at least 1/EXPIRE_REPEAT_RATIO of a round's
 /// sample had expired (Redis: 25%).
 const EXPIRE_REPEAT_RATIO: usize = 4;
-/// Entries per slab chunk: 256 * 48 bytes = 12 KiB. Big enough that the per-chunk `Vec`
+/// Entries per slab chunk: 256 * 8 bytes = 2 KiB. Big enough that the per-chunk `Vec`
 /// header is noise, small enough that a growing shard never copies more than one chunk and a
-/// shard's half-empty last chunk wastes at most 12 KiB.
+/// shard's half-empty last chunk wastes at most 2 KiB.
 pub const SLAB_CHUNK: usize = 1 << SLAB_CHUNK_BITS;
 const SLAB_CHUNK_BITS: u32 = 8;
 /// The first chunk of a shard starts this small and doubles up to [`SLAB_CHUNK`], so a shard
@@ -142,24 +148,10 @@ pub fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
-/// One key and its value (48 bytes plus the key and value allocations; [`Value`] is as big
-/// as a string's `Vec`, a collection is boxed).
-///
-/// `key` must not be modified through `&mut Entry`: the store finds the entry by it.
-#[derive(Debug)]
-pub struct Entry {
-    pub key: Box<[u8]>,
-    pub value: Value,
-    /// Low [`access::DEADLINE_BITS`]: absolute deadline in Unix ms (0 = no expiry); high
-    /// [`access::ACCESS_BITS`]: the access clock (LRU / LFU, see [`access`]).
-    meta: u64,
-}
-
+/// The deadline and access clock of an entry live in its block's metadata word: low
+/// [`access::DEADLINE_BITS`] bits the absolute deadline in Unix ms (0 = no expiry), high
+/// [`access::ACCESS_BITS`] the access clock (LRU / LFU, see [`access`]).
 impl Entry {
-    fn new(key: Box<[u8]>, value: Value, deadline_ms: u64, access: u64) -> Entry {
-        Entry { key, value, meta: pack_meta(deadline_ms, access) }
-    }
-
     /// The deadline in Unix ms, if any.
     pub fn expire_at_ms(&self) -> Option<u64> {
         let deadline = self.deadline();
@@ -172,20 +164,20 @@ impl Entry {
 
     /// The deadline (0 = none).
     fn deadline(&self) -> u64 {
-        self.meta & DEADLINE_MAX_MS
+        self.meta() & DEADLINE_MAX_MS
     }
 
     fn set_deadline(&mut self, deadline_ms: u64) {
-        self.meta = pack_meta(deadline_ms, self.access());
+        self.set_meta(pack_meta(deadline_ms, self.access()));
     }
 
     /// The access clock bits (see [`access`]).
     pub fn access(&self) -> u64 {
-        self.meta >> access::DEADLINE_BITS
+        self.meta() >> access::DEADLINE_BITS
     }
 
     fn set_access(&mut self, bits: u64) {
-        self.meta = pack_meta(self.deadline(), bits);
+        self.set_meta(pack_meta(self.deadline(), bits));
     }
 
     fn is_expired(&self, now_ms: u64) -> bool {
@@ -221,18 +213,18 @@ fn random_below(n: usize) -> usize {
     ((u128::from(x) * n as u128) >> 64) as usize
 }
 
-/// Dense storage for a shard's entries and their 32-bit hashes, indexed `0..len()`.
+/// Dense storage for a shard's entries, indexed `0..len()`.
 #[derive(Default)]
 struct Slab {
     /// Every chunk but the last holds exactly [`SLAB_CHUNK`] entries.
     chunks: Vec<Vec<Entry>>,
-    /// `hashes[i]` is the in-shard hash of entry `i`.
-    hashes: Vec<u32>,
+    /// Entries held.
+    len: usize,
 }
 
 impl Slab {
     fn len(&self) -> usize {
-        self.hashes.len()
+        self.len
     }
 
     fn entry(&self, i: usize) -> &Entry {
@@ -243,11 +235,7 @@ impl Slab {
         &mut self.chunks[i >> SLAB_CHUNK_BITS][i & (SLAB_CHUNK - 1)]
     }
 
-    fn hash(&self, i: usize) -> u32 {
-        self.hashes[i]
-    }
-
-    fn push(&mut self, entry: Entry, hash32: u32) {
+    fn push(&mut self, entry: Entry) {
         match self.chunks.last_mut() {
             Some(last) if last.len() < SLAB_CHUNK => {
                 if last.len() == last.capacity() {
@@ -264,7 +252,7 @@ impl Slab {
                 self.chunks.push(chunk);
             }
         }
-        self.hashes.push(hash32);
+        self.len += 1;
     }
 
     /// Removes the last entry.
@@ -274,10 +262,7 @@ impl Slab {
         if last.is_empty() {
             self.chunks.pop();
         }
-        self.hashes.pop();
-        if self.hashes.capacity() > SHRINK_CAPACITY_MIN && self.hashes.len() * SHRINK_RATIO < self.hashes.capacity() {
-            self.hashes.shrink_to(self.hashes.len() * 2);
-        }
+        self.len -= usize::from(entry.is_some());
         entry
     }
 
@@ -285,7 +270,6 @@ impl Slab {
         if a == b {
             return;
         }
-        self.hashes.swap(a, b);
         let (chunk_a, chunk_b) = (a >> SLAB_CHUNK_BITS, b >> SLAB_CHUNK_BITS);
         let (slot_a, slot_b) = (a & (SLAB_CHUNK - 1), b & (SLAB_CHUNK - 1));
         if chunk_a == chunk_b {
@@ -306,11 +290,13 @@ impl Slab {
 /// One partition: a table plus the bookkeeping active expiry needs.
 ///
 /// Invariants: the table holds exactly the indices `0..slab.len()`, each in the bucket of
-/// `table_hash(slab.hash(i))`; entries `0..volatile` have a deadline, the rest have none.
+/// `table_hash(hash_of(i))`; entries `0..volatile` have a deadline, the rest have none.
 #[derive(Default)]
 pub struct Shard {
     /// Slab index of each key, hashed by the key's 32-bit hash.
     table: HashTable<u32>,
+    /// The store's key hasher (a copy): the table rehashes from the keys (see [`Shard::hash_of`]).
+    hasher: ahash::RandomState,
     slab: Slab,
     /// Number of entries with a deadline; they occupy slab positions `0..volatile`.
     volatile: usize,
@@ -338,7 +324,18 @@ pub struct Shard {
 /// Serializes one live entry into a snapshot (see [`Store::begin_snapshot_with`]).
 pub type SnapshotWriter = fn(&mut Vec<u8>, &Entry);
 
+/// The in-shard 32-bit hash of `key` (the low half of its 64-bit hash, see the module docs).
+fn key_hash32(hasher: &ahash::RandomState, key: &[u8]) -> u32 {
+    hasher.hash_one(key) as u32
+}
+
 impl Shard {
+    /// The in-shard hash of the entry at slab position `i`, recomputed from its key: keeping
+    /// it in a parallel vector would cost 4 bytes per key for the rare moves and rehashes.
+    fn hash_of(&self, i: usize) -> u32 {
+        key_hash32(&self.hasher, self.slab.entry(i).key())
+    }
+
     /// `key` is being modified: mark its watchers dirty (see the modification contract) and
     /// order the change in the journal.
     #[inline]
@@ -354,16 +351,16 @@ impl Shard {
     fn remove_expired(&mut self, i: usize) -> Option<Entry> {
         let entry = self.slab.entry(i);
         if let Some(registry) = &self.watched {
-            registry.touch(&entry.key);
+            registry.touch(entry.key());
         }
-        self.journal.note_expired(self.db, &entry.key);
+        self.journal.note_expired(self.db, entry.key());
         self.remove_untouched(i)
     }
 
     /// Slab position of `key` (expired or not).
     fn find(&self, hash32: u32, key: &[u8]) -> Option<usize> {
         let slab = &self.slab;
-        let found = self.table.find(table_hash(hash32), |&i| *slab.entry(i as usize).key == *key);
+        let found = self.table.find(table_hash(hash32), |&i| slab.entry(i as usize).key() == key);
         found.map(|&i| i as usize)
     }
 
@@ -380,12 +377,13 @@ impl Shard {
     /// Adds an entry whose key is not present; returns its slab position.
     fn insert(&mut self, hash32: u32, entry: Entry) -> usize {
         debug_assert!(self.slab.len() < SHARD_KEYS_MAX);
-        self.touch(&entry.key);
+        self.touch(entry.key());
         let has_deadline = entry.deadline() != 0;
         let i = self.slab.len();
-        self.slab.push(entry, hash32);
-        let hashes = &self.slab.hashes;
-        self.table.insert_unique(table_hash(hash32), i as u32, |&j| table_hash(hashes[j as usize]));
+        self.slab.push(entry);
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        let rehash = |&j: &u32| table_hash(key_hash32(hasher, slab.entry(j as usize).key()));
+        self.table.insert_unique(table_hash(hash32), i as u32, rehash);
         if !has_deadline {
             return i;
         }
@@ -417,7 +415,7 @@ impl Shard {
         if a == b {
             return;
         }
-        let hashes = [table_hash(self.slab.hash(a)), table_hash(self.slab.hash(b))];
+        let hashes = [table_hash(self.hash_of(a)), table_hash(self.hash_of(b))];
         let wanted = [a, b];
         let slots = self.table.get_many_mut(hashes, |k, &x| x as usize == wanted[k]);
         debug_assert!(slots.iter().all(Option::is_some), "slab index missing from the table");
@@ -431,13 +429,13 @@ impl Shard {
     /// Removes the entry at slab position `i`, filling the hole so the slab stays dense and
     /// the entries with a deadline stay in front.
     fn remove_at(&mut self, i: usize) -> Option<Entry> {
-        self.touch(&self.slab.entry(i).key);
+        self.touch(self.slab.entry(i).key());
         self.remove_untouched(i)
     }
 
     /// [`Shard::remove_at`] without touching (the caller did).
     fn remove_untouched(&mut self, i: usize) -> Option<Entry> {
-        let hash32 = self.slab.hash(i);
+        let hash32 = self.hash_of(i);
         let removed = self.table.find_entry(table_hash(hash32), |&x| x as usize == i);
         debug_assert!(removed.is_ok(), "slab index {i} missing from the table");
         removed.ok()?.remove();
@@ -462,12 +460,12 @@ impl Shard {
             return;
         }
         self.slab.swap(from, hole);
-        self.retarget(self.slab.hash(hole), from, hole);
+        self.retarget(self.hash_of(hole), from, hole);
     }
 
     /// Sets the deadline (0 = none) of the entry at `i`; returns its new slab position.
     fn set_deadline(&mut self, i: usize, expire_at_ms: u64) -> usize {
-        self.touch(&self.slab.entry(i).key);
+        self.touch(self.slab.entry(i).key());
         let had_deadline = self.slab.entry(i).deadline() != 0;
         let mut i = i;
         if !had_deadline && expire_at_ms != 0 {
@@ -489,8 +487,9 @@ impl Shard {
     fn maybe_shrink(&mut self) {
         let capacity = self.table.capacity();
         if capacity > SHRINK_CAPACITY_MIN && self.table.len() * SHRINK_RATIO < capacity {
-            let hashes = &self.slab.hashes;
-            self.table.shrink_to(self.table.len(), |&j| table_hash(hashes[j as usize]));
+            let (slab, hasher) = (&self.slab, &self.hasher);
+            let rehash = |&j: &u32| table_hash(key_hash32(hasher, slab.entry(j as usize).key()));
+            self.table.shrink_to(self.table.len(), rehash);
         }
     }
 
@@ -611,39 +610,68 @@ impl<'a> KeyView<'a> {
     /// Store `value`, replacing any old value. `expire_at_ms`: `None` = no expiry (an old TTL
     /// is dropped, as SET does). Returns the old entry if there was a live one.
     ///
-    /// A deadline at or before `now_ms` stores nothing: the old key is removed (and returned
-    /// with its key bytes), as Redis does for `SET k v PXAT <past>`. When an old value is
-    /// replaced, the returned entry's `key` is empty (the table keeps the key allocation; the
-    /// bytes are [`KeyView::key`]), which saves an allocation per overwrite.
+    /// A deadline at or before `now_ms` stores nothing: the old key is removed (and returned),
+    /// as Redis does for `SET k v PXAT <past>`.
     pub fn set(&mut self, value: impl Into<Value>, expire_at_ms: Option<u64>) -> Option<Entry> {
         let value = value.into();
+        self.set_with(expire_at_ms, |key, meta| Entry::new(key, value, meta))
+    }
+
+    /// [`KeyView::set`] for a string given as bytes: one allocation (the entry's block) for
+    /// a short value, none at all when it overwrites a short string of the same length.
+    pub fn set_bytes(&mut self, value: &[u8], expire_at_ms: Option<u64>) {
+        let deadline = match expire_at_ms {
+            Some(t) if t <= self.now_ms => return drop(self.remove()),
+            Some(t) => t,
+            None => 0,
+        };
+        let Some(i) = self.find_live() else {
+            let entry = Entry::new_str(self.key, value, pack_meta(deadline, self.access.initial(self.now_ms)));
+            self.shard.insert(self.hash32(), entry);
+            return;
+        };
+        self.shard.slab.entry_mut(i).overwrite_str(value);
+        self.shard.set_deadline(i, deadline);
+    }
+
+    /// The body of [`KeyView::set`]: `build(key, meta)` makes the new entry.
+    fn set_with(&mut self, expire_at_ms: Option<u64>, build: impl FnOnce(&[u8], u64) -> Entry) -> Option<Entry> {
         let deadline = match expire_at_ms {
             Some(t) if t <= self.now_ms => return self.remove(),
             Some(t) => t,
             None => 0,
         };
         let Some(i) = self.find_live() else {
-            let entry = Entry::new(self.key.into(), value, deadline, self.access.initial(self.now_ms));
+            let entry = build(self.key, pack_meta(deadline, self.access.initial(self.now_ms)));
             self.shard.insert(self.hash32(), entry);
             return None;
         };
         let entry = self.shard.slab.entry_mut(i);
-        let old = Entry { key: Box::default(), value: std::mem::replace(&mut entry.value, value), meta: entry.meta };
+        let new = build(self.key, entry.meta());
+        let old = std::mem::replace(entry, new);
         self.shard.set_deadline(i, deadline);
         Some(old)
     }
 
     /// Store `value` keeping the key's current deadline if it has one (SET KEEPTTL, APPEND
-    /// on a new key uses `set`). Returns the old entry if there was a live one (with an empty
-    /// `key`, as [`KeyView::set`]).
+    /// on a new key uses `set`). Returns the old entry if there was a live one.
     pub fn set_keep_ttl(&mut self, value: impl Into<Value>) -> Option<Entry> {
         let value = value.into();
         let Some(i) = self.find_live() else {
             return self.set(value, None);
         };
         self.shard.touch(self.key);
-        let entry = self.shard.slab.entry_mut(i);
-        Some(Entry { key: Box::default(), value: std::mem::replace(&mut entry.value, value), meta: entry.meta })
+        Some(self.shard.slab.entry_mut(i).replace_value(value))
+    }
+
+    /// Store the string `value` keeping the key's deadline (INCR, SET KEEPTTL): in place
+    /// when it overwrites a short string of the same length. A modification (WATCH).
+    pub fn set_bytes_keep_ttl(&mut self, value: &[u8]) {
+        let Some(i) = self.find_live() else {
+            return self.set_bytes(value, None);
+        };
+        self.shard.touch(self.key);
+        self.shard.slab.entry_mut(i).overwrite_str(value);
     }
 
     /// Remove the key; returns the live entry if there was one.
@@ -754,17 +782,24 @@ impl Store {
         let shards = shards_per_db.clamp(1, SHARDS_PER_DB_MAX).next_power_of_two();
         let journal = Arc::new(Journal::default());
         let expiring: Box<[Arc<AtomicBool>]> = (0..databases).map(|_| Arc::default()).collect();
+        let hasher = ahash::RandomState::new();
         let dbs = expiring
             .iter()
             .enumerate()
             .map(|(db, flag)| {
-                let shard = || Shard { expiring: flag.clone(), db, journal: journal.clone(), ..Shard::default() };
+                let shard = || Shard {
+                    expiring: flag.clone(),
+                    db,
+                    journal: journal.clone(),
+                    hasher: hasher.clone(),
+                    ..Shard::default()
+                };
                 (0..shards).map(|_| CachePadded::new(Mutex::new(shard()))).collect()
             })
             .collect();
         Store {
             dbs,
-            hasher: ahash::RandomState::new(),
+            hasher,
             shard_mask: shards as u64 - 1,
             expire_cursor: AtomicUsize::new(0),
             access: AccessPolicy::default(),
@@ -921,9 +956,9 @@ impl Store {
                 guard.journal.note_change();
             }
             let (db, journal, snapshot) = (guard.db, guard.journal.clone(), guard.snapshot.take());
-            let expiring = guard.expiring.clone();
-            let old =
-                std::mem::replace(&mut *guard, Shard { watched, db, journal, snapshot, expiring, ..Shard::default() });
+            let (expiring, hasher) = (guard.expiring.clone(), guard.hasher.clone());
+            let fresh = Shard { watched, db, journal, snapshot, expiring, hasher, ..Shard::default() };
+            let old = std::mem::replace(&mut *guard, fresh);
             drop(guard);
             drop(old);
         }
@@ -942,7 +977,7 @@ impl Store {
     /// the next cursor, 0 when done (SCAN semantics). `f` gets the key bytes. A cursor past
     /// the last shard (or a bad `db`) visits nothing and returns 0.
     pub fn scan(&self, db: usize, cursor: u64, count: usize, now_ms: u64, mut f: impl FnMut(&[u8])) -> u64 {
-        self.scan_entries(db, cursor, count, now_ms, |entry| f(&entry.key))
+        self.scan_entries(db, cursor, count, now_ms, |entry| f(entry.key()))
     }
 
     /// As [`Store::scan`], giving `f` the whole entry (SCAN ... TYPE looks at the value).
@@ -985,7 +1020,7 @@ impl Store {
                     shard.remove_expired(i);
                     continue;
                 }
-                return Some(shard.slab.entry(i).key.to_vec());
+                return Some(shard.slab.entry(i).key().to_vec());
             }
         }
         None
@@ -1067,7 +1102,7 @@ mod tests {
     }
 
     fn get_at(store: &Store, db: usize, key: &[u8], now: u64) -> Option<Vec<u8>> {
-        store.with_key(db, key, now, |kv| kv.get().map(|e| e.value.as_str().cloned().expect("a string")))
+        store.with_key(db, key, now, |kv| kv.get().map(|e| e.str().map(<[u8]>::to_vec).expect("a string")))
     }
 
     fn get(store: &Store, db: usize, key: &[u8]) -> Option<Vec<u8>> {
@@ -1084,13 +1119,13 @@ mod tests {
             for shard in shards.iter() {
                 let shard = lock(shard);
                 assert_eq!(shard.table.len(), shard.slab.len());
-                assert_eq!(shard.slab.hashes.len(), shard.slab.iter().count());
+                assert_eq!(shard.slab.len(), shard.slab.iter().count());
                 for i in 0..shard.slab.len() {
                     let entry = shard.slab.entry(i);
-                    assert_eq!(shard.find(shard.slab.hash(i), &entry.key), Some(i));
+                    assert_eq!(shard.find(shard.hash_of(i), entry.key()), Some(i));
                     assert_eq!(i < shard.volatile, entry.deadline() != 0, "index {i}");
-                    let (hash, _) = store.locate(&entry.key);
-                    assert_eq!(hash as u32, shard.slab.hash(i));
+                    let (hash, _) = store.locate(entry.key());
+                    assert_eq!(hash as u32, shard.hash_of(i));
                 }
                 let chunks = &shard.slab.chunks;
                 if let Some((_, full)) = chunks.split_last() {
@@ -1111,8 +1146,75 @@ mod tests {
     }
 
     #[test]
-    fn entry_is_48_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 48);
+    fn slab_element_is_a_thin_pointer() {
+        assert_eq!(std::mem::size_of::<Entry>(), 8);
+    }
+
+    #[test]
+    fn string_writes_by_bytes_keep_or_drop_the_ttl() {
+        let store = Store::new(1, 4);
+        store.with_key(0, b"k", NOW, |kv| kv.set_bytes(b"12", Some(NOW + 500)));
+        assert_eq!((get(&store, 0, b"k").as_deref(), ttl(&store, 0, b"k")), (Some(&b"12"[..]), Some(NOW + 500)));
+        // Same length: overwritten in place, the deadline stays.
+        store.with_key(0, b"k", NOW, |kv| kv.set_bytes_keep_ttl(b"13"));
+        assert_eq!((get(&store, 0, b"k").as_deref(), ttl(&store, 0, b"k")), (Some(&b"13"[..]), Some(NOW + 500)));
+        // Another length: a new block, the deadline still stays.
+        store.with_key(0, b"k", NOW, |kv| kv.set_bytes_keep_ttl(b"100"));
+        assert_eq!((get(&store, 0, b"k").as_deref(), ttl(&store, 0, b"k")), (Some(&b"100"[..]), Some(NOW + 500)));
+        // SET without a TTL drops it, and the key moves out of the volatile front.
+        store.with_key(0, b"k", NOW, |kv| kv.set_bytes(b"101", None));
+        assert_eq!((get(&store, 0, b"k").as_deref(), ttl(&store, 0, b"k")), (Some(&b"101"[..]), None));
+        assert_eq!(store.db_expires(0), 0);
+        // A past deadline removes the key; keep-TTL on an absent key creates it without one.
+        store.with_key(0, b"k", NOW, |kv| kv.set_bytes(b"x", Some(NOW)));
+        assert_eq!(get(&store, 0, b"k"), None);
+        store.with_key(0, b"n", NOW, |kv| kv.set_bytes_keep_ttl(b"1"));
+        assert_eq!((get(&store, 0, b"n").as_deref(), ttl(&store, 0, b"n")), (Some(&b"1"[..]), None));
+        check_invariants(&store);
+    }
+
+    #[test]
+    fn shards_rehash_from_keys_with_the_stores_hasher_even_after_a_flush() {
+        let store = Store::new(1, 2);
+        for round in 0..2 {
+            // Enough keys to grow and (after the deletes) shrink every shard's table, with
+            // deadlines so entries move between the volatile front and the rest.
+            for i in 0..2000u32 {
+                let deadline = (i % 3 == 0).then_some(NOW + 1000);
+                set(&store, 0, format!("k{i}").as_bytes(), b"v", deadline);
+            }
+            for i in (0..2000u32).filter(|i| i % 10 != 0) {
+                store.with_key(0, format!("k{i}").as_bytes(), NOW, |kv| kv.remove());
+            }
+            check_invariants(&store);
+            assert_eq!(store.db_len(0), 200);
+            assert_eq!(get(&store, 0, b"k990").as_deref(), Some(&b"v"[..]), "round {round}");
+            store.flush_db(0);
+        }
+    }
+
+    #[test]
+    fn strings_grow_in_place_past_the_inline_limit() {
+        let store = Store::new(1, 4);
+        set(&store, 0, b"k", b"ab", Some(NOW + 500));
+        let mut want = b"ab".to_vec();
+        for round in 0..3 {
+            let chunk = vec![b'0' + round; entry::INLINE_VALUE_MAX / 2 + 1];
+            let len = store.with_key(0, b"k", NOW, |kv| {
+                kv.string_mut(|v| {
+                    v.extend_from_slice(&chunk);
+                    v.len()
+                })
+            });
+            want.extend_from_slice(&chunk);
+            assert_eq!(len, Ok(Some(want.len())));
+        }
+        assert_eq!(get(&store, 0, b"k"), Some(want));
+        assert_eq!(ttl(&store, 0, b"k"), Some(NOW + 500));
+        assert_eq!(store.with_key(0, b"absent", NOW, |kv| kv.string_mut(|_| ())), Ok(None));
+        assert!(store.with_key(0, b"h", NOW, |kv| kv.hash_or_new().map(|h| h.set(b"f", b"v"))).is_ok());
+        assert_eq!(store.with_key(0, b"h", NOW, |kv| kv.string_mut(|_| ())), Err(crate::types::WrongType));
+        check_invariants(&store);
     }
 
     #[test]
@@ -1123,14 +1225,14 @@ mod tests {
         assert_eq!(get(&store, 0, b"k"), Some(b"v1".to_vec()));
         assert_eq!(get(&store, 1, b"k"), None, "dbs are separate");
         let old = set(&store, 0, b"k", b"v2", None).expect("old entry");
-        assert_eq!(old.value, b"v1");
+        assert_eq!(old.value(), b"v1");
         assert_eq!(get(&store, 0, b"k"), Some(b"v2".to_vec()));
         store.with_key(0, b"k", NOW, |kv| {
             assert!(kv.exists());
             assert_eq!(kv.key(), b"k");
             let removed = kv.remove().expect("removed");
-            assert_eq!(&*removed.key, b"k");
-            assert_eq!(removed.value, b"v2");
+            assert_eq!(removed.key(), b"k");
+            assert_eq!(removed.value(), b"v2");
             assert!(!kv.exists());
             assert!(kv.remove().is_none());
         });
@@ -1167,7 +1269,7 @@ mod tests {
         let store = Store::new(1, 4);
         set(&store, 0, b"k", b"v", Some(NOW + 100));
         let old = store.with_key(0, b"k", NOW, |kv| kv.set_keep_ttl(b"w".to_vec())).expect("old");
-        assert_eq!(old.value, b"v");
+        assert_eq!(old.value(), b"v");
         assert_eq!(ttl(&store, 0, b"k"), Some(NOW + 100));
         assert_eq!(get(&store, 0, b"k"), Some(b"w".to_vec()));
         assert_eq!(store.db_expires(0), 1);
@@ -1229,7 +1331,7 @@ mod tests {
         assert_eq!(store.db_len(0), 0);
         set(&store, 0, b"k", b"v", None);
         let old = set(&store, 0, b"k", b"w", Some(NOW)).expect("old entry returned");
-        assert_eq!(old.value, b"v");
+        assert_eq!(old.value(), b"v");
         assert_eq!(get(&store, 0, b"k"), None);
         assert_eq!(store.db_len(0), 0);
         // put_entry follows the same rules.
@@ -1255,7 +1357,7 @@ mod tests {
             // The duplicate sees writes made through the first view.
             mv.key(0).set(b"1b".to_vec(), None);
             (0..mv.len())
-                .map(|i| mv.key(i).get().map(|e| e.value.as_str().cloned().expect("a string")))
+                .map(|i| mv.key(i).get().map(|e| e.str().map(<[u8]>::to_vec).expect("a string")))
                 .collect::<Vec<_>>()
         });
         let expect: Vec<Option<Vec<u8>>> =
@@ -1464,7 +1566,7 @@ mod tests {
                     model.insert(key, (value, deadline.unwrap_or(0)));
                 }
                 2 => {
-                    let got = store.with_key(0, &key, now, |kv| kv.remove()).map(|e| e.value);
+                    let got = store.with_key(0, &key, now, |kv| kv.remove()).map(Entry::into_value);
                     assert_eq!(got.and_then(|mut v| v.take_str()), model.remove(&key).map(|(v, _)| v));
                 }
                 3 => {
@@ -1476,7 +1578,7 @@ mod tests {
                 }
                 4 => {
                     let got = store.with_key(0, &key, now, |kv| {
-                        kv.get().map(|e| (e.value.as_str().cloned().expect("a string"), e.deadline()))
+                        kv.get().map(|e| (e.str().map(<[u8]>::to_vec).expect("a string"), e.deadline()))
                     });
                     assert_eq!(got.as_ref(), model.get(&key));
                 }
@@ -1531,7 +1633,7 @@ mod tests {
                             for i in 0..mv.len() {
                                 let mut kv = mv.key(i);
                                 let n = kv.get().map_or(0, |e| {
-                                    u64::from_le_bytes(e.value.as_str().expect("a string")[..8].try_into().unwrap())
+                                    u64::from_le_bytes(e.str().expect("a string")[..8].try_into().unwrap())
                                 });
                                 kv.set_keep_ttl((n + 1).to_le_bytes().to_vec());
                             }

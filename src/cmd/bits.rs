@@ -123,7 +123,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let result = ctx.shared.store.with_keys(&keys, ctx.now_ms, |m| {
         let mut sources = Vec::with_capacity(keys.len() - 1);
         for i in 1..keys.len() {
-            sources.push(m.key(i).string()?.cloned().unwrap_or_default());
+            sources.push(m.key(i).string()?.map(<[u8]>::to_vec).unwrap_or_default());
         }
         let len = sources.iter().map(Vec::len).max().unwrap_or(0);
         let mut out = vec![0u8; len];
@@ -303,7 +303,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
     let (db, now) = (ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
     let done = ctx.shared.store.with_key(db, argv.get(1), now, |k| {
-        let current = k.string()?.cloned();
+        let current = k.string()?.map(<[u8]>::to_vec);
         let mut v = current.clone().unwrap_or_default();
         if writes {
             let need = fields.iter().map(|f| ((f.offset + u64::from(f.bits) - 1) >> 3) + 1).max().unwrap_or(0);

@@ -48,7 +48,7 @@ const ERR_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
 fn dump(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let lzf = ctx.shared.persist.rdbcompression();
     let payload = ctx.shared.store.with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| {
-        k.get().map(|e| rdb::encoding::with_compression(lzf, || rdb::dump_payload(&e.value)))
+        k.get().map(|e| rdb::encoding::with_compression(lzf, || rdb::dump_payload(e.value())))
     });
     match payload {
         Some(p) => reply::bulk(ctx.out, &p),

@@ -314,7 +314,7 @@ fn object(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     // OBJECT does not count as an access (Redis's LOOKUP_NOTOUCH).
     let found = ctx.shared.store.with_key(ctx.db(), argv.get(2), ctx.now_ms, |k| {
         let now_ms = k.now_ms();
-        let (encoding, bits) = k.peek().map(|e| (e.value.encoding(), e.access()))?;
+        let (encoding, bits) = k.peek().map(|e| (e.value().encoding(), e.access()))?;
         let policy = k.access_policy();
         let lfu = policy.is_lfu();
         let idle_s = crate::store::idle_ms(bits, now_ms) / 1000;
@@ -378,7 +378,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, nx: bool) {
             }
             let entry = m.key(0).remove().expect("source exists under the lock");
             let deadline = entry.expire_at_ms();
-            m.key(1).put_entry(entry.value, deadline);
+            m.key(1).put_entry(entry.into_value(), deadline);
             Renamed::Done
         })
     };
@@ -436,7 +436,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         return ctx.error(ERR_SAME_OBJECT);
     }
     let copied = ctx.shared.store.with_keys(&[(src_db, src), (dst_db, dst)], ctx.now_ms, |m| {
-        let Some((value, deadline)) = m.key(0).get().map(|e| (e.value.clone(), e.expire_at_ms())) else {
+        let Some((value, deadline)) = m.key(0).get().map(|e| (e.value().to_value(), e.expire_at_ms())) else {
             return false;
         };
         let mut target = m.key(1);
@@ -465,7 +465,7 @@ fn move_(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
         let entry = m.key(0).remove().expect("source exists under the lock");
         let deadline = entry.expire_at_ms();
-        m.key(1).put_entry(entry.value, deadline);
+        m.key(1).put_entry(entry.into_value(), deadline);
         true
     });
     reply::integer(ctx.out, moved as i64);
@@ -550,9 +550,9 @@ fn scan(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let mut body = ctx.out.sibling();
     let mut found = 0usize;
     let next = ctx.shared.store.scan_entries(ctx.db(), cursor, count, ctx.now_ms, |entry| {
-        let type_ok = type_filter.is_none_or(|t| eq_ignore_case(t, entry.value.type_name()));
-        if type_ok && pattern.is_none_or(|p| glob::matches(p, &entry.key, false)) {
-            reply::bulk(&mut body, &entry.key);
+        let type_ok = type_filter.is_none_or(|t| eq_ignore_case(t, entry.value().type_name()));
+        if type_ok && pattern.is_none_or(|p| glob::matches(p, entry.key(), false)) {
+            reply::bulk(&mut body, entry.key());
             found += 1;
         }
     });
@@ -759,7 +759,7 @@ mod tests {
 
     fn get(shared: &Shared, db: usize, key: &[u8]) -> Option<(Vec<u8>, Option<u64>)> {
         shared.store.with_key(db, key, now_ms(), |k| {
-            k.get().map(|e| (e.value.as_str().cloned().expect("a string"), e.expire_at_ms()))
+            k.get().map(|e| (e.str().map(<[u8]>::to_vec).expect("a string"), e.expire_at_ms()))
         })
     }
 

@@ -2,7 +2,8 @@
 //! names), PURGE (jemalloc returns unused dirty pages now), MALLOC-STATS, DOCTOR, HELP.
 //!
 //! USAGE estimates from sizes, as Redis's `objectComputeSize` does: the entry (slab slot,
-//! its hash and table slot), the key bytes, and the value: a string's buffer exactly; a
+//! its hash and table slot), its block (key, header and a short string exactly, see
+//! `store::entry`), and what the block points to: a long string's buffer exactly; a
 //! collection's element count times a per-element cost of its encoding (Redis samples
 //! `SAMPLES` elements; ringkv's collections do not expose their element sizes yet, so the
 //! option is validated as Redis does and the per-element cost is a fixed estimate).
@@ -11,7 +12,7 @@ use super::{eq_ignore_case, parse_i64, subcommand, Command, Ctx, Doc, ERR_NOT_IN
 use crate::protocol::Argv;
 use crate::reply;
 use crate::store::Entry;
-use crate::types::Value;
+use crate::types::ValueRef;
 
 /// Bytes a key costs in its shard beside the entry: its 32-bit hash and its table slot
 /// (a `u32` index and a control byte, rounded up).
@@ -117,8 +118,8 @@ fn usage(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// The estimated bytes of one key (see the module docs).
 pub fn entry_bytes(e: &Entry) -> usize {
-    let value = match &e.value {
-        Value::Str(s) => s.capacity(),
+    let value = match e.value() {
+        ValueRef::Str(_) => e.str_heap_bytes(),
         other => {
             let per = match other.encoding() {
                 "listpack" | "intset" | "ziplist" => COMPACT_ELEMENT_BYTES,
@@ -127,7 +128,7 @@ pub fn entry_bytes(e: &Entry) -> usize {
             other.len().saturating_mul(per)
         }
     };
-    std::mem::size_of::<Entry>() + ENTRY_SIDE_BYTES + e.key.len() + value
+    std::mem::size_of::<Entry>() + ENTRY_SIDE_BYTES + e.block_bytes() + value
 }
 
 /// MEMORY STATS: Redis's field names, for what ringkv can tell.

@@ -16,7 +16,7 @@ use super::{
 use super::{READONLY, WRITE};
 use crate::protocol::Argv;
 use crate::reply;
-use crate::types::{List, Value, WrongType};
+use crate::types::{List, Value, ValueRef, WrongType};
 
 const ERR_NOT_DOUBLE: &str = "ERR One or more scores can't be converted into double";
 
@@ -95,9 +95,9 @@ fn lookup(ctx: &Ctx<'_>, pattern: &[u8], element: &[u8]) -> Option<Vec<u8>> {
     let mut key = key_pat[..star].to_vec();
     key.extend_from_slice(element);
     key.extend_from_slice(&key_pat[star + 1..]);
-    ctx.shared.store.with_key(ctx.client.db, &key, ctx.now_ms, |k| match (k.get().map(|e| &e.value), field) {
-        (Some(Value::Str(s)), None) => Some(s.clone()),
-        (Some(Value::Hash(h)), Some(f)) => h.get(f).map(<[u8]>::to_vec),
+    ctx.shared.store.with_key(ctx.client.db, &key, ctx.now_ms, |k| match (k.get().map(|e| e.value()), field) {
+        (Some(ValueRef::Str(s)), None) => Some(s.to_vec()),
+        (Some(ValueRef::Hash(h)), Some(f)) => h.get(f).map(<[u8]>::to_vec),
         _ => None,
     })
 }
@@ -108,11 +108,11 @@ type Loaded = (Vec<Vec<u8>>, bool);
 /// The source's elements in their natural order (list order, set iteration, zset by score);
 /// `Err` for a string or `None` for a missing key.
 fn load(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Loaded>, WrongType> {
-    ctx.shared.store.with_key(ctx.client.db, key, ctx.now_ms, |k| match k.get().map(|e| &e.value) {
+    ctx.shared.store.with_key(ctx.client.db, key, ctx.now_ms, |k| match k.get().map(|e| e.value()) {
         None => Ok(None),
-        Some(Value::List(l)) => Ok(Some((l.iter().map(<[u8]>::to_vec).collect(), true))),
-        Some(Value::Set(s)) => Ok(Some((s.iter().map(|m| m.into_owned()).collect(), false))),
-        Some(Value::ZSet(z)) => Ok(Some((z.iter().into_iter().map(|(m, _)| m.to_vec()).collect(), true))),
+        Some(ValueRef::List(l)) => Ok(Some((l.iter().map(<[u8]>::to_vec).collect(), true))),
+        Some(ValueRef::Set(s)) => Ok(Some((s.iter().map(|m| m.into_owned()).collect(), false))),
+        Some(ValueRef::ZSet(z)) => Ok(Some((z.iter().into_iter().map(|(m, _)| m.to_vec()).collect(), true))),
         Some(_) => Err(WrongType),
     })
 }

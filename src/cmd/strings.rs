@@ -209,7 +209,7 @@ fn get(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let out = &mut *ctx.out;
     let found = shared.store.with_key(db, argv.get(1), now, |k| match k.string() {
         Ok(value) => {
-            reply::opt_bulk(out, value.as_deref().map(|v| &v[..]));
+            reply::opt_bulk(out, value);
             value.is_some()
         }
         Err(_) => {
@@ -238,7 +238,7 @@ fn set(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             let Ok(old) = k.string() else {
                 return reply::error(out, ERR_WRONGTYPE);
             };
-            reply::opt_bulk(out, old.as_deref().map(|v| &v[..]));
+            reply::opt_bulk(out, old);
             count_lookup(shared, old.is_some());
         }
         let found = k.exists();
@@ -248,13 +248,13 @@ fn set(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             }
             return;
         }
-        let value = argv.get(2).to_vec();
+        let value = argv.get(2);
         match deadline {
             // EXAT/PXAT in the past: the key is set and expires at once, i.e. it is gone.
             Some(d) if d <= now => drop(k.remove()),
-            Some(d) => drop(k.set(value, Some(d))),
-            None if opts.keep_ttl => drop(k.set_keep_ttl(value)),
-            None => drop(k.set(value, None)),
+            Some(d) => k.set_bytes(value, Some(d)),
+            None if opts.keep_ttl => k.set_bytes_keep_ttl(value),
+            None => k.set_bytes(value, None),
         }
         if !opts.get {
             reply::ok(out);
@@ -269,7 +269,7 @@ fn setnx(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         if k.exists() {
             return false;
         }
-        k.set(argv.get(2).to_vec(), None);
+        k.set_bytes(argv.get(2), None);
         true
     });
     reply::integer(ctx.out, created as i64);
@@ -292,7 +292,7 @@ fn set_with_ttl(ctx: &mut Ctx<'_>, argv: Argv<'_>, kind: ExpireKind, cmd: &str) 
         Err(e) => return ctx.error(&e),
     };
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
-    shared.store.with_key(db, argv.get(1), now, |k| k.set(argv.get(3).to_vec(), Some(deadline)));
+    shared.store.with_key(db, argv.get(1), now, |k| k.set_bytes(argv.get(3), Some(deadline)));
     ctx.ok();
 }
 
@@ -306,7 +306,7 @@ fn getset(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             return true;
         }
         let old = k.set(argv.get(2).to_vec(), None);
-        reply::opt_bulk(out, old.as_ref().and_then(|e| e.value.as_str()).map(|v| &v[..]));
+        reply::opt_bulk(out, old.as_ref().and_then(|e| e.str()));
         old.is_some()
     });
     count_lookup(shared, found);
@@ -323,7 +323,7 @@ fn getdel(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         return ctx.error(ERR_WRONGTYPE);
     };
     count_lookup(shared, old.is_some());
-    reply::opt_bulk(ctx.out, old.as_ref().and_then(|e| e.value.as_str()).map(|v| &v[..]));
+    reply::opt_bulk(ctx.out, old.as_ref().and_then(|e| e.str()));
 }
 
 /// GETEX key [EX s|PX ms|EXAT ts|PXAT ts|PERSIST]
@@ -371,7 +371,7 @@ fn mget(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             // MGET answers nil for a key of another type.
             let value = k.string().ok().flatten();
             hits += value.is_some() as u64;
-            reply::opt_bulk(out, value.as_deref().map(|v| &v[..]));
+            reply::opt_bulk(out, value);
         }
         hits
     });
@@ -407,7 +407,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, nx: bool) -> bool {
             return false;
         }
         for i in 0..m.len() {
-            m.key(i).set(argv.get(2 + 2 * i).to_vec(), None);
+            m.key(i).set_bytes(argv.get(2 + 2 * i), None);
         }
         true
     })
@@ -449,14 +449,13 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let result = shared.store.with_key(db, key, now, |k| {
         let Some(value) = k.string().map_err(|_| ERR_WRONGTYPE)? else {
-            k.set(itoa::Buffer::new().format(delta).as_bytes().to_vec(), None);
+            k.set_bytes(itoa::Buffer::new().format(delta).as_bytes(), None);
             return Ok(delta);
         };
         let old = parse_i64(value).ok_or(ERR_NOT_INTEGER)?;
         let new = old.checked_add(delta).ok_or(ERR_OVERFLOW)?;
-        value.clear();
-        value.extend_from_slice(itoa::Buffer::new().format(new).as_bytes());
-        k.touch(); // only now, with the result known, a modification (WATCH)
+        // Only now, with the result known, a modification (WATCH); the TTL stays.
+        k.set_bytes_keep_ttl(itoa::Buffer::new().format(new).as_bytes());
         Ok(new)
     });
     match result {
@@ -481,13 +480,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
         let text = format_f64(new).into_bytes();
         reply::bulk(out, &text);
-        match k.string() {
-            Ok(Some(value)) => {
-                *value = text;
-                k.touch();
-            }
-            _ => drop(k.set(text, None)),
-        }
+        k.set_bytes_keep_ttl(&text);
         Ok(())
     });
     if let Err(e) = result {
@@ -504,17 +497,19 @@ fn append(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let tail = argv.get(2);
     let result = shared.store.with_key(db, argv.get(1), now, |k| {
-        let Some(value) = k.string().map_err(|_| ERR_WRONGTYPE)? else {
-            k.set(tail.to_vec(), None);
+        let Some(len) = k.string().map_err(|_| ERR_WRONGTYPE)?.map(<[u8]>::len) else {
+            k.set_bytes(tail, None);
             return Ok(tail.len());
         };
-        if !fits_bulk_len(shared, value.len() as u64, tail.len() as u64) {
+        if !fits_bulk_len(shared, len as u64, tail.len() as u64) {
             return Err(ERR_STRING_TOO_LONG);
         }
-        value.extend_from_slice(tail);
-        let len = value.len();
+        let len = k.string_mut(|value| {
+            value.extend_from_slice(tail);
+            value.len()
+        });
         k.touch();
-        Ok(len)
+        Ok(len.ok().flatten().unwrap_or(0))
     });
     match result {
         Ok(len) => reply::integer(ctx.out, len as i64),
@@ -606,9 +601,8 @@ fn setrange(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             value[offset..end].copy_from_slice(patch);
             value.len()
         };
-        match k.string().map_err(|_| ERR_WRONGTYPE)? {
-            Some(value) => {
-                let len = write(value);
+        match k.string_mut(write).map_err(|_| ERR_WRONGTYPE)? {
+            Some(len) => {
                 k.touch();
                 Ok(len)
             }
@@ -671,10 +665,9 @@ fn setbit(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             }
             was_set
         };
-        match k.string() {
+        match k.string_mut(update) {
             Err(_) => Err(ERR_WRONGTYPE),
-            Ok(Some(value)) => {
-                let was_set = update(value);
+            Ok(Some(was_set)) => {
                 k.touch();
                 Ok(was_set)
             }
@@ -896,8 +889,8 @@ fn lcs(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     // Copy both values out so the DP runs without holding the shard locks.
     let keys = [(db, argv.get(1)), (db, argv.get(2))];
     let pair = shared.store.with_keys(&keys, now, |m| {
-        let a = m.key(0).string().map(|v| v.cloned());
-        let b = m.key(1).string().map(|v| v.cloned());
+        let a = m.key(0).string().map(|v| v.map(<[u8]>::to_vec));
+        let b = m.key(1).string().map(|v| v.map(<[u8]>::to_vec));
         Some((a.ok()?, b.ok()?))
     });
     let Some((a, b)) = pair else {
@@ -985,7 +978,7 @@ mod tests {
         fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
             self.shared
                 .store
-                .with_key(0, key, now_ms(), |k| k.get().map(|e| e.value.as_str().cloned().expect("a string")))
+                .with_key(0, key, now_ms(), |k| k.get().map(|e| e.str().map(<[u8]>::to_vec).expect("a string")))
         }
         fn hits_misses(&self) -> (u64, u64) {
             let s = &self.shared.stats;

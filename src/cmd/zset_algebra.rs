@@ -14,7 +14,7 @@ use super::{
 use crate::protocol::Argv;
 use crate::reply;
 use crate::store::MultiView;
-use crate::types::{Value, WrongType};
+use crate::types::{ValueRef, WrongType};
 
 const ERR_WEIGHT: &str = "ERR weight value is not a float";
 const ERR_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
@@ -164,10 +164,10 @@ type Input = Option<Vec<(Vec<u8>, f64)>>;
 /// Read input key `i` of `m`: a sorted set, or a set (scores 1).
 fn read_input(m: &mut MultiView<'_>, i: usize) -> Result<Input, WrongType> {
     let mut k = m.key(i);
-    Ok(match k.get().map(|e| &e.value) {
+    Ok(match k.get().map(|e| e.value()) {
         None => None,
-        Some(Value::ZSet(z)) => Some(z.iter().into_iter().map(|(m, s)| (m.to_vec(), s)).collect()),
-        Some(Value::Set(s)) => Some(s.iter().map(|m| (m.into_owned(), 1.0)).collect()),
+        Some(ValueRef::ZSet(z)) => Some(z.iter().into_iter().map(|(m, s)| (m.to_vec(), s)).collect()),
+        Some(ValueRef::Set(s)) => Some(s.iter().map(|m| (m.into_owned(), 1.0)).collect()),
         Some(_) => return Err(WrongType),
     })
 }

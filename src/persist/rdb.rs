@@ -106,13 +106,18 @@ pub fn write_db_start(out: &mut Vec<u8>, db: usize, keys: usize, expires: usize)
 }
 
 /// One key: its deadline if any, then type, key and value (`rdbSaveKeyValuePair`).
-pub fn write_key(out: &mut Vec<u8>, key: &[u8], value: &crate::types::Value, expire_at_ms: Option<u64>) {
+pub fn write_key<'a>(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    value: impl Into<crate::types::ValueRef<'a>>,
+    expire_at_ms: Option<u64>,
+) {
     if let Some(at) = expire_at_ms {
         out.push(OPCODE_EXPIRETIME_MS);
         out.extend_from_slice(&at.to_le_bytes());
     }
     let start = out.len();
-    value::write_value(out, value);
+    value::write_value(out, value.into());
     // The key goes between the type byte and the value.
     let mut k = Vec::with_capacity(key.len() + 9);
     write_string(&mut k, key);
@@ -130,9 +135,9 @@ pub fn eof_trailer(crc: Option<u64>) -> [u8; 9] {
 }
 
 /// A DUMP payload for `value`.
-pub fn dump_payload(value: &crate::types::Value) -> Vec<u8> {
+pub fn dump_payload<'a>(value: impl Into<crate::types::ValueRef<'a>>) -> Vec<u8> {
     let mut out = Vec::new();
-    value::write_value(&mut out, value);
+    value::write_value(&mut out, value.into());
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64::crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());

@@ -16,7 +16,7 @@ pub const ERR_REWRITE_RUNNING: &str = "ERR An AOF log rewriting in progress: can
 /// The RDB record of one live entry (for `Store::begin_snapshot_with`), strings written as
 /// they are (`rdbcompression no`).
 pub fn rdb_entry(out: &mut Vec<u8>, entry: &crate::store::Entry) {
-    super::rdb::write_key(out, &entry.key, &entry.value, entry.expire_at_ms());
+    super::rdb::write_key(out, entry.key(), entry.value(), entry.expire_at_ms());
 }
 
 /// [`rdb_entry`] with strings LZF-compressed where Redis would (`rdbcompression yes`).

@@ -1,7 +1,8 @@
 //! Each key's access clock for maxmemory's approximated LRU and LFU (Redis's 24-bit
 //! `robj.lru`), kept in the top [`ACCESS_BITS`] bits of the entry's deadline word so an
-//! [`super::Entry`] stays 48 bytes: deadlines keep [`DEADLINE_BITS`] bits of Unix ms (up to
-//! year 2527; a later deadline is stored as [`DEADLINE_MAX_MS`]).
+//! entry's metadata stays one 64-bit word in its block (see [`super::entry`]): deadlines
+//! keep [`DEADLINE_BITS`] bits of Unix ms (up to year 2527; a later deadline is stored as
+//! [`DEADLINE_MAX_MS`]).
 //!
 //! Under an LRU (or non-LFU) policy the bits are the last access time in seconds modulo
 //! 2^20 (wraps after ~12 days; Redis's 24 bits wrap after ~194 days): OBJECT IDLETIME and LRU

@@ -104,7 +104,7 @@ impl Store {
                     Score::Idle => access.idle_score(entry.access(), now_ms),
                     Score::Ttl => u64::MAX - entry.deadline(),
                 };
-                offer(value, db, &entry.key);
+                offer(value, db, entry.key());
             }
         })
         .is_some()

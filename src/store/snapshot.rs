@@ -4,7 +4,7 @@
 
 use super::{Entry, Shard};
 use crate::store::journal::encode;
-use crate::types::Value;
+use crate::types::ValueRef;
 
 /// Items per rebuilding command (RPUSH, SADD, HSET, ZADD), as Redis's
 /// `AOF_REWRITE_ITEMS_PER_CMD`: bounds the size of one command in the base file.
@@ -28,13 +28,13 @@ impl Shard {
 
 /// The commands that rebuild `entry`: its value, then `PEXPIREAT` for a deadline.
 pub fn write_entry(out: &mut Vec<u8>, entry: &Entry) {
-    let key = &entry.key[..];
-    match &entry.value {
-        Value::Str(v) => out.extend_from_slice(&encode(&[b"SET", key, v])),
-        Value::List(l) => write_items(out, b"RPUSH", key, l.iter().map(|i| vec![i.to_vec()])),
-        Value::Set(s) => write_items(out, b"SADD", key, s.iter().map(|m| vec![m.into_owned()])),
-        Value::Hash(h) => write_items(out, b"HSET", key, h.iter().map(|(f, v)| vec![f.to_vec(), v.to_vec()])),
-        Value::ZSet(z) => {
+    let key = entry.key();
+    match entry.value() {
+        ValueRef::Str(v) => out.extend_from_slice(&encode(&[b"SET", key, v])),
+        ValueRef::List(l) => write_items(out, b"RPUSH", key, l.iter().map(|i| vec![i.to_vec()])),
+        ValueRef::Set(s) => write_items(out, b"SADD", key, s.iter().map(|m| vec![m.into_owned()])),
+        ValueRef::Hash(h) => write_items(out, b"HSET", key, h.iter().map(|(f, v)| vec![f.to_vec(), v.to_vec()])),
+        ValueRef::ZSet(z) => {
             let items = z.iter().into_iter().map(|(m, score)| vec![score_text(score), m.to_vec()]);
             write_items(out, b"ZADD", key, items)
         }

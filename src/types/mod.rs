@@ -1,8 +1,10 @@
 //! The value types a key can hold, one file per type as Redis (`t_hash.c`, `t_list.c`, …):
 //! [`hash`], [`list`], [`set`], [`zset`], built from a compact [`listpack`] encoding for small
 //! values and a general one ([`dense`] hash tables, the [`skiplist`]) past Redis's named
-//! thresholds. [`Value`] is the one enum the store keeps per key; it is 24 bytes (a string's
-//! `Vec` and a boxed collection share the space), so strings cost what they did before.
+//! thresholds. [`Value`] is the owned value moved into and out of the store (24 bytes: a
+//! string's `Vec` and a boxed collection share the space); inside the store a short string
+//! lives in the entry's own block and a collection is a boxed `Value` there (see
+//! `store::entry`). Readers get a [`ValueRef`].
 //!
 //! The store gives `KeyView` typed accessors (`hash()`, `set_or_new()`, …) that answer
 //! `WRONGTYPE` for a key of another type. They are built on the store's own mutation API
@@ -59,15 +61,47 @@ impl std::fmt::Debug for Value {
     }
 }
 
-impl Value {
+/// A borrowed view of a key's value, as the store hands it out (a string's bytes may live
+/// inside the store's entry block, see `store::entry`).
+#[derive(Clone, Copy)]
+pub enum ValueRef<'a> {
+    Str(&'a [u8]),
+    Hash(&'a Hash),
+    List(&'a List),
+    Set(&'a Set),
+    ZSet(&'a ZSet),
+}
+
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    fn from(v: &'a Value) -> ValueRef<'a> {
+        match v {
+            Value::Str(s) => ValueRef::Str(s),
+            Value::Hash(h) => ValueRef::Hash(h),
+            Value::List(l) => ValueRef::List(l),
+            Value::Set(s) => ValueRef::Set(s),
+            Value::ZSet(z) => ValueRef::ZSet(z),
+        }
+    }
+}
+
+impl std::fmt::Debug for ValueRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValueRef::Str(s) => write!(f, "Str({:?})", String::from_utf8_lossy(s)),
+            other => write!(f, "{}(len {})", other.type_name(), other.len()),
+        }
+    }
+}
+
+impl<'a> ValueRef<'a> {
     /// TYPE's answer.
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Str(_) => "string",
-            Value::Hash(_) => "hash",
-            Value::List(_) => "list",
-            Value::Set(_) => "set",
-            Value::ZSet(_) => "zset",
+            ValueRef::Str(_) => "string",
+            ValueRef::Hash(_) => "hash",
+            ValueRef::List(_) => "list",
+            ValueRef::Set(_) => "set",
+            ValueRef::ZSet(_) => "zset",
         }
     }
 
@@ -77,25 +111,76 @@ impl Value {
         /// Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT.
         const EMBSTR_SIZE_LIMIT: usize = 44;
         match self {
-            Value::Str(s) if s.len() <= 20 && crate::args::parse_i64(s).is_some() => "int",
-            Value::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT => "embstr",
-            Value::Str(_) => "raw",
-            Value::Hash(h) => h.encoding(),
-            Value::List(l) => l.encoding(),
-            Value::Set(s) => s.encoding(),
-            Value::ZSet(z) => z.encoding(),
+            ValueRef::Str(s) if s.len() <= 20 && crate::args::parse_i64(s).is_some() => "int",
+            ValueRef::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT => "embstr",
+            ValueRef::Str(_) => "raw",
+            ValueRef::Hash(h) => h.encoding(),
+            ValueRef::List(l) => l.encoding(),
+            ValueRef::Set(s) => s.encoding(),
+            ValueRef::ZSet(z) => z.encoding(),
         }
     }
 
     /// Elements (bytes for a string).
     pub fn len(&self) -> usize {
         match self {
-            Value::Str(s) => s.len(),
-            Value::Hash(h) => h.len(),
-            Value::List(l) => l.len(),
-            Value::Set(s) => s.len(),
-            Value::ZSet(z) => z.len(),
+            ValueRef::Str(s) => s.len(),
+            ValueRef::Hash(h) => h.len(),
+            ValueRef::List(l) => l.len(),
+            ValueRef::Set(s) => s.len(),
+            ValueRef::ZSet(z) => z.len(),
         }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&'a [u8]> {
+        match *self {
+            ValueRef::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// An owned copy (DUMP-like uses; collections are cloned).
+    pub fn to_value(&self) -> Value {
+        match *self {
+            ValueRef::Str(s) => Value::Str(s.to_vec()),
+            ValueRef::Hash(h) => Value::Hash(Box::new(h.clone())),
+            ValueRef::List(l) => Value::List(Box::new(l.clone())),
+            ValueRef::Set(s) => Value::Set(Box::new(s.clone())),
+            ValueRef::ZSet(z) => Value::ZSet(Box::new(z.clone())),
+        }
+    }
+}
+
+/// A value equals a byte string when it is that string (handy in tests).
+impl<const N: usize> PartialEq<&[u8; N]> for ValueRef<'_> {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        self.as_str().is_some_and(|s| s[..] == other[..])
+    }
+}
+
+impl Value {
+    /// A borrowed view.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        ValueRef::from(self)
+    }
+
+    /// TYPE's answer.
+    pub fn type_name(&self) -> &'static str {
+        self.as_ref().type_name()
+    }
+
+    /// OBJECT ENCODING's answer (see [`ValueRef::encoding`]).
+    pub fn encoding(&self) -> &'static str {
+        self.as_ref().encoding()
+    }
+
+    /// Elements (bytes for a string).
+    pub fn len(&self) -> usize {
+        self.as_ref().len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0

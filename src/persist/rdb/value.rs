@@ -7,7 +7,7 @@
 use super::encoding::{read_intset, read_listpack, read_ziplist, write_intset, write_length, write_string};
 use super::encoding::{ListpackWriter, Reader};
 use super::RdbError;
-use crate::types::{Hash, List, Set, Value, ZSet};
+use crate::types::{Hash, List, Set, Value, ValueRef, ZSet};
 
 /// RDB object types (`rdb.h`).
 pub const TYPE_STRING: u8 = 0;
@@ -38,15 +38,15 @@ const CONTAINER_PACKED: u64 = 2;
 const LIST_NODE_BYTES: usize = crate::types::list::LIST_NODE_BYTES_MAX;
 
 /// Append the type byte and the object for `value` (`rdbSaveObjectType` + `rdbSaveObject`).
-pub fn write_value(out: &mut Vec<u8>, value: &Value) {
+pub fn write_value(out: &mut Vec<u8>, value: ValueRef<'_>) {
     match value {
-        Value::Str(s) => {
+        ValueRef::Str(s) => {
             out.push(TYPE_STRING);
             write_string(out, s);
         }
-        Value::List(l) => write_list(out, l),
-        Value::Set(s) => write_set(out, s),
-        Value::Hash(h) if h.encoding() == "listpack" => {
+        ValueRef::List(l) => write_list(out, l),
+        ValueRef::Set(s) => write_set(out, s),
+        ValueRef::Hash(h) if h.encoding() == "listpack" => {
             out.push(TYPE_HASH_LISTPACK);
             let mut lp = ListpackWriter::default();
             for (f, v) in h.iter() {
@@ -55,7 +55,7 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
             }
             write_string(out, &lp.finish());
         }
-        Value::Hash(h) => {
+        ValueRef::Hash(h) => {
             out.push(TYPE_HASH);
             write_length(out, h.len() as u64);
             for (f, v) in h.iter() {
@@ -63,7 +63,7 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
                 write_string(out, v);
             }
         }
-        Value::ZSet(z) => write_zset(out, z),
+        ValueRef::ZSet(z) => write_zset(out, z),
     }
 }
 
@@ -281,7 +281,7 @@ mod tests {
 
     fn round_trip(v: &Value) -> Value {
         let mut out = Vec::new();
-        write_value(&mut out, v);
+        write_value(&mut out, v.into());
         let mut r = Reader::new(&out[1..]);
         let back = read_value(&mut r, out[0]).unwrap().unwrap();
         assert_eq!(r.remaining(), 0);
