@@ -132,8 +132,13 @@ impl Client {
 pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
     let payload: usize = args.iter().map(|a| a.len() + 16).sum();
     out.reserve(payload + 16);
+    encode_argv(out, args.len(), args.iter().copied());
+}
+
+/// [`encode_command`] for `count` arguments given by an iterator (no slice to collect first).
+pub fn encode_argv<'a>(out: &mut Vec<u8>, count: usize, args: impl Iterator<Item = &'a [u8]>) {
     out.push(b'*');
-    push_decimal(out, args.len());
+    push_decimal(out, count);
     out.extend_from_slice(b"\r\n");
     for arg in args {
         out.push(b'$');

@@ -86,8 +86,10 @@ pub fn rewrite(name: &str, argv: Argv<'_>, now_ms: u64, reply: &[u8]) -> Option<
 
 /// The command as received.
 pub fn verbatim(argv: Argv<'_>) -> Vec<u8> {
-    let args: Vec<&[u8]> = argv.iter().collect();
-    encode(&args)
+    let payload: usize = argv.iter().map(|a| a.len() + 16).sum();
+    let mut out = Vec::with_capacity(payload + 16);
+    crate::client::encode_argv(&mut out, argv.len(), argv.iter());
+    out
 }
 
 /// SET with EX, PX or EXAT → `SET key value PXAT ms` (NX, XX, GET dropped: it was applied).

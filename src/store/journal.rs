@@ -311,12 +311,30 @@ impl Journal {
     /// Mark `seqs` filled with `pieces` (each at its own number) and release what is now
     /// contiguous. Numbers below the release point (taken before the journal was enabled)
     /// are ignored.
-    pub fn fill(&self, seqs: &[u64], pieces: Vec<Piece>) {
+    pub fn fill(&self, seqs: &[u64], mut pieces: Vec<Piece>) {
+        self.fill_from(seqs, &mut pieces);
+    }
+
+    /// [`Journal::fill`] draining `pieces` (its allocation stays with the caller, which
+    /// reuses it for its next unit).
+    fn fill_from(&self, seqs: &[u64], pieces: &mut Vec<Piece>) {
         if !self.enabled() {
+            pieces.clear();
             return;
         }
         let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
         let next = order.next;
+        // The common case: one number, the next to release, nothing waiting before it (one
+        // worker, or workers not racing): its pieces go straight to the pending bytes.
+        if let [seq] = *seqs {
+            if seq == next && order.slots.is_empty() && pieces.iter().all(|p| p.seq == seq) {
+                for piece in pieces.drain(..) {
+                    order.append(&piece);
+                }
+                order.advance();
+                return;
+            }
+        }
         for &seq in seqs {
             if seq < next {
                 continue;
@@ -329,7 +347,7 @@ impl Journal {
                 order.slots[i] = Some(Vec::new());
             }
         }
-        for piece in pieces {
+        for piece in pieces.drain(..) {
             if piece.seq < next {
                 continue;
             }
@@ -363,22 +381,32 @@ impl Order {
     fn release(&mut self) {
         while let Some(Some(_)) = self.slots.front() {
             let pieces = self.slots.pop_front().flatten().unwrap_or_default();
-            for piece in pieces {
-                if let Some(db) = piece.db {
-                    if self.selected_db != Some(db) {
-                        let mut buf = itoa::Buffer::new();
-                        let select = encode(&[b"SELECT", buf.format(db).as_bytes()]);
-                        self.pending.bytes.extend_from_slice(&select);
-                        self.selected_db = Some(db);
-                    }
-                }
-                self.pending.bytes.extend_from_slice(&piece.resp);
+            for piece in &pieces {
+                self.append(piece);
             }
-            self.pending.released_seq = self.next;
-            self.next += 1;
-            if self.cut == Some(self.next - 1) {
-                self.cut_now();
+            self.advance();
+        }
+    }
+
+    /// Encode one released piece into the pending bytes, after a SELECT when its database
+    /// differs from the last one written.
+    fn append(&mut self, piece: &Piece) {
+        if let Some(db) = piece.db {
+            if self.selected_db != Some(db) {
+                let mut buf = itoa::Buffer::new();
+                crate::client::encode_command(&mut self.pending.bytes, &[b"SELECT", buf.format(db).as_bytes()]);
+                self.selected_db = Some(db);
             }
+        }
+        self.pending.bytes.extend_from_slice(&piece.resp);
+    }
+
+    /// Number `next` is released: move on (and switch files at a rewrite's cut).
+    fn advance(&mut self) {
+        self.pending.released_seq = self.next;
+        self.next += 1;
+        if self.cut == Some(self.next - 1) {
+            self.cut_now();
         }
     }
 }
@@ -415,8 +443,18 @@ impl Drop for UnitGuard {
             }
             Some((journal, seqs, pieces))
         });
-        if let Some((journal, seqs, pieces)) = done {
-            journal.fill(&seqs, pieces);
+        if let Some((journal, mut seqs, mut pieces)) = done {
+            journal.fill_from(&seqs, &mut pieces);
+            // Hand the (now empty) vectors back: the next unit on this thread reuses their
+            // allocations instead of growing new ones.
+            seqs.clear();
+            UNIT.with(|u| {
+                let mut u = u.borrow_mut();
+                if u.depth == 0 && u.seqs.is_empty() && u.pieces.is_empty() {
+                    u.seqs = seqs;
+                    u.pieces = pieces;
+                }
+            });
         }
     }
 }
