@@ -118,15 +118,8 @@ fn interop_with_redis_server(engine: Engine) {
     let ours = dump_all(&mut c);
     let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
     let rdb = data.path().join("dump.rdb");
-    match Command::new("redis-check-rdb").arg(&rdb).stdout(Stdio::piped()).output() {
-        Ok(out) => assert!(out.status.success(), "redis-check-rdb: {}", String::from_utf8_lossy(&out.stdout)),
-        Err(_) => eprintln!("note: redis-check-rdb not installed; check skipped"),
-    }
-    let theirs_dir = tempfile::tempdir().unwrap();
-    std::fs::copy(&rdb, theirs_dir.path().join("dump.rdb")).unwrap();
-    let Some(redis) = Redis::start(theirs_dir.path(), &[]) else { return };
+    let Some((theirs_dir, redis)) = redis_loads(&rdb, &ours, "ringkv's dump.rdb") else { return };
     let mut r = redis.conn().unwrap();
-    assert_eq!(dump_all(&mut r), ours, "redis-server loaded ringkv's dump.rdb differently");
     // DUMP in Redis, RESTORE here, and back.
     for key in ["s", "l", "h", "set", "z", "bl", "bs", "bi", "bh", "bz"] {
         let payload: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut r).unwrap();
@@ -194,14 +187,7 @@ fn compressed_dump_round_trips_and_loads_in_redis_server(engine: Engine) {
     drop(server);
     let server = rdb_server(engine, data.path());
     assert_eq!(dump_all(&mut server.redis()), ours, "ringkv loaded its compressed file differently");
-    match Command::new("redis-check-rdb").arg(&rdb).stdout(Stdio::piped()).output() {
-        Ok(out) => assert!(out.status.success(), "redis-check-rdb: {}", String::from_utf8_lossy(&out.stdout)),
-        Err(_) => eprintln!("note: redis-check-rdb not installed; check skipped"),
-    }
-    let theirs_dir = tempfile::tempdir().unwrap();
-    std::fs::copy(&rdb, theirs_dir.path().join("dump.rdb")).unwrap();
-    let Some(redis) = Redis::start(theirs_dir.path(), &[]) else { return };
-    assert_eq!(dump_all(&mut redis.conn().unwrap()), ours, "redis-server loaded the compressed file differently");
+    let Some((_theirs_dir, redis)) = redis_loads(&rdb, &ours, "the compressed file") else { return };
     // A compressed DUMP payload restores in redis-server too.
     let payload: Vec<u8> = redis::cmd("DUMP").arg("s7").query(&mut server.redis()).unwrap();
     assert!(payload.len() < long(7).len(), "the payload is compressed");
@@ -217,3 +203,17 @@ engine_tests!(
     interop_with_redis_server,
     compressed_dump_round_trips_and_loads_in_redis_server,
 );
+
+/// `rdb` passes `redis-check-rdb` (when installed) and a real redis-server started on a copy
+/// of it holds exactly `ours`; returns that server and its directory (None: no redis-server).
+fn redis_loads(rdb: &Path, ours: &[String], what: &str) -> Option<(tempfile::TempDir, Redis)> {
+    match Command::new("redis-check-rdb").arg(rdb).stdout(Stdio::piped()).output() {
+        Ok(out) => assert!(out.status.success(), "redis-check-rdb: {}", String::from_utf8_lossy(&out.stdout)),
+        Err(_) => eprintln!("note: redis-check-rdb not installed; check skipped"),
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(rdb, dir.path().join("dump.rdb")).unwrap();
+    let redis = Redis::start(dir.path(), &[])?;
+    assert_eq!(dump_all(&mut redis.conn().unwrap()), ours, "redis-server loaded {what} differently");
+    Some((dir, redis))
+}
