@@ -181,28 +181,25 @@ fn set_save(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn set_stop_writes(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+/// A yes/no parameter: parsed always, `set` called with it only when applying.
+fn set_bool(v: &[u8], apply: bool, set: impl FnOnce(bool)) -> Result<(), String> {
     let on = parse_bool(v)?;
     if apply {
-        s.persist.set_stop_writes_on_bgsave_error(on);
+        set(on);
     }
     Ok(())
+}
+
+fn set_stop_writes(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    set_bool(v, apply, |on| s.persist.set_stop_writes_on_bgsave_error(on))
 }
 
 fn set_rdbcompression(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
-    let on = parse_bool(v)?;
-    if apply {
-        s.persist.set_rdbcompression(on);
-    }
-    Ok(())
+    set_bool(v, apply, |on| s.persist.set_rdbcompression(on))
 }
 
 fn set_rdb_preamble(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
-    let on = parse_bool(v)?;
-    if apply {
-        s.persist.set_rdb_preamble(on);
-    }
-    Ok(())
+    set_bool(v, apply, |on| s.persist.set_rdb_preamble(on))
 }
 
 fn set_auto_rewrite_percentage(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
@@ -257,11 +254,7 @@ fn parse_num(v: &[u8], memory: bool, min: i64, max: i64) -> Result<i64, String> 
 const BUFFER_CONFIG_MIN: i64 = 1024 * 1024;
 
 fn set_protected_mode(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
-    let on = parse_bool(v)?;
-    if apply {
-        s.tunables.set_protected_mode(on);
-    }
-    Ok(())
+    set_bool(v, apply, |on| s.tunables.set_protected_mode(on))
 }
 
 fn set_requirepass(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
