@@ -1,10 +1,13 @@
 //! What a worker sets up before it knows whether the engine starts: its ring (probed for the
-//! opcodes the mode needs), full mode's provided-buffer ring, and the shutdown eventfd. Any
-//! failure here is reported before anything is served, so the engine can fall back.
+//! opcodes the mode needs), full mode's provided-buffer ring, the shutdown eventfd and the
+//! fixed-file table (optional: a kernel without it only means plain descriptors, see
+//! `fixed.rs`). Any other failure here is reported before anything is served, so the engine
+//! can fall back.
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 
+use super::fixed::FixedFiles;
 use super::ServeError;
 use crate::config::UringMode;
 use crate::ring::bufring::BufRing;
@@ -23,6 +26,9 @@ pub struct Options {
     pub batching: super::batching::Policy,
     /// `--uring-force-enter-failure` (test-only): the enter probe counts as failed.
     pub force_enter_failure: bool,
+    /// Connections the fixed-file table is sized for (`maxclients` at startup; 0 with
+    /// `--uring-fixed-files no`).
+    pub fixed_files: usize,
 }
 
 /// What a worker set up before it knows whether the engine starts.
@@ -33,6 +39,8 @@ pub struct Setup {
     pub wake: Arc<OwnedFd>,
     /// The kernel has `IORING_OP_MSG_RING` (accept hand-off possible).
     pub msg_ring: bool,
+    /// The fixed-file table (empty when off or refused by the kernel).
+    pub files: FixedFiles,
 }
 
 pub fn setup(opts: Options) -> Result<Setup, ServeError> {
@@ -69,5 +77,6 @@ pub fn setup(opts: Options) -> Result<Setup, ServeError> {
     }
     // SAFETY: `efd` is a fresh descriptor we own.
     let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(efd) });
-    Ok(Setup { ring, bufs, wake, msg_ring })
+    let files = FixedFiles::register(&mut ring, opts.fixed_files);
+    Ok(Setup { ring, bufs, wake, msg_ring, files })
 }
