@@ -37,7 +37,8 @@
 //!
 //! # Modes
 //! - `full` (Linux 6.0+): multishot accept, multishot recv selecting buffers from the
-//!   provided-buffer ring; requests are parsed straight out of the kernel-filled buffer.
+//!   provided-buffer ring (consumed incrementally on 6.12+, see `ring/bufring.rs`); requests
+//!   are parsed straight out of the kernel-filled buffer.
 //! - `basic` (Linux 5.6+): single-shot accept and single-shot recv into a per-connection
 //!   buffer; still one enter per iteration. Chosen by `--uring-mode basic` or automatically
 //!   on kernels older than 6.0.
@@ -219,6 +220,7 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeEr
             crate::config::YesNo::Yes => shared.tunables.maxclients(),
             crate::config::YesNo::No => 0,
         },
+        incremental_buffers: setup::incremental_buffers_enabled(),
     };
     std::thread::scope(|scope| {
         let (ready_tx, ready_rx) = mpsc::channel::<Ready>();

@@ -397,7 +397,7 @@ impl<'a> Worker<'a> {
             // A slot is never reused while its ops are in flight, so this is a bug; still,
             // the buffer must go back or the ring would shrink for good.
             if let (Some(b), Some(bufs)) = (bid, self.bufs.as_mut()) {
-                bufs.recycle(b);
+                bufs.consumed(b, cqe.result.max(0) as usize, cqueue::buffer_more(cqe.flags));
             }
             self.stale += 1;
             tracing::debug!(slot, gen, ?op, result = cqe.result, "completion for a freed slot dropped");
@@ -406,7 +406,7 @@ impl<'a> Worker<'a> {
         match op {
             ConnOp::Recv => {
                 let before = conn.session.commands_run();
-                on_recv(conn, self.bufs.as_mut(), self.shared, self.now, cqe.result, bid, ends);
+                on_recv(conn, self.bufs.as_mut(), self.shared, self.now, cqe.result, cqe.flags, ends);
                 if cqe.result > 0 {
                     self.batching.recv_with_data(conn.session.commands_run() - before);
                 }
@@ -656,17 +656,20 @@ impl Drop for Worker<'_> {
 // ---- per-connection steps (free functions so a `&mut Conn` and the ring can be borrowed
 // ---- side by side) --------------------------------------------------------------------
 
-/// A recv completion: feed the bytes (straight from the kernel's buffer), give the buffer
-/// back, note EOF or errors.
+/// A recv completion (CQE `result` and `flags`): feed the bytes (straight from the kernel's
+/// buffer), give the buffer back (unless the kernel keeps filling it: incremental mode's
+/// `BUF_MORE`), note EOF or errors.
 fn on_recv(
     conn: &mut Conn,
     bufs: Option<&mut BufRing>,
     shared: &Shared,
     now: Instant,
     result: i32,
-    bid: Option<u16>,
+    flags: u32,
     ends: bool,
 ) {
+    let bid = cqueue::buffer_select(flags);
+    let more = cqueue::buffer_more(flags);
     if ends {
         conn.recv = RecvState::Idle;
     }
@@ -680,7 +683,7 @@ fn on_recv(
                     Some(_) => {}
                     None => tracing::error!(bid = b, len = n, "recv completion names a buffer out of range"),
                 }
-                ring.recycle(b);
+                ring.consumed(b, n, more);
             }
             (None, None) if n <= conn.rbuf.len() => {
                 if open {
@@ -690,7 +693,7 @@ fn on_recv(
             (bid, ring) => {
                 tracing::error!(?bid, len = n, "recv completion with an unexpected buffer");
                 if let (Some(b), Some(ring)) = (bid, ring) {
-                    ring.recycle(b);
+                    ring.consumed(b, n, more);
                 }
             }
         }
@@ -698,7 +701,7 @@ fn on_recv(
         return;
     }
     if let (Some(b), Some(ring)) = (bid, bufs) {
-        ring.recycle(b);
+        ring.consumed(b, 0, more);
     }
     match -result {
         0 => conn.eof = true,
