@@ -1,7 +1,9 @@
 //! The worker's fixed-file table (registered files): each connection's descriptor is installed
 //! in the ring once, so its recv, send and close SQEs name [`Target::Fixed`] and the kernel
 //! skips the per-op descriptor lookup and file reference count (`fget`/`fput` on every send,
-//! every single-shot recv and every multishot arm).
+//! every single-shot recv and every multishot arm). Measured (docs/batching.md): 0.6–1.0
+//! points of server CPU less at GET c50 P1, 0.4 at P16, for one `io_uring_register` per new
+//! connection.
 //!
 //! ```text
 //!   adopt ──install (IORING_REGISTER_FILES_UPDATE at index = slab slot, one syscall)──► Fixed(slot)
