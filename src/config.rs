@@ -339,6 +339,10 @@ pub struct Config {
     /// adaptive (wait only while saturated, a fraction of the loop cycle).
     #[arg(long, value_enum, default_value_t = UringBatching::Fixed)]
     pub uring_batching: UringBatching,
+    /// io_uring: install connections' descriptors in each ring's fixed-file table (Linux
+    /// 5.19+; sized by maxclients), so their ops skip the per-op descriptor lookup.
+    #[arg(long, value_enum, default_value_t = YesNo::Yes)]
+    pub uring_fixed_files: YesNo,
     /// Log verbosity: debug, verbose, notice or warning (RUST_LOG, when set, wins).
     #[arg(long, value_enum, default_value_t = LogLevel::Notice)]
     pub loglevel: LogLevel,

@@ -2,7 +2,8 @@
 //! ([`crate::engine::uring`]) is built on. [`Ring`]: setup that probes the most efficient
 //! flags the kernel has, SQE queueing with a reservation rule, the loop's one
 //! `io_uring_enter` per iteration (with the batching wait), completion reaping and the errno
-//! decision table; [`sqe`]: the SQE builders; [`bufring`]: the provided-buffer ring that
+//! decision table; [`sqe`]: the SQE builders, which name a connection by [`Target`] (a plain
+//! descriptor or a fixed-file slot); [`bufring`]: the provided-buffer ring that
 //! multishot recv fills; kernel probes ([`kernel_version`], [`unsupported_reason`]).
 //!
 //! # Errors from `io_uring_enter` (every errno has a named decision, see [`enter_decision`])
@@ -344,10 +345,31 @@ impl Ring {
     }
 }
 
+/// Which descriptor an SQE names: a plain descriptor (the kernel looks it up in the process's
+/// descriptor table, `fget`/`fput`, on every op) or an index in the ring's fixed-file table
+/// (registered once, see `engine/uring/fixed.rs`; no per-op lookup or reference count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Fd(i32),
+    Fixed(u32),
+}
+
 /// SQE builders: thin, named wrappers so the loop reads as "recv_multi", "send", "close".
 pub mod sqe {
-    use io_uring::types::{Fd, Timespec};
+    use io_uring::types::{Fd, Fixed, Timespec};
     use io_uring::{opcode, squeue::Entry};
+
+    use super::Target;
+
+    /// `opcode::$op::new(<target as Fd or Fixed>, $args...)`: one opcode value either way.
+    macro_rules! on_target {
+        ($op:ident, $target:expr $(, $arg:expr)*) => {
+            match $target {
+                Target::Fd(fd) => opcode::$op::new(Fd(fd) $(, $arg)*),
+                Target::Fixed(index) => opcode::$op::new(Fixed(index) $(, $arg)*),
+            }
+        };
+    }
 
     pub fn accept_multi(fd: i32, user_data: u64) -> Entry {
         opcode::AcceptMulti::new(Fd(fd)).flags(libc::SOCK_CLOEXEC).build().user_data(user_data)
@@ -358,20 +380,22 @@ pub mod sqe {
             .build()
             .user_data(user_data)
     }
-    pub fn recv_multi(fd: i32, bgid: u16, user_data: u64) -> Entry {
-        opcode::RecvMulti::new(Fd(fd), bgid).build().user_data(user_data)
+    pub fn recv_multi(target: Target, bgid: u16, user_data: u64) -> Entry {
+        on_target!(RecvMulti, target, bgid).build().user_data(user_data)
     }
-    pub fn recv(fd: i32, buf: *mut u8, len: u32, user_data: u64) -> Entry {
-        opcode::Recv::new(Fd(fd), buf, len).build().user_data(user_data)
+    pub fn recv(target: Target, buf: *mut u8, len: u32, user_data: u64) -> Entry {
+        on_target!(Recv, target, buf, len).build().user_data(user_data)
     }
-    pub fn send(fd: i32, buf: *const u8, len: u32, user_data: u64) -> Entry {
-        opcode::Send::new(Fd(fd), buf, len).flags(libc::MSG_NOSIGNAL).build().user_data(user_data)
+    pub fn send(target: Target, buf: *const u8, len: u32, user_data: u64) -> Entry {
+        on_target!(Send, target, buf, len).flags(libc::MSG_NOSIGNAL).build().user_data(user_data)
     }
     pub fn cancel(target: u64, user_data: u64) -> Entry {
         opcode::AsyncCancel::new(target).build().user_data(user_data)
     }
-    pub fn close(fd: i32, user_data: u64) -> Entry {
-        opcode::Close::new(Fd(fd)).build().user_data(user_data)
+    /// Close a descriptor, or release a fixed-file slot (the file itself closes once nothing
+    /// else holds it: in-flight ops, or a plain descriptor of the same file).
+    pub fn close(target: Target, user_data: u64) -> Entry {
+        on_target!(Close, target).build().user_data(user_data)
     }
     /// A write of `len` bytes at file offset `offset`, linked to the next SQE (which runs
     /// only if this one wrote everything).

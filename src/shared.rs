@@ -55,6 +55,10 @@ pub struct WorkerIo {
     pub connections: AtomicUsize,
     /// Connections this worker has accepted or been handed in total.
     pub connections_total: AtomicU64,
+    /// uring: connections whose descriptor sits in the ring's fixed-file table now.
+    pub fixed_files: AtomicUsize,
+    /// uring: connections served through a plain descriptor although the table exists.
+    pub fixed_file_fallbacks: AtomicU64,
 }
 
 /// What the running engine reports about itself.

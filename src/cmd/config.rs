@@ -114,6 +114,7 @@ const PARAMS: &[Param] = &[
     fixed("uring-buffer-size", |s| s.config.uring_buffer_size.to_string()),
     fixed("uring-batch-wait-us", |s| s.config.uring_batch_wait_us.to_string()),
     fixed("uring-batching", |s| format!("{:?}", s.config.uring_batching).to_ascii_lowercase()),
+    fixed("uring-fixed-files", |s| yes_no(s.config.uring_fixed_files == crate::config::YesNo::Yes)),
     fixed("loglevel", |s| format!("{:?}", s.config.loglevel).to_ascii_lowercase()),
     fixed("logfile", |s| s.config.logfile.display().to_string()),
     fixed("pidfile", |s| s.config.pidfile.display().to_string()),

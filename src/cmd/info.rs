@@ -303,6 +303,14 @@ fn io(shared: &Shared, s: &mut String) {
         sum(|w| w.sqes_submitted.load(Relaxed)),
         sum(|w| w.cqes_reaped.load(Relaxed)),
     );
+    // uring: connections in the rings' fixed-file tables, and those that fell back to plain
+    // descriptors (engine/uring/fixed.rs); 0 for the other engines.
+    let _ = write!(
+        s,
+        "io_fixed_files:{}\r\nio_fixed_file_fallbacks:{}\r\n",
+        io.workers.iter().map(|w| w.fixed_files.load(Relaxed)).sum::<usize>(),
+        sum(|w| w.fixed_file_fallbacks.load(Relaxed)),
+    );
     for (i, w) in io.workers.iter().enumerate() {
         let _ = write!(
             s,

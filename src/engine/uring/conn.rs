@@ -12,12 +12,14 @@
 //! A slot is freed (and its generation bumped) only when `inflight` — the number of SQEs of
 //! this slot whose final completion has not arrived — is back to zero. Until then the send
 //! buffer and the basic-mode receive buffer stay where the kernel was told they are, and the
-//! descriptor is not reused by a later connection in this slot.
+//! descriptor is not reused by a later connection in this slot (nor its fixed-file entry,
+//! which has the slot's index: see `fixed.rs`).
 
 use std::os::fd::RawFd;
 use std::time::Instant;
 
 use crate::reply::Out;
+use crate::ring::Target;
 use crate::session::Session;
 
 /// A finished send buffer keeps its allocation for the next reply up to this capacity; larger
@@ -116,7 +118,10 @@ impl SendBuf {
 
 /// One client connection owned by a worker.
 pub struct Conn {
+    /// The plain descriptor (open until the connection closes).
     pub fd: RawFd,
+    /// What its SQEs name: its fixed-file slot, or `fd` (see `fixed.rs`).
+    pub file: Target,
     pub session: Session,
     pub phase: Phase,
     /// SQEs of this slot whose final completion has not arrived (recv, send, cancels, close).
@@ -141,6 +146,7 @@ impl Conn {
     pub fn new(fd: RawFd, session: Session, rbuf: Vec<u8>, send: Vec<u8>, now: Instant) -> Conn {
         Conn {
             fd,
+            file: Target::Fd(fd),
             session,
             phase: Phase::Open,
             inflight: 0,

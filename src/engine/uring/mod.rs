@@ -10,6 +10,7 @@
 //! - [`reserved`] — `Reserved`: the worker's non-connection ops, their memory, their count.
 //! - [`drain`] — `Lifecycle`: the shutdown state machine (Running, Draining, Finishing).
 //! - [`batching`] — `Batching`: how many completions the next enter waits for.
+//! - [`fixed`] — `FixedFiles`: the ring's fixed-file table (connections' registered files).
 //! - [`token`] — the `user_data` layout, one variant per kind of completion.
 //!
 //! ```text
@@ -36,7 +37,8 @@
 //!
 //! # Modes
 //! - `full` (Linux 6.0+): multishot accept, multishot recv selecting buffers from the
-//!   provided-buffer ring; requests are parsed straight out of the kernel-filled buffer.
+//!   provided-buffer ring (consumed incrementally on 6.12+, see `ring/bufring.rs`); requests
+//!   are parsed straight out of the kernel-filled buffer.
 //! - `basic` (Linux 5.6+): single-shot accept and single-shot recv into a per-connection
 //!   buffer; still one enter per iteration. Chosen by `--uring-mode basic` or automatically
 //!   on kernels older than 6.0.
@@ -63,6 +65,7 @@ pub mod accept;
 pub mod batching;
 pub mod conn;
 pub mod drain;
+pub mod fixed;
 pub mod reserved;
 pub mod setup;
 pub mod token;
@@ -213,6 +216,11 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeEr
             }
         },
         force_enter_failure: shared.config.uring_force_enter_failure,
+        fixed_files: match shared.config.uring_fixed_files {
+            crate::config::YesNo::Yes => shared.tunables.maxclients(),
+            crate::config::YesNo::No => 0,
+        },
+        incremental_buffers: setup::incremental_buffers_enabled(),
     };
     std::thread::scope(|scope| {
         let (ready_tx, ready_rx) = mpsc::channel::<Ready>();

@@ -187,7 +187,7 @@ impl Reserved {
 
     /// Close a descriptor that never became a connection.
     pub fn close_unowned(&mut self, ring: &mut Ring, fd: RawFd) -> anyhow::Result<()> {
-        self.push(ring, &sqe::close(fd, token::CLOSE_UNOWNED))
+        self.push(ring, &sqe::close(crate::ring::Target::Fd(fd), token::CLOSE_UNOWNED))
     }
 
     /// Cancel the reserved op whose token is `target`.

@@ -1,10 +1,13 @@
 //! What a worker sets up before it knows whether the engine starts: its ring (probed for the
-//! opcodes the mode needs), full mode's provided-buffer ring, and the shutdown eventfd. Any
-//! failure here is reported before anything is served, so the engine can fall back.
+//! opcodes the mode needs), full mode's provided-buffer ring, the shutdown eventfd and the
+//! fixed-file table (optional: a kernel without it only means plain descriptors, see
+//! `fixed.rs`). Any other failure here is reported before anything is served, so the engine
+//! can fall back.
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 
+use super::fixed::FixedFiles;
 use super::ServeError;
 use crate::config::UringMode;
 use crate::ring::bufring::BufRing;
@@ -12,6 +15,14 @@ use crate::ring::{unsupported_reason, Ring, CQ_ENTRIES, OPS_BASIC, OP_MSG_RING, 
 
 /// Buffer group id of the worker's buffer ring (one group per ring).
 const BGID: u16 = 0;
+
+/// Full mode asks for incremental buffer consumption (`IOU_PBUF_RING_INC`, 6.12+; older
+/// kernels get the plain buffer ring). Measured: lower server CPU per request at 50 clients
+/// (docs/batching.md). The environment variable `RINGKV_URING_INC=0` turns it off, to repeat
+/// that measurement with one binary.
+pub fn incremental_buffers_enabled() -> bool {
+    std::env::var("RINGKV_URING_INC").map(|v| v != "0").unwrap_or(true)
+}
 
 /// Engine settings every worker shares.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +34,11 @@ pub struct Options {
     pub batching: super::batching::Policy,
     /// `--uring-force-enter-failure` (test-only): the enter probe counts as failed.
     pub force_enter_failure: bool,
+    /// Connections the fixed-file table is sized for (`maxclients` at startup; 0 with
+    /// `--uring-fixed-files no`).
+    pub fixed_files: usize,
+    /// Ask for incremental buffer consumption (see [`incremental_buffers_enabled`]).
+    pub incremental_buffers: bool,
 }
 
 /// What a worker set up before it knows whether the engine starts.
@@ -33,6 +49,8 @@ pub struct Setup {
     pub wake: Arc<OwnedFd>,
     /// The kernel has `IORING_OP_MSG_RING` (accept hand-off possible).
     pub msg_ring: bool,
+    /// The fixed-file table (empty when off or refused by the kernel).
+    pub files: FixedFiles,
 }
 
 pub fn setup(opts: Options) -> Result<Setup, ServeError> {
@@ -51,9 +69,9 @@ pub fn setup(opts: Options) -> Result<Setup, ServeError> {
     let bufs = match opts.mode {
         UringMode::Basic => None,
         UringMode::Full => {
-            let b = BufRing::new(opts.buffers, opts.buffer_size, BGID)
+            let mut b = BufRing::new(opts.buffers, opts.buffer_size, BGID)
                 .map_err(|e| ServeError::Failed(anyhow::anyhow!("mapping the receive buffer ring: {e}")))?;
-            b.register(&ring.submitter()).map_err(|e| {
+            b.register(&ring.submitter(), opts.incremental_buffers).map_err(|e| {
                 let why = unsupported_reason("IORING_REGISTER_PBUF_RING", &e);
                 ServeError::Unsupported(format!("{why} (or use --uring-mode basic)"))
             })?;
@@ -69,5 +87,6 @@ pub fn setup(opts: Options) -> Result<Setup, ServeError> {
     }
     // SAFETY: `efd` is a fresh descriptor we own.
     let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(efd) });
-    Ok(Setup { ring, bufs, wake, msg_ring })
+    let files = FixedFiles::register(&mut ring, opts.fixed_files);
+    Ok(Setup { ring, bufs, wake, msg_ring, files })
 }

@@ -17,7 +17,8 @@
 //! The [`Worker`] owns the loop, the connection slab and the per-connection steps; each of
 //! its other concerns is a type of its own: [`Acceptor`] (accept states, admission, MSG_RING
 //! hand-off), [`Reserved`] (non-connection ops, their memory and their in-flight count),
-//! [`Lifecycle`] (the shutdown state machine), [`Batching`] (what the next enter waits for).
+//! [`Lifecycle`] (the shutdown state machine), [`Batching`] (what the next enter waits for),
+//! [`FixedFiles`] (the fixed-file table: a connection's SQEs name its slot when it has one).
 //!
 //! Nothing here enters the kernel except [`Ring::enter`] (and [`Ring::reserve`] when the SQ is
 //! full). Per-connection work is queued, never executed inline from a completion.
@@ -34,6 +35,7 @@ use super::accept::Acceptor;
 use super::batching::{Batching, Wait};
 use super::conn::{Conn, Phase, RecvState, Slab, SEND_BUF_KEEP_BYTES};
 use super::drain::{Lifecycle, Quiet, State};
+use super::fixed::FixedFiles;
 use super::reserved::Reserved;
 use super::setup::{setup, Options, Setup};
 use super::token::{ConnOp, Token};
@@ -46,7 +48,7 @@ use crate::engine::limits::{IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use crate::net::Listener;
 use crate::persist::aof::FlushJob;
 use crate::ring::bufring::BufRing;
-use crate::ring::{sqe, Cqe, Ring};
+use crate::ring::{sqe, Cqe, Ring, Target};
 use crate::session::Session;
 use crate::shared::Shared;
 
@@ -107,6 +109,8 @@ pub struct Worker<'a> {
     ring: Ring,
     /// Full mode's buffer ring. Declared after `ring` so it is dropped after it.
     bufs: Option<BufRing>,
+    /// The ring's fixed-file table: which connections' SQEs name a slot.
+    files: FixedFiles,
     id: usize,
     shared: &'a Shared,
     opts: Options,
@@ -163,6 +167,7 @@ impl<'a> Worker<'a> {
         Worker {
             ring: setup.ring,
             bufs: setup.bufs,
+            files: setup.files,
             id,
             shared,
             opts,
@@ -239,6 +244,8 @@ impl<'a> Worker<'a> {
         w.cqes_reaped.store(t.cqes_reaped, Relaxed);
         w.connections.store(self.slab.live(), Relaxed);
         w.connections_total.store(self.connections_total, Relaxed);
+        w.fixed_files.store(self.files.in_use(), Relaxed);
+        w.fixed_file_fallbacks.store(self.files.fallbacks(), Relaxed);
     }
 
     // ---- completions --------------------------------------------------------------------
@@ -390,7 +397,7 @@ impl<'a> Worker<'a> {
             // A slot is never reused while its ops are in flight, so this is a bug; still,
             // the buffer must go back or the ring would shrink for good.
             if let (Some(b), Some(bufs)) = (bid, self.bufs.as_mut()) {
-                bufs.recycle(b);
+                bufs.consumed(b, cqe.result.max(0) as usize, cqueue::buffer_more(cqe.flags));
             }
             self.stale += 1;
             tracing::debug!(slot, gen, ?op, result = cqe.result, "completion for a freed slot dropped");
@@ -399,7 +406,7 @@ impl<'a> Worker<'a> {
         match op {
             ConnOp::Recv => {
                 let before = conn.session.commands_run();
-                on_recv(conn, self.bufs.as_mut(), self.shared, self.now, cqe.result, bid, ends);
+                on_recv(conn, self.bufs.as_mut(), self.shared, self.now, cqe.result, cqe.flags, ends);
                 if cqe.result > 0 {
                     self.batching.recv_with_data(conn.session.commands_run() - before);
                 }
@@ -449,6 +456,10 @@ impl<'a> Worker<'a> {
         let handle = session.handle().clone();
         let conn = Conn::new(fd, session, rbuf, send, self.now);
         let (slot, gen) = self.slab.insert(conn);
+        let file = self.files.install(&mut self.ring, slot, fd);
+        if let Some(conn) = self.slab.get_mut(slot, gen) {
+            conn.file = file;
+        }
         handle.local.store((u64::from(slot) << 32) | u64::from(gen), Relaxed);
         self.connections_total += 1;
         self.touch(slot);
@@ -458,6 +469,9 @@ impl<'a> Worker<'a> {
     fn free(&mut self, slot: u32) {
         let Some(conn) = self.slab.remove(slot) else { return };
         debug_assert_eq!(conn.inflight, 0);
+        if let Target::Fixed(_) = conn.file {
+            self.files.released(); // its Close of the slot has completed
+        }
         client_closed(self.shared);
         if !conn.rbuf.is_empty() && pool_has_room(&self.spare_rbufs, conn.rbuf.capacity()) {
             self.spare_rbufs.push(conn.rbuf);
@@ -642,17 +656,20 @@ impl Drop for Worker<'_> {
 // ---- per-connection steps (free functions so a `&mut Conn` and the ring can be borrowed
 // ---- side by side) --------------------------------------------------------------------
 
-/// A recv completion: feed the bytes (straight from the kernel's buffer), give the buffer
-/// back, note EOF or errors.
+/// A recv completion (CQE `result` and `flags`): feed the bytes (straight from the kernel's
+/// buffer), give the buffer back (unless the kernel keeps filling it: incremental mode's
+/// `BUF_MORE`), note EOF or errors.
 fn on_recv(
     conn: &mut Conn,
     bufs: Option<&mut BufRing>,
     shared: &Shared,
     now: Instant,
     result: i32,
-    bid: Option<u16>,
+    flags: u32,
     ends: bool,
 ) {
+    let bid = cqueue::buffer_select(flags);
+    let more = cqueue::buffer_more(flags);
     if ends {
         conn.recv = RecvState::Idle;
     }
@@ -666,7 +683,7 @@ fn on_recv(
                     Some(_) => {}
                     None => tracing::error!(bid = b, len = n, "recv completion names a buffer out of range"),
                 }
-                ring.recycle(b);
+                ring.consumed(b, n, more);
             }
             (None, None) if n <= conn.rbuf.len() => {
                 if open {
@@ -676,7 +693,7 @@ fn on_recv(
             (bid, ring) => {
                 tracing::error!(?bid, len = n, "recv completion with an unexpected buffer");
                 if let (Some(b), Some(ring)) = (bid, ring) {
-                    ring.recycle(b);
+                    ring.consumed(b, n, more);
                 }
             }
         }
@@ -684,7 +701,7 @@ fn on_recv(
         return;
     }
     if let (Some(b), Some(ring)) = (bid, bufs) {
-        ring.recycle(b);
+        ring.consumed(b, 0, more);
     }
     match -result {
         0 => conn.eof = true,
@@ -729,7 +746,7 @@ fn pump_send(conn: &mut Conn, slot: u32, gen: u32, shared: &Shared, ring: &mut R
     let (ptr, len) = conn.send.chunk();
     // SAFETY: the bytes live in `conn.send`, which is neither swapped, advanced nor dropped
     // while `in_flight` is set, and the slot is not freed before this send's completion.
-    unsafe { ring.push(&sqe::send(conn.fd, ptr, len, Token::conn(slot, gen, ConnOp::Send).encode()))? };
+    unsafe { ring.push(&sqe::send(conn.file, ptr, len, Token::conn(slot, gen, ConnOp::Send).encode()))? };
     conn.send.in_flight = true;
     conn.op_started();
     Ok(true)
@@ -743,8 +760,8 @@ fn arm_recv(conn: &mut Conn, slot: u32, gen: u32, bufs: Option<&BufRing>, ring: 
     }
     let recv_token = Token::conn(slot, gen, ConnOp::Recv).encode();
     let entry = match bufs {
-        Some(b) => sqe::recv_multi(conn.fd, b.bgid, recv_token),
-        None => sqe::recv(conn.fd, conn.rbuf.as_mut_ptr(), conn.rbuf.len() as u32, recv_token),
+        Some(b) => sqe::recv_multi(conn.file, b.bgid, recv_token),
+        None => sqe::recv(conn.file, conn.rbuf.as_mut_ptr(), conn.rbuf.len() as u32, recv_token),
     };
     // SAFETY: multishot recv writes only into the buffer ring (alive as long as the ring);
     // basic recv writes into `conn.rbuf`, which is not resized or dropped until the slot is
@@ -770,8 +787,8 @@ fn stop_recv(conn: &mut Conn, slot: u32, gen: u32, multishot: bool, ring: &mut R
     Ok(())
 }
 
-/// Cancel the connection's ops and close its descriptor through the ring. The slot is freed
-/// when the last of their completions arrives.
+/// Cancel the connection's ops and close its descriptor (and its fixed-file slot, if it has
+/// one) through the ring. The slot is freed when the last of their completions arrives.
 fn start_close(conn: &mut Conn, slot: u32, gen: u32, ring: &mut Ring) -> anyhow::Result<()> {
     conn.phase = Phase::Closing;
     let cancel_token = Token::conn(slot, gen, ConnOp::Cancel).encode();
@@ -786,8 +803,14 @@ fn start_close(conn: &mut Conn, slot: u32, gen: u32, ring: &mut Ring) -> anyhow:
         unsafe { ring.push(&sqe::cancel(Token::conn(slot, gen, ConnOp::Send).encode(), cancel_token))? };
         conn.op_started();
     }
+    let close_token = Token::conn(slot, gen, ConnOp::Close).encode();
+    if let Target::Fixed(_) = conn.file {
+        // SAFETY: Close refers to no memory; in-flight ops keep the slot's file alive.
+        unsafe { ring.push(&sqe::close(conn.file, close_token))? };
+        conn.op_started();
+    }
     // SAFETY: Close refers to no memory; in-flight ops hold their own file references.
-    unsafe { ring.push(&sqe::close(conn.fd, Token::conn(slot, gen, ConnOp::Close).encode()))? };
+    unsafe { ring.push(&sqe::close(Target::Fd(conn.fd), close_token))? };
     conn.op_started();
     Ok(())
 }
