@@ -367,6 +367,11 @@ pub mod sqe {
     pub fn send(fd: i32, buf: *const u8, len: u32, user_data: u64) -> Entry {
         opcode::Send::new(Fd(fd), buf, len).flags(libc::MSG_NOSIGNAL).build().user_data(user_data)
     }
+    /// A sendmsg of the iovecs `msg` describes (output in several segments). `msg` and its
+    /// iovec array must stay where they are until the completion.
+    pub fn sendmsg(fd: i32, msg: *const libc::msghdr, user_data: u64) -> Entry {
+        opcode::SendMsg::new(Fd(fd), msg).flags(libc::MSG_NOSIGNAL as u32).build().user_data(user_data)
+    }
     pub fn cancel(target: u64, user_data: u64) -> Entry {
         opcode::AsyncCancel::new(target).build().user_data(user_data)
     }

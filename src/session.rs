@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use crate::clients::{ClientHandle, ConnInfo};
 use crate::cmd::{self, ClientState, Ctx};
 use crate::protocol::{Args, Limits, Parsed, Parser};
-use crate::reply::{self, Out};
+use crate::reply::{self, Out, Segments};
 use crate::shared::Shared;
 
 /// Buffered input is compacted (consumed prefix dropped) once the prefix is this large.
@@ -87,7 +87,7 @@ impl Session {
             args: Args::new(),
             inbuf: Vec::new(),
             in_start: 0,
-            out: Out::new(),
+            out: Out::for_conn(),
             close: None,
             held: false,
             commands: 0,
@@ -113,15 +113,16 @@ impl Session {
     }
 
     /// Move what may be sent now into `dst` (which must be empty); the held rest stays.
-    pub fn take_sendable(&mut self, shared: &Shared, dst: &mut Vec<u8>) {
+    /// Referenced values move as references (never copied).
+    pub fn take_sendable(&mut self, shared: &Shared, dst: &mut Segments) {
+        debug_assert!(dst.is_empty());
         let n = self.sendable_len(shared);
         if n == self.out.len() {
             self.holds.clear();
-            self.out.swap_bytes(dst);
+            self.out.swap_segments(dst);
             return;
         }
-        dst.extend_from_slice(&self.out[..n]);
-        self.out.drain(..n);
+        self.out.move_front(n, dst);
         self.holds.retain(|&(offset, _)| offset >= n);
         for hold in self.holds.iter_mut() {
             hold.0 -= n;
@@ -185,10 +186,7 @@ impl Session {
     /// The engine sent all of `out`: empty it, and free its allocation if a big reply grew it
     /// past [`OUT_KEEP_BYTES`].
     pub fn output_sent(&mut self) {
-        self.out.clear();
-        if self.out.capacity() > OUT_KEEP_BYTES {
-            self.out.shrink_to_fit();
-        }
+        self.out.clear_and_shrink(OUT_KEEP_BYTES);
     }
 
     /// Empty the input buffer, freeing it past [`INBUF_KEEP_BYTES`].
@@ -218,9 +216,7 @@ impl Session {
         if handle.has_mail() {
             let mail = handle.take_mail();
             if self.out.is_empty() {
-                let proto = self.out.proto;
-                *self.out = mail;
-                self.out.proto = proto;
+                self.out.set_bytes(mail);
             } else {
                 self.out.extend_from_slice(&mail);
             }
