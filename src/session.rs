@@ -2,7 +2,8 @@
 //! parser, the unparsed tail of the input, the client's state (db, auth, name) and the output
 //! buffer of encoded replies. Every engine owns one `Session` per connection and does just
 //! two things with it: hand it received bytes ([`Session::feed`]) and send what it put in
-//! [`Session::out`].
+//! [`Session::out`] (owned bytes, with references to big stored values spliced in rather than
+//! copies of them: see `reply::out`).
 //!
 //! Input path: bytes are parsed in place from the slice the engine passes (for io_uring that
 //! is the kernel-filled provided buffer); only an incomplete request's tail is copied into the
