@@ -58,7 +58,9 @@
 //!   `durability::rdb_save` (the same snapshot, RDB records), saving at shutdown
 //!   `durability::shutdown`.
 //! - [`reply`] — reply encoding: commands describe each reply once in RESP3 terms (map, set,
-//!   double, null, …) and the connection's protocol (`HELLO 2|3`) picks the bytes.
+//!   double, null, …) and the connection's protocol (`HELLO 2|3`) picks the bytes. A
+//!   connection's output (`reply::out`) is owned bytes with references to big stored values
+//!   spliced in (GET of a big string shares the store's buffer), sent vectored by every engine.
 //!   [`glob`] — Redis glob patterns. [`args`] — the text rules server and CLI share:
 //!   `sdssplitargs` (inline requests, typed lines) and `string2ll`.
 //! - [`server`] — binding listeners, choosing the engine (falling back from io_uring when the

@@ -5,7 +5,9 @@
 //! a bulk string, a boolean an integer, null `$-1` (or `*-1` for a null array). Engines only
 //! ever see the finished bytes.
 
-use std::ops::{Deref, DerefMut};
+pub mod out;
+
+pub use out::{Out, Segments, SharedBytes, ValueSlice, SHARE_MIN_BYTES};
 
 /// The protocol a connection speaks (`HELLO 2|3`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -13,55 +15,6 @@ pub enum Proto {
     #[default]
     Resp2,
     Resp3,
-}
-
-/// A connection's encoded replies not yet handed to the kernel, and the protocol they are
-/// encoded in. Derefs to the byte buffer, so engines treat it as a `Vec<u8>`.
-#[derive(Debug, Default)]
-pub struct Out {
-    buf: Vec<u8>,
-    pub proto: Proto,
-}
-
-impl Out {
-    pub fn new() -> Out {
-        Out::default()
-    }
-    /// An empty buffer encoding in `proto`.
-    pub fn with_proto(proto: Proto) -> Out {
-        Out { buf: Vec::new(), proto }
-    }
-    pub fn resp3(&self) -> bool {
-        self.proto == Proto::Resp3
-    }
-    /// An empty buffer in the same protocol, for a reply encoded aside (e.g. one whose length
-    /// is only known at the end) and appended later.
-    pub fn sibling(&self) -> Out {
-        Out { buf: Vec::new(), proto: self.proto }
-    }
-    /// Take the encoded bytes, leaving an empty buffer of the same protocol.
-    pub fn take(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.buf)
-    }
-    /// Exchange the encoded bytes with `other` (an engine's empty send buffer, whose
-    /// allocation is reused for the next replies). The protocol stays with `self`: engines
-    /// move bytes, never the connection's protocol.
-    pub fn swap_bytes(&mut self, other: &mut Vec<u8>) {
-        std::mem::swap(&mut self.buf, other);
-    }
-}
-
-impl Deref for Out {
-    type Target = Vec<u8>;
-    fn deref(&self) -> &Vec<u8> {
-        &self.buf
-    }
-}
-
-impl DerefMut for Out {
-    fn deref_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
-    }
 }
 
 /// Append `+<s>\r\n`.
@@ -99,6 +52,30 @@ pub fn bulk(out: &mut Out, b: &[u8]) {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(b);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Append a bulk of a stored string value: when the output takes references
+/// ([`Out::for_conn`]) and the value has a shared buffer of [`SHARE_MIN_BYTES`] or more, the
+/// reply references that buffer (no copy); otherwise the bytes are copied as by [`bulk`].
+pub fn stored_bulk(out: &mut Out, value: &[u8], buf: Option<&SharedBytes>) {
+    match buf {
+        Some(buf) if out.shares() && value.len() >= SHARE_MIN_BYTES && buf.len() == value.len() => {
+            out.push(b'$');
+            push_int(out, value.len() as i64);
+            out.extend_from_slice(b"\r\n");
+            out.push_ref(ValueSlice::whole(buf));
+            out.extend_from_slice(b"\r\n");
+        }
+        _ => bulk(out, value),
+    }
+}
+
+/// [`stored_bulk`] of an optional value: the null bulk when absent.
+pub fn opt_stored_bulk(out: &mut Out, value: Option<(&[u8], Option<&SharedBytes>)>) {
+    match value {
+        Some((value, buf)) => stored_bulk(out, value, buf),
+        None => null(out),
+    }
 }
 
 /// Append an optional bulk: the value or the null bulk.
@@ -287,6 +264,32 @@ mod tests {
         }
         assert_eq!(two.take(), b"*2\r\n*2\r\n*3\r\n$3\r\n1.5\r\n:1\r\n$-1\r\n*-1\r\n$2\r\nhi\r\n$3\r\n123\r\n");
         assert_eq!(three.take(), b"%1\r\n~2\r\n>3\r\n,1.5\r\n#t\r\n_\r\n_\r\n=6\r\ntxt:hi\r\n(123\r\n");
+    }
+
+    #[test]
+    fn stored_bulks_reference_only_big_values_of_connection_outputs() {
+        // A connection's output references a value of SHARE_MIN_BYTES or more; one byte less,
+        // or an output built aside (MULTI, Lua, mailboxes), copies. The bytes are the same.
+        let big: SharedBytes = std::sync::Arc::new(vec![b'v'; SHARE_MIN_BYTES]);
+        let small: SharedBytes = std::sync::Arc::new(vec![b's'; SHARE_MIN_BYTES - 1]);
+        let mut conn = Out::for_conn();
+        let mut aside = conn.sibling();
+        for out in [&mut conn, &mut aside] {
+            stored_bulk(out, &big, Some(&big));
+            stored_bulk(out, &small, Some(&small));
+            opt_stored_bulk(out, None);
+        }
+        assert_eq!(conn.segments().chunks_from(0).count(), 3, "header, the value, the rest");
+        assert!(!aside.segments().has_refs());
+        assert_eq!(std::sync::Arc::strong_count(&big), 2);
+        assert_eq!(std::sync::Arc::strong_count(&small), 1);
+        let mut want = Out::new();
+        bulk(&mut want, &big);
+        bulk(&mut want, &small);
+        null(&mut want);
+        let want = want.take();
+        assert_eq!(conn.take(), want);
+        assert_eq!(aside.take(), want);
     }
 
     #[test]

@@ -389,6 +389,11 @@ pub mod sqe {
     pub fn send(target: Target, buf: *const u8, len: u32, user_data: u64) -> Entry {
         on_target!(Send, target, buf, len).flags(libc::MSG_NOSIGNAL).build().user_data(user_data)
     }
+    /// A sendmsg of the iovecs `msg` describes (output in several segments). `msg` and its
+    /// iovec array must stay where they are until the completion.
+    pub fn sendmsg(target: Target, msg: *const libc::msghdr, user_data: u64) -> Entry {
+        on_target!(SendMsg, target, msg).flags(libc::MSG_NOSIGNAL as u32).build().user_data(user_data)
+    }
     pub fn cancel(target: u64, user_data: u64) -> Entry {
         opcode::AsyncCancel::new(target).build().user_data(user_data)
     }
@@ -427,6 +432,7 @@ pub const OPS_BASIC: &[(&str, u8)] = &[
     ("ACCEPT", opcode::Accept::CODE),
     ("RECV", opcode::Recv::CODE),
     ("SEND", opcode::Send::CODE),
+    ("SENDMSG", opcode::SendMsg::CODE),
     ("CLOSE", opcode::Close::CODE),
     ("ASYNC_CANCEL", opcode::AsyncCancel::CODE),
     ("TIMEOUT", opcode::Timeout::CODE),

@@ -2,7 +2,8 @@
 //! parser, the unparsed tail of the input, the client's state (db, auth, name) and the output
 //! buffer of encoded replies. Every engine owns one `Session` per connection and does just
 //! two things with it: hand it received bytes ([`Session::feed`]) and send what it put in
-//! [`Session::out`].
+//! [`Session::out`] (owned bytes, with references to big stored values spliced in rather than
+//! copies of them: see `reply::out`).
 //!
 //! Input path: bytes are parsed in place from the slice the engine passes (for io_uring that
 //! is the kernel-filled provided buffer); only an incomplete request's tail is copied into the
@@ -19,7 +20,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use crate::clients::{ClientHandle, ConnInfo};
 use crate::cmd::{self, ClientState, Ctx};
 use crate::protocol::{Args, Limits, Parsed, Parser};
-use crate::reply::{self, Out};
+use crate::reply::{self, Out, Segments};
 use crate::shared::Shared;
 
 /// Buffered input is compacted (consumed prefix dropped) once the prefix is this large.
@@ -87,7 +88,7 @@ impl Session {
             args: Args::new(),
             inbuf: Vec::new(),
             in_start: 0,
-            out: Out::new(),
+            out: Out::for_conn(),
             close: None,
             held: false,
             commands: 0,
@@ -113,15 +114,16 @@ impl Session {
     }
 
     /// Move what may be sent now into `dst` (which must be empty); the held rest stays.
-    pub fn take_sendable(&mut self, shared: &Shared, dst: &mut Vec<u8>) {
+    /// Referenced values move as references (never copied).
+    pub fn take_sendable(&mut self, shared: &Shared, dst: &mut Segments) {
+        debug_assert!(dst.is_empty());
         let n = self.sendable_len(shared);
         if n == self.out.len() {
             self.holds.clear();
-            self.out.swap_bytes(dst);
+            self.out.swap_segments(dst);
             return;
         }
-        dst.extend_from_slice(&self.out[..n]);
-        self.out.drain(..n);
+        self.out.move_front(n, dst);
         self.holds.retain(|&(offset, _)| offset >= n);
         for hold in self.holds.iter_mut() {
             hold.0 -= n;
@@ -185,10 +187,7 @@ impl Session {
     /// The engine sent all of `out`: empty it, and free its allocation if a big reply grew it
     /// past [`OUT_KEEP_BYTES`].
     pub fn output_sent(&mut self) {
-        self.out.clear();
-        if self.out.capacity() > OUT_KEEP_BYTES {
-            self.out.shrink_to_fit();
-        }
+        self.out.clear_and_shrink(OUT_KEEP_BYTES);
     }
 
     /// Empty the input buffer, freeing it past [`INBUF_KEEP_BYTES`].
@@ -218,9 +217,7 @@ impl Session {
         if handle.has_mail() {
             let mail = handle.take_mail();
             if self.out.is_empty() {
-                let proto = self.out.proto;
-                *self.out = mail;
-                self.out.proto = proto;
+                self.out.set_bytes(mail);
             } else {
                 self.out.extend_from_slice(&mail);
             }

@@ -644,7 +644,7 @@ fn rejected(ctx: &mut Ctx<'_>, cmd: &'static Command, reply_start: usize) -> Opt
 
 /// Count the reply written from `reply_start` in INFO errorstats if it is an error.
 fn count_error(ctx: &Ctx<'_>, reply_start: usize) -> bool {
-    let reply = ctx.out.get(reply_start..).unwrap_or_default();
+    let reply = ctx.out.owned_from(reply_start);
     let failed = reply.first() == Some(&b'-');
     if failed {
         ctx.shared.errors.record(reply);
@@ -687,7 +687,7 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
         slowlog::record(ctx, argv, duration_us);
     }
     if let Some(before) = before {
-        let reply = ctx.out.get(reply_start..).unwrap_or_default();
+        let reply = ctx.out.owned_from(reply_start);
         propagate_change(ctx.shared, cmd, argv, ctx.now_ms, &before, reply);
     }
 }

@@ -15,6 +15,8 @@ use super::{
 use crate::protocol::Argv;
 use crate::reply;
 use crate::shared::Shared;
+use crate::store::entry::SharedStr;
+use crate::store::Entry;
 
 /// Documentation of this family's commands (see [`super::Doc`]).
 pub const DOCS: &[super::Doc] = &[
@@ -207,9 +209,9 @@ fn expire_deadline_ms(kind: ExpireKind, arg: &[u8], now_ms: u64, cmd: &str) -> R
 fn get(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
-    let found = shared.store.with_key(db, argv.get(1), now, |k| match k.string() {
+    let found = shared.store.with_key(db, argv.get(1), now, |k| match k.string_for_reply() {
         Ok(value) => {
-            reply::opt_bulk(out, value);
+            reply::opt_stored_bulk(out, value);
             value.is_some()
         }
         Err(_) => {
@@ -235,10 +237,10 @@ fn set(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let out = &mut *ctx.out;
     shared.store.with_key(db, argv.get(1), now, |k| {
         if opts.get {
-            let Ok(old) = k.string() else {
+            let Ok(old) = k.string_for_reply() else {
                 return reply::error(out, ERR_WRONGTYPE);
             };
-            reply::opt_bulk(out, old);
+            reply::opt_stored_bulk(out, old);
             count_lookup(shared, old.is_some());
         }
         let found = k.exists();
@@ -306,7 +308,7 @@ fn getset(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             return true;
         }
         let old = k.set(argv.get(2).to_vec(), None);
-        reply::opt_bulk(out, old.as_ref().and_then(|e| e.str()));
+        reply::opt_stored_bulk(out, old.as_ref().and_then(stored_str));
         old.is_some()
     });
     count_lookup(shared, found);
@@ -323,7 +325,13 @@ fn getdel(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         return ctx.error(ERR_WRONGTYPE);
     };
     count_lookup(shared, old.is_some());
-    reply::opt_bulk(ctx.out, old.as_ref().and_then(|e| e.str()));
+    reply::opt_stored_bulk(ctx.out, old.as_ref().and_then(stored_str));
+}
+
+/// A removed or replaced entry's string for a reply: its bytes and, for a big value, its
+/// shared buffer (the reply's reference keeps it alive after the entry is dropped).
+fn stored_str(e: &Entry) -> Option<(&[u8], Option<&SharedStr>)> {
+    e.str().map(|s| (s, e.shared_str()))
 }
 
 /// GETEX key [EX s|PX ms|EXAT ts|PXAT ts|PERSIST]
@@ -335,7 +343,7 @@ fn getex(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
     shared.store.with_key(db, argv.get(1), now, |k| {
-        let entry = match k.string() {
+        let (entry, buf) = match k.string_for_reply() {
             Err(_) => return reply::error(out, ERR_WRONGTYPE),
             Ok(None) => {
                 count_lookup(shared, false);
@@ -350,7 +358,7 @@ fn getex(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             Some(Ok(d)) => Some(d),
             Some(Err(e)) => return reply::error(out, &e),
         };
-        reply::bulk(out, entry);
+        reply::stored_bulk(out, entry, buf);
         if deadline.is_some() || opts.persist {
             // A deadline already passed (EXAT/PXAT) deletes the key.
             k.set_expire(deadline);
@@ -369,9 +377,9 @@ fn mget(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         for i in 0..m.len() {
             let mut k = m.key(i);
             // MGET answers nil for a key of another type.
-            let value = k.string().ok().flatten();
+            let value = k.string_for_reply().ok().flatten();
             hits += value.is_some() as u64;
-            reply::opt_bulk(out, value);
+            reply::opt_stored_bulk(out, value);
         }
         hits
     });

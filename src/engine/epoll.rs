@@ -13,7 +13,7 @@
 //!
 //! `io_syscalls` counts epoll_wait, read and write (and accept) calls.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -386,7 +386,7 @@ impl<'a> Worker<'a> {
     fn flush(&mut self, conn: &mut Conn) {
         while conn.sent < conn.session.out.len() {
             self.count(1);
-            match conn.sock.write(&conn.session.out[conn.sent..]) {
+            match super::write_segments(&mut conn.sock, conn.session.out.segments(), conn.sent) {
                 Ok(0) => {
                     conn.failed = true;
                     return;

@@ -6,6 +6,7 @@
 //! | [`DRAIN_POLL_INTERVAL`] | 10 ms | while draining, how often an engine checks its progress and the deadline |
 //! | [`ACCEPT_ERROR_BACKOFF`] | 10 ms | after accept failed for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), the wait before accepting again, so the loop does not spin; clients wait in the backlog meanwhile |
 //! | [`IDLE_CHECK_INTERVAL`] | 1 s | granularity of the `--timeout` idle-client check |
+//! | [`IOVECS_PER_SEND_MAX`] | 1024 | segments (owned bytes, referenced values) one vectored send (`writev`, `SENDMSG`) carries; the rest goes in the next |
 //!
 //! Fairness caps are per engine, because the unit differs: epoll reads at most
 //! `READS_PER_EVENT_MAX` (16) times 64 KiB from one connection per readiness event; uring
@@ -22,3 +23,7 @@ pub const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(10);
 /// How often clients idle past `--timeout` are looked for.
 pub const IDLE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Segments one vectored send carries at most: the kernel's `UIO_MAXIOV` (IOV_MAX, 1024),
+/// past which `writev` / `sendmsg` fail with EINVAL. A pipeline of big GETs needs two per
+/// reply, so one send still carries up to 512 of them.
+pub const IOVECS_PER_SEND_MAX: usize = 1024;

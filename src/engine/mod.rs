@@ -6,15 +6,18 @@
 //! - [`uring`]: per-core io_uring rings (on the io_uring layer in [`crate::ring`]).
 //!
 //! This module also holds what every engine needs at the edges: admission control
-//! (maxclients, protected mode) with Redis's exact messages. The socket types are in
+//! (maxclients, protected mode) with Redis's exact messages, and the one vectored write of
+//! a session's output segments ([`write_segments`]) epoll and threads share. The socket types are in
 //! [`crate::net`].
 //!
 //! [`Session`]: crate::session::Session
 
+use std::io::{IoSlice, Write};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering::Relaxed;
 
+use crate::reply::Segments;
 use crate::shared::Shared;
 
 pub mod conn_rules;
@@ -22,6 +25,18 @@ pub mod epoll;
 pub mod limits;
 pub mod threads;
 pub mod uring;
+
+/// One write of the output in `segs` from total offset `from` (epoll and threads; uring
+/// builds its own SENDMSG): a plain `write` when the output is one contiguous buffer (always,
+/// unless replies reference stored values), a `writev` of at most
+/// [`limits::IOVECS_PER_SEND_MAX`] segments otherwise. Returns the bytes written.
+pub fn write_segments(w: &mut impl Write, segs: &Segments, from: usize) -> std::io::Result<usize> {
+    if !segs.has_refs() {
+        return w.write(segs.owned_from(from));
+    }
+    let iov: Vec<IoSlice<'_>> = segs.chunks_from(from).take(limits::IOVECS_PER_SEND_MAX).map(IoSlice::new).collect();
+    w.write_vectored(&iov)
+}
 
 /// Redis's reply to a client over `maxclients`.
 pub const ERR_MAXCLIENTS: &[u8] = b"-ERR max number of clients reached\r\n";

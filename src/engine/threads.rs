@@ -18,7 +18,7 @@
 //! fires at most one [`IDLE_CHECK_INTERVAL`] late (Redis's check runs from its cron too).
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::net::Shutdown;
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering::Relaxed;
@@ -30,6 +30,7 @@ use super::limits::{ACCEPT_ERROR_BACKOFF, DRAIN_POLL_INTERVAL, IDLE_CHECK_INTERV
 use super::{admit, client_closed, refuse};
 use crate::clients::{ConnInfo, Owner};
 use crate::net::{Listener, Stream};
+use crate::reply::Segments;
 use crate::session::Session;
 use crate::shared::Shared;
 
@@ -176,7 +177,7 @@ fn serve_connection(shared: &Shared, stream: &mut Stream, session: &mut Session)
         };
         match next_step(facts) {
             Step::Send => {
-                if let Err(e) = write_all(shared, stream, &session.out, &mut syscalls, &mut idle) {
+                if let Err(e) = write_all(shared, stream, session.out.segments(), &mut syscalls, &mut idle) {
                     note_timeout(shared, &e);
                     break;
                 }
@@ -267,21 +268,22 @@ fn note_timeout(shared: &Shared, e: &std::io::Error) {
     }
 }
 
-/// Write all of `buf`, counting each write call. A client that accepts nothing for
+/// Write all of `segs` (vectored when replies reference values), counting each write call. A client that accepts nothing for
 /// `timeout` seconds is given up on.
 fn write_all(
     shared: &Shared,
     stream: &mut Stream,
-    mut buf: &[u8],
+    segs: &Segments,
     syscalls: &mut u64,
     idle: &mut Idle,
 ) -> std::io::Result<()> {
-    while !buf.is_empty() {
+    let mut sent = 0;
+    while sent < segs.len() {
         *syscalls += 1;
-        match stream.write(buf) {
+        match super::write_segments(stream, segs, sent) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => {
-                buf = &buf[n..];
+                sent += n;
                 idle.active = true;
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,

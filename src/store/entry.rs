@@ -9,8 +9,10 @@
 //!   [meta u64 @0][tag @8][klen u8 @9][vlen u8 @10][key @11][value]
 //! wide inline string (longer key, or value up to INLINE_VALUE_MAX):
 //!   [meta u64 @0][tag @8][klen u64 @9][vlen u32 @17][key @21][value]
-//! boxed (collections, and strings longer than INLINE_VALUE_MAX):
+//! boxed (collections):
 //!   [meta u64 @0][tag @8][pad][Value @16 (24 bytes)][klen u64 @40][key @48]
+//! shared (strings longer than INLINE_VALUE_MAX), the boxed layout with another slot type:
+//!   [meta u64 @0][tag @8][pad][Arc<Vec<u8>> @16 (8 of 24 bytes)][klen u64 @40][key @48]
 //! ```
 //!
 //! `meta` is the store's deadline + access-clock word (see `store::access`). Keeping it in
@@ -34,18 +36,25 @@
 //! save at most 12 bytes for 9..20-digit values and cost a formatting per GET; OBJECT
 //! ENCODING still answers `int` from the content.
 //!
-//! Strings longer than [`INLINE_VALUE_MAX`] live in their own `Vec` inside a boxed block,
-//! so APPEND / SETRANGE on a big value stay amortised O(1) / O(n) instead of copying the
-//! block; a short string mutated in place ([`Entry::with_str_mut`]) is copied out and back
-//! (bounded by [`INLINE_VALUE_MAX`]), in place when its length does not change.
+//! Strings longer than [`INLINE_VALUE_MAX`] live in their own refcounted buffer
+//! (`Arc<Vec<u8>>`, [`Entry::shared_str`]) so a GET reply can *reference* it instead of
+//! copying it (`reply::out`); the reply's reference keeps the old bytes alive when the key is
+//! overwritten or deleted meanwhile. APPEND / SETRANGE / SETBIT on a big value change the
+//! buffer in place when nothing else references it (`Arc::make_mut`: amortised O(1) appends,
+//! as with a plain `Vec`) and copy it first only while a reply still sends it
+//! (copy-on-write). A short string mutated in place ([`Entry::with_str_mut`]) is copied out
+//! and back (bounded by [`INLINE_VALUE_MAX`]), in place when its length does not change.
+//! The shared block keeps the boxed layout (16 unused slot bytes per big value, nothing next
+//! to its kilobytes), so key and length accessors are the same for both.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use crate::types::{Value, ValueRef};
 
-/// Longest string value kept inside the entry's block; longer ones get their own `Vec` (so
-/// appending to a big value does not copy it each time). 4 KiB: an inline value mutated in
+/// Longest string value kept inside the entry's block; longer ones get their own refcounted
+/// buffer (so appending to a big value does not copy it each time, and replies share it). 4 KiB: an inline value mutated in
 /// place is copied out and back, which must stay cheap; below it a value saves a separate
 /// allocation and a 24-byte `Vec` header.
 pub const INLINE_VALUE_MAX: usize = 4096;
@@ -69,6 +78,14 @@ const BOXED_KEY_AT: usize = BOXED_KLEN_AT + 8;
 const TAG_NARROW: u8 = 0;
 const TAG_WIDE: u8 = 1;
 const TAG_BOXED: u8 = 2;
+const TAG_SHARED: u8 = 3;
+
+/// A big string's buffer, shared by the store and the replies sending it.
+pub type SharedStr = Arc<Vec<u8>>;
+
+// The shared slot fits the boxed value's slot and its alignment.
+const _: () = assert!(std::mem::size_of::<SharedStr>() <= std::mem::size_of::<Value>());
+const _: () = assert!(std::mem::align_of::<SharedStr>() <= ALIGN);
 
 /// One key, its value and its metadata word, in one block (see the module docs). `Send` and
 /// `Sync` as a `Box` of its contents would be.
@@ -100,10 +117,12 @@ fn allocate(size: usize) -> NonNull<u8> {
 impl Entry {
     /// An entry holding `value` (a short string is copied into the block, anything else
     /// moved into it).
-    pub fn new(key: &[u8], value: Value, meta: u64) -> Entry {
-        match value.as_str() {
-            Some(s) if s.len() <= INLINE_VALUE_MAX => Entry::inline(key, s, meta),
-            _ => Entry::boxed(key, value, meta),
+    pub fn new(key: &[u8], mut value: Value, meta: u64) -> Entry {
+        match value.as_str().map(Vec::len) {
+            Some(len) if len <= INLINE_VALUE_MAX => Entry::inline(key, value.as_str().map_or(&[], Vec::as_slice), meta),
+            // Moved into the shared buffer, not copied.
+            Some(_) => Entry::shared(key, Arc::new(value.take_str().unwrap_or_default()), meta),
+            None => Entry::boxed(key, value, meta),
         }
     }
 
@@ -112,7 +131,7 @@ impl Entry {
         if value.len() <= INLINE_VALUE_MAX {
             Entry::inline(key, value, meta)
         } else {
-            Entry::boxed(key, Value::Str(value.to_vec()), meta)
+            Entry::shared(key, Arc::new(value.to_vec()), meta)
         }
     }
 
@@ -160,6 +179,23 @@ impl Entry {
         Entry { ptr }
     }
 
+    /// A block holding a big string's shared buffer.
+    fn shared(key: &[u8], buf: SharedStr, meta: u64) -> Entry {
+        let size = BOXED_KEY_AT.saturating_add(key.len());
+        let ptr = allocate(size);
+        // SAFETY: as in `boxed`; the slot at BOXED_VALUE_AT is big and aligned enough for the
+        // Arc (checked by the const assertions above).
+        unsafe {
+            let p = ptr.as_ptr();
+            p.cast::<u64>().write(meta);
+            p.add(TAG_AT).write(TAG_SHARED);
+            p.add(BOXED_VALUE_AT).cast::<SharedStr>().write(buf);
+            p.add(BOXED_KLEN_AT).cast::<u64>().write_unaligned(key.len() as u64);
+            std::ptr::copy_nonoverlapping(key.as_ptr(), p.add(BOXED_KEY_AT), key.len());
+        }
+        Entry { ptr }
+    }
+
     fn tag(&self) -> u8 {
         // SAFETY: every block has its tag at TAG_AT (written at construction).
         unsafe { self.ptr.as_ptr().add(TAG_AT).read() }
@@ -186,7 +222,8 @@ impl Entry {
     }
 
     fn boxed_key_len(&self) -> usize {
-        // SAFETY: only called on a boxed block, which has its key length at BOXED_KLEN_AT.
+        // SAFETY: only called on a boxed or shared block, which has its key length at
+        // BOXED_KLEN_AT.
         unsafe { self.ptr.as_ptr().add(BOXED_KLEN_AT).cast::<u64>().read_unaligned() as usize }
     }
 
@@ -208,8 +245,20 @@ impl Entry {
         (self.tag() == TAG_BOXED).then(|| unsafe { &*self.ptr.as_ptr().add(BOXED_VALUE_AT).cast::<Value>() })
     }
 
-    /// The boxed value, to change in place (collections, long strings); `None` for an
-    /// inline string.
+    /// A big string's shared buffer, if this block holds one: a reply may keep a clone of it
+    /// (see `reply::stored_bulk`) to send the value without copying it.
+    pub fn shared_str(&self) -> Option<&SharedStr> {
+        // SAFETY: a shared block holds an initialised, aligned Arc at BOXED_VALUE_AT.
+        (self.tag() == TAG_SHARED).then(|| unsafe { &*self.ptr.as_ptr().add(BOXED_VALUE_AT).cast::<SharedStr>() })
+    }
+
+    /// The shared buffer, to change (copy-on-write through `Arc::make_mut`).
+    fn shared_str_mut(&mut self) -> Option<&mut SharedStr> {
+        // SAFETY: as `shared_str`; `&mut self` makes the access unique.
+        (self.tag() == TAG_SHARED).then(|| unsafe { &mut *self.ptr.as_ptr().add(BOXED_VALUE_AT).cast::<SharedStr>() })
+    }
+
+    /// The boxed value, to change in place (collections); `None` for a string.
     pub fn boxed_mut(&mut self) -> Option<&mut Value> {
         // SAFETY: as `boxed_ref`; `&mut self` makes the access unique.
         (self.tag() == TAG_BOXED).then(|| unsafe { &mut *self.ptr.as_ptr().add(BOXED_VALUE_AT).cast::<Value>() })
@@ -223,7 +272,10 @@ impl Entry {
                 // SAFETY: `vlen` value bytes follow the key inside the block, initialised.
                 ValueRef::Str(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(at + klen), vlen) })
             }
-            None => self.boxed_ref().map_or(ValueRef::Str(&[]), ValueRef::from),
+            None => match self.shared_str() {
+                Some(buf) => ValueRef::Str(buf),
+                None => self.boxed_ref().map_or(ValueRef::Str(&[]), ValueRef::from),
+            },
         }
     }
 
@@ -254,13 +306,12 @@ impl Entry {
         }
     }
 
-    /// Bytes of a string value outside the block: a long string's buffer capacity, 0 for a
-    /// short (inline) one or a collection.
+    /// Bytes of a string value outside the block: a long string's buffer capacity plus its
+    /// `Vec` header and reference counts, 0 for a short (inline) one or a collection.
     pub fn str_heap_bytes(&self) -> usize {
-        match self.boxed_ref() {
-            Some(Value::Str(s)) => s.capacity(),
-            _ => 0,
-        }
+        /// The Arc's two counts and the Vec header in the Arc's allocation.
+        const SHARED_HEADER_BYTES: usize = 16 + std::mem::size_of::<Vec<u8>>();
+        self.shared_str().map_or(0, |s| s.capacity() + SHARED_HEADER_BYTES)
     }
 
     /// Replaces the value (same key and metadata, in a new block); returns the old entry.
@@ -285,22 +336,23 @@ impl Entry {
     }
 
     /// Runs `f` on the string value as a `Vec` (`None`, without calling `f`, if the value is
-    /// not a string). A long string is handed over in place; a short one is copied out and
-    /// back (in place if its length is unchanged, else into a new block; past
-    /// [`INLINE_VALUE_MAX`] it moves to its own `Vec`).
+    /// not a string). A long string is handed over in place (copied first only if a reply
+    /// still references its buffer); a short one is copied out and back (in place if its
+    /// length is unchanged, else into a new block; past [`INLINE_VALUE_MAX`] it moves to its
+    /// own shared buffer).
     pub fn with_str_mut<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> Option<R> {
-        if let Some(value) = self.boxed_mut() {
-            return match value {
-                Value::Str(s) => Some(f(s)),
-                _ => None,
-            };
+        if let Some(buf) = self.shared_str_mut() {
+            return Some(f(Arc::make_mut(buf)));
+        }
+        if self.tag() == TAG_BOXED {
+            return None;
         }
         let mut s = self.str()?.to_vec();
         let result = f(&mut s);
         if s.len() <= INLINE_VALUE_MAX {
             self.overwrite_str(&s);
         } else {
-            let new = Entry::boxed(self.key(), Value::Str(s), self.meta());
+            let new = Entry::shared(self.key(), Arc::new(s), self.meta());
             *self = new;
         }
         Some(result)
@@ -309,11 +361,18 @@ impl Entry {
     /// The value, moved out (the key and metadata are dropped).
     pub fn into_value(self) -> Value {
         let this = std::mem::ManuallyDrop::new(self);
-        let value = match this.inline_parts() {
-            Some(_) => Value::Str(this.str().unwrap_or_default().to_vec()),
+        let value = match (this.inline_parts(), this.tag()) {
+            (Some(_), _) => Value::Str(this.str().unwrap_or_default().to_vec()),
+            (None, TAG_SHARED) => {
+                // SAFETY: a shared block holds an initialised Arc; it is read (moved) out once
+                // and the block is then freed without dropping it again.
+                let buf = unsafe { this.ptr.as_ptr().add(BOXED_VALUE_AT).cast::<SharedStr>().read() };
+                // Unreferenced (the usual case): the buffer itself; else a copy.
+                Value::Str(Arc::try_unwrap(buf).unwrap_or_else(|buf| buf.to_vec()))
+            }
             // SAFETY: a boxed block holds an initialised Value; it is read (moved) out once
             // and the block is then freed without dropping it again.
-            None => unsafe { this.ptr.as_ptr().add(BOXED_VALUE_AT).cast::<Value>().read() },
+            (None, _) => unsafe { this.ptr.as_ptr().add(BOXED_VALUE_AT).cast::<Value>().read() },
         };
         // SAFETY: the block was allocated with this layout and is not used after this.
         unsafe { dealloc(this.ptr.as_ptr(), layout(this.block_bytes())) };
@@ -324,9 +383,12 @@ impl Entry {
 impl Drop for Entry {
     fn drop(&mut self) {
         let size = self.block_bytes();
-        if self.tag() == TAG_BOXED {
+        match self.tag() {
             // SAFETY: a boxed block's Value is initialised and dropped exactly once, here.
-            unsafe { std::ptr::drop_in_place(self.ptr.as_ptr().add(BOXED_VALUE_AT).cast::<Value>()) };
+            TAG_BOXED => unsafe { std::ptr::drop_in_place(self.ptr.as_ptr().add(BOXED_VALUE_AT).cast::<Value>()) },
+            // SAFETY: the same for a shared block's Arc.
+            TAG_SHARED => unsafe { std::ptr::drop_in_place(self.ptr.as_ptr().add(BOXED_VALUE_AT).cast::<SharedStr>()) },
+            _ => {}
         }
         // SAFETY: the block was allocated with `layout(size)` (its size is a function of its
         // header, which never changes) and nothing uses it after this.
@@ -416,7 +478,7 @@ mod tests {
         assert_eq!(e.with_str_mut(|s| s.extend_from_slice(b"d")), Some(()));
         assert_eq!(e.str(), Some(&b"abcd"[..]));
         e.with_str_mut(|s| s.resize(INLINE_VALUE_MAX + 1, b'x'));
-        assert!(e.boxed_mut().is_some(), "past the inline limit the string has its own Vec");
+        assert!(e.shared_str().is_some(), "past the inline limit the string has its own buffer");
         e.with_str_mut(|s| s.push(b'y'));
         assert_eq!(e.str().map(<[u8]>::len), Some(INLINE_VALUE_MAX + 2));
         assert_eq!((e.key(), e.meta()), (&b"k"[..], 3));
@@ -424,6 +486,32 @@ mod tests {
         assert_eq!(e.str(), Some(&b"short"[..]));
         e.overwrite_str(b"SHORT");
         assert_eq!(e.str(), Some(&b"SHORT"[..]));
+    }
+
+    #[test]
+    fn big_strings_change_in_place_unless_a_reply_shares_them() {
+        let mut e = Entry::new_str(b"k", &bytes(INLINE_VALUE_MAX + 1, 4), 0);
+        let before = e.shared_str().map(|b| b.as_ptr()).expect("big strings are shared buffers");
+        e.with_str_mut(|s| s.reserve(1 << 20));
+        let grown = e.shared_str().map(|b| b.as_ptr());
+        for _ in 0..1000 {
+            e.with_str_mut(|s| s.extend_from_slice(b"abc"));
+        }
+        assert_eq!(e.shared_str().map(|b| b.as_ptr()), grown, "unshared: appended in place");
+        assert_ne!(grown, Some(before), "(the reserve did reallocate)");
+        // A reply holds the buffer: the next change copies, the reply's bytes stay as they were.
+        let reply = Arc::clone(e.shared_str().expect("shared"));
+        let sent = reply.to_vec();
+        e.with_str_mut(|s| s[0] ^= 0xff);
+        assert_eq!(*reply, sent);
+        assert_ne!(e.str().map(|s| s[0]), Some(sent[0]));
+        assert!(!Arc::ptr_eq(&reply, e.shared_str().expect("shared")));
+        // Moving the value out of the entry while a reply holds it copies; otherwise not.
+        let value = e.into_value();
+        assert_eq!(value.as_str().map(Vec::len), Some(sent.len()));
+        let e = Entry::new(b"k", value, 0);
+        let ptr = e.shared_str().map(|b| b.as_ptr());
+        assert_eq!(e.into_value().as_str().map(|v| v.as_ptr()), ptr, "moved, not copied");
     }
 
     proptest! {

@@ -2,6 +2,7 @@
 //! key of another type (`hash()`, `list_or_new()`, `string()`, …), used by every collection
 //! command. Here rather than in [`crate::types`] so the value types need not know the store.
 
+use super::entry::SharedStr;
 use super::KeyView;
 use crate::types::{Hash, List, Set, Value, ValueRef, WrongType, ZSet};
 
@@ -45,6 +46,18 @@ impl KeyView<'_> {
             None => Ok(None),
             Some(ValueRef::Str(s)) => Ok(Some(s)),
             Some(_) => Err(WrongType),
+        }
+    }
+
+    /// The key's string value for a reply: its bytes and, for a big value, the shared buffer
+    /// holding them (a reply may reference it instead of copying; `reply::stored_bulk`).
+    /// `Ok(None)` if absent, `Err(WrongType)` for another type.
+    #[allow(clippy::type_complexity)]
+    pub fn string_for_reply(&mut self) -> Result<Option<(&[u8], Option<&SharedStr>)>, WrongType> {
+        let Some(entry) = self.get() else { return Ok(None) };
+        match entry.value() {
+            ValueRef::Str(s) => Ok(Some((s, entry.shared_str()))),
+            _ => Err(WrongType),
         }
     }
 

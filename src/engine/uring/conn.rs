@@ -18,14 +18,16 @@
 use std::os::fd::RawFd;
 use std::time::Instant;
 
-use crate::reply::Out;
+use crate::engine::limits::IOVECS_PER_SEND_MAX;
+use crate::reply::{Out, Segments};
 use crate::ring::Target;
 use crate::session::Session;
 
 /// A finished send buffer keeps its allocation for the next reply up to this capacity; larger
 /// ones (after a big value) are freed so an idle connection does not pin megabytes.
 pub const SEND_BUF_KEEP_BYTES: usize = 64 * 1024;
-/// One Send SQE carries at most this many bytes (the SQE length field is 32 bits).
+/// One Send SQE carries at most this many bytes (the SQE length field is 32 bits; a
+/// SENDMSG's iovecs are capped at the same total).
 pub const SEND_CHUNK_MAX: usize = 1 << 30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,23 +49,49 @@ pub enum RecvState {
 }
 
 /// Reply bytes handed to the kernel: taken whole out of `session.out`, so they never move
-/// while a Send is in flight; a short send resubmits from `progress`.
+/// while a Send is in flight; a short send resubmits from `progress` (mid-segment if need
+/// be). Output in one piece goes out with a plain `SEND`; output with referenced values
+/// (several segments) with a `SENDMSG` over an iovec array kept here, at a stable heap
+/// address, until its completion. References are dropped as soon as everything is sent.
 #[derive(Debug, Default)]
 pub struct SendBuf {
-    buf: Vec<u8>,
+    segs: Segments,
     progress: usize,
     pub in_flight: bool,
+    /// The iovec array and header of the `SENDMSG` in flight (allocated on first use).
+    msg: Option<Box<MsgParts>>,
+}
+
+/// A `SENDMSG`'s message header and iovec array. Boxed so their addresses do not move with the
+/// connection (the slab may grow) while the kernel may read them.
+struct MsgParts {
+    hdr: libc::msghdr,
+    iov: Vec<libc::iovec>,
+}
+
+impl std::fmt::Debug for MsgParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MsgParts({} iovecs)", self.iov.len())
+    }
+}
+
+/// What the next send of a [`SendBuf`] is.
+pub enum SendOp {
+    /// One contiguous chunk: a plain `SEND` of (pointer, length).
+    Send(*const u8, u32),
+    /// Several segments: a `SENDMSG` of this header.
+    SendMsg(*const libc::msghdr),
 }
 
 impl SendBuf {
     pub fn new(buf: Vec<u8>) -> SendBuf {
         debug_assert!(buf.is_empty());
-        SendBuf { buf, progress: 0, in_flight: false }
+        SendBuf { segs: Segments::from_vec(buf), progress: 0, in_flight: false, msg: None }
     }
 
     /// Bytes not yet accepted by the kernel.
     pub fn pending(&self) -> usize {
-        self.buf.len() - self.progress
+        self.segs.len() - self.progress
     }
 
     /// Take what the session may send now (all of `out` unless replies wait for the AOF; see
@@ -71,9 +99,9 @@ impl SendBuf {
     pub fn take_sendable(&mut self, session: &mut crate::session::Session, shared: &crate::shared::Shared) {
         assert!(!self.in_flight);
         assert_eq!(self.pending(), 0);
-        self.buf.clear();
+        self.segs.clear();
         self.progress = 0;
-        session.take_sendable(shared, &mut self.buf);
+        session.take_sendable(shared, &mut self.segs);
     }
 
     /// Swap `out` (the session's replies) in as the new buffer to send; `out` gets the old,
@@ -81,38 +109,57 @@ impl SendBuf {
     pub fn take_from(&mut self, out: &mut Out) {
         assert!(!self.in_flight);
         assert_eq!(self.pending(), 0);
-        self.buf.clear();
+        self.segs.clear();
         self.progress = 0;
-        out.swap_bytes(&mut self.buf);
+        out.swap_segments(&mut self.segs);
     }
 
-    /// The next chunk to hand to the kernel (pointer, length). Stable until `advance`.
-    pub fn chunk(&self) -> (*const u8, u32) {
-        let rest = &self.buf[self.progress..];
-        let len = rest.len().min(SEND_CHUNK_MAX);
-        (rest.as_ptr(), len as u32)
+    /// The next send to hand to the kernel. What it points to stays put until `advance`.
+    pub fn next_op(&mut self) -> SendOp {
+        let mut chunks = self.segs.chunks_from(self.progress);
+        let first = chunks.next().unwrap_or_default();
+        if first.len() >= SEND_CHUNK_MAX || chunks.next().is_none() {
+            return SendOp::Send(first.as_ptr(), first.len().min(SEND_CHUNK_MAX) as u32);
+        }
+        let parts = self.msg.get_or_insert_with(|| {
+            // SAFETY: msghdr is plain data; all zeroes is a valid empty header (null name and
+            // control, no iovecs, no flags).
+            Box::new(MsgParts { hdr: unsafe { std::mem::zeroed() }, iov: Vec::new() })
+        });
+        parts.iov.clear();
+        let mut total = 0;
+        for chunk in self.segs.chunks_from(self.progress).take(IOVECS_PER_SEND_MAX) {
+            let len = chunk.len().min(SEND_CHUNK_MAX - total);
+            parts.iov.push(libc::iovec { iov_base: chunk.as_ptr() as *mut libc::c_void, iov_len: len });
+            total += len;
+            if total == SEND_CHUNK_MAX {
+                break;
+            }
+        }
+        parts.hdr.msg_iov = parts.iov.as_mut_ptr();
+        parts.hdr.msg_iovlen = parts.iov.len() as _;
+        SendOp::SendMsg(&parts.hdr)
     }
 
     /// The kernel accepted `n` more bytes. Returns true once everything was sent.
     pub fn advance(&mut self, n: usize) -> bool {
-        assert!(n <= self.pending(), "send progress {} + {n} passes length {}", self.progress, self.buf.len());
+        assert!(n <= self.pending(), "send progress {} + {n} passes length {}", self.progress, self.segs.len());
         self.progress += n;
-        if self.progress < self.buf.len() {
+        if self.progress < self.segs.len() {
             return false;
         }
-        self.buf.clear();
+        self.segs.clear();
+        self.segs.shrink_past(SEND_BUF_KEEP_BYTES);
         self.progress = 0;
-        if self.buf.capacity() > SEND_BUF_KEEP_BYTES {
-            self.buf = Vec::new();
+        if let Some(parts) = self.msg.as_mut() {
+            parts.iov.clear();
         }
         true
     }
 
     /// The allocation, for reuse by a later connection.
     pub fn into_vec(self) -> Vec<u8> {
-        let mut v = self.buf;
-        v.clear();
-        v
+        self.segs.into_vec()
     }
 }
 
@@ -262,7 +309,7 @@ mod tests {
         assert!(out.capacity() >= 16, "old allocation handed back to the session");
         assert_eq!(s.pending(), 11);
         assert!(!s.advance(5));
-        let (_, len) = s.chunk();
+        let SendOp::Send(_, len) = s.next_op() else { panic!("one segment: a plain send") };
         assert_eq!(len, 6);
         assert!(s.advance(6));
         assert_eq!(s.pending(), 0);
@@ -286,6 +333,69 @@ mod tests {
         let mut s = SendBuf::new(Vec::new());
         s.take_from(&mut out_of(b"abc"));
         s.advance(4);
+    }
+
+    /// Up to `max` bytes of what `op` would send, gathered as the kernel would.
+    fn gather(op: SendOp, max: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let pieces: Vec<(*const u8, usize)> = match op {
+            SendOp::Send(ptr, len) => vec![(ptr, len as usize)],
+            SendOp::SendMsg(msg) => {
+                // SAFETY: `msg` points to the SendBuf's boxed header, whose iovec array holds
+                // `msg_iovlen` entries; both stay put until the next `advance`.
+                let m = unsafe { &*msg };
+                // SAFETY: as above.
+                let iov = unsafe { std::slice::from_raw_parts(m.msg_iov, m.msg_iovlen as _) };
+                iov.iter().map(|v| (v.iov_base as *const u8, v.iov_len)).collect()
+            }
+        };
+        for (ptr, len) in pieces {
+            let n = len.min(max - got.len());
+            // SAFETY: each (pointer, length) lies inside a buffer the SendBuf holds.
+            got.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, n) });
+        }
+        got
+    }
+
+    #[test]
+    fn referenced_values_go_out_with_sendmsg_and_resume_mid_segment() {
+        // "+OK", a bulk referencing a stored value, "+OK": SENDMSG of the segments until only
+        // one is left, then a plain SEND; every short send resumes where it stopped.
+        let value: crate::reply::SharedBytes = std::sync::Arc::new(pattern(crate::reply::SHARE_MIN_BYTES));
+        let mut out = Out::for_conn();
+        out.extend_from_slice(b"+OK\r\n");
+        crate::reply::stored_bulk(&mut out, &value, Some(&value));
+        out.extend_from_slice(b"+OK\r\n");
+        assert_eq!(out.segments().chunks_from(0).count(), 3, "framing, the value, framing");
+        let want = out.segments().to_vec();
+        let mut s = SendBuf::new(Vec::new());
+        s.take_from(&mut out);
+        let (mut got, mut kinds) = (Vec::new(), (0, 0));
+        while s.pending() > 0 {
+            let op = s.next_op();
+            match op {
+                SendOp::Send(..) => kinds.0 += 1,
+                SendOp::SendMsg(..) => kinds.1 += 1,
+            }
+            let sent = gather(op, 1000);
+            got.extend_from_slice(&sent);
+            s.advance(sent.len());
+        }
+        assert_eq!(got, want);
+        assert!(kinds.1 > 0, "several segments: SENDMSG {kinds:?}");
+        assert_eq!(std::sync::Arc::strong_count(&value), 1, "the reference is dropped once sent");
+        // Once only the last segment is left, a plain SEND of it.
+        let mut out = Out::for_conn();
+        crate::reply::stored_bulk(&mut out, &value, Some(&value));
+        out.extend_from_slice(b"+OK\r\n");
+        s.take_from(&mut out);
+        let tail = b"\r\n+OK\r\n".len();
+        assert!(!s.advance(s.pending() - tail));
+        assert!(matches!(s.next_op(), SendOp::Send(_, n) if n as usize == tail));
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
     }
 
     #[test]

@@ -33,7 +33,7 @@ use io_uring::cqueue;
 
 use super::accept::Acceptor;
 use super::batching::{Batching, Wait};
-use super::conn::{Conn, Phase, RecvState, Slab, SEND_BUF_KEEP_BYTES};
+use super::conn::{Conn, Phase, RecvState, SendOp, Slab, SEND_BUF_KEEP_BYTES};
 use super::drain::{Lifecycle, Quiet, State};
 use super::fixed::FixedFiles;
 use super::reserved::Reserved;
@@ -743,10 +743,15 @@ fn pump_send(conn: &mut Conn, slot: u32, gen: u32, shared: &Shared, ring: &mut R
         }
         conn.send.take_sendable(&mut conn.session, shared);
     }
-    let (ptr, len) = conn.send.chunk();
-    // SAFETY: the bytes live in `conn.send`, which is neither swapped, advanced nor dropped
-    // while `in_flight` is set, and the slot is not freed before this send's completion.
-    unsafe { ring.push(&sqe::send(conn.file, ptr, len, Token::conn(slot, gen, ConnOp::Send).encode()))? };
+    let token = Token::conn(slot, gen, ConnOp::Send).encode();
+    let entry = match conn.send.next_op() {
+        SendOp::Send(ptr, len) => sqe::send(conn.file, ptr, len, token),
+        SendOp::SendMsg(msg) => sqe::sendmsg(conn.file, msg, token),
+    };
+    // SAFETY: the bytes (and a SENDMSG's boxed header and iovec array) live in `conn.send`,
+    // which is neither swapped, advanced nor dropped while `in_flight` is set, and the slot is
+    // not freed before this send's completion.
+    unsafe { ring.push(&entry)? };
     conn.send.in_flight = true;
     conn.op_started();
     Ok(true)
