@@ -361,7 +361,8 @@ impl<'a> Worker<'a> {
     /// releases replies, the next flush is held until the released clients are back (as
     /// many connections hold replies as before the release), at most half a flush's measured
     /// duration (capped by [`AOF_HOLD_MAX`]): one group, about twice as many writes per
-    /// fdatasync. Reads are served meanwhile; held writes wait at most the hold.
+    /// fdatasync. Reads are served meanwhile; held writes wait at most the hold. One worker
+    /// only (see [`Worker::hold_flush`]).
     fn aof_step(&mut self) -> anyhow::Result<()> {
         let Some(aof) = self.shared.persist.aof() else { return Ok(()) };
         if !aof.ring_driven() {
@@ -386,7 +387,7 @@ impl<'a> Worker<'a> {
             return Ok(());
         }
         if released {
-            self.hold_flush(waiters)?;
+            self.hold_flush(waiters, aof.ring_workers())?;
         }
         if let Some(hold) = &self.flush_hold {
             let back = self.durable_waiting.len() >= hold.waiters;
@@ -406,9 +407,12 @@ impl<'a> Worker<'a> {
     }
 
     /// Hold the next flush for the `waiters` connections just released (see `aof_step`).
-    fn hold_flush(&mut self, waiters: usize) -> anyhow::Result<()> {
+    /// Only with one worker: each worker holds for its own clients while any worker may run
+    /// the flush, and with two workers the holds made c50 P1 slower (p50 3.8 ms against
+    /// 1.4 ms, docs/persistence.md).
+    fn hold_flush(&mut self, waiters: usize, ring_workers: usize) -> anyhow::Result<()> {
         let wait = Duration::from_micros(self.flush_avg_us / 2).min(AOF_HOLD_MAX);
-        if wait.is_zero() || self.durable_waiting.len() >= waiters {
+        if ring_workers > 1 || wait.is_zero() || self.durable_waiting.len() >= waiters {
             return Ok(());
         }
         self.hold_timer_fired = false;
