@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn unknown_tags_are_rejected() {
-        for tag in (0..=u8::MAX).filter(|t| !(1..=15).contains(t)) {
+        for tag in (0..=u8::MAX).filter(|t| !(1..=16).contains(t)) {
             assert_eq!(Token::decode(u64::from(tag)), None, "tag {tag}");
             assert_eq!(Token::decode(0xffff_ffff_ffff_ff00 | u64::from(tag)), None, "tag {tag}");
         }
