@@ -697,7 +697,51 @@ fn resp_helper_round_trips(engine: Engine) {
     assert_eq!(&buf, b"+OK\r\n");
 }
 
+/// Writer connections and writes each in `replies_wait_for_their_fdatasync_under_concurrent_writers`.
+const SYNC_WRITERS: usize = 6;
+const SYNC_WRITES: usize = 25;
+
+fn aof_fsyncs(c: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
+    let line = info.lines().find(|l| l.starts_with("aof_fsyncs:")).expect("aof_fsyncs in INFO");
+    line["aof_fsyncs:".len()..].trim().parse().unwrap()
+}
+
+fn replies_wait_for_their_fdatasync_under_concurrent_writers(engine: Engine) {
+    // SYNC_WRITERS connections (on two workers) write at once under `always`, so flushes
+    // group writes of several connections and are held for released clients. For every
+    // acknowledged SET: an fdatasync completed between sending it and its reply (INFO
+    // aof_fsyncs, read on the writer's own connection, moved), and the command is in the
+    // incremental file already.
+    let data = tempfile::tempdir().unwrap();
+    let server = aof_server(engine, data.path(), "always", &[]);
+    let path = incr_file(data.path());
+    let handles: Vec<_> = (0..SYNC_WRITERS)
+        .map(|i| {
+            let (mut c, path) = (server.redis(), path.clone());
+            std::thread::spawn(move || {
+                for n in 0..SYNC_WRITES {
+                    let (key, value) = (format!("sync:{i}"), format!("{n}-{}", "x".repeat(i)));
+                    let before = aof_fsyncs(&mut c);
+                    let _: () = c.set(&key, &value).unwrap();
+                    assert!(aof_fsyncs(&mut c) > before, "writer {i}: reply {n} before any fdatasync");
+                    let file = std::fs::read(&path).unwrap();
+                    let record = resp(&["SET", &key, &value]);
+                    assert!(
+                        file.windows(record.len()).any(|w| w == record),
+                        "writer {i}: SET {n} acknowledged, not in the file"
+                    );
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("writer");
+    }
+}
+
 engine_tests!(
+    replies_wait_for_their_fdatasync_under_concurrent_writers,
     writes_survive_a_restart_with_every_policy,
     scripts_acknowledged_under_always_survive_kill_9,
     kill_9_under_always_loses_no_acknowledged_write,

@@ -43,7 +43,7 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -130,6 +130,8 @@ pub struct Aof {
     wait_cond: Condvar,
     /// Per worker (uring): its wake-up and whether it holds replies now.
     wakers: Mutex<Vec<(usize, Arc<AtomicBool>, Waker)>>,
+    /// `wakers.len()`, read without the lock.
+    ring_workers: AtomicUsize,
 }
 
 impl Aof {
@@ -161,6 +163,7 @@ impl Aof {
             wait_lock: Mutex::new(()),
             wait_cond: Condvar::new(),
             wakers: Mutex::new(Vec::new()),
+            ring_workers: AtomicUsize::new(0),
         }
     }
 
@@ -245,6 +248,12 @@ impl Aof {
     /// replies (see [`Aof::set_waiting`]).
     pub fn on_durable(&self, id: usize, wake: Waker) {
         self.wakers.lock().unwrap_or_else(PoisonError::into_inner).push((id, Arc::new(AtomicBool::new(false)), wake));
+        self.ring_workers.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many uring workers flush (registered with [`Aof::on_durable`]).
+    pub fn ring_workers(&self) -> usize {
+        self.ring_workers.load(Ordering::Acquire)
     }
 
     /// Worker `id` holds (or no longer holds) replies waiting for durability.

@@ -31,6 +31,8 @@ pub struct Reserved {
     tick_ts: Box<Timespec>,
     drain_ts: Box<Timespec>,
     backoff_ts: Box<Timespec>,
+    aof_hold_ts: Box<Timespec>,
+    aof_hold_armed: bool,
     /// Whether this worker has a periodic timer at all.
     ticks: bool,
     wake_armed: bool,
@@ -48,6 +50,8 @@ impl Reserved {
             tick_ts: Box::new(Timespec::from(tick_interval.unwrap_or(IDLE_CHECK_INTERVAL))),
             drain_ts: Box::new(Timespec::from(DRAIN_POLL_INTERVAL)),
             backoff_ts: Box::new(Timespec::from(ACCEPT_ERROR_BACKOFF)),
+            aof_hold_ts: Box::new(Timespec::from(Duration::ZERO)),
+            aof_hold_armed: false,
             ticks: tick_interval.is_some(),
             wake_armed: false,
             tick_armed: false,
@@ -90,6 +94,25 @@ impl Reserved {
         ring.reserve(2)?;
         self.push(ring, &crate::ring::sqe::write_linked(fd, ptr, len, offset, Token::AofWrite.encode()))?;
         self.push(ring, &crate::ring::sqe::fdatasync(fd, Token::AofFsync.encode()))
+    }
+
+    /// Arm the timer that ends a hold of the next AOF flush after `wait` (one at a time:
+    /// false if one is armed already, which ends the hold earlier).
+    pub fn arm_aof_hold(&mut self, ring: &mut Ring, wait: Duration) -> anyhow::Result<bool> {
+        if self.aof_hold_armed {
+            return Ok(false);
+        }
+        *self.aof_hold_ts = Timespec::from(wait);
+        let ts: *const Timespec = &*self.aof_hold_ts;
+        self.push(ring, &sqe::timeout(ts, token::Token::AofHold.encode()))?;
+        self.aof_hold_armed = true;
+        Ok(true)
+    }
+
+    /// The AOF hold timer fired.
+    pub fn aof_hold_done(&mut self) {
+        self.done();
+        self.aof_hold_armed = false;
     }
 
     /// A reserved op's final completion arrived.

@@ -15,7 +15,7 @@
 //!                           +---------------------+----------------------+----------+
 //!  Wake 6, Tick 7,          |                      0                     |   tag    |
 //!  DrainTick 8, Handoff 9,  +--------------------------------------------+----------+
-//!  CloseUnowned 11, CancelReserved 12, AofWrite 14, AofFsync 15
+//!  CloseUnowned 11, CancelReserved 12, AofWrite 14, AofFsync 15, AofHold 16
 //! ```
 //!
 //! - `Conn`: `slot` indexes the worker's connection slab; `generation` is the slot's
@@ -54,6 +54,7 @@ mod tag {
     pub const ACCEPT_BACKOFF: u8 = 13;
     pub const AOF_WRITE: u8 = 14;
     pub const AOF_FSYNC: u8 = 15;
+    pub const AOF_HOLD: u8 = 16;
 }
 
 /// Bits 8..32: the generation of a connection token, zero in every other kind.
@@ -112,6 +113,9 @@ pub enum Token {
     AofWrite,
     /// The fdatasync linked after it.
     AofFsync,
+    /// The timer that ends a hold of the next AOF flush (group commit, see
+    /// `Worker::aof_step`).
+    AofHold,
 }
 
 impl Token {
@@ -136,6 +140,7 @@ impl Token {
             Token::CancelReserved => (tag::CANCEL_RESERVED, 0, 0),
             Token::AofWrite => (tag::AOF_WRITE, 0, 0),
             Token::AofFsync => (tag::AOF_FSYNC, 0, 0),
+            Token::AofHold => (tag::AOF_HOLD, 0, 0),
         };
         ((high as u64) << 32) | ((mid as u64) << 8) | tag as u64
     }
@@ -164,6 +169,7 @@ impl Token {
             tag::CANCEL_RESERVED => plain(Token::CancelReserved),
             tag::AOF_WRITE => plain(Token::AofWrite),
             tag::AOF_FSYNC => plain(Token::AofFsync),
+            tag::AOF_HOLD => plain(Token::AofHold),
             _ => None,
         }
     }
@@ -227,6 +233,7 @@ mod tests {
             Token::CancelReserved,
             Token::AofWrite,
             Token::AofFsync,
+            Token::AofHold,
         ]);
         all
     }
@@ -282,7 +289,7 @@ mod tests {
 
     #[test]
     fn unknown_tags_are_rejected() {
-        for tag in (0..=u8::MAX).filter(|t| !(1..=15).contains(t)) {
+        for tag in (0..=u8::MAX).filter(|t| !(1..=16).contains(t)) {
             assert_eq!(Token::decode(u64::from(tag)), None, "tag {tag}");
             assert_eq!(Token::decode(0xffff_ffff_ffff_ff00 | u64::from(tag)), None, "tag {tag}");
         }
