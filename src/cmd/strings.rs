@@ -513,6 +513,7 @@ fn append(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             return Err(ERR_STRING_TOO_LONG);
         }
         let len = k.string_mut(|value| {
+            reserve_for_append(value, tail.len());
             value.extend_from_slice(tail);
             value.len()
         });
@@ -523,6 +524,22 @@ fn append(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         Ok(len) => reply::integer(ctx.out, len as i64),
         Err(e) => ctx.error(e),
     }
+}
+
+/// Past this length an appended string grows by this much at a time instead of doubling
+/// (Redis's `SDS_MAX_PREALLOC` in `sdsMakeRoomFor`): a 100 MiB value appended to holds at
+/// most 1 MiB spare, not up to 100 MiB.
+const APPEND_PREALLOC_MAX: usize = 1024 * 1024;
+
+/// Make room for `add` more bytes as Redis does for APPEND: double while short (appends
+/// stay amortised O(1)), then [`APPEND_PREALLOC_MAX`] more.
+fn reserve_for_append(value: &mut Vec<u8>, add: usize) {
+    let need = value.len().saturating_add(add);
+    if value.capacity() >= need {
+        return;
+    }
+    let target = if need < APPEND_PREALLOC_MAX { need * 2 } else { need.saturating_add(APPEND_PREALLOC_MAX) };
+    value.reserve_exact(target - value.len());
 }
 
 /// STRLEN key
@@ -1285,6 +1302,20 @@ mod tests {
         assert_eq!(t.cmd("SET f 1 EX 100"), OK);
         assert_eq!(t.cmd("INCRBYFLOAT f 1.5"), bulk("2.5"));
         assert!(t.deadline(b"f").is_some());
+    }
+
+    #[test]
+    fn append_room_grows_like_redis() {
+        let mut v = vec![0u8; 100];
+        reserve_for_append(&mut v, 10);
+        assert!(v.capacity() >= 220, "short strings double: {}", v.capacity());
+        let mut v = vec![0u8; 5 * APPEND_PREALLOC_MAX];
+        reserve_for_append(&mut v, 4);
+        let spare = v.capacity() - v.len();
+        assert!((4..=APPEND_PREALLOC_MAX + 4).contains(&spare), "long strings get at most 1 MiB spare: {spare}");
+        let cap = v.capacity();
+        reserve_for_append(&mut v, 4);
+        assert_eq!(v.capacity(), cap, "room already there: no reallocation");
     }
 
     #[test]
