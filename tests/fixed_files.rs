@@ -27,17 +27,10 @@ const FULL_T1: Engine =
 const BASIC_T1: Engine =
     Engine { name: "uring-basic", args: &["--engine", "uring", "--uring-mode", "basic", "--threads", "1"] };
 
-/// One test per mode and worker count (`URING`/`URING_BASIC` run two workers).
-macro_rules! fixed_file_tests {
-    ($($name:ident),* $(,)?) => {
-        mod full_t1 { $( #[test] fn $name() { super::$name(super::FULL_T1) } )* }
-        mod full_t2 { $( #[test] fn $name() { super::$name(super::URING) } )* }
-        mod basic_t1 { $( #[test] fn $name() { super::$name(super::BASIC_T1) } )* }
-        mod basic_t2 { $( #[test] fn $name() { super::$name(super::URING_BASIC) } )* }
-    };
-}
-
-fixed_file_tests!(
+// One test per mode and worker count (`URING`/`URING_BASIC` run two workers).
+config_tests!(
+    [full_t1 => FULL_T1, full_t2 => URING, basic_t1 => BASIC_T1, basic_t2 => URING_BASIC],
+    [
     quit_and_peer_close_release_their_slots,
     client_kill_from_another_worker_releases_the_slot,
     idle_timeout_releases_the_slot,
@@ -46,6 +39,7 @@ fixed_file_tests!(
     shutdown_with_connections_open_closes_every_slot,
     connections_past_the_table_fall_back_to_plain_descriptors,
     fixed_files_off_uses_plain_descriptors,
+    ]
 );
 
 /// Occupied fixed-file slots over all of the process's io_uring instances, as the kernel

@@ -24,8 +24,7 @@ const URING_ONE: Engine =
 macro_rules! executor_tests {
     ($($name:ident),* $(,)?) => {
         engine_tests!($($name),*);
-        mod epoll_one_worker { $( #[test] fn $name() { super::$name(super::EPOLL_ONE) } )* }
-        mod uring_one_worker { $( #[test] fn $name() { super::$name(super::URING_ONE) } )* }
+        config_tests!([epoll_one_worker => EPOLL_ONE, uring_one_worker => URING_ONE], [$($name),*]);
     };
 }
 

@@ -20,14 +20,9 @@ use common::{
 /// How long the server may take to settle back (descriptors, client counts) after a burst.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
-macro_rules! both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod full { $( #[test] fn $name() { super::$name(super::URING) } )* }
-        mod basic { $( #[test] fn $name() { super::$name(super::URING_BASIC) } )* }
-    };
-}
-
-both_modes!(
+config_tests!(
+    [full => URING, basic => URING_BASIC],
+    [
     eight_mib_value_to_a_slow_reader,
     many_clients_at_once_against_a_tiny_buffer_ring,
     ten_thousand_connect_close_cycles_leak_no_descriptors,
@@ -38,6 +33,7 @@ both_modes!(
     sigterm_flushes_closes_and_exits_zero,
     info_io_shows_batched_syscalls,
     restart_right_after_kill_9,
+    ]
 );
 
 /// The server's descriptor count once `admin` is its only client (the harness's readiness

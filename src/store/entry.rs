@@ -83,10 +83,6 @@ const TAG_SHARED: u8 = 3;
 /// A big string's buffer, shared by the store and the replies sending it.
 pub type SharedStr = Arc<Vec<u8>>;
 
-// The shared slot fits the boxed value's slot and its alignment.
-const _: () = assert!(std::mem::size_of::<SharedStr>() <= std::mem::size_of::<Value>());
-const _: () = assert!(std::mem::align_of::<SharedStr>() <= ALIGN);
-
 /// One key, its value and its metadata word, in one block (see the module docs). `Send` and
 /// `Sync` as a `Box` of its contents would be.
 pub struct Entry {
@@ -165,31 +161,28 @@ impl Entry {
 
     /// A block holding `value` itself (a collection or a long string).
     fn boxed(key: &[u8], value: Value, meta: u64) -> Entry {
-        let size = BOXED_KEY_AT.saturating_add(key.len());
-        let ptr = allocate(size);
-        // SAFETY: as in `inline`; `BOXED_VALUE_AT` is 8-aligned, so the `Value` write is aligned.
-        unsafe {
-            let p = ptr.as_ptr();
-            p.cast::<u64>().write(meta);
-            p.add(TAG_AT).write(TAG_BOXED);
-            p.add(BOXED_VALUE_AT).cast::<Value>().write(value);
-            p.add(BOXED_KLEN_AT).cast::<u64>().write_unaligned(key.len() as u64);
-            std::ptr::copy_nonoverlapping(key.as_ptr(), p.add(BOXED_KEY_AT), key.len());
-        }
-        Entry { ptr }
+        Entry::with_payload(key, TAG_BOXED, value, meta)
     }
 
     /// A block holding a big string's shared buffer.
     fn shared(key: &[u8], buf: SharedStr, meta: u64) -> Entry {
+        Entry::with_payload(key, TAG_SHARED, buf, meta)
+    }
+
+    /// A block of the boxed layout: `payload` (a [`Value`] or a [`SharedStr`]) at
+    /// `BOXED_VALUE_AT`, tagged `tag`.
+    fn with_payload<T>(key: &[u8], tag: u8, payload: T, meta: u64) -> Entry {
+        const { assert!(size_of::<T>() <= BOXED_KLEN_AT - BOXED_VALUE_AT && align_of::<T>() <= ALIGN) };
         let size = BOXED_KEY_AT.saturating_add(key.len());
         let ptr = allocate(size);
-        // SAFETY: as in `boxed`; the slot at BOXED_VALUE_AT is big and aligned enough for the
-        // Arc (checked by the const assertions above).
+        // SAFETY: as in `inline`; `BOXED_VALUE_AT` is 8-aligned and the payload fits before
+        // `BOXED_KLEN_AT` with at most that alignment (the const assertion above), so the
+        // write is aligned and in bounds.
         unsafe {
             let p = ptr.as_ptr();
             p.cast::<u64>().write(meta);
-            p.add(TAG_AT).write(TAG_SHARED);
-            p.add(BOXED_VALUE_AT).cast::<SharedStr>().write(buf);
+            p.add(TAG_AT).write(tag);
+            p.add(BOXED_VALUE_AT).cast::<T>().write(payload);
             p.add(BOXED_KLEN_AT).cast::<u64>().write_unaligned(key.len() as u64);
             std::ptr::copy_nonoverlapping(key.as_ptr(), p.add(BOXED_KEY_AT), key.len());
         }

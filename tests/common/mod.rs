@@ -50,6 +50,19 @@ macro_rules! engine_tests {
     };
 }
 
+/// Generate one module per listed configuration, each with a `#[test]` per listed
+/// `fn name(engine: Engine)`: `config_tests!([full => URING, basic => URING_BASIC], [a, b]);`
+/// (the engines are constants in the calling test file or imported into it).
+#[macro_export]
+macro_rules! config_tests {
+    ([$($module:ident => $engine:ident),* $(,)?], $names:tt) => {
+        $( config_tests!(@module $module, $engine, $names); )*
+    };
+    (@module $module:ident, $engine:ident, [$($name:ident),* $(,)?]) => {
+        mod $module { $( #[test] fn $name() { super::$name(super::$engine) } )* }
+    };
+}
+
 /// How to start a server. [`Server::start`] and [`Server::start_tcp`] cover most tests; the
 /// rest say what differs: `Launch::new(engine).args(..).tcp().start()`.
 #[derive(Clone, Debug)]
