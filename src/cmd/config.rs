@@ -480,10 +480,44 @@ fn set_failed(name: &str, why: &str) -> String {
 fn directive_lines(p: &Param, s: &Shared) -> Vec<String> {
     let value = (p.get)(s);
     if p.name == "client-output-buffer-limit" {
+        // class hard soft seconds: the two limits are byte counts.
         let words: Vec<&str> = value.split(' ').collect();
-        return words.chunks(4).map(|group| format!("{} {}", p.name, group.join(" "))).collect();
+        return words
+            .chunks(4)
+            .map(|group| {
+                let group: Vec<String> = group
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| if i == 1 || i == 2 { format_memory(w) } else { w.to_string() })
+                    .collect();
+                format!("{} {}", p.name, group.join(" "))
+            })
+            .collect();
+    }
+    if MEMORY_DIRECTIVES.contains(&p.name) {
+        return vec![format!("{} {}", p.name, format_memory(&value))];
     }
     vec![format!("{} {}", p.name, crate::conffile::quote(value.as_bytes()))]
+}
+
+/// Directives holding a byte count: CONFIG REWRITE writes them as Redis does.
+const MEMORY_DIRECTIVES: &[&str] =
+    &["maxmemory", "proto-max-bulk-len", "client-query-buffer-limit", "auto-aof-rewrite-min-size", "uring-buffer-size"];
+
+/// A byte count as Redis's `rewriteConfigFormatMemory` writes it: in the largest of gb, mb,
+/// kb that divides it exactly, else in bytes (`100mb`, `1gb`, `1500000000`).
+fn format_memory(value: &str) -> String {
+    const KB: u64 = 1024;
+    let Ok(bytes) = value.parse::<u64>() else {
+        return value.to_string();
+    };
+    match bytes {
+        0 => "0".to_string(),
+        b if b % (KB * KB * KB) == 0 => format!("{}gb", b / (KB * KB * KB)),
+        b if b % (KB * KB) == 0 => format!("{}mb", b / (KB * KB)),
+        b if b % KB == 0 => format!("{}kb", b / KB),
+        b => b.to_string(),
+    }
 }
 
 /// A server state with every setting at its default, to tell which settings differ. Built
@@ -711,6 +745,15 @@ mod tests {
             };
             assert_eq!(got, want, "{}", d.name);
         }
+    }
+
+    #[test]
+    fn rewrite_writes_byte_counts_as_redis_does() {
+        assert_eq!(super::format_memory("104857600"), "100mb");
+        assert_eq!(super::format_memory("1073741824"), "1gb");
+        assert_eq!(super::format_memory("16384"), "16kb");
+        assert_eq!(super::format_memory("1500000000"), "1500000000");
+        assert_eq!(super::format_memory("0"), "0");
     }
 
     #[test]
