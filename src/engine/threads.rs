@@ -268,8 +268,8 @@ fn note_timeout(shared: &Shared, e: &std::io::Error) {
     }
 }
 
-/// Write all of `segs` (vectored when replies reference values), counting each write call. A client that accepts nothing for
-/// `timeout` seconds is given up on.
+/// Write all of `segs` (vectored when replies reference values), counting each write call.
+/// A client that accepts nothing for `timeout` seconds is given up on.
 fn write_all(
     shared: &Shared,
     stream: &mut Stream,

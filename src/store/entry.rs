@@ -54,9 +54,9 @@ use std::sync::Arc;
 use crate::types::{Value, ValueRef};
 
 /// Longest string value kept inside the entry's block; longer ones get their own refcounted
-/// buffer (so appending to a big value does not copy it each time, and replies share it). 4 KiB: an inline value mutated in
-/// place is copied out and back, which must stay cheap; below it a value saves a separate
-/// allocation and a 24-byte `Vec` header.
+/// buffer (so appending to a big value does not copy it each time, and replies share it).
+/// 4 KiB: an inline value mutated in place is copied out and back, which must stay cheap;
+/// below it a value saves a separate allocation and a 24-byte `Vec` header.
 pub const INLINE_VALUE_MAX: usize = 4096;
 /// Longest key or value the narrow header (one length byte each) describes.
 const NARROW_LEN_MAX: usize = u8::MAX as usize;
