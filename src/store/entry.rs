@@ -484,14 +484,16 @@ mod tests {
     #[test]
     fn big_strings_change_in_place_unless_a_reply_shares_them() {
         let mut e = Entry::new_str(b"k", &bytes(INLINE_VALUE_MAX + 1, 4), 0);
-        let before = e.shared_str().map(|b| b.as_ptr()).expect("big strings are shared buffers");
+        assert!(e.shared_str().is_some(), "big strings are shared buffers");
         e.with_str_mut(|s| s.reserve(1 << 20));
         let grown = e.shared_str().map(|b| b.as_ptr());
         for _ in 0..1000 {
             e.with_str_mut(|s| s.extend_from_slice(b"abc"));
         }
         assert_eq!(e.shared_str().map(|b| b.as_ptr()), grown, "unshared: appended in place");
-        assert_ne!(grown, Some(before), "(the reserve did reallocate)");
+        // The reserve took effect (whether realloc moved the buffer is the allocator's choice).
+        let cap = e.shared_str().map(|b| b.capacity()).unwrap_or(0);
+        assert!(cap >= INLINE_VALUE_MAX + 1 + (1 << 20), "the reserve grew the buffer: {cap}");
         // A reply holds the buffer: the next change copies, the reply's bytes stay as they were.
         let reply = Arc::clone(e.shared_str().expect("shared"));
         let sent = reply.to_vec();
