@@ -1,24 +1,22 @@
 //! The statistics behind INFO's `commandstats`, `latencystats` and `errorstats` sections and
 //! the `instantaneous_*` fields of `stats`.
 //!
-//! **Hot-path cost.** Every command that runs is timed (one TSC reading, [`crate::clock`])
-//! and counted in [`CommandStats`]: its duration is added to a per-stripe total and one
-//! bucket of a per-stripe latency histogram is bumped. Stripes are owned by threads
+//! **Hot-path cost.** Every command that runs is timed (one TSC reading, [`crate::clock`],
+//! per command or per run of small fast commands: [`crate::cmd::timing`]) and counted in
+//! [`CommandStats`]: its duration is added to a per-stripe total and one bucket of a
+//! per-stripe latency histogram is bumped (once per run for a run's consecutive calls of
+//! one command). Stripes are owned by threads
 //! ([`crate::counter`]): each uring/epoll worker writes its own cache lines with plain loads
 //! and stores, no locked instruction (threads beyond the owned stripes, as under the threads
 //! engine with many connections, share overflow stripes with atomic adds). Reads (INFO) sum
 //! the stripes. The number of calls is the histogram's total.
 //!
-//! **Decision: time every call, not per batch or by sampling.** The slow log already timed
-//! every command with the default `slowlog-log-slower-than` (10 ms), so timing every call costs
-//! no clock reads that the default configuration did not already pay; `cmd::call` reads the
-//! clock once before and once after the handler and both the slow log and these statistics
-//! use that one reading. Measured with `scripts/syscall-report --engines uring --pipelines
-//! 1,16 --requests 200000`, 4 runs each of the build before and after, alternating, on a
-//! shared 2-core machine: server CPU per GET at pipeline 1 was 1.35-1.90 µs before (median
-//! 1.43) and 1.45-1.55 µs after (median 1.48); at pipeline 16, 0.20-0.30 before and 0.20
-//! after. The difference is inside the run-to-run spread; a quieter machine is needed to
-//! resolve 3%.
+//! **Decision: time every call, not by sampling.** The slow log times every command anyway
+//! (the default `slowlog-log-slower-than` is 10 ms), and both it and these statistics use the
+//! same readings. On a quiet machine the readings turned out to cost 6–9% of the CPU per GET
+//! at 16-deep pipelining (the TSC read stalls the request path), so small fast commands are
+//! timed by runs, one reading per run ([`crate::cmd::timing`], with the measurements and
+//! what it changes in INFO and SLOWLOG); every other command keeps a reading of its own.
 //!
 //! **Histogram.** Durations in nanoseconds, four sub-buckets per power of two (values within
 //! 25% share a bucket) up to 2^[`LATENCY_EXP_MAX`] ns (~69 s; longer calls count in the last
@@ -162,6 +160,18 @@ impl CommandStats {
             add(&slot.hist[bucket_of(ns)], 1, stripe, Relaxed);
             if failed {
                 add(&slot.failed, 1, stripe, Relaxed);
+            }
+        }
+    }
+
+    /// `calls` calls of command `cmd` that took `ns_each` nanoseconds each (a run's share,
+    /// see [`crate::cmd::timing`]); `failed`: they replied an error.
+    pub fn record_calls(&self, cmd: usize, calls: u64, ns_each: u64, failed: bool) {
+        if let Some((slot, stripe)) = self.slot(cmd) {
+            add(&slot.ns, ns_each.wrapping_mul(calls), stripe, Relaxed);
+            add(&slot.hist[bucket_of(ns_each)], calls, stripe, Relaxed);
+            if failed {
+                add(&slot.failed, calls, stripe, Relaxed);
             }
         }
     }

@@ -272,8 +272,8 @@ impl Session {
         // One clock reading per batch of requests (Redis caches the command time per event
         // loop iteration too): every request of the batch sees the same time.
         let now_ms = crate::store::now_ms();
-        // The batch's first command is timed from here (cmd::call; see crate::clock).
-        self.client.clock_mark = crate::clock::ticks();
+        // The batch's first command is timed from here (see cmd::timing).
+        self.client.timing.start_batch();
         let mut wait_for_seq = 0;
         self.held = false;
         // The isolation read side, taken by the batch's first command and kept for the rest
@@ -333,6 +333,8 @@ impl Session {
                 }
             }
         }
+        // The batch's run of fast commands ends here (cmd::timing).
+        cmd::timing::close(shared, &mut self.client);
         // Released before waiting for the AOF: a wait must not hold up EXEC or a rewrite.
         drop(read);
         if wait_for_seq > 0 {

@@ -125,7 +125,95 @@ fn info_sections_and_counters(engine: Engine) {
     assert!(info_field(&common::info(&mut s, "commandstats"), "cmdstat_get").is_none());
 }
 
-engine_tests!(rewrite_survives_a_restart, rewrite_without_a_file_is_an_error, info_sections_and_counters);
+/// Pipelined fast commands are timed by runs (cmd::timing): every call is still counted, with
+/// its failures, whatever mix of run and own-timed commands a batch holds; with
+/// `slowlog-log-slower-than 0` every pipelined command is logged on its own.
+fn pipelined_calls_are_all_counted(engine: Engine) {
+    let server = Server::start(engine, &[]);
+    let mut s = server.unix();
+    assert_eq!(call(&mut s, &["SET", "text", "abc"]), "+OK");
+    assert_eq!(call(&mut s, &["CONFIG", "RESETSTAT"]), "+OK");
+    let rounds = 50;
+    let mut batch = Vec::new();
+    let mut replies = 0;
+    for _ in 0..rounds {
+        // GET, INCR, SET and a 1-key MGET join runs; INCR on "text" fails inside one; a
+        // 3-key MGET and SET with EX are timed on their own, between runs.
+        for req in [
+            &["GET", "k"][..],
+            &["INCR", "n"],
+            &["INCR", "text"],
+            &["SET", "k", "v"],
+            &["MGET", "k"],
+            &["MGET", "k", "n", "text"],
+            &["SET", "e", "v", "EX", "100"],
+        ] {
+            batch.extend_from_slice(&resp_str(req));
+            replies += 1;
+        }
+    }
+    s.write_all(&batch).unwrap();
+    for _ in 0..replies {
+        skip_reply(&mut s);
+    }
+    let stats = common::info(&mut s, "commandstats");
+    let calls = |name: &str| {
+        let row = info_field(&stats, &format!("cmdstat_{name}")).unwrap_or_else(|| panic!("{name}: {stats}"));
+        row.split(',')
+            .map(|kv| kv.split_once('=').unwrap())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let field =
+        |name: &str, key: &str| -> u64 { calls(name).iter().find(|(k, _)| k == key).unwrap().1.parse().unwrap() };
+    assert_eq!(field("get", "calls"), rounds as u64);
+    assert_eq!(field("incr", "calls"), 2 * rounds as u64);
+    assert_eq!(field("incr", "failed_calls"), rounds as u64, "INCR on a string fails inside a run");
+    assert_eq!(field("set", "calls"), 2 * rounds as u64);
+    assert_eq!(field("mget", "calls"), 2 * rounds as u64);
+    assert_eq!(field("get", "failed_calls"), 0);
+    let latency = common::info(&mut s, "latencystats");
+    assert!(info_field(&latency, "latency_percentiles_usec_get").unwrap().starts_with("p50="), "{latency}");
+
+    config_set_str(&mut s, "slowlog-max-len", "1000");
+    config_set_str(&mut s, "slowlog-log-slower-than", "0");
+    assert_eq!(call(&mut s, &["SLOWLOG", "RESET"]), "+OK");
+    let gets: Vec<u8> = (0..20).flat_map(|_| resp_str(&["GET", "k"])).collect();
+    s.write_all(&gets).unwrap();
+    for _ in 0..20 {
+        skip_reply(&mut s);
+    }
+    config_set_str(&mut s, "slowlog-log-slower-than", "-1");
+    // RESET + 20 GETs, each logged on its own.
+    assert_eq!(call(&mut s, &["SLOWLOG", "LEN"]), ":21");
+}
+
+fn resp_str(args: &[&str]) -> Vec<u8> {
+    resp(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
+}
+
+/// Read one RESP2 reply of any shape.
+fn skip_reply<S: Read>(s: &mut S) {
+    let line = common::read_line(s);
+    let n = || std::str::from_utf8(&line[1..]).unwrap().parse::<i64>().unwrap();
+    match line.first() {
+        Some(b'$') if n() >= 0 => drop(common::read_n(s, n() as usize + 2)),
+        Some(b'*') => (0..n().max(0)).for_each(|_| skip_reply(s)),
+        Some(b'+' | b'-' | b':' | b'$') => {}
+        other => panic!("unexpected reply start {other:?}"),
+    }
+}
+
+fn config_set_str<S: Read + Write>(s: &mut S, name: &str, value: &str) {
+    assert_eq!(call(s, &["CONFIG", "SET", name, value]), "+OK");
+}
+
+engine_tests!(
+    rewrite_survives_a_restart,
+    rewrite_without_a_file_is_an_error,
+    info_sections_and_counters,
+    pipelined_calls_are_all_counted
+);
 
 /// Start `ringkv-server <conf> --unixsocket <tmp> --port 0` expecting it to refuse: its stderr.
 fn refuses_with_file(conf: &Path) -> String {

@@ -44,6 +44,7 @@ pub mod slowlog;
 pub mod sort;
 pub mod strings;
 pub mod syntax;
+pub mod timing;
 pub mod typed;
 pub mod zset;
 pub mod zset_algebra;
@@ -92,6 +93,10 @@ pub const NO_ASYNC_LOADING: u32 = 1 << 17;
 pub const NO_MANDATORY_KEYS: u32 = 1 << 18;
 /// Sentinel also has it: `sentinel`.
 pub const SENTINEL: u32 = 1 << 19;
+/// ringkv's own, not printed by COMMAND INFO: not `fast` in Redis's table, but O(1) in its
+/// shortest form with small arguments (SET, SETEX, PSETEX, DEL: big old values are freed by
+/// `types::lazyfree`), so it may be timed in a run of fast commands ([`timing`]).
+pub const RUN_TIMED: u32 = 1 << 20;
 
 /// Every flag with the name COMMAND INFO prints, in Redis's order.
 pub const FLAG_NAMES: &[(u32, &str)] = &[
@@ -209,9 +214,9 @@ pub struct ClientState {
     /// Flags of the command running now (collection commands count a `write` access as a
     /// modification for WATCH).
     pub running_flags: u32,
-    /// When the next command's timing starts ([`crate::clock::ticks`]; 0 = read the clock):
-    /// the end of the previous command of the batch, so timing costs one reading per command.
-    pub clock_mark: u64,
+    /// Command timing: the last clock reading and the run of fast commands in progress
+    /// ([`timing`]).
+    pub timing: timing::Timing,
     /// Waiting in a blocking command (BLPOP & co.): no request runs until the wait ends.
     pub blocked: Option<Arc<crate::blocking::Waiter<Shared>>>,
     /// Blocking commands act as their non-blocking forms (inside EXEC, scripts).
@@ -254,7 +259,7 @@ impl ClientState {
             tx: multi::Transaction::default(),
             reply_mode: ReplyMode::On,
             running_flags: 0,
-            clock_mark: 0,
+            timing: Default::default(),
             blocked: None,
             cannot_block: false,
             postponed: false,
@@ -653,8 +658,9 @@ fn count_error(ctx: &Ctx<'_>, reply_start: usize) -> bool {
 }
 
 /// Run a command that is due to run now (not queued), as Redis's `call`: the handler, timed
-/// once for INFO commandstats/latencystats (see [`crate::metrics`]: every call is timed, as
-/// Redis does) and for the slow log unless the log is off or the command is `skip_slowlog`.
+/// for INFO commandstats/latencystats (see [`crate::metrics`]: every call is timed, as Redis
+/// does; small fast commands by runs, see [`timing`]) and for the slow log unless the log is
+/// off or the command is `skip_slowlog`.
 /// A reply that starts as an error counts as a failed call. [`execute`] and EXEC (for each
 /// queued command) come through here; the caller holds the isolation lock.
 pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
@@ -663,28 +669,41 @@ pub(crate) fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>) {
     // AOF on: note what the journal's unit held before, to see what this command changed.
     let journal_on = ctx.shared.store.journal().enabled_relaxed();
     let before = if journal_on { Some(journal::Mark::now(ctx.client.db)) } else { None };
-    // One clock reading per command (crate::clock, the TSC): its end is the next command's
-    // start (the batch's first command starts at the session's reading). A command's time
-    // thus includes parsing it.
-    let start = match std::mem::take(&mut ctx.client.clock_mark) {
-        0 => crate::clock::ticks(),
-        mark => mark,
-    };
-    (cmd.handler)(ctx, argv);
-    let end = crate::clock::ticks();
-    ctx.client.clock_mark = end;
-    let duration_ns = crate::clock::elapsed_ns(start, end);
-    if cmd.flags & NOSCRIPT != 0 && crate::cmd::script::offload::inline_abandoned() {
-        return; // a script's inline attempt: it runs again on the executor, counted there
-    }
-    let failed = count_error(ctx, reply_start);
-    if let Some(i) = index_of(cmd) {
-        ctx.shared.cmdstats.record(i, duration_ns, failed);
-    }
-    let threshold_us = ctx.shared.tunables.slowlog_log_slower_than_us();
-    let duration_us = duration_ns / 1000;
-    if threshold_us >= 0 && cmd.flags & SKIP_SLOWLOG == 0 && duration_us >= threshold_us as u64 {
-        slowlog::record(ctx, argv, duration_us);
+    // Timing (see `timing`): a small fast command joins the run in progress (one clock
+    // reading per run); any other command is timed on its own, from the previous reading
+    // (the batch's start or the previous command's end) to its end. Either way a command's
+    // time includes parsing it.
+    if timing::Timing::joins_run(cmd, argv, ctx.shared.tunables.slowlog_log_slower_than_us()) {
+        ctx.client.timing.run_command_starts();
+        (cmd.handler)(ctx, argv);
+        let failed = count_error(ctx, reply_start);
+        if let Some(i) = index_of(cmd) {
+            if ctx.client.timing.run_command_ended(i, failed) {
+                timing::close(ctx.shared, ctx.client);
+            }
+        }
+    } else {
+        let shared = ctx.shared;
+        let start = ctx.client.timing.own_command_starts(|run, each| timing::record_run(shared, run, each));
+        ctx.client.timing.reset_mark(); // commands run inside this one (EXEC, scripts) read their own
+        (cmd.handler)(ctx, argv);
+        timing::close(ctx.shared, ctx.client); // a run of fast commands inside this one (EXEC, scripts)
+        let end = crate::clock::ticks();
+        ctx.client.timing.own_command_ended(end);
+        let duration_ns = crate::clock::elapsed_ns(start, end);
+        if cmd.flags & NOSCRIPT != 0 && crate::cmd::script::offload::inline_abandoned() {
+            return; // a script's inline attempt: it runs again on the executor, counted there
+        }
+        let failed = count_error(ctx, reply_start);
+        if let Some(i) = index_of(cmd) {
+            ctx.shared.cmdstats.record(i, duration_ns, failed);
+        }
+        // As Redis, the threshold is read after the command ran (CONFIG SET of it).
+        let threshold_us = ctx.shared.tunables.slowlog_log_slower_than_us();
+        let duration_us = duration_ns / 1000;
+        if threshold_us >= 0 && cmd.flags & SKIP_SLOWLOG == 0 && duration_us >= threshold_us as u64 {
+            slowlog::record(ctx, argv, duration_us);
+        }
     }
     if let Some(before) = before {
         let reply = ctx.out.owned_from(reply_start);
@@ -879,6 +898,7 @@ pub fn run_for_test_in(shared: &Shared, client: &mut ClientState, proto: reply::
     let mut out = reply::Out::with_proto(proto);
     let mut ctx = Ctx { shared, client, out: &mut out, now_ms: crate::store::now_ms() };
     execute(&mut ctx, Argv::from_parts(&base, &ranges));
+    timing::close(shared, client); // one command is one batch
     out.take()
 }
 

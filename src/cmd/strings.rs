@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::{
     eq_ignore_case, format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, DENYOOM, ERR_NOT_FLOAT,
-    ERR_NOT_INTEGER, ERR_OVERFLOW, ERR_STRING_TOO_LONG, ERR_SYNTAX, ERR_WRONGTYPE, FAST, READONLY, WRITE,
+    ERR_NOT_INTEGER, ERR_OVERFLOW, ERR_STRING_TOO_LONG, ERR_SYNTAX, ERR_WRONGTYPE, FAST, READONLY, RUN_TIMED, WRITE,
 };
 use crate::protocol::Argv;
 use crate::reply;
@@ -49,10 +49,10 @@ pub const DOCS: &[super::Doc] = &[
 
 pub const COMMANDS: &[Command] = &[
     Command { name: "get", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: get },
-    Command { name: "set", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: set },
+    Command { name: "set", arity: -3, flags: WRITE | DENYOOM | RUN_TIMED, keys: (1, 1, 1), handler: set },
     Command { name: "setnx", arity: 3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: setnx },
-    Command { name: "setex", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: setex },
-    Command { name: "psetex", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: psetex },
+    Command { name: "setex", arity: 4, flags: WRITE | DENYOOM | RUN_TIMED, keys: (1, 1, 1), handler: setex },
+    Command { name: "psetex", arity: 4, flags: WRITE | DENYOOM | RUN_TIMED, keys: (1, 1, 1), handler: psetex },
     Command { name: "getset", arity: 3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: getset },
     Command { name: "getdel", arity: 2, flags: WRITE | FAST, keys: (1, 1, 1), handler: getdel },
     Command { name: "getex", arity: -2, flags: WRITE | FAST, keys: (1, 1, 1), handler: getex },

@@ -174,7 +174,9 @@ pub fn run_encoded(shared: &Shared, client: &mut ClientState, args: &[&[u8]]) ->
 fn run(shared: &Shared, client: &mut ClientState, argv: crate::protocol::Argv<'_>) -> Result<(), String> {
     let mut out = Out::new();
     let mut ctx = Ctx { shared, client, out: &mut out, now_ms: 0 };
-    match cmd::execute(&mut ctx, argv) {
+    let ran = cmd::execute(&mut ctx, argv);
+    cmd::timing::close(shared, client);
+    match ran {
         Some(_) => Ok(()),
         None => Err(format!("Unknown command '{}'", String::from_utf8_lossy(argv.get(0)))),
     }

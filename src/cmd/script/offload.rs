@@ -375,7 +375,7 @@ pub(crate) fn wake_overdue() {
 fn run_job(shared: &Shared, proxy: &mut ClientState, job: Job) {
     proxy.db = job.db;
     proxy.name = job.name;
-    proxy.clock_mark = 0;
+    proxy.timing.reset_mark();
     let own = std::mem::replace(&mut proxy.handle, job.handle.clone());
     let mut out = Out::with_proto(job.proto);
     // AOF on: the script's changes are one journal unit, as on a worker (execute_batched).
@@ -385,6 +385,7 @@ fn run_job(shared: &Shared, proxy: &mut ClientState, job: Job) {
         let unit = journal_on.then(crate::store::journal::UnitGuard::begin);
         let mut ctx = Ctx { shared, client: &mut *proxy, out: &mut out, now_ms: crate::store::now_ms() };
         crate::cmd::call(&mut ctx, job.cmd, Argv::from_parts(&job.args, &job.ranges));
+        crate::cmd::timing::close(shared, ctx.client);
         seq = crate::store::journal::unit_seq();
         drop(unit);
     }));
