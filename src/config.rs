@@ -324,7 +324,8 @@ pub struct Config {
     /// io_uring mode (full needs Linux 6.0+ for multishot recv).
     #[arg(long, value_enum, default_value_t = UringMode::Full)]
     pub uring_mode: UringMode,
-    /// Provided-buffer ring: number of receive buffers per worker (power of two).
+    /// Provided-buffer ring: number of receive buffers per worker (power of two): the most
+    /// in circulation (the ring starts with fewer and grows under load, `ring::bufring`).
     #[arg(long, default_value_t = 256)]
     pub uring_buffers: u16,
     /// Provided-buffer ring: size of each receive buffer.

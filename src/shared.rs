@@ -59,6 +59,12 @@ pub struct WorkerIo {
     pub fixed_files: AtomicUsize,
     /// uring: connections served through a plain descriptor although the table exists.
     pub fixed_file_fallbacks: AtomicU64,
+    /// uring (full mode): multishot recvs ended because the provided-buffer ring was empty
+    /// (ENOBUFS; each is re-armed): the sign that `--uring-buffers` is too small for the load.
+    pub recv_nobufs: AtomicU64,
+    /// uring (full mode): receive buffers in circulation in the worker's ring (it starts
+    /// with a few and grows on ENOBUFS up to `--uring-buffers`: `ring::bufring`).
+    pub recv_buffers: AtomicU64,
 }
 
 /// What the running engine reports about itself.

@@ -87,9 +87,15 @@ fn eight_mib_value_to_a_slow_reader(engine: Engine) {
 /// Checks ENOBUFS handling: 4 receive buffers of 4 KiB shared by 64 clients that all send a
 /// pipeline of 200 requests at the same moment; every reply must be complete and correct.
 fn many_clients_at_once_against_a_tiny_buffer_ring(engine: Engine) {
+    let server = Server::start(engine, &["--uring-buffers", "4", "--uring-buffer-size", "4kb"]);
+    many_clients_at_once(&server);
+}
+
+/// 64 clients send a pipeline of 200 SET + GET pairs (300-byte values) at the same moment;
+/// every reply must be complete and correct.
+fn many_clients_at_once(server: &Server) {
     const CLIENTS: usize = 64;
     const REQUESTS: usize = 200;
-    let server = Server::start(engine, &["--uring-buffers", "4", "--uring-buffer-size", "4kb"]);
     let barrier = Arc::new(Barrier::new(CLIENTS));
     let threads: Vec<_> = (0..CLIENTS)
         .map(|c| {
@@ -367,6 +373,22 @@ fn restart_right_after_kill_9(engine: Engine) {
         }
         assert!(server.stop().success());
     }
+}
+
+/// The buffer ring starts with a few buffers in circulation (ring::bufring) and grows when
+/// a burst empties it, never past `--uring-buffers`; INFO io shows both.
+#[test]
+fn buffer_ring_grows_under_load_up_to_its_size() {
+    let server = Server::start(URING, &["--uring-buffers", "128", "--uring-buffer-size", "4kb"]);
+    let mut admin = server.unix();
+    let workers = info_u64(&mut admin, "io", "io_threads");
+    let initial = info_u64(&mut admin, "io", "io_recv_buffers");
+    assert_eq!(initial, workers * 32, "BUF_RING_INITIAL per worker");
+    assert_eq!(info_u64(&mut admin, "io", "io_recv_nobufs"), 0);
+    many_clients_at_once(&server);
+    let grown = info_u64(&mut admin, "io", "io_recv_buffers");
+    assert!(info_u64(&mut admin, "io", "io_recv_nobufs") > 0, "the burst never emptied the ring");
+    assert!(grown > initial && grown <= workers * 128, "{initial} -> {grown}");
 }
 
 /// Checks the startup warning for a buffer ring too small for one request batch (1 x 512

@@ -311,6 +311,14 @@ fn io(shared: &Shared, s: &mut String) {
         io.workers.iter().map(|w| w.fixed_files.load(Relaxed)).sum::<usize>(),
         sum(|w| w.fixed_file_fallbacks.load(Relaxed)),
     );
+    // uring: receive buffers in circulation (they grow with the load up to --uring-buffers
+    // per worker) and recvs the empty ring ended (ring::bufring).
+    let _ = write!(
+        s,
+        "io_recv_buffers:{}\r\nio_recv_nobufs:{}\r\n",
+        sum(|w| w.recv_buffers.load(Relaxed)),
+        sum(|w| w.recv_nobufs.load(Relaxed))
+    );
     for (i, w) in io.workers.iter().enumerate() {
         let _ = write!(
             s,

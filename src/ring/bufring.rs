@@ -30,6 +30,18 @@
 //! Memory: the entry array (16 bytes per buffer, page-rounded) is pinned by the kernel; the
 //! buffers themselves are plain anonymous memory the kernel copies into, neither pinned nor
 //! counted against RLIMIT_MEMLOCK (see the sizing notes in `ring.rs`).
+//!
+//! **Buffers in circulation grow with the load.** The kernel takes buffers from the ring's
+//! head and we give them back at its tail, so over a long stream it walks every buffer in
+//! circulation: with all 256 x 16 KiB handed out at start, loading a data set through one
+//! connection touched the whole 4 MiB per worker (4 bytes per key of a 1M-key load, measured
+//! in docs/memory.md). So the ring starts with [`BUF_RING_INITIAL`] buffers in circulation
+//! and doubles them, up to the configured count, each time a recv finds it empty
+//! ([`BufRing::grow`], called on ENOBUFS; INFO `io_recv_nobufs` counts those). A light load
+//! keeps touching the same few pages; a heavy one (hundreds of clients pipelining, large
+//! values) reaches the full ring after a few ENOBUFS, as measured with `--uring-buffers 64`
+//! and `128` fixed: 54,000 and 33 ENOBUFS per 400k pipelined 4 KB SETs from 500 clients,
+//! none at 256.
 
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -45,6 +57,8 @@ pub const BUF_SIZE_MIN: u32 = 512;
 pub const BUF_SIZE_MAX: u32 = 1 << 20;
 /// `IOU_PBUF_RING_INC` (include/uapi/linux/io_uring.h, 6.12+): incremental buffer consumption.
 const PBUF_RING_INC: u16 = 2;
+/// Buffers in circulation when a ring starts (see the module docs): 512 KiB at 16 KiB each.
+pub const BUF_RING_INITIAL: u16 = 32;
 
 /// An anonymous private mapping, unmapped on drop.
 struct Mapping {
@@ -100,6 +114,9 @@ pub struct BufRing {
     offsets: Vec<u32>,
     /// Buffers given back since start (for INFO-style diagnostics and tests).
     pub returned: u64,
+    /// Buffers in circulation: ids `0..circulating` have been handed to the kernel (see
+    /// [`BufRing::grow`]); the others' pages have never been touched.
+    circulating: u16,
 }
 
 // The raw pointers are owned mappings used by one worker thread at a time.
@@ -107,8 +124,8 @@ pub struct BufRing {
 unsafe impl Send for BufRing {}
 
 impl BufRing {
-    /// Map `count` buffers of `buf_size` bytes and fill the ring with all of them.
-    /// `count` must be a power of two in 1..=32768.
+    /// Map `count` buffers of `buf_size` bytes and put the first [`BUF_RING_INITIAL`] of them
+    /// in circulation (see [`BufRing::grow`]). `count` must be a power of two in 1..=32768.
     pub fn new(count: u16, buf_size: u32, bgid: u16) -> io::Result<BufRing> {
         if count == 0 || !count.is_power_of_two() || count > BUF_RING_ENTRIES_MAX {
             return Err(io::Error::new(
@@ -135,13 +152,32 @@ impl BufRing {
             returned: 0,
             incremental: false,
             offsets,
+            circulating: 0,
         };
-        for bid in 0..count {
-            ring.push(bid);
-        }
-        ring.publish();
-        ring.returned = 0;
+        ring.add_buffers(count.min(BUF_RING_INITIAL));
         Ok(ring)
+    }
+
+    /// The ring ran dry (a recv ended with ENOBUFS): double the buffers in circulation, up to
+    /// the ring's size. Returns whether it grew.
+    pub fn grow(&mut self) -> bool {
+        let more = self.circulating.min(self.count - self.circulating);
+        self.add_buffers(more);
+        more > 0
+    }
+
+    /// Buffers in circulation (handed to the kernel at least once).
+    pub fn circulating(&self) -> u16 {
+        self.circulating
+    }
+
+    /// Hand the next `n` never-used buffers to the kernel.
+    fn add_buffers(&mut self, n: u16) {
+        for bid in self.circulating..self.circulating + n {
+            self.push(bid);
+        }
+        self.circulating += n;
+        self.publish();
     }
 
     /// Register the ring with `submitter` under `self.bgid`; `incremental` asks for
@@ -315,6 +351,24 @@ mod tests {
         assert_eq!(got[0].0, got[1].0, "both recvs used the same buffer");
         assert_eq!((got[0].1.as_slice(), got[1].1.as_slice()), (&b"first"[..], &b"second"[..]));
         drop(peer); // EOF ends the multishot; the ring is dropped with it
+    }
+
+    #[test]
+    fn buffers_in_circulation_double_on_demand_up_to_the_ring_size() {
+        let mut r = BufRing::new(256, 4096, 0).expect("map");
+        assert_eq!((r.circulating(), r.tail), (BUF_RING_INITIAL, BUF_RING_INITIAL));
+        assert!(r.grow());
+        assert_eq!((r.circulating(), r.tail), (2 * BUF_RING_INITIAL, 2 * BUF_RING_INITIAL));
+        // SAFETY: test reads an entry of a live mapping.
+        let e = unsafe { &*r.entries.ptr.cast::<BufRingEntry>().add(BUF_RING_INITIAL as usize) };
+        assert_eq!(e.bid(), BUF_RING_INITIAL, "the new buffers follow the old ones");
+        assert!(r.grow() && r.grow());
+        assert_eq!(r.circulating(), 256);
+        assert!(!r.grow(), "never past the ring's size");
+        assert_eq!(r.tail, 256);
+        let mut small = BufRing::new(4, 4096, 0).expect("map");
+        assert_eq!(small.circulating(), 4, "a ring smaller than the initial count starts full");
+        assert!(!small.grow());
     }
 
     #[test]

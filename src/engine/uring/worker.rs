@@ -271,6 +271,8 @@ impl<'a> Worker<'a> {
         w.connections_total.store(self.connections_total, Relaxed);
         w.fixed_files.store(self.files.in_use(), Relaxed);
         w.fixed_file_fallbacks.store(self.files.fallbacks(), Relaxed);
+        w.recv_nobufs.store(self.enobufs, Relaxed);
+        w.recv_buffers.store(self.bufs.as_ref().map_or(0, |b| u64::from(b.circulating())), Relaxed);
     }
 
     // ---- completions --------------------------------------------------------------------
@@ -462,6 +464,10 @@ impl<'a> Worker<'a> {
         let ends = !(op == ConnOp::Recv && cqueue::more(cqe.flags));
         if op == ConnOp::Recv && cqe.result == -libc::ENOBUFS {
             self.enobufs += 1;
+            // More buffers in circulation (ring::bufring): the re-armed recv finds them.
+            if let Some(bufs) = self.bufs.as_mut() {
+                bufs.grow();
+            }
         }
         let Some(conn) = self.slab.get_mut(slot, gen) else {
             // A slot is never reused while its ops are in flight, so this is a bug; still,
