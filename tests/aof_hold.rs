@@ -1,9 +1,9 @@
 //! `appendfsync always` with two workers and many concurrent writers, on every engine (on
-//! io_uring this is where the flush hold shared by the worker rings acts, see
-//! `persist::aof::hold`): every writer gets every reply, none waits much longer than a flush
-//! and its hold (a stranded held flush would leave a reply waiting for the next write, or
-//! forever), and every acknowledged write survives `kill -9` + restart, also when the kill
-//! comes mid-stream.
+//! io_uring with the flush hold shared by the worker rings turned on, `RINGKV_AOF_HOLD=all`,
+//! see `persist::aof::hold`): every writer gets every reply, none waits much longer than a
+//! flush and its hold (a stranded held flush would leave a reply waiting for the next write,
+//! or forever), and every acknowledged write survives `kill -9` + restart, also when the
+//! kill comes mid-stream.
 
 mod common;
 
@@ -32,6 +32,8 @@ const LONE_ROUNDS: usize = 30;
 const LONE_GROUP: usize = 9;
 
 fn aof_server(engine: Engine, dir: &Path) -> Server {
+    // Every server this file starts shares the hold over its two workers (not the default).
+    std::env::set_var("RINGKV_AOF_HOLD", "all");
     let dir = dir.to_str().unwrap();
     Launch::new(engine).args(&["--appendonly", "yes", "--appendfsync", "always", "--dir", dir]).start()
 }
@@ -141,6 +143,10 @@ fn many_writers_on_both_workers_get_every_reply_and_survive_kill_9(engine: Engin
         }
     }
     assert!(server.info_u64("persistence", "aof_fsyncs") > 0);
+    if engine.name.starts_with("uring") {
+        // The shared hold was on: flushes completed with writers waiting on both workers.
+        assert!(server.info_u64("persistence", "aof_flush_holds") > 0);
+    }
     server.kill_and_restart();
     let mut c = server.redis();
     for (w, a) in acked.iter().enumerate() {

@@ -17,8 +17,9 @@
 //! # The shared state
 //!
 //! - Per worker ([`RingWorker`]): `waiting`, how many of its connections hold replies (the
-//!   worker publishes it after every loop iteration), and `ack_due`, set while the open hold
-//!   waits for this worker to release its connections.
+//!   worker publishes it in every AOF step, before it reads `durable_seq`, and again after a
+//!   release), and `ack_due`, set while the open hold waits for this worker to release its
+//!   connections.
 //! - `waiting_total`: the sum of the `waiting`s (each publication adds its difference).
 //! - The hold ([`State`], under a mutex; `open` mirrors it for a lock-free "no hold" test):
 //!   its deadline, how many workers still owe their release (`acks_pending`), the `target`
@@ -67,6 +68,13 @@
 //! - **The timer's worker is finishing** (shutdown: its loop is ending and starts no flush):
 //!   when its timer fires it wakes every worker with connections waiting
 //!   ([`Hold::wake_waiting`]); they check, and the deadline has passed.
+//! - **A flush completes while a worker is about to sleep with replies held**: the worker
+//!   publishes its count, then (SeqCst fence) reads `durable_seq`; the flush raises
+//!   `durable_seq`, then (SeqCst fence, [`Hold::wake_waiting`]) reads the counts. Either the
+//!   worker sees the new number and releases, or the flush's end sees its count and wakes it.
+//!   (The worker lists a connection by its held replies, not by re-reading `durable_seq`, so
+//!   a flush that completes between its send and its listing cannot leave a reply unsent
+//!   and unlisted: that left replies stuck for good before, tests/aof_hold.rs.)
 //! - **A worker owed a release** (`ack_due`) is woken by the flush's end (it has connections
 //!   waiting) and releases in its next AOF step; if it never does (stopped), the deadline
 //!   still ends the hold.
@@ -78,6 +86,9 @@
 //!
 //! With one worker this is the earlier per-worker hold exactly: the target is what the
 //! worker held when it released, the deadline the same (measured, docs/persistence.md).
+//! With more workers it works (tests/aof_hold.rs) but measured no better than no hold
+//! (fewer fdatasyncs, about the same CPU per request, lower req/s: docs/persistence.md), so
+//! by default only one worker holds ([`HoldMode`]; `RINGKV_AOF_HOLD=all` shares it).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -97,22 +108,23 @@ pub type Waker = Box<dyn Fn() + Send + Sync>;
 /// measurements in docs/persistence.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HoldMode {
-    /// Any number of uring workers (the default).
+    /// Any number of uring workers (`RINGKV_AOF_HOLD=all`: not better than no hold with two
+    /// workers in the measurements of docs/persistence.md, so not the default).
     All,
-    /// Only with one uring worker (`RINGKV_AOF_HOLD=one`: the behaviour before the hold was
-    /// shared).
+    /// Only with one uring worker (the default).
     OneWorker,
     /// Never (`RINGKV_AOF_HOLD=0`).
     Off,
 }
 
 impl HoldMode {
-    /// From `RINGKV_AOF_HOLD`: `0` = off, `one` = one worker only, anything else or unset = all.
+    /// From `RINGKV_AOF_HOLD`: `0` = off, `all` = any number of workers, anything else or
+    /// unset = one worker only.
     pub fn from_env() -> HoldMode {
         match std::env::var("RINGKV_AOF_HOLD").as_deref() {
             Ok("0") => HoldMode::Off,
-            Ok("one") => HoldMode::OneWorker,
-            _ => HoldMode::All,
+            Ok("all") => HoldMode::All,
+            _ => HoldMode::OneWorker,
         }
     }
 }
@@ -133,8 +145,6 @@ struct State {
     deadline: Instant,
     /// Connections the acknowledged workers held before their release.
     target: usize,
-    /// Of those, still waiting after the release.
-    kept: usize,
     /// Workers that had connections waiting when the flush completed and have not released
     /// them yet.
     acks_pending: usize,
@@ -155,9 +165,6 @@ pub enum Check {
 /// The shared hold and the registry of uring workers (one per [`super::Aof`]).
 pub struct Hold {
     mode: HoldMode,
-    /// EXPERIMENT: percent of released clients needed back; divisor of the average.
-    back_pct: usize,
-    avg_div: u64,
     workers: Mutex<Vec<Arc<RingWorker>>>,
     /// `workers.len()`, read without the lock.
     worker_count: AtomicUsize,
@@ -176,11 +183,8 @@ pub struct Hold {
 
 impl Hold {
     pub fn new(mode: HoldMode) -> Hold {
-        let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
         Hold {
             mode,
-            back_pct: env("RINGKV_AOF_HOLD_PCT", 100) as usize,
-            avg_div: env("RINGKV_AOF_HOLD_DIV", 2).max(1),
             workers: Mutex::new(Vec::new()),
             worker_count: AtomicUsize::new(0),
             waiting_total: AtomicUsize::new(0),
@@ -244,7 +248,6 @@ impl Hold {
         if let Some(s) = self.state.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
             s.acks_pending = s.acks_pending.saturating_sub(1);
             s.target += before;
-            s.kept += after.min(before);
         }
     }
 
@@ -256,7 +259,7 @@ impl Hold {
         let avg = self.flush_avg_us.load(Ordering::Relaxed);
         let avg = avg - (avg >> FLUSH_AVG_SHIFT) + (took_us >> FLUSH_AVG_SHIFT);
         self.flush_avg_us.store(avg, Ordering::Relaxed);
-        let wait = Duration::from_micros(avg / self.avg_div).min(AOF_HOLD_MAX);
+        let wait = Duration::from_micros(avg / 2).min(AOF_HOLD_MAX);
         let enabled = match self.mode {
             HoldMode::All => true,
             HoldMode::OneWorker => self.workers() == 1,
@@ -277,7 +280,7 @@ impl Hold {
         if acks == 0 {
             return false;
         }
-        *state = Some(State { deadline: now + wait, target: 0, kept: 0, acks_pending: acks, timer_by: None });
+        *state = Some(State { deadline: now + wait, target: 0, acks_pending: acks, timer_by: None });
         self.open.store(true, Ordering::SeqCst);
         self.holds.fetch_add(1, Ordering::Relaxed);
         true
@@ -293,8 +296,7 @@ impl Hold {
     pub fn check(&self, id: usize, now: Instant, timer_at: Option<Instant>) -> Check {
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(s) = guard.as_mut() else { return Check::Flush };
-        let need = s.kept + (s.target - s.kept.min(s.target)) * self.back_pct / 100;
-        let back = s.acks_pending == 0 && self.waiting_total.load(Ordering::SeqCst) >= need;
+        let back = s.acks_pending == 0 && self.waiting_total.load(Ordering::SeqCst) >= s.target;
         if back || now >= s.deadline {
             if !back {
                 self.hold_timeouts.fetch_add(1, Ordering::Relaxed);
