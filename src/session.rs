@@ -113,6 +113,15 @@ impl Session {
         self.sendable_len(shared) < self.out.len()
     }
 
+    /// True while `out` holds a reply to a write that was still waiting for the AOF when the
+    /// output was last taken: the engine lists the connection and re-services it when the
+    /// durable number advances. Unlike [`Session::waiting_durable`] this does not read the
+    /// durable number again, so a flush that completes between the engine's send and this
+    /// check cannot leave the reply unsent and the connection unlisted.
+    pub fn holds_replies(&self) -> bool {
+        !self.holds.is_empty()
+    }
+
     /// Move what may be sent now into `dst` (which must be empty); the held rest stays.
     /// Referenced values move as references (never copied).
     pub fn take_sendable(&mut self, shared: &Shared, dst: &mut Segments) {

@@ -15,7 +15,9 @@
 //!   ring, submitted with everything else by its one `io_uring_enter`; it keeps serving reads
 //!   (and running writes, whose replies it holds) until the completion raises `durable_seq`,
 //!   then every worker sends the replies that number covers (group commit: one fdatasync for
-//!   every write released before it, from every connection of every worker).
+//!   every write released before it, from every connection of every worker). The next flush
+//!   is held until the clients just answered are back, over all workers, for at most
+//!   [`hold::AOF_HOLD_MAX`]: one decision per flush, shared by every worker ([`hold`]).
 //! - `always` on epoll and threads (baselines): a session that ran writes calls
 //!   [`Aof::wait_durable`], which either runs the flush itself (blocking `pwrite` +
 //!   `fdatasync`) or waits for the flush in progress, leader/follower style.
@@ -43,13 +45,17 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::config::AppendFsync;
 
 use crate::store::journal::Journal;
+
+pub mod hold;
+
+use hold::{Hold, HoldMode, RingWorker, Waker};
 
 /// How often the background thread writes pending bytes for `everysec` and `no` (and for
 /// `always` on the baseline engines when no client waits): the most a crash of the process
@@ -63,8 +69,6 @@ pub const AOF_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a waiting writer sleeps before checking again for a flush it could run itself
 /// (a flush in progress wakes it earlier).
 const WAIT_SLICE: Duration = Duration::from_millis(10);
-
-type Waker = Box<dyn Fn() + Send + Sync>;
 
 /// A flush taken by one flusher: the bytes, the number they cover, where they go.
 pub struct FlushJob {
@@ -128,10 +132,8 @@ pub struct Aof {
     stopping: AtomicBool,
     wait_lock: Mutex<()>,
     wait_cond: Condvar,
-    /// Per worker (uring): its wake-up and whether it holds replies now.
-    wakers: Mutex<Vec<(usize, Arc<AtomicBool>, Waker)>>,
-    /// `wakers.len()`, read without the lock.
-    ring_workers: AtomicUsize,
+    /// The uring workers (wake-ups, connections waiting) and the hold of the next flush.
+    hold: Hold,
 }
 
 impl Aof {
@@ -162,8 +164,7 @@ impl Aof {
             stopping: AtomicBool::new(false),
             wait_lock: Mutex::new(()),
             wait_cond: Condvar::new(),
-            wakers: Mutex::new(Vec::new()),
-            ring_workers: AtomicUsize::new(0),
+            hold: Hold::new(HoldMode::from_env()),
         }
     }
 
@@ -244,25 +245,25 @@ impl Aof {
         self.ring_driven.load(Ordering::Acquire)
     }
 
-    /// Register worker `id`'s wake-up: called when a flush completes while the worker holds
-    /// replies (see [`Aof::set_waiting`]).
-    pub fn on_durable(&self, id: usize, wake: Waker) {
-        self.wakers.lock().unwrap_or_else(PoisonError::into_inner).push((id, Arc::new(AtomicBool::new(false)), wake));
-        self.ring_workers.fetch_add(1, Ordering::AcqRel);
+    /// Register uring worker `id`'s wake-up: called when a flush ends while the worker holds
+    /// replies (it publishes how many with [`Hold::set_waiting`] / [`Hold::released`]).
+    pub fn on_durable(&self, id: usize, wake: Waker) -> Arc<RingWorker> {
+        self.hold.register(id, wake)
     }
 
-    /// How many uring workers flush (registered with [`Aof::on_durable`]).
-    pub fn ring_workers(&self) -> usize {
-        self.ring_workers.load(Ordering::Acquire)
+    /// The uring workers' shared flush hold (see [`hold`]).
+    pub fn hold(&self) -> &Hold {
+        &self.hold
     }
 
-    /// Worker `id` holds (or no longer holds) replies waiting for durability.
-    pub fn set_waiting(&self, id: usize, waiting: bool) {
-        for (w, flag, _) in self.wakers.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            if *w == id {
-                flag.store(waiting, Ordering::Release);
-            }
-        }
+    /// Some flush holds the token (its end wakes the workers holding replies).
+    pub fn flush_in_flight(&self) -> bool {
+        self.flushing.load(Ordering::Acquire)
+    }
+
+    /// Bytes are released and not yet taken by a flush (a flush now would write them).
+    pub fn bytes_pending(&self) -> bool {
+        self.journal.pending_len().0 > 0
     }
 
     /// Take the flush token and the pending bytes. `None`: another flush runs, nothing is
@@ -375,11 +376,7 @@ impl Aof {
         self.flushing.store(false, Ordering::Release);
         drop(self.wait_lock.lock().unwrap_or_else(PoisonError::into_inner));
         self.wait_cond.notify_all();
-        for (id, waiting, wake) in self.wakers.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            if Some(*id) != me && waiting.load(Ordering::Acquire) {
-                wake();
-            }
-        }
+        self.hold.wake_waiting(me);
     }
 
     /// One blocking flush: write what is pending and, if `sync`, fdatasync. Returns false if

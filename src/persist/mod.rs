@@ -330,12 +330,14 @@ impl Persist {
         );
         if let Some(aof) = self.aof() {
             s.push_str(&format!(
-                "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\naof_writes:{}\r\naof_fsyncs:{}\r\n",
+                "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\naof_buffer_length:{}\r\naof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\naof_writes:{}\r\naof_fsyncs:{}\r\naof_flush_holds:{}\r\naof_flush_hold_timeouts:{}\r\n",
                 aof.current_size(),
                 aof.base_size(),
                 aof.buffer_length(),
                 aof.writes.load(Ordering::Relaxed),
                 aof.fsyncs.load(Ordering::Relaxed),
+                aof.hold().holds.load(Ordering::Relaxed),
+                aof.hold().hold_timeouts.load(Ordering::Relaxed),
             ));
         }
         s

@@ -46,6 +46,7 @@ use crate::engine::client_closed;
 use crate::engine::conn_rules::{next_step, session_facts, Facts, Step};
 use crate::engine::limits::{IDLE_CHECK_INTERVAL, SHUTDOWN_FLUSH_TIMEOUT};
 use crate::net::Listener;
+use crate::persist::aof::hold::{Check, RingWorker};
 use crate::persist::aof::FlushJob;
 use crate::ring::bufring::BufRing;
 use crate::ring::{sqe, Cqe, Ring, Target};
@@ -96,12 +97,11 @@ pub fn thread_main(
         unsafe { libc::write(wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
     };
     shared.clients.on_mail(id, Box::new(poke.clone()));
-    if let Some(aof) = shared.persist.aof() {
-        // A flush by any worker may release replies this worker holds.
-        aof.on_durable(id, Box::new(poke.clone()));
-    }
+    // A flush by any worker may release replies this worker holds.
+    let aof_me = shared.persist.aof().map(|aof| aof.on_durable(id, Box::new(poke.clone())));
     shared.on_shutdown(Box::new(poke));
     let mut worker = Worker::new(id, shared, listeners, opts, coord, setup, plan);
+    worker.aof_me = aof_me;
     worker.run()
 }
 
@@ -138,28 +138,15 @@ pub struct Worker<'a> {
     durable_waiting: Vec<(u32, u32)>,
     /// The durable number when `durable_waiting` was last re-serviced.
     seen_durable: u64,
-    /// The next AOF flush waits for the clients whose replies were just released (see
-    /// [`Worker::aof_step`]).
-    flush_hold: Option<FlushHold>,
-    /// The hold's timer fired (ends the hold).
-    hold_timer_fired: bool,
-    /// Moving average of a flush's duration (write + fdatasync), µs.
-    flush_avg_us: u64,
+    /// This worker's part of the AOF's shared flush hold (`appendfsync always`; see
+    /// `persist::aof::hold`).
+    aof_me: Option<Arc<RingWorker>>,
+    /// The shared hold keeps the next AOF flush waiting, until this moment at the latest
+    /// (see [`Worker::aof_step`]).
+    flush_hold: Option<Instant>,
+    /// When this worker's armed hold timer fires (None: not armed).
+    hold_timer_at: Option<Instant>,
 }
-
-/// A hold of the next AOF flush (group commit): it starts once as many connections hold
-/// replies as did when the last flush completed, or when the hold's time is up.
-struct FlushHold {
-    until: Instant,
-    waiters: usize,
-}
-
-/// The longest a flush is held for the clients whose replies were just released (the
-/// hold is half the measured flush duration, at most this): a write's reply can take this
-/// much longer, at worst.
-pub const AOF_HOLD_MAX: Duration = Duration::from_micros(1000);
-/// Moving average of the flush duration weighs the newest sample 1/2^FLUSH_AVG_SHIFT.
-const FLUSH_AVG_SHIFT: u32 = 3;
 
 /// A linked write + fdatasync of the AOF in flight on this ring.
 struct AofInFlight {
@@ -210,9 +197,9 @@ impl<'a> Worker<'a> {
             aof_job: None,
             durable_waiting: Vec::new(),
             seen_durable: 0,
+            aof_me: None,
             flush_hold: None,
-            hold_timer_fired: false,
-            flush_avg_us: 0,
+            hold_timer_at: None,
         }
     }
 
@@ -323,7 +310,7 @@ impl<'a> Worker<'a> {
             }
             Token::AofHold => {
                 self.reserved.aof_hold_done();
-                self.hold_timer_fired = true;
+                self.on_hold_timer();
                 Ok(())
             }
             Token::AofWrite | Token::AofFsync => {
@@ -352,11 +339,12 @@ impl<'a> Worker<'a> {
             flight.fsync_result = Some(if result >= 0 { Ok(()) } else { Err(-result) });
         }
         let (Some(write_ok), Some(fsync)) = (flight.write_ok, flight.fsync_result) else { return };
+        // The next flush's hold opens before `durable_seq` moves: a worker that sees the new
+        // number also sees that it owes the hold its release.
+        aof.hold().flush_done(self.now, flight.started.elapsed(), write_ok && fsync.is_ok());
         if write_ok {
             aof.fsync_done(flight.job.released_seq, fsync);
         }
-        let took_us = u64::try_from(flight.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.flush_avg_us = self.flush_avg_us - (self.flush_avg_us >> FLUSH_AVG_SHIFT) + (took_us >> FLUSH_AVG_SHIFT);
         self.aof_job = None;
         aof.end_flush(Some(self.id));
     }
@@ -364,21 +352,25 @@ impl<'a> Worker<'a> {
     /// After the batch: send replies the AOF has made durable since, then start a flush if
     /// bytes are pending and nobody flushes.
     ///
-    /// Group size: with one flush in flight at a time and every client waiting for its reply,
-    /// the clients split into two groups that take turns (one in the flush, the other
-    /// arriving meanwhile): about half of them per fdatasync. So when a flush completes and
-    /// releases replies, the next flush is held until the released clients are back (as
-    /// many connections hold replies as before the release), at most half a flush's measured
-    /// duration (capped by [`AOF_HOLD_MAX`]): one group, about twice as many writes per
-    /// fdatasync. Reads are served meanwhile; held writes wait at most the hold. One worker
-    /// only (see [`Worker::hold_flush`]).
+    /// Group size: when a flush completes and releases replies, the next flush is held until
+    /// the released clients are back, over all workers, or for at most half a flush's measured
+    /// duration (capped by `AOF_HOLD_MAX`): one decision per flush, shared by every worker, in
+    /// `persist::aof::hold` (why, and why a held flush is never stranded, in its header).
+    /// This worker publishes how many of its connections hold replies and, when it has bytes
+    /// pending and sees no flush in flight, asks the hold whether to flush now.
     fn aof_step(&mut self) -> anyhow::Result<()> {
         let Some(aof) = self.shared.persist.aof() else { return Ok(()) };
         if !aof.ring_driven() {
             return Ok(());
         }
-        let durable = aof.durable_seq();
         let waiters = self.durable_waiting.len();
+        // Published before `durable_seq` is read (a fence on each side): either this read sees
+        // a flush's new number, or that flush's end sees this worker waiting and wakes it.
+        if let Some(me) = &self.aof_me {
+            aof.hold().set_waiting(me, waiters);
+        }
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        let durable = aof.durable_seq();
         let released = durable != self.seen_durable && waiters > 0;
         if released {
             self.seen_durable = durable;
@@ -390,20 +382,27 @@ impl<'a> Worker<'a> {
             }
             self.service_touched()?;
         }
-        aof.set_waiting(self.id, !self.durable_waiting.is_empty());
+        if let Some(me) = &self.aof_me {
+            if released {
+                aof.hold().released(me, waiters, self.durable_waiting.len());
+            }
+        }
+        self.flush_hold = None;
         if self.aof_job.is_some() || self.life.finishing() {
-            self.flush_hold = None;
             return Ok(());
         }
-        if released {
-            self.hold_flush(waiters, aof.ring_workers())?;
-        }
-        if let Some(hold) = &self.flush_hold {
-            let back = self.durable_waiting.len() >= hold.waiters;
-            if !(back || self.hold_timer_fired || self.now >= hold.until) {
+        if aof.hold().is_open() && !aof.flush_in_flight() && aof.bytes_pending() {
+            if let Check::Held { deadline, arm } = aof.hold().check(self.id, self.now, self.hold_timer_at) {
+                self.flush_hold = Some(deadline);
+                if arm {
+                    // Counted from now (after `self.now`): it fires at or after the deadline.
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    if self.reserved.arm_aof_hold(&mut self.ring, wait)? {
+                        self.hold_timer_at = Some(deadline);
+                    }
+                }
                 return Ok(());
             }
-            self.flush_hold = None;
         }
         let Some(job) = aof.begin_flush() else { return Ok(()) };
         let (ptr, len, offset, fd) = (job.bytes.as_ptr(), job.bytes.len(), job.offset, job.fd());
@@ -415,20 +414,16 @@ impl<'a> Worker<'a> {
         unsafe { self.reserved.aof_flush(&mut self.ring, fd, ptr, len, offset) }
     }
 
-    /// Hold the next flush for the `waiters` connections just released (see `aof_step`).
-    /// Only with one worker: each worker holds for its own clients while any worker may run
-    /// the flush, and with two workers the holds made c50 P1 slower (p50 3.8 ms against
-    /// 1.4 ms, docs/persistence.md).
-    fn hold_flush(&mut self, waiters: usize, ring_workers: usize) -> anyhow::Result<()> {
-        let wait = Duration::from_micros(self.flush_avg_us / 2).min(AOF_HOLD_MAX);
-        if ring_workers > 1 || wait.is_zero() || self.durable_waiting.len() >= waiters {
-            return Ok(());
+    /// The hold timer fired: it covers no deadline any more (the AOF step after this batch
+    /// checks the hold again). A finishing worker starts no flush, so it wakes the workers
+    /// holding replies to check instead (see `persist::aof::hold`).
+    fn on_hold_timer(&mut self) {
+        self.hold_timer_at = None;
+        let Some(aof) = self.shared.persist.aof() else { return };
+        aof.hold().timer_fired(self.id);
+        if self.life.finishing() {
+            aof.hold().wake_waiting(Some(self.id));
         }
-        self.hold_timer_fired = false;
-        if self.reserved.arm_aof_hold(&mut self.ring, wait)? {
-            self.flush_hold = Some(FlushHold { until: self.now + wait, waiters });
-        }
-        Ok(())
     }
 
     /// The eventfd read completed: 8 bytes mean another thread asked for shutdown. Anything
@@ -609,11 +604,13 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// List the connection if replies of its writes wait for the AOF.
+    /// List the connection if replies of its writes wait for the AOF. Held replies are what
+    /// counts, not whether they are still waiting now: a flush completing since `service`
+    /// sent (nothing of) them must still find the connection listed, or nothing would send
+    /// them (measured: replies stuck for good under 40 writers, tests/aof_hold.rs).
     fn note_durable_wait(&mut self, slot: u32) {
-        let shared = self.shared;
         if let Some((conn, gen)) = self.slab.get_any(slot) {
-            if !conn.waiting_durable && conn.phase == Phase::Open && conn.session.waiting_durable(shared) {
+            if !conn.waiting_durable && conn.phase == Phase::Open && conn.session.holds_replies() {
                 conn.waiting_durable = true;
                 self.durable_waiting.push((slot, gen));
             }
