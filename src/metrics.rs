@@ -155,13 +155,7 @@ impl CommandStats {
     /// A call of command `cmd` that ran for `ns` nanoseconds (`failed`: it replied an error).
     #[inline]
     pub fn record(&self, cmd: usize, ns: u64, failed: bool) {
-        if let Some((slot, stripe)) = self.slot(cmd) {
-            add(&slot.ns, ns, stripe, Relaxed);
-            add(&slot.hist[bucket_of(ns)], 1, stripe, Relaxed);
-            if failed {
-                add(&slot.failed, 1, stripe, Relaxed);
-            }
-        }
+        self.record_calls(cmd, 1, ns, failed);
     }
 
     /// `calls` calls of command `cmd` that took `ns_each` nanoseconds each (a run's share,
