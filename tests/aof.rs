@@ -740,8 +740,72 @@ fn replies_wait_for_their_fdatasync_under_concurrent_writers(engine: Engine) {
     }
 }
 
+/// Pipelined SETs per connection and connections in `everysec_and_no_fsync_at_their_own_pace`.
+const PACE_PIPELINE: usize = 200;
+const PACE_CONNECTIONS: usize = 4;
+const PACE_ROUNDS: usize = 10;
+
+fn everysec_and_no_fsync_at_their_own_pace(engine: Engine) {
+    // Many batches of writes from several connections: `everysec` fdatasyncs about once a
+    // second and `no` never (Redis's policies), on every engine: no engine may sync per
+    // batch as `always` does. The writes still reach the file.
+    for fsync in ["everysec", "no"] {
+        let data = tempfile::tempdir().unwrap();
+        let server = aof_server(engine, data.path(), fsync, &[]);
+        let started = Instant::now();
+        let mut conns: Vec<_> = (0..PACE_CONNECTIONS).map(|_| server.unix()).collect();
+        for round in 0..PACE_ROUNDS {
+            for (i, c) in conns.iter_mut().enumerate() {
+                let batch: Vec<u8> = (0..PACE_PIPELINE)
+                    .flat_map(|n| resp(&["SET", &format!("pace:{i}:{n}"), &round.to_string()]))
+                    .collect();
+                c.write_all(&batch).unwrap();
+            }
+            for c in conns.iter_mut() {
+                assert_eq!(common::read_n(c, 5 * PACE_PIPELINE), b"+OK\r\n".repeat(PACE_PIPELINE));
+            }
+        }
+        let fsyncs = server.info_u64("persistence", "aof_fsyncs");
+        let seconds = started.elapsed().as_secs();
+        match fsync {
+            "no" => assert_eq!(fsyncs, 0, "appendfsync no"),
+            _ => assert!(fsyncs <= seconds + 2, "appendfsync everysec: {fsyncs} fdatasyncs in {seconds} s"),
+        }
+        let last = resp(&["SET", &format!("pace:0:{}", PACE_PIPELINE - 1), &(PACE_ROUNDS - 1).to_string()]);
+        let path = incr_file(data.path());
+        let written = common::eventually(Duration::from_secs(5), || {
+            std::fs::read(&path).is_ok_and(|f| f.windows(last.len()).any(|w| w == last))
+        });
+        assert!(written, "{fsync}: the last write never reached the file");
+    }
+}
+
+fn shutdown_pipelined_after_writes_keeps_them(engine: Engine) {
+    // SETs and SHUTDOWN in one read: the writes before it are in the file SHUTDOWN flushes
+    // (a batch's writes may be journaled together at its end: SHUTDOWN must not wait for
+    // them forever, nor leave them out).
+    for fsync in ["always", "everysec"] {
+        let data = tempfile::tempdir().unwrap();
+        let mut server = aof_server(engine, data.path(), fsync, &[]);
+        let mut c = server.unix();
+        let mut batch: Vec<u8> = (0..20).flat_map(|n| resp(&["SET", &format!("k{n}"), "v"])).collect();
+        batch.extend(resp(&["INCR", "n"]));
+        batch.extend(resp(&["SHUTDOWN"]));
+        c.write_all(&batch).unwrap();
+        let status = server.wait_exit().expect("SHUTDOWN after pipelined writes exits");
+        assert!(status.success(), "{fsync}: {status:?}\n{}", server.stderr());
+        drop(server);
+        let server = aof_server(engine, data.path(), fsync, &[]);
+        let mut c = server.redis();
+        assert_eq!(c.get::<_, i64>("n").unwrap(), 1, "{fsync}");
+        assert_eq!(c.get::<_, String>("k19").unwrap(), "v", "{fsync}");
+    }
+}
+
 engine_tests!(
     replies_wait_for_their_fdatasync_under_concurrent_writers,
+    everysec_and_no_fsync_at_their_own_pace,
+    shutdown_pipelined_after_writes_keeps_them,
     writes_survive_a_restart_with_every_policy,
     scripts_acknowledged_under_always_survive_kill_9,
     kill_9_under_always_loses_no_acknowledged_write,

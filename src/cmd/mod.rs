@@ -561,14 +561,20 @@ pub fn execute_batched(ctx: &mut Ctx<'_>, argv: Argv<'_>, read: &mut BatchRead<'
         return Some(cmd);
     }
     // AOF on: everything this request changes is one unit of the journal (an EXEC or a
-    // script: everything it ran; see crate::store::journal).
+    // script: everything it ran; see crate::store::journal). A small command's unit may be
+    // filled with the rest of the batch; before anything else runs, the batch's deferred
+    // units are filled (such a command may wait for the AOF).
+    let deferrable = cmd.flags & (FAST | RUN_TIMED) != 0;
+    if !deferrable {
+        journal::flush_deferred();
+    }
     let unit = journal::UnitGuard::begin();
     run_isolated(ctx, cmd, argv, read);
     let seq = journal::unit_seq();
     if seq != 0 {
         ctx.client.write_seq = seq;
     }
-    drop(unit);
+    unit.finish(deferrable);
     Some(cmd)
 }
 

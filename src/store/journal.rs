@@ -47,12 +47,27 @@
 //! A command that modifies keys in several separate lock sections (not atomic in memory
 //! either) is ordered by its last section.
 //!
+//! # Filling once per batch
+//!
+//! Filling takes the journal's one mutex, which every worker shares: at pipeline 16 that lock
+//! was a sixth of what `appendfsync everysec` added to a SET (docs/persistence.md). So a
+//! worker running a batch of requests (a [`BatchFills`] scope, opened by the session around
+//! one read's worth of requests) keeps the numbers and pieces of its finished units and fills
+//! them all at once when the batch ends. That changes when numbers are released, never which
+//! pieces they carry: each piece keeps its own unit's number, so the file order is the same.
+//! Only small non-blocking commands (the command layer says which: `fast` or run-timed ones)
+//! are deferred; before any other command runs the deferred units are filled
+//! ([`flush_deferred`]), so nothing that waits for the AOF (SHUTDOWN, a rewrite, EXEC taking
+//! the exclusive side) can wait for numbers its own thread holds back. The batch's end fills
+//! before its replies are held for `appendfsync always` or sent.
+//!
 //! # Bounds
 //!
 //! The reorder window holds one slot per number taken but not yet released: at most the
 //! sections of the units in flight (one per worker thread, plus the expiry thread), each a
-//! handful of sections (FLUSHALL: one per shard). The pending bytes are bounded by what
-//! writers produce between two flushes of the AOF.
+//! handful of sections (FLUSHALL: one per shard), plus the numbers a batch defers
+//! ([`DEFERRED_SEQS_MAX`], [`DEFERRED_BYTES_MAX`] per worker). The pending bytes are bounded
+//! by what writers produce between two flushes of the AOF.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -115,6 +130,12 @@ pub struct Journal {
     order: Mutex<Order>,
 }
 
+/// A batch defers at most this many numbers before filling them: the other workers' changes
+/// that follow them in the order wait (unreleased) at most that long.
+pub const DEFERRED_SEQS_MAX: usize = 64;
+/// ... and at most this many bytes of pieces (what the batch holds back from the AOF).
+pub const DEFERRED_BYTES_MAX: usize = 64 * 1024;
+
 thread_local! {
     /// Bumped at every acquisition of shard locks (see [`new_section`]).
     static SECTION: Cell<u64> = const { Cell::new(0) };
@@ -126,7 +147,9 @@ thread_local! {
 struct Unit {
     /// Nesting depth of [`UnitGuard`]s; only the outermost fills.
     depth: u32,
-    /// The journal the numbers below belong to.
+    /// The journal the numbers below (and the deferred ones) belong to. It stays set after
+    /// the unit ends (the next unit on this thread almost always uses the same one: no
+    /// reference count traffic per command) and only changes while nothing is held.
     journal: Option<Arc<Journal>>,
     /// Numbers taken, ascending.
     seqs: Vec<u64>,
@@ -139,6 +162,22 @@ struct Unit {
     commands: usize,
     /// EXEC ran in this unit: release everything at the highest number.
     transaction: bool,
+    /// Nesting depth of [`BatchFills`] scopes: while open, finished units that may be
+    /// deferred wait in `deferred` for one fill at the batch's end.
+    batch_depth: u32,
+    deferred: Deferred,
+}
+
+/// Finished units of the running batch whose numbers are not filled yet (see [`BatchFills`]),
+/// all of the unit's journal.
+#[derive(Default)]
+struct Deferred {
+    /// Their numbers, ascending.
+    seqs: Vec<u64>,
+    /// Their pieces, each at its own unit's numbers.
+    pieces: Vec<Piece>,
+    /// Bytes of `pieces` (bounded by [`DEFERRED_BYTES_MAX`]).
+    bytes: usize,
 }
 
 /// A new lock section starts on this thread (the store calls it whenever it locks shards).
@@ -270,16 +309,21 @@ impl Journal {
         let enabled = self.enabled();
         let taken = UNIT.with(|u| {
             let mut u = u.borrow_mut();
-            let mine = u.journal.as_ref().is_some_and(|j| Arc::ptr_eq(j, self));
-            if u.depth == 0 || !(mine || u.journal.is_none()) {
+            if u.depth == 0 {
                 return None;
             }
+            if !u.journal.as_ref().is_some_and(|j| Arc::ptr_eq(j, self)) {
+                if !u.seqs.is_empty() {
+                    return None; // the unit is another store's
+                }
+                u.fill_deferred();
+                u.journal = Some(self.clone());
+            }
             u.changes += u64::from(by_command);
-            if mine && u.section == section {
+            if u.section == section && !u.seqs.is_empty() {
                 return u.seqs.last().copied();
             }
             let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-            u.journal = Some(self.clone());
             u.section = section;
             u.seqs.push(seq);
             Some(seq)
@@ -299,7 +343,7 @@ impl Journal {
     fn push_to_unit(self: &Arc<Self>, piece: Piece) -> bool {
         UNIT.with(|u| {
             let mut u = u.borrow_mut();
-            if u.depth > 0 && u.journal.as_ref().is_some_and(|j| Arc::ptr_eq(j, self)) {
+            if u.depth > 0 && !u.seqs.is_empty() && u.journal.as_ref().is_some_and(|j| Arc::ptr_eq(j, self)) {
                 u.pieces.push(piece);
                 true
             } else {
@@ -316,29 +360,41 @@ impl Journal {
     }
 
     /// [`Journal::fill`] draining `pieces` (its allocation stays with the caller, which
-    /// reuses it for its next unit).
+    /// reuses it for its next unit). `seqs` ascend.
     fn fill_from(&self, seqs: &[u64], pieces: &mut Vec<Piece>) {
         if !self.enabled() {
             pieces.clear();
             return;
         }
+        // Pieces of one number keep their order; across numbers they go in number order
+        // (already the case for a unit's or a batch's pieces: this is a check).
+        if !pieces.windows(2).all(|w| w[0].seq <= w[1].seq) {
+            pieces.sort_by_key(|p| p.seq);
+        }
         let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
-        let next = order.next;
-        // The common case: one number, the next to release, nothing waiting before it (one
-        // worker, or workers not racing): its pieces go straight to the pending bytes.
-        if let [seq] = *seqs {
-            if seq == next && order.slots.is_empty() && pieces.iter().all(|p| p.seq == seq) {
-                for piece in pieces.drain(..) {
-                    order.append(&piece);
+        let mut rest = seqs.iter().copied().peekable();
+        // The common case: the numbers are the next to release and nothing waits before
+        // them (one worker, or workers not racing): their pieces go straight to the pending
+        // bytes. (Pieces are read in place here and freed after the lock is let go.)
+        let mut used = 0;
+        while let Some(&seq) = rest.peek() {
+            if seq < order.next {
+                rest.next();
+            } else if seq == order.next && order.slots.is_empty() {
+                rest.next();
+                while let Some(piece) = pieces.get(used).filter(|p| p.seq <= seq) {
+                    if piece.seq == seq {
+                        order.append(piece);
+                    }
+                    used += 1;
                 }
                 order.advance();
-                return;
+            } else {
+                break;
             }
         }
-        for &seq in seqs {
-            if seq < next {
-                continue;
-            }
+        let next = order.next;
+        for seq in rest {
             let i = (seq - next) as usize;
             if order.slots.len() <= i {
                 order.slots.resize(i + 1, None);
@@ -347,7 +403,7 @@ impl Journal {
                 order.slots[i] = Some(Vec::new());
             }
         }
-        for piece in pieces.drain(..) {
+        for piece in pieces.drain(used..) {
             if piece.seq < next {
                 continue;
             }
@@ -357,6 +413,8 @@ impl Journal {
             }
         }
         order.release();
+        drop(order);
+        pieces.clear();
     }
 }
 
@@ -411,50 +469,123 @@ impl Order {
     }
 }
 
-/// An open unit of work on this thread; the outermost one fills the journal when dropped.
+/// An open unit of work on this thread; the outermost one fills the journal when dropped
+/// (or, finished with [`UnitGuard::finish`] as deferrable inside a batch, at the batch's end).
 pub struct UnitGuard {
-    _private: (),
+    /// The unit may wait for the batch's fill (set by [`UnitGuard::finish`]).
+    deferrable: bool,
 }
 
 impl UnitGuard {
     /// Open a unit (nested calls join the open one).
     pub fn begin() -> UnitGuard {
         UNIT.with(|u| u.borrow_mut().depth += 1);
-        UnitGuard { _private: () }
+        UnitGuard { deferrable: false }
+    }
+
+    /// Close the unit. `deferrable`: it ran a small command that never waits for anything
+    /// (see the module header), so inside a [`BatchFills`] scope its numbers may be filled at
+    /// the batch's end.
+    pub fn finish(mut self, deferrable: bool) {
+        self.deferrable = deferrable;
     }
 }
 
 impl Drop for UnitGuard {
     fn drop(&mut self) {
-        let done = UNIT.with(|u| {
+        let deferrable = self.deferrable;
+        UNIT.with(|u| {
             let mut u = u.borrow_mut();
             u.depth -= 1;
             if u.depth > 0 {
-                return None;
+                return;
             }
-            let journal = u.journal.take()?;
-            let seqs = std::mem::take(&mut u.seqs);
-            let mut pieces = std::mem::take(&mut u.pieces);
             let transaction = std::mem::replace(&mut u.transaction, false);
             let commands = std::mem::replace(&mut u.commands, 0);
             u.changes = 0;
-            if transaction {
-                wrap_transaction(&mut pieces, commands, seqs.last().copied().unwrap_or(0));
+            if u.seqs.is_empty() {
+                return; // changed nothing
             }
-            Some((journal, seqs, pieces))
+            if transaction {
+                let max_seq = u.seqs.last().copied().unwrap_or(0);
+                wrap_transaction(&mut u.pieces, commands, max_seq);
+            }
+            if !(deferrable && u.batch_depth > 0 && u.defer()) {
+                // Filled in number order: whatever the batch deferred goes first.
+                u.fill_deferred();
+                u.fill_own();
+            }
         });
-        if let Some((journal, mut seqs, mut pieces)) = done {
-            journal.fill_from(&seqs, &mut pieces);
-            // Hand the (now empty) vectors back: the next unit on this thread reuses their
-            // allocations instead of growing new ones.
-            seqs.clear();
-            UNIT.with(|u| {
-                let mut u = u.borrow_mut();
-                if u.depth == 0 && u.seqs.is_empty() && u.pieces.is_empty() {
-                    u.seqs = seqs;
-                    u.pieces = pieces;
-                }
-            });
+    }
+}
+
+impl Unit {
+    /// Move the finished unit's numbers and pieces to the batch's deferred ones. False (the
+    /// caller fills now) when the batch is full.
+    fn defer(&mut self) -> bool {
+        let d = &mut self.deferred;
+        if d.seqs.len() + self.seqs.len() > DEFERRED_SEQS_MAX || d.bytes >= DEFERRED_BYTES_MAX {
+            return false;
+        }
+        d.seqs.append(&mut self.seqs);
+        d.bytes += self.pieces.iter().map(|p| p.resp.len()).sum::<usize>();
+        d.pieces.append(&mut self.pieces);
+        true
+    }
+
+    /// Fill the finished unit's numbers (its vectors keep their allocations for the next).
+    fn fill_own(&mut self) {
+        if let Some(journal) = &self.journal {
+            journal.fill_from(&self.seqs, &mut self.pieces);
+        }
+        self.seqs.clear();
+        self.pieces.clear();
+    }
+
+    /// Fill the batch's deferred numbers. (The journal's lock is taken with this thread's
+    /// unit borrowed: filling never comes back to it.)
+    fn fill_deferred(&mut self) {
+        let d = &mut self.deferred;
+        if d.seqs.is_empty() {
+            return;
+        }
+        if let Some(journal) = &self.journal {
+            journal.fill_from(&d.seqs, &mut d.pieces);
+        }
+        d.seqs.clear();
+        d.pieces.clear();
+        d.bytes = 0;
+    }
+}
+
+/// Fill what this thread's batch has deferred (nothing: no cost but a thread-local read).
+pub fn flush_deferred() {
+    UNIT.with(|u| u.borrow_mut().fill_deferred());
+}
+
+/// A batch of requests run by one thread (the session's one read's worth): deferrable units
+/// finished inside it are filled together when it ends (see the module header).
+pub struct BatchFills {
+    _private: (),
+}
+
+impl BatchFills {
+    /// Open a batch (nested calls join the open one).
+    pub fn begin() -> BatchFills {
+        UNIT.with(|u| u.borrow_mut().batch_depth += 1);
+        BatchFills { _private: () }
+    }
+}
+
+impl Drop for BatchFills {
+    fn drop(&mut self) {
+        let outermost = UNIT.with(|u| {
+            let mut u = u.borrow_mut();
+            u.batch_depth -= 1;
+            u.batch_depth == 0
+        });
+        if outermost {
+            flush_deferred();
         }
     }
 }
@@ -645,6 +776,75 @@ mod tests {
         j.set_cut(s2);
         let p = j.take_pending();
         assert!(p.cut && p.bytes.is_empty());
+    }
+
+    /// One deferrable unit: a change in a section of its own and its SET piece.
+    fn small_unit(j: &Arc<Journal>, key: &[u8], deferrable: bool) {
+        let unit = UnitGuard::begin();
+        new_section();
+        j.note_change();
+        Mark::now(0).push_command(encode(&[b"SET", key, b"1"]));
+        unit.finish(deferrable);
+    }
+
+    #[test]
+    fn a_batch_fills_its_deferred_units_at_its_end_each_at_its_number() {
+        // Units a and c are deferred; another thread's change (number 2) comes between them.
+        // Nothing is released while the batch is open; at its end everything is, in number
+        // order, each piece at its own number.
+        let j = Arc::new(Journal::default());
+        j.enable(Some(0));
+        let batch = BatchFills::begin();
+        small_unit(&j, b"a", true);
+        std::thread::scope(|s| {
+            s.spawn(|| small_unit(&j, b"b", false));
+        });
+        small_unit(&j, b"c", true);
+        assert_eq!(j.pending_len(), (0, 0), "number 1 is held back by the open batch");
+        drop(batch);
+        let p = j.take_pending();
+        assert_eq!(p.released_seq, 3);
+        let expected: Vec<u8> = [b"a", b"b", b"c"].iter().flat_map(|k| encode(&[b"SET", *k, b"1"])).collect();
+        assert_eq!(p.bytes, expected);
+    }
+
+    #[test]
+    fn a_unit_that_may_wait_fills_what_the_batch_deferred_first() {
+        let j = Arc::new(Journal::default());
+        j.enable(Some(0));
+        let _batch = BatchFills::begin();
+        small_unit(&j, b"a", true);
+        small_unit(&j, b"b", false);
+        assert_eq!(j.pending_len().1, 2, "filled before the batch ends");
+        small_unit(&j, b"c", true);
+        flush_deferred();
+        assert_eq!(j.pending_len().1, 3);
+        let expected: Vec<u8> = [b"a", b"b", b"c"].iter().flat_map(|k| encode(&[b"SET", *k, b"1"])).collect();
+        assert_eq!(j.take_pending().bytes, expected);
+    }
+
+    #[test]
+    fn a_batch_defers_at_most_its_bound() {
+        let j = Arc::new(Journal::default());
+        j.enable(Some(0));
+        let _batch = BatchFills::begin();
+        for i in 0..=DEFERRED_SEQS_MAX {
+            small_unit(&j, i.to_string().as_bytes(), true);
+        }
+        assert_eq!(j.pending_len().1, DEFERRED_SEQS_MAX as u64 + 1, "the full batch filled with the unit past it");
+        // Outside a batch nothing is deferred.
+        drop(_batch);
+        small_unit(&j, b"x", true);
+        assert_eq!(j.pending_len().1, DEFERRED_SEQS_MAX as u64 + 2);
+    }
+
+    #[test]
+    fn pieces_out_of_number_order_are_released_in_order() {
+        let j = Arc::new(Journal::default());
+        j.enable(Some(0));
+        let (s1, s2) = (j.seq.fetch_add(1, Ordering::SeqCst) + 1, j.seq.fetch_add(1, Ordering::SeqCst) + 1);
+        j.fill(&[s1, s2], vec![piece(s2, 0, b"b"), piece(s1, 0, b"a")]);
+        assert_eq!(j.take_pending().bytes, [encode(&[b"SET", b"a", b"1"]), encode(&[b"SET", b"b", b"1"])].concat());
     }
 
     #[test]

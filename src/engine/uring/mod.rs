@@ -284,7 +284,11 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeEr
         if let Some(aof) = shared.persist.aof() {
             // `appendfsync always` flushes go through the workers' rings (WRITE and FSYNC
             // predate every op probed above, so any ring that set up can run them).
-            aof.set_ring_driven();
+            // `everysec` and `no` are the background writer's, as on every engine: a worker
+            // flushing after each batch would fdatasync after each batch too.
+            if aof.policy() == crate::config::AppendFsync::Always {
+                aof.set_ring_driven();
+            }
         }
         let handoff = have_msg_ring && workers > 1 && accept::handoff_enabled();
         coord.acceptors_running.store(if handoff { 1 } else { workers }, Ordering::Release);
