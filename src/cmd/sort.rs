@@ -139,7 +139,9 @@ fn sort_items(ctx: &Ctx<'_>, a: &SortArgs<'_>, items: &mut Vec<Vec<u8>>) -> Resu
     }
     rows.sort_by(|x, y| {
         let cmp = if a.alpha { x.1.cmp(&y.1) } else { x.2.partial_cmp(&y.2).unwrap_or(Ordering::Equal) };
-        let cmp = cmp.then_with(|| x.0.cmp(&y.0));
+        // Redis breaks ties by the element itself, except for ALPHA with BY: equal (or both
+        // missing) weights compare equal and the stable sort keeps the source's order.
+        let cmp = if a.alpha && a.by.is_some() { cmp } else { cmp.then_with(|| x.0.cmp(&y.0)) };
         if a.desc {
             cmp.reverse()
         } else {
@@ -265,5 +267,19 @@ mod tests {
         ] {
             assert_eq!(r(cmd), want, "{cmd}");
         }
+    }
+
+    #[test]
+    fn alpha_by_ties_keep_the_source_order() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15: with ALPHA
+        // and BY, equal or missing weights tie (no tie-break by element), in either direction.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run_line_for_test(&shared, &mut c, line);
+        r("RPUSH sl b c a 1");
+        r("MSET w_a 2 w_b 1");
+        assert_eq!(r("SORT sl BY nokey_* ALPHA DESC"), "*4\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n$1\r\n1\r\n");
+        assert_eq!(r("SORT sl BY w_* ALPHA"), "*4\r\n$1\r\nc\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\na\r\n");
+        assert_eq!(r("SORT sl BY w_* ALPHA DESC"), "*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\n1\r\n");
     }
 }
