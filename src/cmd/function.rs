@@ -119,18 +119,19 @@ fn fcall_ro(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 }
 
 fn call_function(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
-    if super::parse_i64(argv.get(2)).is_none() {
-        return ctx.error("ERR Bad number of keys provided");
-    }
-    let Some((keys, args)) = keys_and_args(ctx, &argv) else { return };
     let shared = ctx.shared;
     let (_exclusive, mut engine) = match crate::cmd::script::enter(ctx) {
         Ok(entered) => entered,
         Err(e) => return ctx.error(&e),
     };
+    // Redis's order: the function, then numkeys.
     let Some(f) = engine.libraries.find(argv.get(1)) else {
         return ctx.error("ERR Function not found");
     };
+    if super::parse_i64(argv.get(2)).is_none() {
+        return ctx.error("ERR Bad number of keys provided");
+    }
+    let Some((keys, args)) = keys_and_args(ctx, &argv) else { return };
     let no_writes = f.flags & FLAG_NO_WRITES != 0;
     if read_only && !no_writes {
         return ctx.error("ERR Can not execute a script with write flag using *_ro command.");
@@ -220,6 +221,7 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
                 ctx.error("ERR Library not found")
             }
         }
+        "flush" if argv.len() > 3 => subcommand_syntax_error(ctx, argv),
         "flush" => {
             if argv.len() == 3 && !["sync", "async"].iter().any(|m| super::eq_ignore_case(argv.get(2), m)) {
                 return ctx.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
@@ -232,9 +234,17 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             let libs: Vec<&[u8]> = engine.libraries.libs.values().map(|l| &l.code[..]).collect();
             reply::bulk(ctx.out, &payload::dump(&libs));
         }
+        "restore" if argv.len() > 4 => subcommand_syntax_error(ctx, argv),
         "restore" => restore(ctx, &mut engine, argv),
         _ => ctx.error(super::ERR_SYNTAX),
     }
+}
+
+/// Redis's `addReplySubcommandSyntaxError`, for a subcommand given more arguments than it takes.
+fn subcommand_syntax_error(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let given = argv.get(1);
+    let name = String::from_utf8_lossy(&given[..given.len().min(128)]);
+    ctx.error(&format!("ERR unknown subcommand or wrong number of arguments for '{name}'. Try FUNCTION HELP."));
 }
 
 /// Every function library's code, for an AOF rewrite's base (`FUNCTION LOAD` each). Empty
@@ -299,11 +309,11 @@ fn list(ctx: &mut Ctx<'_>, engine: &crate::cmd::script::vm::Engine, argv: Argv<'
 /// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]
 fn restore(ctx: &mut Ctx<'_>, engine: &mut crate::cmd::script::vm::Engine, argv: Argv<'_>) {
     let policy = if argv.len() > 3 { argv.get(3).to_ascii_lowercase() } else { b"append".to_vec() };
-    if argv.len() > 4 || !matches!(&policy[..], b"flush" | b"append" | b"replace") {
+    if !matches!(&policy[..], b"flush" | b"append" | b"replace") {
         return ctx.error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.");
     }
     let Some(codes) = payload::parse(argv.get(2)) else {
-        return ctx.error("ERR payload version or checksum are wrong");
+        return ctx.error("ERR DUMP payload version or checksum are wrong");
     };
     let saved = std::mem::take(&mut engine.libraries);
     if policy != b"flush" {

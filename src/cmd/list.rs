@@ -264,23 +264,25 @@ fn position(index: i64, len: usize) -> Option<usize> {
 
 /// LINDEX key index
 fn lindex(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let Some(index) = parse_i64(argv.get(2)) else {
-        return ctx.error(ERR_NOT_INTEGER);
-    };
-    with_existing(ctx, argv.get(1), get, |l, out| {
-        let item = l.and_then(|l| position(index, l.len()).and_then(|i| l.get(i)));
-        reply::opt_bulk(out, item);
+    // As in Redis, the key (missing: null; wrong type) comes before the index's syntax.
+    let index = parse_i64(argv.get(2));
+    with_existing(ctx, argv.get(1), get, |l, out| match (l, index) {
+        (Some(_), None) => reply::error(out, ERR_NOT_INTEGER),
+        (l, index) => {
+            let item = l.zip(index).and_then(|(l, index)| position(index, l.len()).and_then(|i| l.get(i)));
+            reply::opt_bulk(out, item);
+        }
     });
 }
 
 /// LSET key index element
 fn lset(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let Some(index) = parse_i64(argv.get(2)) else {
-        return ctx.error(ERR_NOT_INTEGER);
-    };
-    with_existing(ctx, argv.get(1), get, |l, out| match l {
-        None => reply::error(out, ERR_NO_SUCH_KEY),
-        Some(l) => match position(index, l.len()) {
+    // As in Redis, the key (no such key; wrong type) comes before the index's syntax.
+    let index = parse_i64(argv.get(2));
+    with_existing(ctx, argv.get(1), get, |l, out| match (l, index) {
+        (None, _) => reply::error(out, ERR_NO_SUCH_KEY),
+        (Some(_), None) => reply::error(out, ERR_NOT_INTEGER),
+        (Some(l), Some(index)) => match position(index, l.len()) {
             Some(i) if l.set(i, argv.get(3)) => reply::ok(out),
             _ => reply::error(out, ERR_INDEX_RANGE),
         },
@@ -392,14 +394,17 @@ fn parse_lpos(argv: Argv<'_>) -> Result<LposArgs, &'static str> {
         if eq_ignore_case(opt, "rank") {
             match n.ok_or(ERR_NOT_INTEGER)? {
                 0 => return Err(ERR_RANK_ZERO),
-                // -LONG_MIN does not exist: the farthest rank from the end stands for it.
-                r => args.rank = r.max(-i64::MAX),
+                // Redis 7.0 negates LONG_MIN into itself, which then matches from the tail
+                // at the first hit: rank -1.
+                i64::MIN => args.rank = -1,
+                r => args.rank = r,
             }
         } else if eq_ignore_case(opt, "count") {
-            let n = n.ok_or(ERR_NOT_INTEGER)?;
+            // Redis's message for COUNT and MAXLEN covers a non-integer too.
+            let n = n.ok_or(ERR_COUNT_NEGATIVE)?;
             args.count = Some(usize::try_from(n).map_err(|_| ERR_COUNT_NEGATIVE)?);
         } else if eq_ignore_case(opt, "maxlen") {
-            let n = n.ok_or(ERR_NOT_INTEGER)?;
+            let n = n.ok_or(ERR_MAXLEN_NEGATIVE)?;
             args.maxlen = usize::try_from(n).map_err(|_| ERR_MAXLEN_NEGATIVE)?;
         } else {
             return Err(ERR_SYNTAX);
@@ -643,5 +648,26 @@ mod tests {
         assert_eq!(r("LTRIM l 1 -2"), "+OK\r\n");
         assert_eq!(r("LRANGE l 0 -1"), "*3\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n");
         assert_eq!(r("OBJECT ENCODING l"), "$9\r\nquicklist\r\n");
+    }
+
+    #[test]
+    fn key_checks_come_before_argument_syntax_as_in_redis() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run(&shared, &mut c, line);
+        let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+        r("SADD st a");
+        r("RPUSH lp a b a");
+        assert_eq!(r("LINDEX nokey -0"), "$-1\r\n");
+        assert_eq!(r("LINDEX st x"), wrong);
+        assert_eq!(r("LINDEX lp x"), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(r("LSET nokey x v"), "-ERR no such key\r\n");
+        assert_eq!(r("LSET st x v"), wrong);
+        assert_eq!(r("LSET lp x v"), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(r("LPOS lp a COUNT abc"), "-ERR COUNT can't be negative\r\n");
+        assert_eq!(r("LPOS lp a MAXLEN 1.5"), "-ERR MAXLEN can't be negative\r\n");
+        assert_eq!(r("LPOS lp a RANK x"), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(r("LPOS lp a RANK -9223372036854775808"), ":2\r\n");
     }
 }

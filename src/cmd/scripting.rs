@@ -137,8 +137,8 @@ fn sha_key(arg: &[u8]) -> Option<[u8; 40]> {
 }
 
 fn run_script(ctx: &mut Ctx<'_>, argv: Argv<'_>, by_sha: bool, read_only: bool) {
-    let Some((keys, args)) = keys_and_args(ctx, &argv) else { return };
     let source = argv.get(1);
+    // As in Redis, a SHA1 that is not 40 bytes long is NOSCRIPT before numkeys is looked at.
     let sha = if by_sha {
         match sha_key(source) {
             Some(sha) => sha,
@@ -147,6 +147,7 @@ fn run_script(ctx: &mut Ctx<'_>, argv: Argv<'_>, by_sha: bool, read_only: bool) 
     } else {
         sha1_hex(source)
     };
+    let Some((keys, args)) = keys_and_args(ctx, &argv) else { return };
     let (_exclusive, mut engine) = match crate::cmd::script::enter(ctx) {
         Ok(entered) => entered,
         Err(e) => return ctx.error(&e),

@@ -12,6 +12,7 @@
 use super::list::parse_mpop;
 use super::typed::{
     distinct_random_indices, parse_random_count, parse_scan, random_below, scan_reply, with_created, with_existing,
+    ERR_INVALID_CURSOR,
 };
 use super::zset_range::{parse_score, LexRange, ScoreRange};
 use super::{
@@ -818,11 +819,17 @@ fn zrandmember(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]
 fn zscan(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let args = match parse_scan(argv) {
-        Ok(a) => a,
-        Err(e) => return ctx.error(e),
-    };
+    // Redis's order: the cursor, then the key (missing: an empty scan), then the options.
+    let args = parse_scan(argv);
+    if let Err(e @ ERR_INVALID_CURSOR) = args {
+        return ctx.error(e);
+    }
     with_existing(ctx, argv.get(1), get, |z, out| {
+        let args = match (&z, &args) {
+            (None, _) => return scan_reply(out, 0, &[]),
+            (Some(_), Err(e)) => return reply::error(out, e),
+            (Some(_), Ok(a)) => a,
+        };
         let mut items = Vec::new();
         let next = z.map_or(0, |z| {
             z.scan(args.cursor, args.count, |m, s| {
