@@ -532,8 +532,9 @@ fn rpoplpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 /// argument, count).
 pub type MpopArgs<'a> = (Vec<&'a [u8]>, &'a [u8], usize);
 
-/// Parse LMPOP / ZMPOP arguments.
-pub fn parse_mpop(argv: Argv<'_>) -> Result<MpopArgs<'_>, &'static str> {
+/// Parse LMPOP / ZMPOP arguments; `is_side` accepts the where argument, checked (as in
+/// Redis) before the options.
+pub fn parse_mpop(argv: Argv<'_>, is_side: fn(&[u8]) -> bool) -> Result<MpopArgs<'_>, &'static str> {
     let numkeys = parse_i64(argv.get(1)).filter(|&n| n > 0).ok_or(ERR_NUMKEYS)?;
     let numkeys = usize::try_from(numkeys).map_err(|_| ERR_NUMKEYS)?;
     if numkeys > argv.len().saturating_sub(3) {
@@ -541,6 +542,9 @@ pub fn parse_mpop(argv: Argv<'_>) -> Result<MpopArgs<'_>, &'static str> {
     }
     let keys: Vec<&[u8]> = (2..2 + numkeys).map(|i| argv.get(i)).collect();
     let side = argv.get(2 + numkeys);
+    if !is_side(side) {
+        return Err(ERR_SYNTAX);
+    }
     let mut count = 1;
     let mut i = 3 + numkeys;
     let mut seen_count = false;
@@ -559,7 +563,7 @@ pub fn parse_mpop(argv: Argv<'_>) -> Result<MpopArgs<'_>, &'static str> {
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
 fn lmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let (keys, side, count) = match parse_mpop(argv) {
+    let (keys, side, count) = match parse_mpop(argv, |s| parse_side(s).is_some()) {
         Ok(p) => p,
         Err(e) => return ctx.error(e),
     };
@@ -669,5 +673,12 @@ mod tests {
         assert_eq!(r("LPOS lp a MAXLEN 1.5"), "-ERR MAXLEN can't be negative\r\n");
         assert_eq!(r("LPOS lp a RANK x"), "-ERR value is not an integer or out of range\r\n");
         assert_eq!(r("LPOS lp a RANK -9223372036854775808"), ":2\r\n");
+        assert_eq!(r("LMPOP 1 lp BAD COUNT 0"), "-ERR syntax error\r\n");
+        assert_eq!(r("ZMPOP 1 lp BAD COUNT 0"), "-ERR syntax error\r\n");
+        r("ZADD zz 1 a");
+        assert_eq!(r("ZRANGE zz 0 1 REV REV"), "-ERR syntax error\r\n");
+        assert_eq!(r("ZRANGE zz 0 1 BYLEX BYLEX"), "-ERR syntax error\r\n");
+        assert_eq!(r("ZRANGE zz 0 1 WITHSCORES WITHSCORES"), "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+        assert_eq!(r("ZPOPMIN zz x"), "-ERR value is out of range, must be positive\r\n");
     }
 }

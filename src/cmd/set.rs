@@ -408,7 +408,8 @@ fn sdiffstore(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 /// `numkeys key [key ...]` then options, as SINTERCARD / ZINTERCARD / ZUNION … parse it:
 /// the keys and the index of the first option.
 pub fn parse_numkeys(argv: Argv<'_>, first: usize) -> Result<(Vec<&[u8]>, usize), &'static str> {
-    let n = parse_i64(argv.get(first)).ok_or(super::ERR_NOT_INTEGER)?;
+    // Redis's message covers a non-integer numkeys too.
+    let n = parse_i64(argv.get(first)).ok_or(ERR_NUMKEYS)?;
     if n < 1 {
         return Err(ERR_NUMKEYS);
     }
@@ -429,7 +430,8 @@ fn sintercard(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     while i < argv.len() {
         if eq_ignore_case(argv.get(i), "limit") && i + 1 < argv.len() {
             match parse_i64(argv.get(i + 1)) {
-                None => return ctx.error(super::ERR_NOT_INTEGER),
+                // Redis's message covers a non-integer too.
+                None => return ctx.error(ERR_LIMIT_NEGATIVE),
                 Some(n) if n < 0 => return ctx.error(ERR_LIMIT_NEGATIVE),
                 Some(n) => limit = n as usize,
             }

@@ -553,11 +553,12 @@ fn parse_range(argv: Argv<'_>, first: usize, style: Style) -> Result<RangeSpec, 
             };
             limit = Some((o, c));
             i += 2;
-        } else if generic && eq_ignore_case(a, "byscore") {
+        } else if generic && !by_score && !by_lex && eq_ignore_case(a, "byscore") {
+            // As in Redis, each of REV and BYSCORE|BYLEX may be given once.
             by_score = true;
-        } else if generic && eq_ignore_case(a, "bylex") {
+        } else if generic && !by_score && !by_lex && eq_ignore_case(a, "bylex") {
             by_lex = true;
-        } else if generic && eq_ignore_case(a, "rev") {
+        } else if generic && !rev && eq_ignore_case(a, "rev") {
             rev = true;
         } else {
             return Err(ERR_SYNTAX);
@@ -719,7 +720,8 @@ fn zpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, max: bool) {
     }
     let count = match argv.len() {
         3 => match parse_i64(argv.get(2)) {
-            None => return ctx.error(ERR_NOT_INTEGER),
+            // Redis's message covers a non-integer count too.
+            None => return ctx.error(ERR_POSITIVE),
             Some(n) if n < 0 => return ctx.error(ERR_POSITIVE),
             Some(n) => Some(n as usize),
         },
@@ -750,7 +752,7 @@ fn zpopmax(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
 fn zmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let (keys, side, count) = match parse_mpop(argv) {
+    let (keys, side, count) = match parse_mpop(argv, |s| eq_ignore_case(s, "min") || eq_ignore_case(s, "max")) {
         Ok(p) => p,
         Err(e) => return ctx.error(e),
     };
