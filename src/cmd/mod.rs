@@ -846,10 +846,47 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
             if lower.contains("inf") || lower.contains("nan") {
                 return None;
             }
+            if lower.trim_start_matches(['+', '-']).starts_with("0x") {
+                return parse_hex_f64(&lower).filter(|v| !v.is_nan());
+            }
             s.parse().ok()?
         }
     };
     (!v.is_nan()).then_some(v)
+}
+
+/// Largest binary exponent a hex float may carry: past it the value is 0 or inf anyway.
+const HEX_FLOAT_EXP_MAX: i32 = 100_000;
+
+/// C's `strtod` hex form, which Redis accepts wherever it parses a float (`0x10`, `-0x1.8p3`):
+/// `[+-]0x<hex>[.<hex>][p[+-]<decimal>]`, lower-cased by the caller. Mantissa digits past
+/// f64's precision are rounded away as they are read.
+fn parse_hex_f64(s: &str) -> Option<f64> {
+    let (negative, rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let rest = rest.strip_prefix("0x")?;
+    let (mantissa, exp) = match rest.split_once('p') {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?.clamp(-HEX_FLOAT_EXP_MAX, HEX_FLOAT_EXP_MAX)),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for c in int.chars() {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        value += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    let value = value * 2f64.powi(exp);
+    Some(if negative { -value } else { value })
 }
 
 /// Format a float as Redis replies with it for INCRBYFLOAT (`%.17Lg`, trailing zeros
@@ -914,6 +951,22 @@ mod tests {
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"abc"), None);
+    }
+
+    #[test]
+    fn parse_f64_takes_c_hex_floats_as_redis() {
+        // Found by scripts/redis-diff: Redis parses floats with strtod/strtold, which read
+        // hex (ZADD z 0x10 m scores 16; INCRBYFLOAT k 0x10 gives 16; HINCRBYFLOAT h f 0x1p3 8).
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"-0X1.8p1"), Some(-3.0));
+        assert_eq!(parse_f64(b"0x1p3"), Some(8.0));
+        assert_eq!(parse_f64(b"+0x.8"), Some(0.5));
+        assert_eq!(parse_f64(b"0x1p-2"), Some(0.25));
+        assert_eq!(parse_f64(b"0x1p999999999"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"0x0p999999"), None);
+        for bad in [&b"0x"[..], b"0x.", b"0xg", b"0x1p", b"0x1px", b"+-0x1", b"0x1.2.3"] {
+            assert_eq!(parse_f64(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -858,6 +858,24 @@ mod tests {
     }
 
     #[test]
+    fn negative_zero_is_stored_as_zero_in_a_small_zset() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15: the reply
+        // is the computed -0, the listpack keeps 0, the skiplist keeps -0.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run(&shared, &mut c, Proto::Resp2, line);
+        assert_eq!(r("ZINCRBY small -0 x"), "$2\r\n-0\r\n");
+        assert_eq!(r("ZSCORE small x"), "$1\r\n0\r\n");
+        assert_eq!(r("ZINCRBY small -0 x"), "$1\r\n0\r\n");
+        assert_eq!(r("ZADD small -0 y"), ":1\r\n");
+        assert_eq!(r("ZSCORE small y"), "$1\r\n0\r\n");
+        let members: Vec<String> = (0..130).map(|i| format!("{i} m{i}")).collect();
+        r(&format!("ZADD big {}", members.join(" ")));
+        assert_eq!(r("ZINCRBY big -0 neg"), "$2\r\n-0\r\n");
+        assert_eq!(r("ZSCORE big neg"), "$2\r\n-0\r\n");
+    }
+
+    #[test]
     fn replies_and_errors_match_redis_resp2() {
         // Expected texts captured from redis-server 7.0.15.
         let shared = Shared::new(Config::defaults());
