@@ -205,10 +205,12 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     match sub {
         "help" => super::help_reply(ctx, HELP),
         "load" => {
-            let replace = argv.len() == 4 && super::eq_ignore_case(argv.get(2), "replace");
-            if argv.len() == 4 && !replace {
-                return ctx.error(&format!("ERR Unknown option given: {}", String::from_utf8_lossy(argv.get(2))));
+            // Every argument before the code must be REPLACE (Redis allows it repeated).
+            let options = (2..argv.len() - 1).map(|i| argv.get(i));
+            if let Some(bad) = options.clone().find(|a| !super::eq_ignore_case(a, "replace")) {
+                return ctx.error(&format!("ERR Unknown option given: {}", String::from_utf8_lossy(bad)));
             }
+            let replace = options.count() > 0;
             match functions::load(&mut engine, argv.get(argv.len() - 1), replace) {
                 Ok(name) => reply::bulk(ctx.out, &name),
                 Err(e) => ctx.error(&e),

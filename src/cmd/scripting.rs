@@ -288,6 +288,39 @@ mod tests {
     }
 
     #[test]
+    fn argument_checks_come_in_redis_order() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |args: &[&str]| run(&shared, &mut c, args);
+        let sha = "a".repeat(40);
+        let noscript = "-NOSCRIPT No matching script. Please use EVAL.\r\n";
+        assert_eq!(r(&["EVALSHA", "100", "abc"]), noscript);
+        assert_eq!(r(&["EVALSHA_RO", "f1", "-1"]), noscript);
+        assert_eq!(r(&["EVALSHA", &sha, "abc"]), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(r(&["EVALSHA", &sha, "0"]), noscript);
+        assert_eq!(r(&["FCALL", "nofn", "abc"]), "-ERR Function not found\r\n");
+        let lib = "#!lua name=lib\nredis.register_function('f', function(k, a) return 1 end)";
+        assert_eq!(r(&["FUNCTION", "LOAD", lib]), "$3\r\nlib\r\n");
+        assert_eq!(r(&["FCALL", "f", "abc"]), "-ERR Bad number of keys provided\r\n");
+        assert_eq!(r(&["FCALL", "f", "2", "x"]), "-ERR Number of keys can't be greater than number of args\r\n");
+        assert_eq!(r(&["FUNCTION", "LOAD", "REPLACE", "replace", lib]), "$3\r\nlib\r\n");
+        assert_eq!(
+            r(&["FUNCTION", "LOAD", "REPLACE", lib, lib]),
+            format!("-ERR Unknown option given: {}\r\n", lib.replace('\n', " "))
+        );
+        assert_eq!(
+            r(&["FUNCTION", "FLUSH", "a", "b"]),
+            "-ERR unknown subcommand or wrong number of arguments for 'FLUSH'. Try FUNCTION HELP.\r\n"
+        );
+        assert_eq!(
+            r(&["FUNCTION", "RESTORE", "a", "b", "c"]),
+            "-ERR unknown subcommand or wrong number of arguments for 'RESTORE'. Try FUNCTION HELP.\r\n"
+        );
+        assert_eq!(r(&["FUNCTION", "RESTORE", "c"]), "-ERR DUMP payload version or checksum are wrong\r\n");
+    }
+
+    #[test]
     fn collection_writes_in_scripts_invalidate_watch() {
         let shared = Shared::new(Config::defaults());
         let mut watcher = ClientState::new(&shared);

@@ -166,7 +166,7 @@ fn limit_range(limit: Option<(i64, i64)>, len: usize) -> std::ops::Range<usize> 
 }
 
 fn sort_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
-    let args = match parse(argv, read_only) {
+    let mut args = match parse(argv, read_only) {
         Ok(a) => a,
         Err(e) => return ctx.error(e),
     };
@@ -177,6 +177,11 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
     };
     if args.dont_sort && args.desc && ordered {
         items.reverse();
+    }
+    // Redis stores an unsorted set's elements sorted (ALPHA, no BY), so the stored list does
+    // not depend on the set's hash order.
+    if args.dont_sort && !ordered && args.store.is_some() {
+        (args.dont_sort, args.alpha, args.by) = (false, true, None);
     }
     if let Err(e) = sort_items(ctx, &args, &mut items) {
         return ctx.error(e);
@@ -280,6 +285,11 @@ mod tests {
         r("MSET w_a 2 w_b 1");
         assert_eq!(r("SORT sl BY nokey_* ALPHA DESC"), "*4\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n$1\r\n1\r\n");
         assert_eq!(r("SORT sl BY w_* ALPHA"), "*4\r\n$1\r\nc\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\na\r\n");
+        r("SADD so b c a");
+        assert_eq!(r("SORT so BY nosort DESC LIMIT 0 2 STORE d1"), ":2\r\n");
+        assert_eq!(r("LRANGE d1 0 -1"), "*2\r\n$1\r\nc\r\n$1\r\nb\r\n");
+        assert_eq!(r("SORT so BY nosort STORE d1"), ":3\r\n");
+        assert_eq!(r("LRANGE d1 0 -1"), "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
         assert_eq!(r("SORT sl BY w_* ALPHA DESC"), "*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\n1\r\n");
     }
 }
