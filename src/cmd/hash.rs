@@ -6,11 +6,11 @@
 //! [`crate::types::Hash`].
 
 use super::typed::{
-    distinct_random_indices, parse_random_count, parse_scan, random_below, scan_reply, with_created, with_existing,
+    distinct_random_indices, parse_random_with, parse_scan, random_below, scan_reply, with_created, with_existing,
     ERR_INVALID_CURSOR,
 };
-use super::{eq_ignore_case, format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, Doc, DENYOOM, ERR_NOT_FLOAT};
-use super::{ERR_NOT_INTEGER, ERR_OVERFLOW, ERR_SYNTAX, READONLY, WRITE};
+use super::{format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, Doc, DENYOOM, ERR_NOT_FLOAT};
+use super::{ERR_NOT_INTEGER, ERR_OVERFLOW, READONLY, WRITE};
 use crate::protocol::Argv;
 use crate::reply;
 use crate::store::KeyView;
@@ -296,12 +296,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         });
         return;
     }
-    let with_values = match argv.len() {
-        3 => false,
-        4 if eq_ignore_case(argv.get(3), "withvalues") => true,
-        _ => return ctx.error(ERR_SYNTAX),
-    };
-    let (count, repeats) = match parse_random_count(argv.get(2)) {
+    let (count, repeats, with_values) = match parse_random_with(argv, "withvalues") {
         Ok(c) => c,
         Err(e) => return ctx.error(e),
     };

@@ -893,14 +893,19 @@ fn parse_hex_f64(s: &str) -> Option<f64> {
 /// trimmed): the shortest text that round-trips, never exponent notation for the usual range.
 pub fn format_f64(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e17 {
-        format!("{}", v as i128)
-    } else {
-        let s = format!("{v}");
-        if s.contains('e') {
-            format!("{v:.17}").trim_end_matches('0').to_string()
-        } else {
-            s
+        return format!("{}", v as i128);
+    }
+    let s = format!("{v}");
+    match s.split_once('.') {
+        // `%.17Lf` never writes more than 17 decimals: a tiny value rounds to 0 (never -0).
+        Some((_, frac)) if frac.len() > 17 => {
+            let fixed = format!("{v:.17}");
+            match fixed.trim_end_matches('0').trim_end_matches('.') {
+                "-0" => "0".to_string(),
+                t => t.to_string(),
+            }
         }
+        _ => s,
     }
 }
 
@@ -967,6 +972,16 @@ mod tests {
         for bad in [&b"0x"[..], b"0x.", b"0xg", b"0x1p", b"0x1px", b"+-0x1", b"0x1.2.3"] {
             assert_eq!(parse_f64(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn format_f64_keeps_at_most_17_decimals_like_redis() {
+        // Found by scripts/redis-diff (INCRBYFLOAT on redis-server 7.0.15).
+        assert_eq!(format_f64(-1e-320), "0");
+        assert_eq!(format_f64(1e-320), "0");
+        assert_eq!(format_f64(-1e-18), "0");
+        assert_eq!(format_f64(1.5e-17), "0.00000000000000002");
+        assert_eq!(format_f64(0.1), "0.1");
     }
 
     #[test]

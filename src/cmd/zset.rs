@@ -11,7 +11,7 @@
 
 use super::list::parse_mpop;
 use super::typed::{
-    distinct_random_indices, parse_random_count, parse_scan, random_below, scan_reply, with_created, with_existing,
+    distinct_random_indices, parse_random_with, parse_scan, random_below, scan_reply, with_created, with_existing,
     ERR_INVALID_CURSOR,
 };
 use super::zset_range::{parse_score, LexRange, ScoreRange};
@@ -568,7 +568,8 @@ fn parse_range(argv: Argv<'_>, first: usize, style: Style) -> Result<RangeSpec, 
     if by_score && by_lex {
         return Err(ERR_SYNTAX);
     }
-    if limit.is_some() && !by_score && !by_lex {
+    // Redis tests LIMIT's count against its default, -1: `LIMIT 0 -1` passes a rank range.
+    if limit.is_some_and(|(_, count)| count != -1) && !by_score && !by_lex {
         return Err(ERR_LIMIT_ONLY);
     }
     if with_scores && by_lex {
@@ -790,12 +791,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         });
         return;
     }
-    let with_scores = match argv.len() {
-        3 => false,
-        4 if eq_ignore_case(argv.get(3), "withscores") => true,
-        _ => return ctx.error(ERR_SYNTAX),
-    };
-    let (count, repeats) = match parse_random_count(argv.get(2)) {
+    let (count, repeats, with_scores) = match parse_random_with(argv, "withscores") {
         Ok(c) => c,
         Err(e) => return ctx.error(e),
     };
@@ -855,6 +851,30 @@ mod tests {
     fn run(shared: &Shared, c: &mut ClientState, proto: Proto, line: &str) -> String {
         let args: Vec<&[u8]> = line.split(' ').map(|a| a.as_bytes()).collect();
         String::from_utf8_lossy(&run_for_test_in(shared, c, proto, &args)).into_owned()
+    }
+
+    #[test]
+    fn random_counts_and_limit_checks_match_redis() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run(&shared, &mut c, Proto::Resp2, line);
+        let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+        let long_min =
+            "-ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807\r\n";
+        r("ZADD zz 1 a 2 b");
+        assert_eq!(r("ZRANDMEMBER zz -9223372036854775808"), long_min);
+        assert_eq!(r("SRANDMEMBER zz -9223372036854775808"), long_min);
+        assert_eq!(r("HRANDFIELD zz -9223372036854775808"), long_min);
+        assert_eq!(r("ZRANDMEMBER zz abc foo"), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(r("HRANDFIELD zz 4611686018427387904 WITHVALUES"), "-ERR value is out of range\r\n");
+        assert_eq!(r("HRANDFIELD zz 4611686018427387903 WITHVALUES"), wrong);
+        assert_eq!(r("ZRANDMEMBER h 9223372036854775807 WITHSCORES"), "-ERR value is out of range\r\n");
+        assert_eq!(r("ZRANGE zz 0 1 LIMIT 0 -1"), "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+        assert_eq!(
+            r("ZRANGE zz 0 1 LIMIT 0 1"),
+            "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX\r\n"
+        );
     }
 
     #[test]
