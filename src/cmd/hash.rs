@@ -263,8 +263,9 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let Some(delta) = parse_f64(argv.get(3)) else {
         return ctx.error(ERR_NOT_FLOAT);
     };
-    // Redis rejects an infinite increment before it looks at the key.
-    if !delta.is_finite() {
+    // Redis rejects an infinite increment before it looks at the key. It reads a long
+    // double, so only a spelled-out infinity is one there (1e400 is finite for it).
+    if delta.is_infinite() && argv.get(3).to_ascii_lowercase().windows(3).any(|w| w == b"inf") {
         return ctx.error(ERR_INCR_NOT_FINITE);
     }
     let result = with_created(ctx, argv.get(1), create, |h, _| {
@@ -391,6 +392,10 @@ mod tests {
         assert_eq!(r(&mut c, &["HSET", "h2", "f", "v"]), ":1\r\n");
         assert_eq!(r(&mut c, &["HSCAN", "h2", "0", "count", "0"]), "-ERR syntax error\r\n");
         assert_eq!(r(&mut c, &["HINCRBYFLOAT", "s", "f", "inf"]), "-ERR value is NaN or Infinity\r\n");
+        assert_eq!(
+            r(&mut c, &["HINCRBYFLOAT", "h2", "nof", "1e400"]),
+            "-ERR increment would produce NaN or Infinity\r\n"
+        );
         assert_eq!(r(&mut c, &["DEL", "h2"]), ":1\r\n");
         assert_eq!(r(&mut c, &["HSCAN", "h", "abc"]), "-ERR invalid cursor\r\n");
         assert_eq!(r(&mut c, &["SET", "s", "v"]), "+OK\r\n");
