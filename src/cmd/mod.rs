@@ -895,6 +895,10 @@ pub fn format_f64(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e17 {
         return format!("{}", v as i128);
     }
+    if v == v.trunc() && v.is_finite() {
+        // `%.17Lf` of a whole number: its exact digits (2^63 is 9223372036854775808).
+        return format!("{v:.0}");
+    }
     let s = format!("{v}");
     match s.split_once('.') {
         // `%.17Lf` never writes more than 17 decimals: a tiny value rounds to 0 (never -0).
@@ -982,6 +986,8 @@ mod tests {
         assert_eq!(format_f64(-1e-18), "0");
         assert_eq!(format_f64(1.5e-17), "0.00000000000000002");
         assert_eq!(format_f64(0.1), "0.1");
+        assert_eq!(format_f64(9223372036854775808.0), "9223372036854775808");
+        assert_eq!(format_f64(-9223372036854775808.0), "-9223372036854775808");
     }
 
     #[test]
