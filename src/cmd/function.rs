@@ -208,7 +208,7 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             // Every argument before the code must be REPLACE (Redis allows it repeated).
             let options = (2..argv.len() - 1).map(|i| argv.get(i));
             if let Some(bad) = options.clone().find(|a| !super::eq_ignore_case(a, "replace")) {
-                return ctx.error(&format!("ERR Unknown option given: {}", String::from_utf8_lossy(bad)));
+                return ctx.error(&format!("ERR Unknown option given: {}", String::from_utf8_lossy(c_str(bad))));
             }
             let replace = options.count() > 0;
             match functions::load(&mut engine, argv.get(argv.len() - 1), replace) {
@@ -242,6 +242,11 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     }
 }
 
+/// An argument as Redis's `%s` prints it in an error: up to its first NUL byte.
+fn c_str(arg: &[u8]) -> &[u8] {
+    &arg[..arg.iter().position(|&b| b == 0).unwrap_or(arg.len())]
+}
+
 /// Redis's `addReplySubcommandSyntaxError`, for a subcommand given more arguments than it takes.
 fn subcommand_syntax_error(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let given = argv.get(1);
@@ -269,7 +274,7 @@ fn list(ctx: &mut Ctx<'_>, engine: &crate::cmd::script::vm::Engine, argv: Argv<'
             pattern = Some(argv.get(i + 1));
             i += 1;
         } else {
-            return ctx.error(&format!("ERR Unknown argument {}", String::from_utf8_lossy(arg)));
+            return ctx.error(&format!("ERR Unknown argument {}", String::from_utf8_lossy(c_str(arg))));
         }
         i += 1;
     }

@@ -318,6 +318,8 @@ mod tests {
             "-ERR unknown subcommand or wrong number of arguments for 'RESTORE'. Try FUNCTION HELP.\r\n"
         );
         assert_eq!(r(&["FUNCTION", "RESTORE", "c"]), "-ERR DUMP payload version or checksum are wrong\r\n");
+        assert_eq!(r(&["FUNCTION", "LIST", "LIBRARYNAME", "f2", "\0x", "WITHCODE"]), "-ERR Unknown argument \r\n");
+        assert_eq!(r(&["FUNCTION", "LOAD", "a\0b", lib]), "-ERR Unknown option given: a\r\n");
     }
 
     #[test]
