@@ -20,7 +20,26 @@ engine_tests!(
     redis_crate_atomic_pipe,
     redis_crate_transaction_retry_loop,
     one_pipeline_mixes_plain_commands_exec_and_scripts,
+    subcommand_errors_abort_the_transaction,
 );
+
+/// A subcommand with the wrong number of arguments (or an unknown one) is refused when
+/// queued and EXEC aborts, as in Redis 7.0 (found by scripts/redis-diff); nothing queued
+/// before it runs.
+fn subcommand_errors_abort_the_transaction(engine: Engine) {
+    let server = Server::start(engine, &[]);
+    let mut s = server.unix();
+    roundtrip(&mut s, &resp(&[b"MULTI"]), b"+OK\r\n");
+    roundtrip(&mut s, &resp(&[b"SET", b"k", b"v"]), b"+QUEUED\r\n");
+    roundtrip(
+        &mut s,
+        &resp(&[b"CLIENT", b"NO-EVICT"]),
+        b"-ERR wrong number of arguments for 'client|no-evict' command\r\n",
+    );
+    roundtrip(&mut s, &resp(&[b"OBJECT", b"NOPE"]), b"-ERR unknown subcommand 'NOPE'. Try OBJECT HELP.\r\n");
+    roundtrip(&mut s, &resp(&[b"EXEC"]), b"-EXECABORT Transaction discarded because of previous errors.\r\n");
+    roundtrip(&mut s, &resp(&[b"EXISTS", b"k"]), b":0\r\n");
+}
 
 /// Clients concurrently run `MULTI; INCR a; INCR b; EXEC` (pipelined in one write, as
 /// redis-py and the `redis` crate send it) while readers on other connections check that

@@ -57,31 +57,21 @@ fn find_bit(v: &[u8], want: u8, start: u64, end: u64) -> Option<u64> {
 
 /// BITPOS key bit [start [end [BYTE|BIT]]]
 fn bitpos(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    if argv.len() > 6 {
-        return ctx.error(ERR_SYNTAX);
-    }
     let want = match parse_i64(argv.get(2)) {
         None => return ctx.error(ERR_NOT_INTEGER),
         Some(b @ (0 | 1)) => b as u8,
         Some(_) => return ctx.error(ERR_BIT_ARG),
     };
-    let mut nums = [0i64; 2];
-    for (i, n) in nums.iter_mut().enumerate().take(argv.len().saturating_sub(3).min(2)) {
-        match parse_i64(argv.get(3 + i)) {
-            Some(v) => *n = v,
-            None => return ctx.error(ERR_NOT_INTEGER),
-        }
-    }
-    let bit_units = match argv.len() {
-        6 if eq_ignore_case(argv.get(5), "bit") => true,
-        6 if eq_ignore_case(argv.get(5), "byte") => false,
-        6 => return ctx.error(ERR_SYNTAX),
-        _ => false,
-    };
+    // As in Redis: the bit, then the key (missing: -1 or 0; wrong type), then the range.
+    let range = bitpos_range(argv);
     let (has_start, end_given) = (argv.len() > 3, argv.len() > 4);
     let result = ctx.shared.store.with_key(ctx.db(), argv.get(1), ctx.now_ms, |k| {
         let Some(v) = k.string()? else {
-            return Ok(if want == 1 { -1 } else { 0 });
+            return Ok(Ok(if want == 1 { -1 } else { 0 }));
+        };
+        let (nums, bit_units) = match range {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
         };
         let total = if bit_units { v.len() as i64 * 8 } else { v.len() as i64 };
         let (mut start, mut end) =
@@ -94,19 +84,38 @@ fn bitpos(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
         let (start, end) = (start.max(0), end.max(0).min(total - 1));
         if total == 0 || start > end {
-            return Ok(-1);
+            return Ok(Ok(-1));
         }
         let (first, last) = if bit_units { (start as u64, end as u64) } else { (start as u64 * 8, end as u64 * 8 + 7) };
-        Ok(match find_bit(v, want, first, last) {
+        Ok(Ok(match find_bit(v, want, first, last) {
             Some(p) => p as i64,
             None if want == 0 && !end_given => last as i64 + 1,
             None => -1,
-        })
+        }))
     });
     match result {
-        Ok(n) => reply::integer(ctx.out, n),
+        Ok(Ok(n)) => reply::integer(ctx.out, n),
+        Ok(Err(e)) => ctx.error(e),
         Err(crate::types::WrongType) => ctx.error(ERR_WRONGTYPE),
     }
+}
+
+/// BITPOS's optional `start [end [BYTE|BIT]]`: the numbers and whether they count bits.
+fn bitpos_range(argv: Argv<'_>) -> Result<([i64; 2], bool), &'static str> {
+    if argv.len() > 6 {
+        return Err(ERR_SYNTAX);
+    }
+    let mut nums = [0i64; 2];
+    for (i, n) in nums.iter_mut().enumerate().take(argv.len().saturating_sub(3).min(2)) {
+        *n = parse_i64(argv.get(3 + i)).ok_or(ERR_NOT_INTEGER)?;
+    }
+    let bit_units = match argv.len() {
+        6 if eq_ignore_case(argv.get(5), "bit") => true,
+        6 if eq_ignore_case(argv.get(5), "byte") => false,
+        6 => return Err(ERR_SYNTAX),
+        _ => false,
+    };
+    Ok((nums, bit_units))
 }
 
 /// BITOP AND|OR|XOR|NOT destkey key [key ...]
@@ -381,6 +390,11 @@ mod tests {
             ("BITPOS b 0 0 0", ":0\r\n"),
             ("BITPOS b 2", "-ERR The bit argument must be 1 or 0.\r\n"),
             ("BITPOS nokey 0", ":0\r\n"),
+            // Found by scripts/redis-diff: the key before the range arguments.
+            ("BITPOS nokey 1 x", ":-1\r\n"),
+            ("BITPOS nokey 0 1 2 3 4 5", ":0\r\n"),
+            ("BITPOS b 1 x", "-ERR value is not an integer or out of range\r\n"),
+            ("BITPOS b 1 0 1 2 3", "-ERR syntax error\r\n"),
             ("BITPOS nokey 1", ":-1\r\n"),
             ("BITPOS b 1 0 -1 BIT", ":1\r\n"),
             ("BITPOS b 0 0 9 BIT", ":0\r\n"),

@@ -87,9 +87,11 @@ pub const COMMANDS: &[Command] = &[
 
 const ERR_TIMEOUT_FLOAT: &str = "ERR timeout is not a float or out of range";
 const ERR_TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
-const ERR_TIMEOUT_RANGE: &str = "ERR timeout is out of range";
-/// Longest timeout accepted (Redis rejects what overflows its millisecond clock).
-const TIMEOUT_MS_MAX: f64 = (i64::MAX / 2) as f64;
+/// Longest timeout kept: longer ones (Redis 7.0 accepts anything that fits its `long long`
+/// milliseconds) wait this long, which is forever in practice and cannot overflow a deadline.
+const TIMEOUT_MS_MAX: u64 = (i64::MAX / 2) as u64;
+/// 2^63 as a float: milliseconds at or past it do not fit Redis's `long long`.
+const I64_LIMIT_F64: f64 = 9_223_372_036_854_775_808.0;
 
 /// What a blocked client pops once a key is ready.
 #[derive(Clone, Debug)]
@@ -115,16 +117,15 @@ enum Attempt {
 }
 
 /// Redis's `getTimeoutFromObjectOrReply`: seconds as a float, 0 = forever → milliseconds.
+/// As in Redis 7.0, `inf` parses and a value whose milliseconds overflow a `long long`
+/// (±inf, 1e16 s) lands on its minimum: "timeout is negative"; -0.0001 rounds up to 0.
 fn parse_timeout(arg: &[u8]) -> Result<u64, &'static str> {
-    let secs = super::parse_f64(arg).filter(|s| s.is_finite()).ok_or(ERR_TIMEOUT_FLOAT)?;
-    if secs < 0.0 {
+    let secs = super::parse_f64(arg).filter(|s| !s.is_nan()).ok_or(ERR_TIMEOUT_FLOAT)?;
+    let ms = (secs * 1000.0).ceil();
+    if !(0.0..I64_LIMIT_F64).contains(&ms) {
         return Err(ERR_TIMEOUT_NEGATIVE);
     }
-    let ms = (secs * 1000.0).ceil();
-    if ms > TIMEOUT_MS_MAX {
-        return Err(ERR_TIMEOUT_RANGE);
-    }
-    Ok(ms as u64)
+    Ok((ms as u64).min(TIMEOUT_MS_MAX))
 }
 
 /// Try `keys` in order (once, under each key's shard lock). `strict`: a key of another
@@ -286,7 +287,9 @@ fn serve_or_block(ctx: &mut Ctx<'_>, keys: Vec<Box<[u8]>>, timeout_ms: u64, op: 
         Attempt::Empty => {}
     }
     if ctx.client.cannot_block {
-        return timeout_reply(ctx.out);
+        // Redis answers BLMOVE / BRPOPLPUSH that may not block with a null bulk, though
+        // their timeout is a null array.
+        return if matches!(op, Op::Move { .. }) { reply::null(ctx.out) } else { timeout_reply(ctx.out) };
     }
     ctx.client.handle.enable_remote_output();
     let deadline_ms = if timeout_ms == 0 { 0 } else { now.saturating_add(timeout_ms) };
@@ -339,7 +342,8 @@ fn move_command(ctx: &mut Ctx<'_>, argv: Argv<'_>, from_left: bool, to_left: boo
         Err(e) => return ctx.error(e),
     };
     let op = Op::Move { dest: argv.get(2).into(), from_left, to_left };
-    serve_or_block(ctx, vec![argv.get(1).into()], timeout, op, reply::null);
+    // Redis 7.0 times every blocked list command out with a null array, BLMOVE included.
+    serve_or_block(ctx, vec![argv.get(1).into()], timeout, op, reply::null_array);
 }
 
 /// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
@@ -354,16 +358,16 @@ fn brpoplpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     move_command(ctx, argv, false, true, 3);
 }
 
-/// `timeout numkeys key [key ...] <where> [COUNT count]` → (timeout, keys, where, count).
-fn parse_bmpop(argv: Argv<'_>) -> Result<(u64, Keys, &[u8], usize), &'static str> {
-    let timeout = parse_timeout(argv.get(1))?;
+/// `timeout numkeys key [key ...] <where> [COUNT count]` → (timeout, keys, where, count),
+/// checked in Redis's order: numkeys, where, options, and the timeout last.
+fn parse_bmpop<T>(argv: Argv<'_>, side: fn(&[u8]) -> Option<T>) -> Result<(u64, Keys, T, usize), &'static str> {
     let numkeys = parse_i64(argv.get(2)).filter(|&n| n > 0).ok_or(ERR_NUMKEYS)?;
     let numkeys = usize::try_from(numkeys).map_err(|_| ERR_NUMKEYS)?;
     if numkeys > argv.len().saturating_sub(4) {
         return Err(ERR_SYNTAX);
     }
     let keys = (3..3 + numkeys).map(|i| Box::from(argv.get(i))).collect();
-    let side = argv.get(3 + numkeys);
+    let side = side(argv.get(3 + numkeys)).ok_or(ERR_SYNTAX)?;
     let (mut count, mut i) = (None, 4 + numkeys);
     while i < argv.len() {
         if eq_ignore_case(argv.get(i), "count") && i + 1 < argv.len() && count.is_none() {
@@ -374,29 +378,29 @@ fn parse_bmpop(argv: Argv<'_>) -> Result<(u64, Keys, &[u8], usize), &'static str
             return Err(ERR_SYNTAX);
         }
     }
+    let timeout = parse_timeout(argv.get(1))?;
     Ok((timeout, keys, side, count.unwrap_or(1)))
 }
 
 /// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
 fn blmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let (timeout, keys, side, count) = match parse_bmpop(argv) {
+    let (timeout, keys, front, count) = match parse_bmpop(argv, parse_side) {
         Ok(p) => p,
         Err(e) => return ctx.error(e),
     };
-    let Some(front) = parse_side(side) else { return ctx.error(ERR_SYNTAX) };
     serve_or_block(ctx, keys, timeout, Op::MPop { front, count }, reply::null_array);
 }
 
 /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
 fn bzmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let (timeout, keys, side, count) = match parse_bmpop(argv) {
+    let min_max = |s: &[u8]| match s {
+        s if eq_ignore_case(s, "min") => Some(false),
+        s if eq_ignore_case(s, "max") => Some(true),
+        _ => None,
+    };
+    let (timeout, keys, max, count) = match parse_bmpop(argv, min_max) {
         Ok(p) => p,
         Err(e) => return ctx.error(e),
-    };
-    let max = match side {
-        s if eq_ignore_case(s, "min") => false,
-        s if eq_ignore_case(s, "max") => true,
-        _ => return ctx.error(ERR_SYNTAX),
     };
     serve_or_block(ctx, keys, timeout, Op::ZMPop { max, count }, reply::null_array);
 }
@@ -416,8 +420,35 @@ mod tests {
         assert_eq!(parse_timeout(b"0.0001"), Ok(1));
         assert_eq!(parse_timeout(b"-1"), Err(ERR_TIMEOUT_NEGATIVE));
         assert_eq!(parse_timeout(b"x"), Err(ERR_TIMEOUT_FLOAT));
-        assert_eq!(parse_timeout(b"inf"), Err(ERR_TIMEOUT_FLOAT));
-        assert_eq!(parse_timeout(b"1e300"), Err(ERR_TIMEOUT_RANGE));
+        assert_eq!(parse_timeout(b"nan"), Err(ERR_TIMEOUT_FLOAT));
+        // Found by scripts/redis-diff (redis-server 7.0.15's replies): overflowing
+        // milliseconds are "negative", a tiny negative rounds up to forever, big ones block.
+        assert_eq!(parse_timeout(b"inf"), Err(ERR_TIMEOUT_NEGATIVE));
+        assert_eq!(parse_timeout(b"-inf"), Err(ERR_TIMEOUT_NEGATIVE));
+        assert_eq!(parse_timeout(b"1e300"), Err(ERR_TIMEOUT_NEGATIVE));
+        assert_eq!(parse_timeout(b"1e16"), Err(ERR_TIMEOUT_NEGATIVE));
+        assert_eq!(parse_timeout(b"-0.0001"), Ok(0));
+        assert_eq!(parse_timeout(b"9e15"), Ok(TIMEOUT_MS_MAX));
+    }
+
+    #[test]
+    fn argument_errors_come_in_redis_order_and_move_times_out_with_a_null_array() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run(&shared, &mut c, line);
+        assert_eq!(r("BLMPOP abc 2 z2 LeFt"), "-ERR syntax error\r\n");
+        assert_eq!(r("BLMPOP 1e400 0 l LEFT"), "-ERR numkeys should be greater than 0\r\n");
+        assert_eq!(r("BLMPOP -1 1 l LEFT COUNT 0"), "-ERR count should be greater than 0\r\n");
+        assert_eq!(r("BLMPOP -1 1 l UP COUNT 0"), "-ERR syntax error\r\n");
+        assert_eq!(r("BZMPOP inf 3 h bin MIN"), "-ERR syntax error\r\n");
+        assert_eq!(r("BZMPOP -1 1 z MAX"), "-ERR timeout is negative\r\n");
+        let mut m = ClientState::new(&shared);
+        let mut r = |line: &str| run(&shared, &mut m, line);
+        let out = r("MULTI") + &r("BLMOVE nosrc dst RIGHT LEFT 0") + &r("BLPOP nosrc 0") + &r("EXEC");
+        assert_eq!(out, "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n$-1\r\n*-1\r\n");
+        assert_eq!(run(&shared, &mut c, "BLMOVE nosrc dst RIGHT LEFT 0.001"), "");
+        assert!(c.blocked.is_some(), "an empty source blocks");
     }
 
     #[test]

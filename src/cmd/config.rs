@@ -348,7 +348,7 @@ fn set_maxmemory(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
 }
 
 fn set_maxmemory_policy(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
-    let policy = crate::config::MaxmemoryPolicy::parse(v).ok_or("argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction")?;
+    let policy = crate::config::MaxmemoryPolicy::parse(v).ok_or("argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction")?;
     if apply {
         s.tunables.set_maxmemory_policy(policy);
         crate::evict::sync_access_policy(s);

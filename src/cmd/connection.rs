@@ -252,6 +252,10 @@ fn quit(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
 fn select(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     match parse_i64(argv.get(1)) {
         None => ctx.error(ERR_NOT_INTEGER),
+        // Redis reads the index as a C int first.
+        Some(db) if i32::try_from(db).is_err() => {
+            ctx.error("ERR value is out of range, value must between -2147483648 and 2147483647")
+        }
         Some(db) if db < 0 || db as u64 >= ctx.shared.store.databases() as u64 => ctx.error(ERR_DB_INDEX),
         Some(db) => {
             ctx.client.db = db as usize;
@@ -442,10 +446,33 @@ fn client(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         let name = String::from_utf8_lossy(sub).to_ascii_uppercase();
         ctx.error(&format!("ERR CLIENT {name} is not supported by ringkv yet"));
     } else {
-        let known = ["setname", "getname", "id", "setinfo", "info", "kill"];
+        // Redis 7.0's arity of each subcommand: fewer arguments (or another count for a fixed
+        // arity) fail its command table; more than a variadic one takes fail CLIENT itself.
+        let known = [
+            ("setname", 3),
+            ("getname", 2),
+            ("id", 2),
+            ("setinfo", 4),
+            ("info", 2),
+            ("kill", -3),
+            ("reply", 3),
+            ("no-evict", 3),
+            ("unblock", -3),
+            ("pause", -3),
+            ("unpause", 2),
+            ("help", 2),
+        ];
         let name = String::from_utf8_lossy(sub).into_owned();
-        if known.iter().any(|k| eq_ignore_case(sub, k)) {
-            ctx.error(&format!("ERR wrong number of arguments for 'client|{}' command", name.to_ascii_lowercase()));
+        let argc = argv.len() as i32;
+        if let Some((_, arity)) = known.iter().find(|(k, _)| eq_ignore_case(sub, k)) {
+            if (*arity > 0 && argc != *arity) || argc < -arity {
+                ctx.error(&format!("ERR wrong number of arguments for 'client|{}' command", name.to_ascii_lowercase()));
+            } else {
+                let name = &name[..name.len().min(128)];
+                ctx.error(&format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{name}'. Try CLIENT HELP."
+                ));
+            }
         } else {
             ctx.error(&format!("ERR unknown subcommand '{name}'. Try CLIENT HELP."));
         }
@@ -517,14 +544,15 @@ fn client_pause(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]
 fn client_unblock(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let Some(id) = parse_i64(argv.get(2)) else {
-        return ctx.error(ERR_NOT_INTEGER);
-    };
+    // Redis checks the reason before the id.
     let error = match argv.len() {
         3 => false,
         _ if eq_ignore_case(argv.get(3), "timeout") => false,
         _ if eq_ignore_case(argv.get(3), "error") => true,
         _ => return ctx.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let Some(id) = parse_i64(argv.get(2)) else {
+        return ctx.error(ERR_NOT_INTEGER);
     };
     let unblocked = id > 0 && ctx.shared.blocking.unblock(&ctx.shared.clients, id as u64, error);
     reply::integer(ctx.out, i64::from(unblocked));
@@ -548,6 +576,29 @@ mod tests {
 
     const NOAUTH: &str = "-NOAUTH Authentication required.\r\n";
     const WRONGPASS: &str = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+
+    #[test]
+    fn subcommand_arity_and_argument_order_match_redis() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |args: &[&str]| run(&shared, &mut c, args);
+        assert_eq!(r(&["CLIENT", "NO-EVICT"]), "-ERR wrong number of arguments for 'client|no-evict' command\r\n");
+        assert_eq!(r(&["CLIENT", "REPLY"]), "-ERR wrong number of arguments for 'client|reply' command\r\n");
+        assert_eq!(r(&["CLIENT", "UNPAUSE", "1"]), "-ERR wrong number of arguments for 'client|unpause' command\r\n");
+        assert_eq!(r(&["CLIENT", "UNBLOCK"]), "-ERR wrong number of arguments for 'client|unblock' command\r\n");
+        assert_eq!(
+            r(&["CLIENT", "UNBLOCK", "b", "b", "TIMEOUT"]),
+            "-ERR unknown subcommand or wrong number of arguments for 'UNBLOCK'. Try CLIENT HELP.\r\n"
+        );
+        assert_eq!(r(&["CLIENT", "UNBLOCK", "x", "y"]), "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n");
+        assert_eq!(r(&["CLIENT", "NOPE"]), "-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n");
+        assert_eq!(
+            r(&["SELECT", "9223372036854775807"]),
+            "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n"
+        );
+        assert_eq!(r(&["SELECT", "-1"]), "-ERR DB index is out of range\r\n");
+    }
 
     #[test]
     fn before_auth_only_auth_hello_and_quit_run() {

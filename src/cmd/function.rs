@@ -119,18 +119,19 @@ fn fcall_ro(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 }
 
 fn call_function(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
-    if super::parse_i64(argv.get(2)).is_none() {
-        return ctx.error("ERR Bad number of keys provided");
-    }
-    let Some((keys, args)) = keys_and_args(ctx, &argv) else { return };
     let shared = ctx.shared;
     let (_exclusive, mut engine) = match crate::cmd::script::enter(ctx) {
         Ok(entered) => entered,
         Err(e) => return ctx.error(&e),
     };
+    // Redis's order: the function, then numkeys.
     let Some(f) = engine.libraries.find(argv.get(1)) else {
         return ctx.error("ERR Function not found");
     };
+    if super::parse_i64(argv.get(2)).is_none() {
+        return ctx.error("ERR Bad number of keys provided");
+    }
+    let Some((keys, args)) = keys_and_args(ctx, &argv) else { return };
     let no_writes = f.flags & FLAG_NO_WRITES != 0;
     if read_only && !no_writes {
         return ctx.error("ERR Can not execute a script with write flag using *_ro command.");
@@ -204,10 +205,12 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     match sub {
         "help" => super::help_reply(ctx, HELP),
         "load" => {
-            let replace = argv.len() == 4 && super::eq_ignore_case(argv.get(2), "replace");
-            if argv.len() == 4 && !replace {
-                return ctx.error(&format!("ERR Unknown option given: {}", String::from_utf8_lossy(argv.get(2))));
+            // Every argument before the code must be REPLACE (Redis allows it repeated).
+            let options = (2..argv.len() - 1).map(|i| argv.get(i));
+            if let Some(bad) = options.clone().find(|a| !super::eq_ignore_case(a, "replace")) {
+                return ctx.error(&format!("ERR Unknown option given: {}", String::from_utf8_lossy(c_str(bad))));
             }
+            let replace = options.count() > 0;
             match functions::load(&mut engine, argv.get(argv.len() - 1), replace) {
                 Ok(name) => reply::bulk(ctx.out, &name),
                 Err(e) => ctx.error(&e),
@@ -220,6 +223,7 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
                 ctx.error("ERR Library not found")
             }
         }
+        "flush" if argv.len() > 3 => subcommand_syntax_error(ctx, argv),
         "flush" => {
             if argv.len() == 3 && !["sync", "async"].iter().any(|m| super::eq_ignore_case(argv.get(2), m)) {
                 return ctx.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
@@ -232,9 +236,22 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
             let libs: Vec<&[u8]> = engine.libraries.libs.values().map(|l| &l.code[..]).collect();
             reply::bulk(ctx.out, &payload::dump(&libs));
         }
+        "restore" if argv.len() > 4 => subcommand_syntax_error(ctx, argv),
         "restore" => restore(ctx, &mut engine, argv),
         _ => ctx.error(super::ERR_SYNTAX),
     }
+}
+
+/// An argument as Redis's `%s` prints it in an error: up to its first NUL byte.
+fn c_str(arg: &[u8]) -> &[u8] {
+    &arg[..arg.iter().position(|&b| b == 0).unwrap_or(arg.len())]
+}
+
+/// Redis's `addReplySubcommandSyntaxError`, for a subcommand given more arguments than it takes.
+fn subcommand_syntax_error(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let given = argv.get(1);
+    let name = String::from_utf8_lossy(&given[..given.len().min(128)]);
+    ctx.error(&format!("ERR unknown subcommand or wrong number of arguments for '{name}'. Try FUNCTION HELP."));
 }
 
 /// Every function library's code, for an AOF rewrite's base (`FUNCTION LOAD` each). Empty
@@ -257,7 +274,7 @@ fn list(ctx: &mut Ctx<'_>, engine: &crate::cmd::script::vm::Engine, argv: Argv<'
             pattern = Some(argv.get(i + 1));
             i += 1;
         } else {
-            return ctx.error(&format!("ERR Unknown argument {}", String::from_utf8_lossy(arg)));
+            return ctx.error(&format!("ERR Unknown argument {}", String::from_utf8_lossy(c_str(arg))));
         }
         i += 1;
     }
@@ -299,11 +316,11 @@ fn list(ctx: &mut Ctx<'_>, engine: &crate::cmd::script::vm::Engine, argv: Argv<'
 /// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]
 fn restore(ctx: &mut Ctx<'_>, engine: &mut crate::cmd::script::vm::Engine, argv: Argv<'_>) {
     let policy = if argv.len() > 3 { argv.get(3).to_ascii_lowercase() } else { b"append".to_vec() };
-    if argv.len() > 4 || !matches!(&policy[..], b"flush" | b"append" | b"replace") {
+    if !matches!(&policy[..], b"flush" | b"append" | b"replace") {
         return ctx.error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.");
     }
     let Some(codes) = payload::parse(argv.get(2)) else {
-        return ctx.error("ERR payload version or checksum are wrong");
+        return ctx.error("ERR DUMP payload version or checksum are wrong");
     };
     let saved = std::mem::take(&mut engine.libraries);
     if policy != b"flush" {

@@ -6,10 +6,11 @@
 //! [`crate::types::Hash`].
 
 use super::typed::{
-    distinct_random_indices, parse_random_count, parse_scan, random_below, scan_reply, with_created, with_existing,
+    distinct_random_indices, parse_random_with, parse_scan, random_below, scan_reply, with_created, with_existing,
+    ERR_INVALID_CURSOR,
 };
-use super::{eq_ignore_case, format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, Doc, DENYOOM, ERR_NOT_FLOAT};
-use super::{ERR_NOT_INTEGER, ERR_OVERFLOW, ERR_SYNTAX, READONLY, WRITE};
+use super::{format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, Doc, DENYOOM, ERR_NOT_FLOAT};
+use super::{ERR_NOT_INTEGER, ERR_OVERFLOW, READONLY, WRITE};
 use crate::protocol::Argv;
 use crate::reply;
 use crate::store::KeyView;
@@ -18,6 +19,7 @@ use crate::types::{Hash, WrongType};
 const ERR_HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
 const ERR_HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
 const ERR_FLOAT_RESULT: &str = "ERR increment would produce NaN or Infinity";
+const ERR_INCR_NOT_FINITE: &str = "ERR value is NaN or Infinity";
 
 pub const COMMANDS: &[Command] = &[
     Command { name: "hset", arity: -4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: hset },
@@ -261,6 +263,11 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let Some(delta) = parse_f64(argv.get(3)) else {
         return ctx.error(ERR_NOT_FLOAT);
     };
+    // Redis rejects an infinite increment before it looks at the key. It reads a long
+    // double, so only a spelled-out infinity is one there (1e400 is finite for it).
+    if delta.is_infinite() && argv.get(3).to_ascii_lowercase().windows(3).any(|w| w == b"inf") {
+        return ctx.error(ERR_INCR_NOT_FINITE);
+    }
     let result = with_created(ctx, argv.get(1), create, |h, _| {
         let old = match h.get(argv.get(2)) {
             Some(v) => parse_f64(v).ok_or(ERR_HASH_NOT_FLOAT)?,
@@ -290,12 +297,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         });
         return;
     }
-    let with_values = match argv.len() {
-        3 => false,
-        4 if eq_ignore_case(argv.get(3), "withvalues") => true,
-        _ => return ctx.error(ERR_SYNTAX),
-    };
-    let (count, repeats) = match parse_random_count(argv.get(2)) {
+    let (count, repeats, with_values) = match parse_random_with(argv, "withvalues") {
         Ok(c) => c,
         Err(e) => return ctx.error(e),
     };
@@ -326,11 +328,17 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count]
 fn hscan(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let args = match parse_scan(argv) {
-        Ok(a) => a,
-        Err(e) => return ctx.error(e),
-    };
+    // Redis's order: the cursor, then the key (missing: an empty scan), then the options.
+    let args = parse_scan(argv);
+    if let Err(e @ ERR_INVALID_CURSOR) = args {
+        return ctx.error(e);
+    }
     with_existing(ctx, argv.get(1), get, |h, out| {
+        let args = match (&h, &args) {
+            (None, _) => return scan_reply(out, 0, &[]),
+            (Some(_), Err(e)) => return reply::error(out, e),
+            (Some(_), Ok(a)) => a,
+        };
         let mut items = Vec::new();
         let next = h.map_or(0, |h| {
             h.scan(args.cursor, args.count, |f, v| {
@@ -379,7 +387,16 @@ mod tests {
         assert_eq!(r(&mut c, &["HRANDFIELD", "h"]), "$-1\r\n");
         assert_eq!(r(&mut c, &["HRANDFIELD", "h", "3"]), "*0\r\n");
         assert_eq!(r(&mut c, &["HRANDFIELD", "h", "1", "foo"]), "-ERR syntax error\r\n");
-        assert_eq!(r(&mut c, &["HSCAN", "h", "0", "count", "0"]), "-ERR syntax error\r\n");
+        // A missing key is an empty scan before the options are read (Redis 7.0).
+        assert_eq!(r(&mut c, &["HSCAN", "h", "0", "count", "0"]), "*2\r\n$1\r\n0\r\n*0\r\n");
+        assert_eq!(r(&mut c, &["HSET", "h2", "f", "v"]), ":1\r\n");
+        assert_eq!(r(&mut c, &["HSCAN", "h2", "0", "count", "0"]), "-ERR syntax error\r\n");
+        assert_eq!(r(&mut c, &["HINCRBYFLOAT", "s", "f", "inf"]), "-ERR value is NaN or Infinity\r\n");
+        assert_eq!(
+            r(&mut c, &["HINCRBYFLOAT", "h2", "nof", "1e400"]),
+            "-ERR increment would produce NaN or Infinity\r\n"
+        );
+        assert_eq!(r(&mut c, &["DEL", "h2"]), ":1\r\n");
         assert_eq!(r(&mut c, &["HSCAN", "h", "abc"]), "-ERR invalid cursor\r\n");
         assert_eq!(r(&mut c, &["SET", "s", "v"]), "+OK\r\n");
         let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";

@@ -264,23 +264,25 @@ fn position(index: i64, len: usize) -> Option<usize> {
 
 /// LINDEX key index
 fn lindex(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let Some(index) = parse_i64(argv.get(2)) else {
-        return ctx.error(ERR_NOT_INTEGER);
-    };
-    with_existing(ctx, argv.get(1), get, |l, out| {
-        let item = l.and_then(|l| position(index, l.len()).and_then(|i| l.get(i)));
-        reply::opt_bulk(out, item);
+    // As in Redis, the key (missing: null; wrong type) comes before the index's syntax.
+    let index = parse_i64(argv.get(2));
+    with_existing(ctx, argv.get(1), get, |l, out| match (l, index) {
+        (Some(_), None) => reply::error(out, ERR_NOT_INTEGER),
+        (l, index) => {
+            let item = l.zip(index).and_then(|(l, index)| position(index, l.len()).and_then(|i| l.get(i)));
+            reply::opt_bulk(out, item);
+        }
     });
 }
 
 /// LSET key index element
 fn lset(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let Some(index) = parse_i64(argv.get(2)) else {
-        return ctx.error(ERR_NOT_INTEGER);
-    };
-    with_existing(ctx, argv.get(1), get, |l, out| match l {
-        None => reply::error(out, ERR_NO_SUCH_KEY),
-        Some(l) => match position(index, l.len()) {
+    // As in Redis, the key (no such key; wrong type) comes before the index's syntax.
+    let index = parse_i64(argv.get(2));
+    with_existing(ctx, argv.get(1), get, |l, out| match (l, index) {
+        (None, _) => reply::error(out, ERR_NO_SUCH_KEY),
+        (Some(_), None) => reply::error(out, ERR_NOT_INTEGER),
+        (Some(l), Some(index)) => match position(index, l.len()) {
             Some(i) if l.set(i, argv.get(3)) => reply::ok(out),
             _ => reply::error(out, ERR_INDEX_RANGE),
         },
@@ -392,14 +394,17 @@ fn parse_lpos(argv: Argv<'_>) -> Result<LposArgs, &'static str> {
         if eq_ignore_case(opt, "rank") {
             match n.ok_or(ERR_NOT_INTEGER)? {
                 0 => return Err(ERR_RANK_ZERO),
-                // -LONG_MIN does not exist: the farthest rank from the end stands for it.
-                r => args.rank = r.max(-i64::MAX),
+                // Redis 7.0 negates LONG_MIN into itself, which then matches from the tail
+                // at the first hit: rank -1.
+                i64::MIN => args.rank = -1,
+                r => args.rank = r,
             }
         } else if eq_ignore_case(opt, "count") {
-            let n = n.ok_or(ERR_NOT_INTEGER)?;
+            // Redis's message for COUNT and MAXLEN covers a non-integer too.
+            let n = n.ok_or(ERR_COUNT_NEGATIVE)?;
             args.count = Some(usize::try_from(n).map_err(|_| ERR_COUNT_NEGATIVE)?);
         } else if eq_ignore_case(opt, "maxlen") {
-            let n = n.ok_or(ERR_NOT_INTEGER)?;
+            let n = n.ok_or(ERR_MAXLEN_NEGATIVE)?;
             args.maxlen = usize::try_from(n).map_err(|_| ERR_MAXLEN_NEGATIVE)?;
         } else {
             return Err(ERR_SYNTAX);
@@ -527,8 +532,9 @@ fn rpoplpush(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 /// argument, count).
 pub type MpopArgs<'a> = (Vec<&'a [u8]>, &'a [u8], usize);
 
-/// Parse LMPOP / ZMPOP arguments.
-pub fn parse_mpop(argv: Argv<'_>) -> Result<MpopArgs<'_>, &'static str> {
+/// Parse LMPOP / ZMPOP arguments; `is_side` accepts the where argument, checked (as in
+/// Redis) before the options.
+pub fn parse_mpop(argv: Argv<'_>, is_side: fn(&[u8]) -> bool) -> Result<MpopArgs<'_>, &'static str> {
     let numkeys = parse_i64(argv.get(1)).filter(|&n| n > 0).ok_or(ERR_NUMKEYS)?;
     let numkeys = usize::try_from(numkeys).map_err(|_| ERR_NUMKEYS)?;
     if numkeys > argv.len().saturating_sub(3) {
@@ -536,6 +542,9 @@ pub fn parse_mpop(argv: Argv<'_>) -> Result<MpopArgs<'_>, &'static str> {
     }
     let keys: Vec<&[u8]> = (2..2 + numkeys).map(|i| argv.get(i)).collect();
     let side = argv.get(2 + numkeys);
+    if !is_side(side) {
+        return Err(ERR_SYNTAX);
+    }
     let mut count = 1;
     let mut i = 3 + numkeys;
     let mut seen_count = false;
@@ -554,7 +563,7 @@ pub fn parse_mpop(argv: Argv<'_>) -> Result<MpopArgs<'_>, &'static str> {
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
 fn lmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let (keys, side, count) = match parse_mpop(argv) {
+    let (keys, side, count) = match parse_mpop(argv, |s| parse_side(s).is_some()) {
         Ok(p) => p,
         Err(e) => return ctx.error(e),
     };
@@ -643,5 +652,33 @@ mod tests {
         assert_eq!(r("LTRIM l 1 -2"), "+OK\r\n");
         assert_eq!(r("LRANGE l 0 -1"), "*3\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n");
         assert_eq!(r("OBJECT ENCODING l"), "$9\r\nquicklist\r\n");
+    }
+
+    #[test]
+    fn key_checks_come_before_argument_syntax_as_in_redis() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run(&shared, &mut c, line);
+        let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+        r("SADD st a");
+        r("RPUSH lp a b a");
+        assert_eq!(r("LINDEX nokey -0"), "$-1\r\n");
+        assert_eq!(r("LINDEX st x"), wrong);
+        assert_eq!(r("LINDEX lp x"), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(r("LSET nokey x v"), "-ERR no such key\r\n");
+        assert_eq!(r("LSET st x v"), wrong);
+        assert_eq!(r("LSET lp x v"), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(r("LPOS lp a COUNT abc"), "-ERR COUNT can't be negative\r\n");
+        assert_eq!(r("LPOS lp a MAXLEN 1.5"), "-ERR MAXLEN can't be negative\r\n");
+        assert_eq!(r("LPOS lp a RANK x"), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(r("LPOS lp a RANK -9223372036854775808"), ":2\r\n");
+        assert_eq!(r("LMPOP 1 lp BAD COUNT 0"), "-ERR syntax error\r\n");
+        assert_eq!(r("ZMPOP 1 lp BAD COUNT 0"), "-ERR syntax error\r\n");
+        r("ZADD zz 1 a");
+        assert_eq!(r("ZRANGE zz 0 1 REV REV"), "-ERR syntax error\r\n");
+        assert_eq!(r("ZRANGE zz 0 1 BYLEX BYLEX"), "-ERR syntax error\r\n");
+        assert_eq!(r("ZRANGE zz 0 1 WITHSCORES WITHSCORES"), "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+        assert_eq!(r("ZPOPMIN zz x"), "-ERR value is out of range, must be positive\r\n");
     }
 }

@@ -852,24 +852,70 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
             if lower.contains("inf") || lower.contains("nan") {
                 return None;
             }
+            if lower.trim_start_matches(['+', '-']).starts_with("0x") {
+                return parse_hex_f64(&lower).filter(|v| !v.is_nan());
+            }
             s.parse().ok()?
         }
     };
     (!v.is_nan()).then_some(v)
 }
 
+/// Largest binary exponent a hex float may carry: past it the value is 0 or inf anyway.
+const HEX_FLOAT_EXP_MAX: i32 = 100_000;
+
+/// C's `strtod` hex form, which Redis accepts wherever it parses a float (`0x10`, `-0x1.8p3`):
+/// `[+-]0x<hex>[.<hex>][p[+-]<decimal>]`, lower-cased by the caller. Mantissa digits past
+/// f64's precision are rounded away as they are read.
+fn parse_hex_f64(s: &str) -> Option<f64> {
+    let (negative, rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let rest = rest.strip_prefix("0x")?;
+    let (mantissa, exp) = match rest.split_once('p') {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?.clamp(-HEX_FLOAT_EXP_MAX, HEX_FLOAT_EXP_MAX)),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for c in int.chars() {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        value += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    let value = value * 2f64.powi(exp);
+    Some(if negative { -value } else { value })
+}
+
 /// Format a float as Redis replies with it for INCRBYFLOAT (`%.17Lg`, trailing zeros
 /// trimmed): the shortest text that round-trips, never exponent notation for the usual range.
 pub fn format_f64(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e17 {
-        format!("{}", v as i128)
-    } else {
-        let s = format!("{v}");
-        if s.contains('e') {
-            format!("{v:.17}").trim_end_matches('0').to_string()
-        } else {
-            s
+        return format!("{}", v as i128);
+    }
+    if v == v.trunc() && v.is_finite() {
+        // `%.17Lf` of a whole number: its exact digits (2^63 is 9223372036854775808).
+        return format!("{v:.0}");
+    }
+    let s = format!("{v}");
+    match s.split_once('.') {
+        // `%.17Lf` never writes more than 17 decimals: a tiny value rounds to 0 (never -0).
+        Some((_, frac)) if frac.len() > 17 => {
+            let fixed = format!("{v:.17}");
+            match fixed.trim_end_matches('0').trim_end_matches('.') {
+                "-0" => "0".to_string(),
+                t => t.to_string(),
+            }
         }
+        _ => s,
     }
 }
 
@@ -920,6 +966,34 @@ mod tests {
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"abc"), None);
+    }
+
+    #[test]
+    fn parse_f64_takes_c_hex_floats_as_redis() {
+        // Found by scripts/redis-diff: Redis parses floats with strtod/strtold, which read
+        // hex (ZADD z 0x10 m scores 16; INCRBYFLOAT k 0x10 gives 16; HINCRBYFLOAT h f 0x1p3 8).
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"-0X1.8p1"), Some(-3.0));
+        assert_eq!(parse_f64(b"0x1p3"), Some(8.0));
+        assert_eq!(parse_f64(b"+0x.8"), Some(0.5));
+        assert_eq!(parse_f64(b"0x1p-2"), Some(0.25));
+        assert_eq!(parse_f64(b"0x1p999999999"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"0x0p999999"), None);
+        for bad in [&b"0x"[..], b"0x.", b"0xg", b"0x1p", b"0x1px", b"+-0x1", b"0x1.2.3"] {
+            assert_eq!(parse_f64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn format_f64_keeps_at_most_17_decimals_like_redis() {
+        // Found by scripts/redis-diff (INCRBYFLOAT on redis-server 7.0.15).
+        assert_eq!(format_f64(-1e-320), "0");
+        assert_eq!(format_f64(1e-320), "0");
+        assert_eq!(format_f64(-1e-18), "0");
+        assert_eq!(format_f64(1.5e-17), "0.00000000000000002");
+        assert_eq!(format_f64(0.1), "0.1");
+        assert_eq!(format_f64(9223372036854775808.0), "9223372036854775808");
+        assert_eq!(format_f64(-9223372036854775808.0), "-9223372036854775808");
     }
 
     #[test]

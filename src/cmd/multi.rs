@@ -243,6 +243,15 @@ pub(super) fn queue_or_run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<
     if RUN_AT_ONCE.contains(&cmd.name) {
         return super::call(ctx, cmd, argv);
     }
+    // Redis checks a subcommand's name and arity when it queues (its command table holds
+    // them): an error there aborts the transaction as any queueing error does.
+    if argv.len() >= 2
+        && super::meta::subcommand_docs(cmd.name).next().is_some()
+        && super::subcommand(ctx, argv, cmd.name).is_none()
+    {
+        ctx.client.tx.reject();
+        return;
+    }
     let tx = &mut ctx.client.tx;
     if NOT_IN_MULTI.contains(&cmd.name) {
         tx.reject();
@@ -382,6 +391,28 @@ mod tests {
             "-ERR EXEC without MULTI\r\n-ERR DISCARD without MULTI\r\n+OK\r\n-ERR MULTI calls can not be nested\r\n\
              -ERR WATCH inside MULTI is not allowed\r\n*0\r\n"
         );
+    }
+
+    #[test]
+    fn subcommand_errors_abort_exec_as_in_redis() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let s = shared();
+        let mut c = ClientState::new(&s);
+        let mut r = |line: &str| run(&s, &mut c, &[&line.split(' ').collect::<Vec<_>>()]);
+        let out = r("MULTI") + &r("CLIENT NO-EVICT") + &r("EXEC");
+        assert_eq!(
+            out,
+            "+OK\r\n-ERR wrong number of arguments for 'client|no-evict' command\r\n\
+             -EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
+        let out = r("MULTI") + &r("CONFIG NOPE") + &r("EXEC");
+        assert_eq!(
+            out,
+            "+OK\r\n-ERR unknown subcommand 'NOPE'. Try CONFIG HELP.\r\n\
+             -EXECABORT Transaction discarded because of previous errors.\r\n"
+        );
+        let out = r("MULTI") + &r("CLIENT GETNAME") + &r("EXEC");
+        assert_eq!(out, "+OK\r\n+QUEUED\r\n*1\r\n$-1\r\n");
     }
 
     #[test]

@@ -342,7 +342,11 @@ fn pubsub(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         for line in PUBSUB_HELP {
             reply::simple(ctx.out, line.as_bytes());
         }
-    } else if ["channels", "shardchannels", "numpat", "help"].iter().any(|k| eq_ignore_case(sub, k)) {
+    } else if ["channels", "shardchannels"].iter().any(|k| eq_ignore_case(sub, k)) {
+        // Arity -2 lets more arguments through the table; PUBSUB itself rejects them.
+        let name = String::from_utf8_lossy(&sub[..sub.len().min(128)]);
+        ctx.error(&format!("ERR unknown subcommand or wrong number of arguments for '{name}'. Try PUBSUB HELP."));
+    } else if ["numpat", "help"].iter().any(|k| eq_ignore_case(sub, k)) {
         let name = String::from_utf8_lossy(sub).to_ascii_lowercase();
         ctx.error(&format!("ERR wrong number of arguments for 'pubsub|{name}' command"));
     } else if sub.is_empty() {
@@ -364,6 +368,27 @@ mod tests {
     fn run(shared: &Shared, c: &mut ClientState, args: &[&str]) -> String {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         String::from_utf8(run_for_test(shared, c, &args)).unwrap()
+    }
+
+    #[test]
+    fn extra_arguments_and_config_errors_match_redis() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let shared = Shared::new(Config::parse_from(["ringkv-server"]));
+        let mut c = ClientState::new(&shared);
+        assert_eq!(
+            run(&shared, &mut c, &["PUBSUB", "SHARDCHANNELS", "a", "b"]),
+            "-ERR unknown subcommand or wrong number of arguments for 'SHARDCHANNELS'. Try PUBSUB HELP.\r\n"
+        );
+        assert_eq!(
+            run(&shared, &mut c, &["PUBSUB", "NUMPAT", "x"]),
+            "-ERR wrong number of arguments for 'pubsub|numpat' command\r\n"
+        );
+        assert_eq!(
+            run(&shared, &mut c, &["CONFIG", "SET", "maxmemory-policy", "x"]),
+            "-ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the \
+             following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, \
+             allkeys-random, noeviction\r\n"
+        );
     }
 
     #[test]

@@ -137,8 +137,8 @@ fn sha_key(arg: &[u8]) -> Option<[u8; 40]> {
 }
 
 fn run_script(ctx: &mut Ctx<'_>, argv: Argv<'_>, by_sha: bool, read_only: bool) {
-    let Some((keys, args)) = keys_and_args(ctx, &argv) else { return };
     let source = argv.get(1);
+    // As in Redis, a SHA1 that is not 40 bytes long is NOSCRIPT before numkeys is looked at.
     let sha = if by_sha {
         match sha_key(source) {
             Some(sha) => sha,
@@ -147,6 +147,7 @@ fn run_script(ctx: &mut Ctx<'_>, argv: Argv<'_>, by_sha: bool, read_only: bool) 
     } else {
         sha1_hex(source)
     };
+    let Some((keys, args)) = keys_and_args(ctx, &argv) else { return };
     let (_exclusive, mut engine) = match crate::cmd::script::enter(ctx) {
         Ok(entered) => entered,
         Err(e) => return ctx.error(&e),
@@ -284,6 +285,41 @@ mod tests {
         run(&shared, &mut c, &["RPUSH", "q", "x"]);
         let popped = run(&shared, &mut c, &["EVAL", "return redis.call('BLPOP', KEYS[1], 0)", "1", "q"]);
         assert_eq!(popped, "*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
+    }
+
+    #[test]
+    fn argument_checks_come_in_redis_order() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |args: &[&str]| run(&shared, &mut c, args);
+        let sha = "a".repeat(40);
+        let noscript = "-NOSCRIPT No matching script. Please use EVAL.\r\n";
+        assert_eq!(r(&["EVALSHA", "100", "abc"]), noscript);
+        assert_eq!(r(&["EVALSHA_RO", "f1", "-1"]), noscript);
+        assert_eq!(r(&["EVALSHA", &sha, "abc"]), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(r(&["EVALSHA", &sha, "0"]), noscript);
+        assert_eq!(r(&["FCALL", "nofn", "abc"]), "-ERR Function not found\r\n");
+        let lib = "#!lua name=lib\nredis.register_function('f', function(k, a) return 1 end)";
+        assert_eq!(r(&["FUNCTION", "LOAD", lib]), "$3\r\nlib\r\n");
+        assert_eq!(r(&["FCALL", "f", "abc"]), "-ERR Bad number of keys provided\r\n");
+        assert_eq!(r(&["FCALL", "f", "2", "x"]), "-ERR Number of keys can't be greater than number of args\r\n");
+        assert_eq!(r(&["FUNCTION", "LOAD", "REPLACE", "replace", lib]), "$3\r\nlib\r\n");
+        assert_eq!(
+            r(&["FUNCTION", "LOAD", "REPLACE", lib, lib]),
+            format!("-ERR Unknown option given: {}\r\n", lib.replace('\n', " "))
+        );
+        assert_eq!(
+            r(&["FUNCTION", "FLUSH", "a", "b"]),
+            "-ERR unknown subcommand or wrong number of arguments for 'FLUSH'. Try FUNCTION HELP.\r\n"
+        );
+        assert_eq!(
+            r(&["FUNCTION", "RESTORE", "a", "b", "c"]),
+            "-ERR unknown subcommand or wrong number of arguments for 'RESTORE'. Try FUNCTION HELP.\r\n"
+        );
+        assert_eq!(r(&["FUNCTION", "RESTORE", "c"]), "-ERR DUMP payload version or checksum are wrong\r\n");
+        assert_eq!(r(&["FUNCTION", "LIST", "LIBRARYNAME", "f2", "\0x", "WITHCODE"]), "-ERR Unknown argument \r\n");
+        assert_eq!(r(&["FUNCTION", "LOAD", "a\0b", lib]), "-ERR Unknown option given: a\r\n");
     }
 
     #[test]

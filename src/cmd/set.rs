@@ -9,6 +9,7 @@
 use super::list::{ERR_NUMKEYS, ERR_WRONG_NUMKEYS};
 use super::typed::{
     distinct_random_indices, parse_random_count, parse_scan, random_below, scan_reply, with_created, with_existing,
+    ERR_INVALID_CURSOR,
 };
 use super::{eq_ignore_case, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE};
 use crate::protocol::Argv;
@@ -407,7 +408,8 @@ fn sdiffstore(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 /// `numkeys key [key ...]` then options, as SINTERCARD / ZINTERCARD / ZUNION … parse it:
 /// the keys and the index of the first option.
 pub fn parse_numkeys(argv: Argv<'_>, first: usize) -> Result<(Vec<&[u8]>, usize), &'static str> {
-    let n = parse_i64(argv.get(first)).ok_or(super::ERR_NOT_INTEGER)?;
+    // Redis's message covers a non-integer numkeys too.
+    let n = parse_i64(argv.get(first)).ok_or(ERR_NUMKEYS)?;
     if n < 1 {
         return Err(ERR_NUMKEYS);
     }
@@ -428,7 +430,8 @@ fn sintercard(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     while i < argv.len() {
         if eq_ignore_case(argv.get(i), "limit") && i + 1 < argv.len() {
             match parse_i64(argv.get(i + 1)) {
-                None => return ctx.error(super::ERR_NOT_INTEGER),
+                // Redis's message covers a non-integer too.
+                None => return ctx.error(ERR_LIMIT_NEGATIVE),
                 Some(n) if n < 0 => return ctx.error(ERR_LIMIT_NEGATIVE),
                 Some(n) => limit = n as usize,
             }
@@ -451,11 +454,17 @@ fn sintercard(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]
 fn sscan(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let args = match parse_scan(argv) {
-        Ok(a) => a,
-        Err(e) => return ctx.error(e),
-    };
+    // Redis's order: the cursor, then the key (missing: an empty scan), then the options.
+    let args = parse_scan(argv);
+    if let Err(e @ ERR_INVALID_CURSOR) = args {
+        return ctx.error(e);
+    }
     with_existing(ctx, argv.get(1), get, |s, out| {
+        let args = match (&s, &args) {
+            (None, _) => return scan_reply(out, 0, &[]),
+            (Some(_), Err(e)) => return reply::error(out, e),
+            (Some(_), Ok(a)) => a,
+        };
         let mut items = Vec::new();
         let next = s.map_or(0, |s| {
             s.scan(args.cursor, args.count, |m| {
@@ -476,6 +485,27 @@ mod tests {
     use crate::shared::Shared;
 
     use crate::cmd::run_line_for_test as run;
+
+    #[test]
+    fn scans_check_cursor_then_key_then_options() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15 (for SSCAN,
+        // HSCAN and ZSCAN alike: they share the order).
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run(&shared, &mut c, line);
+        r("SADD st a");
+        let empty = "*2\r\n$1\r\n0\r\n*0\r\n";
+        let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+        for scan in ["SSCAN", "HSCAN", "ZSCAN"] {
+            assert_eq!(r(&format!("{scan} missing x")), "-ERR invalid cursor\r\n", "{scan}");
+            assert_eq!(r(&format!("{scan} missing 0 FOO")), empty, "{scan}");
+            assert_eq!(r(&format!("{scan} missing 1 COUNT abc")), empty, "{scan}");
+        }
+        assert_eq!(r("SSCAN st 0 FOO"), "-ERR syntax error\r\n");
+        assert_eq!(r("SSCAN st 0 COUNT 0"), "-ERR syntax error\r\n");
+        assert_eq!(r("HSCAN st 0 COUNT 0"), wrong);
+        assert_eq!(r("ZSCAN st 0 BOGUS"), wrong);
+    }
 
     #[test]
     fn replies_and_errors_match_redis() {

@@ -139,7 +139,9 @@ fn sort_items(ctx: &Ctx<'_>, a: &SortArgs<'_>, items: &mut Vec<Vec<u8>>) -> Resu
     }
     rows.sort_by(|x, y| {
         let cmp = if a.alpha { x.1.cmp(&y.1) } else { x.2.partial_cmp(&y.2).unwrap_or(Ordering::Equal) };
-        let cmp = cmp.then_with(|| x.0.cmp(&y.0));
+        // Redis breaks ties by the element itself, except for ALPHA with BY: equal (or both
+        // missing) weights compare equal and the stable sort keeps the source's order.
+        let cmp = if a.alpha && a.by.is_some() { cmp } else { cmp.then_with(|| x.0.cmp(&y.0)) };
         if a.desc {
             cmp.reverse()
         } else {
@@ -164,7 +166,7 @@ fn limit_range(limit: Option<(i64, i64)>, len: usize) -> std::ops::Range<usize> 
 }
 
 fn sort_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
-    let args = match parse(argv, read_only) {
+    let mut args = match parse(argv, read_only) {
         Ok(a) => a,
         Err(e) => return ctx.error(e),
     };
@@ -175,6 +177,11 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
     };
     if args.dont_sort && args.desc && ordered {
         items.reverse();
+    }
+    // Redis stores an unsorted set's elements sorted (ALPHA, no BY), so the stored list does
+    // not depend on the set's hash order.
+    if args.dont_sort && !ordered && args.store.is_some() {
+        (args.dont_sort, args.alpha, args.by) = (false, true, None);
     }
     if let Err(e) = sort_items(ctx, &args, &mut items) {
         return ctx.error(e);
@@ -265,5 +272,24 @@ mod tests {
         ] {
             assert_eq!(r(cmd), want, "{cmd}");
         }
+    }
+
+    #[test]
+    fn alpha_by_ties_keep_the_source_order() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15: with ALPHA
+        // and BY, equal or missing weights tie (no tie-break by element), in either direction.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run_line_for_test(&shared, &mut c, line);
+        r("RPUSH sl b c a 1");
+        r("MSET w_a 2 w_b 1");
+        assert_eq!(r("SORT sl BY nokey_* ALPHA DESC"), "*4\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n$1\r\n1\r\n");
+        assert_eq!(r("SORT sl BY w_* ALPHA"), "*4\r\n$1\r\nc\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\na\r\n");
+        r("SADD so b c a");
+        assert_eq!(r("SORT so BY nosort DESC LIMIT 0 2 STORE d1"), ":2\r\n");
+        assert_eq!(r("LRANGE d1 0 -1"), "*2\r\n$1\r\nc\r\n$1\r\nb\r\n");
+        assert_eq!(r("SORT so BY nosort STORE d1"), ":3\r\n");
+        assert_eq!(r("LRANGE d1 0 -1"), "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+        assert_eq!(r("SORT sl BY w_* ALPHA DESC"), "*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\n1\r\n");
     }
 }

@@ -756,31 +756,46 @@ fn count_bits(value: &[u8], range: Option<BitRange>) -> u64 {
     count
 }
 
-/// BITCOUNT key [start end [BYTE|BIT]]
-fn bitcount(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let range = match argv.len() {
-        2 => None,
+/// BITCOUNT's optional `start end [BYTE|BIT]`.
+fn parse_bitcount_range(argv: Argv<'_>) -> Result<Option<BitRange>, &'static str> {
+    match argv.len() {
+        2 => Ok(None),
         4 | 5 => {
             let (Some(start), Some(end)) = (parse_i64(argv.get(2)), parse_i64(argv.get(3))) else {
-                return ctx.error(ERR_NOT_INTEGER);
+                return Err(ERR_NOT_INTEGER);
             };
             let bits = match argv.len() {
                 5 if eq_ignore_case(argv.get(4), "bit") => true,
                 5 if eq_ignore_case(argv.get(4), "byte") => false,
-                5 => return ctx.error(ERR_SYNTAX),
+                5 => return Err(ERR_SYNTAX),
                 _ => false,
             };
-            Some(BitRange { start, end, bits })
+            Ok(Some(BitRange { start, end, bits }))
         }
-        _ => return ctx.error(ERR_SYNTAX),
-    };
+        _ => Err(ERR_SYNTAX),
+    }
+}
+
+/// BITCOUNT key [start end [BYTE|BIT]]
+fn bitcount(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    // As in Redis, the key comes first: a missing key counts 0 and a wrong type is
+    // WRONGTYPE whatever the range arguments are; only then are they checked.
+    let range = parse_bitcount_range(argv);
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
-    let count = shared.store.with_key(db, argv.get(1), now, |k| k.string().map(|v| v.map(|v| count_bits(v, range))));
-    let Ok(count) = count else {
-        return ctx.error(ERR_WRONGTYPE);
-    };
-    count_lookup(shared, count.is_some());
-    reply::integer(ctx.out, count.unwrap_or(0) as i64);
+    let count =
+        shared.store.with_key(db, argv.get(1), now, |k| k.string().map(|v| v.map(|v| range.map(|r| count_bits(v, r)))));
+    match count {
+        Err(_) => ctx.error(ERR_WRONGTYPE),
+        Ok(None) => {
+            count_lookup(shared, false);
+            reply::integer(ctx.out, 0);
+        }
+        Ok(Some(Err(e))) => ctx.error(e),
+        Ok(Some(Ok(n))) => {
+            count_lookup(shared, true);
+            reply::integer(ctx.out, n as i64);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -906,10 +921,6 @@ fn lcs_backtrack(a: &[u8], b: &[u8], table: &LcsTable) -> (Vec<u8>, Vec<LcsMatch
 
 /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]
 fn lcs(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let opts = match parse_lcs_options(argv) {
-        Ok(o) => o,
-        Err(e) => return ctx.error(e),
-    };
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     // Copy both values out so the DP runs without holding the shard locks.
     let keys = [(db, argv.get(1)), (db, argv.get(2))];
@@ -920,6 +931,11 @@ fn lcs(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     });
     let Some((a, b)) = pair else {
         return ctx.error(ERR_LCS_NOT_STRINGS);
+    };
+    // Redis checks the keys' types before the options.
+    let opts = match parse_lcs_options(argv) {
+        Ok(o) => o,
+        Err(e) => return ctx.error(e),
     };
     count_lookup(shared, a.is_some());
     count_lookup(shared, b.is_some());
@@ -1490,6 +1506,23 @@ mod tests {
              *3\r\n*2\r\n:2\r\n:3\r\n*2\r\n:0\r\n:1\r\n:2\r\n\
              $3\r\nlen\r\n:6\r\n"
         );
+    }
+
+    #[test]
+    fn bitcount_and_lcs_check_keys_before_arguments() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let mut t = Fixture::new();
+        let wrong = err("WRONGTYPE Operation against a key holding the wrong kind of value");
+        assert_eq!(t.cmd("RPUSH l a"), ":1\r\n");
+        assert_eq!(t.cmd("BITCOUNT nokey 0"), ":0\r\n");
+        assert_eq!(t.cmd("BITCOUNT nokey x y"), ":0\r\n");
+        assert_eq!(t.cmd("BITCOUNT l 0"), wrong);
+        assert_eq!(t.cmd("SET s a"), OK);
+        assert_eq!(t.cmd("BITCOUNT s 0"), err("ERR syntax error"));
+        assert_eq!(t.cmd("BITCOUNT s x 1"), err("ERR value is not an integer or out of range"));
+        assert_eq!(t.cmd("BITCOUNT s 0 -1 BIT"), ":3\r\n");
+        assert_eq!(t.cmd("LCS l s LEN IDX MINMATCHLEN x"), err("ERR The specified keys must contain string values"));
+        assert_eq!(t.cmd("LCS s s MINMATCHLEN x"), err("ERR value is not an integer or out of range"));
     }
 
     #[test]

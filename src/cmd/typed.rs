@@ -172,9 +172,29 @@ pub fn distinct_random_indices(n: usize, count: usize) -> Vec<usize> {
 /// A random-pick count argument: `(how many, repeats allowed)`; errors as Redis.
 pub fn parse_random_count(arg: &[u8]) -> Result<(u64, bool), &'static str> {
     let n = parse_i64(arg).ok_or(ERR_NOT_INTEGER)?;
+    if n == i64::MIN {
+        // Redis reads the count in [-LONG_MAX, LONG_MAX].
+        return Err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+    }
     let (count, repeats) = (n.unsigned_abs(), n < 0);
     if repeats && count > RANDOM_REPLY_MAX {
         return Err(ERR_OUT_OF_RANGE);
     }
     Ok((count, repeats))
+}
+
+/// HRANDFIELD / ZRANDMEMBER `key count [option]` → (count, repeats, option given), checked in
+/// Redis's order: the count, the option's name, then with the option the count's range (the
+/// reply holds two entries per pick).
+pub fn parse_random_with(argv: Argv<'_>, option: &str) -> Result<(u64, bool, bool), &'static str> {
+    let (count, repeats) = parse_random_count(argv.get(2))?;
+    let with = match argv.len() {
+        3 => false,
+        4 if eq_ignore_case(argv.get(3), option) => true,
+        _ => return Err(ERR_SYNTAX),
+    };
+    if with && count > (i64::MAX / 2) as u64 {
+        return Err(ERR_OUT_OF_RANGE);
+    }
+    Ok((count, repeats, with))
 }

@@ -11,7 +11,8 @@
 
 use super::list::parse_mpop;
 use super::typed::{
-    distinct_random_indices, parse_random_count, parse_scan, random_below, scan_reply, with_created, with_existing,
+    distinct_random_indices, parse_random_with, parse_scan, random_below, scan_reply, with_created, with_existing,
+    ERR_INVALID_CURSOR,
 };
 use super::zset_range::{parse_score, LexRange, ScoreRange};
 use super::{
@@ -552,11 +553,12 @@ fn parse_range(argv: Argv<'_>, first: usize, style: Style) -> Result<RangeSpec, 
             };
             limit = Some((o, c));
             i += 2;
-        } else if generic && eq_ignore_case(a, "byscore") {
+        } else if generic && !by_score && !by_lex && eq_ignore_case(a, "byscore") {
+            // As in Redis, each of REV and BYSCORE|BYLEX may be given once.
             by_score = true;
-        } else if generic && eq_ignore_case(a, "bylex") {
+        } else if generic && !by_score && !by_lex && eq_ignore_case(a, "bylex") {
             by_lex = true;
-        } else if generic && eq_ignore_case(a, "rev") {
+        } else if generic && !rev && eq_ignore_case(a, "rev") {
             rev = true;
         } else {
             return Err(ERR_SYNTAX);
@@ -566,7 +568,8 @@ fn parse_range(argv: Argv<'_>, first: usize, style: Style) -> Result<RangeSpec, 
     if by_score && by_lex {
         return Err(ERR_SYNTAX);
     }
-    if limit.is_some() && !by_score && !by_lex {
+    // Redis tests LIMIT's count against its default, -1: `LIMIT 0 -1` passes a rank range.
+    if limit.is_some_and(|(_, count)| count != -1) && !by_score && !by_lex {
         return Err(ERR_LIMIT_ONLY);
     }
     if with_scores && by_lex {
@@ -718,7 +721,8 @@ fn zpop(ctx: &mut Ctx<'_>, argv: Argv<'_>, max: bool) {
     }
     let count = match argv.len() {
         3 => match parse_i64(argv.get(2)) {
-            None => return ctx.error(ERR_NOT_INTEGER),
+            // Redis's message covers a non-integer count too.
+            None => return ctx.error(ERR_POSITIVE),
             Some(n) if n < 0 => return ctx.error(ERR_POSITIVE),
             Some(n) => Some(n as usize),
         },
@@ -749,7 +753,7 @@ fn zpopmax(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
 fn zmpop(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let (keys, side, count) = match parse_mpop(argv) {
+    let (keys, side, count) = match parse_mpop(argv, |s| eq_ignore_case(s, "min") || eq_ignore_case(s, "max")) {
         Ok(p) => p,
         Err(e) => return ctx.error(e),
     };
@@ -787,12 +791,7 @@ fn zrandmember(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         });
         return;
     }
-    let with_scores = match argv.len() {
-        3 => false,
-        4 if eq_ignore_case(argv.get(3), "withscores") => true,
-        _ => return ctx.error(ERR_SYNTAX),
-    };
-    let (count, repeats) = match parse_random_count(argv.get(2)) {
+    let (count, repeats, with_scores) = match parse_random_with(argv, "withscores") {
         Ok(c) => c,
         Err(e) => return ctx.error(e),
     };
@@ -818,11 +817,17 @@ fn zrandmember(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]
 fn zscan(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let args = match parse_scan(argv) {
-        Ok(a) => a,
-        Err(e) => return ctx.error(e),
-    };
+    // Redis's order: the cursor, then the key (missing: an empty scan), then the options.
+    let args = parse_scan(argv);
+    if let Err(e @ ERR_INVALID_CURSOR) = args {
+        return ctx.error(e);
+    }
     with_existing(ctx, argv.get(1), get, |z, out| {
+        let args = match (&z, &args) {
+            (None, _) => return scan_reply(out, 0, &[]),
+            (Some(_), Err(e)) => return reply::error(out, e),
+            (Some(_), Ok(a)) => a,
+        };
         let mut items = Vec::new();
         let next = z.map_or(0, |z| {
             z.scan(args.cursor, args.count, |m, s| {
@@ -846,6 +851,48 @@ mod tests {
     fn run(shared: &Shared, c: &mut ClientState, proto: Proto, line: &str) -> String {
         let args: Vec<&[u8]> = line.split(' ').map(|a| a.as_bytes()).collect();
         String::from_utf8_lossy(&run_for_test_in(shared, c, proto, &args)).into_owned()
+    }
+
+    #[test]
+    fn random_counts_and_limit_checks_match_redis() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run(&shared, &mut c, Proto::Resp2, line);
+        let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+        let long_min =
+            "-ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807\r\n";
+        r("ZADD zz 1 a 2 b");
+        assert_eq!(r("ZRANDMEMBER zz -9223372036854775808"), long_min);
+        assert_eq!(r("SRANDMEMBER zz -9223372036854775808"), long_min);
+        assert_eq!(r("HRANDFIELD zz -9223372036854775808"), long_min);
+        assert_eq!(r("ZRANDMEMBER zz abc foo"), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(r("HRANDFIELD zz 4611686018427387904 WITHVALUES"), "-ERR value is out of range\r\n");
+        assert_eq!(r("HRANDFIELD zz 4611686018427387903 WITHVALUES"), wrong);
+        assert_eq!(r("ZRANDMEMBER h 9223372036854775807 WITHSCORES"), "-ERR value is out of range\r\n");
+        assert_eq!(r("ZRANGE zz 0 1 LIMIT 0 -1"), "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+        assert_eq!(
+            r("ZRANGE zz 0 1 LIMIT 0 1"),
+            "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX\r\n"
+        );
+    }
+
+    #[test]
+    fn negative_zero_is_stored_as_zero_in_a_small_zset() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15: the reply
+        // is the computed -0, the listpack keeps 0, the skiplist keeps -0.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run(&shared, &mut c, Proto::Resp2, line);
+        assert_eq!(r("ZINCRBY small -0 x"), "$2\r\n-0\r\n");
+        assert_eq!(r("ZSCORE small x"), "$1\r\n0\r\n");
+        assert_eq!(r("ZINCRBY small -0 x"), "$1\r\n0\r\n");
+        assert_eq!(r("ZADD small -0 y"), ":1\r\n");
+        assert_eq!(r("ZSCORE small y"), "$1\r\n0\r\n");
+        let members: Vec<String> = (0..130).map(|i| format!("{i} m{i}")).collect();
+        r(&format!("ZADD big {}", members.join(" ")));
+        assert_eq!(r("ZINCRBY big -0 neg"), "$2\r\n-0\r\n");
+        assert_eq!(r("ZSCORE big neg"), "$2\r\n-0\r\n");
     }
 
     #[test]

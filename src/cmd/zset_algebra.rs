@@ -5,7 +5,6 @@
 //! SUM (NaN → 0) / MIN / MAX combines them; every input key (and the destination) is locked
 //! together, so the result is one consistent snapshot.
 
-use super::set::parse_numkeys;
 use super::zset::{reply_members, store_items};
 use super::zset_range::order;
 use super::{
@@ -121,15 +120,26 @@ struct Request<'a> {
     with_scores: bool,
 }
 
-/// Parse `numkeys key ... [WEIGHTS ...] [AGGREGATE ...] [WITHSCORES]` from `argv[first..]`.
-fn parse<'a>(argv: Argv<'a>, first: usize, op: Op, store: bool, name: &str) -> Result<Request<'a>, String> {
-    match parse_i64(argv.get(first)) {
+/// Parse `numkeys key ...` from `argv[first..]`: the keys and where the options start.
+fn parse_keys<'a>(argv: Argv<'a>, first: usize, name: &str) -> Result<(Vec<&'a [u8]>, usize), String> {
+    let n = match parse_i64(argv.get(first)) {
         None => return Err(super::ERR_NOT_INTEGER.into()),
         Some(n) if n < 1 => return Err(format!("ERR at least 1 input key is needed for '{name}' command")),
         Some(n) if n as u64 > (argv.len() - first - 1) as u64 => return Err(ERR_SYNTAX.into()),
-        Some(_) => {}
-    }
-    let (keys, mut i) = parse_numkeys(argv, first).map_err(String::from)?;
+        Some(n) => n as usize,
+    };
+    Ok(((first + 1..first + 1 + n).map(|i| argv.get(i)).collect(), first + 1 + n))
+}
+
+/// Parse `[WEIGHTS ...] [AGGREGATE ...] [WITHSCORES]` from `argv[i..]`. Redis reads them
+/// after checking the input keys' types, so the caller does too.
+fn parse_options<'a>(
+    argv: Argv<'a>,
+    mut i: usize,
+    keys: Vec<&'a [u8]>,
+    op: Op,
+    store: bool,
+) -> Result<Request<'a>, String> {
     let mut req = Request { weights: vec![1.0; keys.len()], keys, aggregate: Aggregate::Sum, with_scores: false };
     while i < argv.len() {
         let a = argv.get(i);
@@ -242,33 +252,38 @@ fn compute(op: Op, req: &Request<'_>, inputs: Vec<Input>) -> Vec<(Vec<u8>, f64)>
 /// Every algebra command: `first` is the numkeys position; `store` puts the result at argv[1].
 fn run(ctx: &mut Ctx<'_>, argv: Argv<'_>, op: Op, store: bool, name: &str) {
     let first = if store { 2 } else { 1 };
-    let req = match parse(argv, first, op, store, name) {
-        Ok(r) => r,
+    let (keys, options_at) = match parse_keys(argv, first, name) {
+        Ok(k) => k,
         Err(e) => return ctx.error(&e),
     };
     let db = ctx.db();
-    let mut keys: Vec<(usize, &[u8])> = req.keys.iter().map(|&k| (db, k)).collect();
+    let mut locked: Vec<(usize, &[u8])> = keys.iter().map(|&k| (db, k)).collect();
     if store {
-        keys.push((db, argv.get(1)));
+        locked.push((db, argv.get(1)));
     }
-    let n = req.keys.len();
-    let result = ctx.shared.store.with_keys(&keys, ctx.now_ms, |m| {
+    let n = keys.len();
+    // Redis's order: numkeys, the inputs' types (WRONGTYPE), then the options.
+    let req = parse_options(argv, options_at, keys, op, store);
+    let result = ctx.shared.store.with_keys(&locked, ctx.now_ms, |m| {
         let inputs = (0..n).map(|i| read_input(m, i)).collect::<Result<Vec<_>, _>>()?;
-        let items = compute(op, &req, inputs);
+        let Ok(req) = &req else { return Ok(None) };
+        let items = compute(op, req, inputs);
         if store {
-            return Ok((store_items(&mut m.key(n), &items), Vec::new()));
+            return Ok(Some((store_items(&mut m.key(n), &items), Vec::new())));
         }
-        Ok((items.len(), items))
+        Ok(Some((items.len(), items)))
     });
-    match result {
-        Err(WrongType) => ctx.error(ERR_WRONGTYPE),
-        Ok((count, _)) if store => {
+    match (result, &req) {
+        (Err(WrongType), _) => ctx.error(ERR_WRONGTYPE),
+        (Ok(_), Err(e)) => ctx.error(e),
+        (Ok(None), Ok(_)) => {}
+        (Ok(Some((count, _))), Ok(_)) if store => {
             reply::integer(ctx.out, count as i64);
             if count > 0 {
                 ctx.key_ready(db, argv.get(1));
             }
         }
-        Ok((_, items)) => reply_members(ctx.out, &items, req.with_scores),
+        (Ok(Some((_, items))), Ok(req)) => reply_members(ctx.out, &items, req.with_scores),
     }
 }
 
@@ -299,22 +314,24 @@ fn zdiffstore(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// ZINTERCARD numkeys key [key ...] [LIMIT limit]
 fn zintercard(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let (keys, mut i) = match parse_numkeys(argv, 1) {
+    // Redis 7.0 shares ZINTER's parsing: numkeys, the inputs' types, then LIMIT.
+    let (keys, mut i) = match parse_keys(argv, 1, "zintercard") {
         Ok(p) => p,
-        Err(e) => return ctx.error(e),
+        Err(e) => return ctx.error(&e),
     };
-    let mut limit = usize::MAX;
-    while i < argv.len() {
+    let mut limit = Ok(usize::MAX);
+    while i < argv.len() && limit.is_ok() {
         if eq_ignore_case(argv.get(i), "limit") && i + 1 < argv.len() {
-            match parse_i64(argv.get(i + 1)) {
-                None => return ctx.error(super::ERR_NOT_INTEGER),
-                Some(n) if n < 0 => return ctx.error(ERR_LIMIT_NEGATIVE),
-                Some(0) => limit = usize::MAX,
-                Some(n) => limit = n as usize,
-            }
+            limit = match parse_i64(argv.get(i + 1)) {
+                // Redis's message covers a non-integer too.
+                None => Err(ERR_LIMIT_NEGATIVE),
+                Some(n) if n < 0 => Err(ERR_LIMIT_NEGATIVE),
+                Some(0) => Ok(usize::MAX),
+                Some(n) => Ok(n as usize),
+            };
             i += 2;
         } else {
-            return ctx.error(ERR_SYNTAX);
+            limit = Err(ERR_SYNTAX);
         }
     }
     let db = ctx.db();
@@ -323,10 +340,47 @@ fn zintercard(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let locked: Vec<(usize, &[u8])> = req.keys.iter().map(|&k| (db, k)).collect();
     let result = ctx.shared.store.with_keys(&locked, ctx.now_ms, |m| {
         let inputs = (0..n).map(|i| read_input(m, i)).collect::<Result<Vec<_>, _>>()?;
-        Ok(compute(Op::Inter, &req, inputs).len().min(limit))
+        Ok(limit.map(|limit| compute(Op::Inter, &req, inputs).len().min(limit)))
     });
     match result {
         Err(WrongType) => ctx.error(ERR_WRONGTYPE),
-        Ok(count) => reply::integer(ctx.out, count as i64),
+        Ok(Err(e)) => ctx.error(e),
+        Ok(Ok(count)) => reply::integer(ctx.out, count as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::{run_line_for_test, ClientState};
+    use crate::config::Config;
+    use crate::shared::Shared;
+
+    #[test]
+    fn input_types_are_checked_before_options_as_in_redis() {
+        // Found by scripts/redis-diff; replies captured from redis-server 7.0.15.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run_line_for_test(&shared, &mut c, line);
+        let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+        r("ZADD zz 1 a");
+        r("SET s9 x");
+        for (cmd, want) in [
+            ("ZINTER 1 s9 WEIGHTS abc", wrong),
+            ("ZUNIONSTORE dst 1 s9 FOO", wrong),
+            ("ZINTERCARD 0 zz", "-ERR at least 1 input key is needed for 'zintercard' command\r\n"),
+            ("ZINTERCARD 3 zz", "-ERR syntax error\r\n"),
+            ("ZINTERCARD 1 s9 LIMIT b", wrong),
+            ("ZINTERCARD 1 zz LIMIT b", "-ERR LIMIT can't be negative\r\n"),
+            ("ZINTERCARD 1 zz LIMIT", "-ERR syntax error\r\n"),
+            ("ZINTERCARD x zz", "-ERR value is not an integer or out of range\r\n"),
+            ("ZUNION 1 zz WEIGHTS x", "-ERR weight value is not a float\r\n"),
+            ("ZDIFFSTORE dst 1 zz WEIGHTS 1", "-ERR syntax error\r\n"),
+            ("EXISTS dst", ":0\r\n"),
+            ("SINTERCARD x zz", "-ERR numkeys should be greater than 0\r\n"),
+            ("SINTERCARD 1 zz LIMIT x", "-ERR LIMIT can't be negative\r\n"),
+            ("ZUNION 1 zz WITHSCORES", "*2\r\n$1\r\na\r\n$1\r\n1\r\n"),
+        ] {
+            assert_eq!(r(cmd), want, "{cmd}");
+        }
     }
 }

@@ -116,6 +116,9 @@ impl ZSet {
                 let at = lp_iter(lp)
                     .find(|(_, m, s)| cmp(*s, m, score, member) == Ordering::Greater)
                     .map_or(lp.end(), |(at, _, _)| at);
+                // Redis 7.0 keeps listpack scores as text, and a stored -0 reads back as 0
+                // (the skiplist keeps the double's sign).
+                let score = score + 0.0;
                 lp.insert_at(at, &[member, &score.to_le_bytes()]);
                 old.map(|(_, s)| s)
             }

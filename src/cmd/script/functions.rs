@@ -81,25 +81,34 @@ impl Libraries {
     }
 }
 
-/// Parse a library header `#!lua name=<lib>`; Err is the reply text.
+/// Parse a library header `#!lua name=<lib>`; Err is the reply text. As Redis 7.0's
+/// `functionExtractLibMetaData`: the first line (a newline is required) is split with
+/// `sdssplitargs` (quotes allowed, unbalanced ones rejected), `name=` in any case and once;
+/// then the engine (any case), then the name's characters.
 fn library_name(code: &[u8]) -> Result<Vec<u8>, String> {
-    let Some(rest) = code.strip_prefix(b"#!") else {
+    if !code.starts_with(b"#!") {
         return Err("ERR Missing library metadata".into());
-    };
-    let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
-    let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or_default();
-    if engine != b"lua" {
-        return Err(format!("ERR Engine '{}' not found", String::from_utf8_lossy(engine)));
     }
+    let invalid = || "ERR Invalid library metadata".to_string();
+    let end = code.iter().position(|&b| b == b'\n').ok_or_else(invalid)?;
+    let parts = crate::args::split(&code[..end]).ok().filter(|p| !p.is_empty()).ok_or_else(invalid)?;
+    let engine = parts[0].get(2..).unwrap_or_default();
     let mut name = None;
-    for part in parts {
-        match part.strip_prefix(b"name=") {
-            Some(n) => name = Some(n.to_vec()),
-            None => return Err(format!("ERR Invalid metadata value given: {}", String::from_utf8_lossy(part))),
+    for part in &parts[1..] {
+        match part.get(..5) {
+            Some(key) if key.eq_ignore_ascii_case(b"name=") => {
+                if name.is_some() {
+                    return Err("ERR Invalid metadata value, name argument was given multiple times".into());
+                }
+                name = Some(part[5..].to_vec());
+            }
+            _ => return Err(format!("ERR Invalid metadata value given: {}", String::from_utf8_lossy(part))),
         }
     }
     let name = name.ok_or("ERR Library name was not given")?;
+    if !engine.eq_ignore_ascii_case(b"lua") {
+        return Err(format!("ERR Engine '{}' not found", String::from_utf8_lossy(engine)));
+    }
     if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
         return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
     }
@@ -299,6 +308,23 @@ mod tests {
         assert_eq!(library_name(b"#!foo name=x\n").unwrap_err(), "ERR Engine 'foo' not found");
         assert_eq!(library_name(b"#!lua name=a foo=bar\n").unwrap_err(), "ERR Invalid metadata value given: foo=bar");
         assert!(library_name(b"#!lua name=li-b\n").unwrap_err().starts_with("ERR Library names can only"));
+    }
+
+    #[test]
+    fn library_headers_split_like_redis() {
+        // Found by scripts/redis-diff; errors captured from redis-server 7.0.15.
+        assert_eq!(library_name(b"#!LUA name=a1\nx").unwrap(), b"a1");
+        assert_eq!(library_name(b"#!lua NAME=a2\nx").unwrap(), b"a2");
+        assert_eq!(library_name(b"#!lua \"name=a6\"\nx").unwrap(), b"a6");
+        assert_eq!(
+            library_name(b"#!lua name=a3 name=b\n").unwrap_err(),
+            "ERR Invalid metadata value, name argument was given multiple times"
+        );
+        assert_eq!(library_name(b"#!lua name=a4").unwrap_err(), "ERR Invalid library metadata");
+        assert_eq!(library_name(b"#!lua name=\"a7\n").unwrap_err(), "ERR Invalid library metadata");
+        assert_eq!(library_name(b"#! lua name=a5\n").unwrap_err(), "ERR Invalid metadata value given: lua");
+        assert_eq!(library_name(b"#!lua name=a9\tfoo\n").unwrap_err(), "ERR Invalid metadata value given: foo");
+        assert_eq!(library_name(b"#!foo x=1\n").unwrap_err(), "ERR Invalid metadata value given: x=1");
     }
 
     #[test]
