@@ -123,12 +123,15 @@ impl MaxmemoryPolicy {
     }
 }
 
-/// io_uring batching policy (see `engine/uring/batching.rs`): `fixed` (the default) waits the
-/// full `--uring-batch-wait-us` for a batch when busy with unpipelined clients; `adaptive`
-/// waits only while the worker is saturated, for a fraction of a loop cycle (at most
-/// `--uring-batch-wait-us`). Fixed won the measurements in docs/batching.md.
+/// io_uring batching policy (see `engine/uring/batching.rs`): `fixed` waits the full
+/// `--uring-batch-wait-us` for a batch when busy with unpipelined clients; `adaptive` waits
+/// only while the worker is saturated, for a fraction of a loop cycle (at most
+/// `--uring-batch-wait-us`); `auto` (the default) is `fixed` with two or more workers and
+/// never waits with one (docs/batching.md, run 5: a lone worker that waits loses requests
+/// per second and latency, two workers that wait win requests per second and CPU).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum UringBatching {
+    Auto,
     Adaptive,
     Fixed,
 }
@@ -336,9 +339,10 @@ pub struct Config {
     /// ceiling of the adaptive wait, or the wait itself with `--uring-batching fixed`.
     #[arg(long, default_value_t = 500)]
     pub uring_batch_wait_us: u32,
-    /// io_uring batching policy: fixed (the full `--uring-batch-wait-us` when busy) or
-    /// adaptive (wait only while saturated, a fraction of the loop cycle).
-    #[arg(long, value_enum, default_value_t = UringBatching::Fixed)]
+    /// io_uring batching policy: fixed (the full `--uring-batch-wait-us` when busy),
+    /// adaptive (wait only while saturated, a fraction of the loop cycle) or auto (fixed
+    /// with two or more workers, no wait with one).
+    #[arg(long, value_enum, default_value_t = UringBatching::Auto)]
     pub uring_batching: UringBatching,
     /// io_uring: install connections' descriptors in each ring's fixed-file table (Linux
     /// 5.19+; sized by maxclients), so their ops skip the per-op descriptor lookup.

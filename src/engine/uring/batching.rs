@@ -9,8 +9,9 @@
 //! plain wait for one completion. A batchable worker asks for as many completions as the last
 //! batch brought plus the sends it just queued (those complete at once).
 //!
-//! How long ([`Policy`]):
-//! - `Fixed { wait_us }` (`--uring-batching fixed`, the default): the full
+//! How long ([`Policy`]; `--uring-batching auto`, the default, is `fixed` with two or more
+//! workers and no wait with one: [`AUTO_WAIT_WORKERS_MIN`]):
+//! - `Fixed { wait_us }` (`--uring-batching fixed`): the full
 //!   `--uring-batch-wait-us` every time: the fewest syscalls, up to that much added latency
 //!   per request. In the measurements (docs/batching.md) it also gave the most requests per
 //!   second at 50 unpipelined clients, so it stays the default.
@@ -32,6 +33,7 @@
 use std::time::{Duration, Instant};
 
 use super::CQE_BATCH_MAX;
+use crate::config::UringBatching;
 
 /// Above this many requests per recv completion (on average over a batch) clients are
 /// pipelining, and the worker does not wait for a batch to gather.
@@ -47,6 +49,12 @@ pub const SATURATED_BUSY_PERCENT: u64 = 25;
 pub const WAIT_SHARE_PERCENT: u64 = 50;
 /// An adaptive wait shorter than this is not worth a timer in the kernel: wait plainly.
 pub const WAIT_US_MIN: u64 = 5;
+/// `auto` waits for batches only with at least this many workers. Measured on 2 cores with
+/// the load generator on the same machine (docs/batching.md, run 5): a lone worker that
+/// waits for its batch loses requests per second and latency to one that does not (the
+/// client has the other core anyway); two workers that wait leave the client a core and win
+/// requests per second and CPU per request.
+pub const AUTO_WAIT_WORKERS_MIN: usize = 2;
 /// Moving averages weigh the newest sample 1/2^EWMA_SHIFT (1/8: about the last 8 batches).
 const EWMA_SHIFT: u32 = 3;
 
@@ -57,6 +65,19 @@ pub enum Policy {
     Fixed { wait_us: u32 },
     /// A share of the measured service time while saturated, at most `cap_us`.
     Adaptive { cap_us: u32 },
+}
+
+impl Policy {
+    /// The policy `--uring-batching` and `--uring-batch-wait-us` ask for, for `workers`
+    /// workers: `auto` waits as `fixed` with two or more and never with one.
+    pub fn of(batching: UringBatching, wait_us: u32, workers: usize) -> Policy {
+        match batching {
+            UringBatching::Adaptive => Policy::Adaptive { cap_us: wait_us },
+            UringBatching::Fixed => Policy::Fixed { wait_us },
+            UringBatching::Auto if workers < AUTO_WAIT_WORKERS_MIN => Policy::Fixed { wait_us: 0 },
+            UringBatching::Auto => Policy::Fixed { wait_us },
+        }
+    }
 }
 
 /// What the next enter waits for: `want` completions for up to `wait_us`, then any one.
@@ -237,6 +258,14 @@ mod tests {
         batch(&mut b, 0, &[1, 1]);
         b.sends_queued = u32::MAX;
         assert_eq!(b.plan(Instant::now()).want, CQE_BATCH_MAX as u32, "saturates, never wraps");
+    }
+
+    #[test]
+    fn auto_waits_only_with_several_workers() {
+        assert_eq!(Policy::of(UringBatching::Auto, 500, 1), Policy::Fixed { wait_us: 0 });
+        assert_eq!(Policy::of(UringBatching::Auto, 500, 2), Policy::Fixed { wait_us: 500 });
+        assert_eq!(Policy::of(UringBatching::Fixed, 500, 1), Policy::Fixed { wait_us: 500 }, "asked for");
+        assert_eq!(Policy::of(UringBatching::Adaptive, 300, 1), Policy::Adaptive { cap_us: 300 });
     }
 
     #[test]

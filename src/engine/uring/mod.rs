@@ -207,14 +207,7 @@ pub fn serve(shared: &Arc<Shared>, listeners: &[Listener]) -> Result<(), ServeEr
         mode,
         buffers,
         buffer_size,
-        batching: match shared.config.uring_batching {
-            crate::config::UringBatching::Adaptive => {
-                batching::Policy::Adaptive { cap_us: shared.config.uring_batch_wait_us }
-            }
-            crate::config::UringBatching::Fixed => {
-                batching::Policy::Fixed { wait_us: shared.config.uring_batch_wait_us }
-            }
-        },
+        batching: batching::Policy::of(shared.config.uring_batching, shared.config.uring_batch_wait_us, workers),
         force_enter_failure: shared.config.uring_force_enter_failure,
         fixed_files: match shared.config.uring_fixed_files {
             crate::config::YesNo::Yes => shared.tunables.maxclients(),
