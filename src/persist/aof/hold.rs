@@ -87,8 +87,11 @@
 //! With one worker this is the earlier per-worker hold exactly: the target is what the
 //! worker held when it released, the deadline the same (measured, docs/persistence.md).
 //! With more workers it works (tests/aof_hold.rs) but measured no better than no hold
-//! (fewer fdatasyncs, about the same CPU per request, lower req/s: docs/persistence.md), so
-//! by default only one worker holds ([`HoldMode`]; `RINGKV_AOF_HOLD=all` shares it).
+//! (fewer fdatasyncs, about the same CPU per request, lower req/s: docs/persistence.md).
+//! With one worker it paid while that worker also waited for batches of completions; since
+//! a lone worker no longer does (`--uring-batching auto`) the hold cost it a quarter of its
+//! req/s at pipeline 1 for 4% fewer fdatasyncs (docs/persistence.md). So it is off by
+//! default ([`HoldMode`]; `RINGKV_AOF_HOLD=1` holds with one worker, `all` with any number).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -111,20 +114,21 @@ pub enum HoldMode {
     /// Any number of uring workers (`RINGKV_AOF_HOLD=all`: not better than no hold with two
     /// workers in the measurements of docs/persistence.md, so not the default).
     All,
-    /// Only with one uring worker (the default).
+    /// Only with one uring worker (`RINGKV_AOF_HOLD=1`; the default until the one-worker
+    /// batch wait went, docs/persistence.md "The hold without the batch wait").
     OneWorker,
-    /// Never (`RINGKV_AOF_HOLD=0`).
+    /// Never (the default; `RINGKV_AOF_HOLD=0`).
     Off,
 }
 
 impl HoldMode {
-    /// From `RINGKV_AOF_HOLD`: `0` = off, `all` = any number of workers, anything else or
-    /// unset = one worker only.
+    /// From `RINGKV_AOF_HOLD`: `all` = any number of workers, `1` = one worker only,
+    /// anything else or unset = off.
     pub fn from_env() -> HoldMode {
         match std::env::var("RINGKV_AOF_HOLD").as_deref() {
-            Ok("0") => HoldMode::Off,
             Ok("all") => HoldMode::All,
-            _ => HoldMode::OneWorker,
+            Ok("1") => HoldMode::OneWorker,
+            _ => HoldMode::Off,
         }
     }
 }
