@@ -520,6 +520,7 @@ pub fn execute_batched(ctx: &mut Ctx<'_>, argv: Argv<'_>, read: &mut BatchRead<'
     if let Some(msg) = crate::cmd::script::refuse_busy(ctx, cmd) {
         ctx.client.tx.reject();
         ctx.error(msg);
+        abort_exec(ctx, cmd, reply_start);
         return Some(cmd);
     }
     if cmd.flags & DENYOOM != 0 && shared.tunables.maxmemory() != 0 {
@@ -644,13 +645,34 @@ fn postpone(ctx: &mut Ctx<'_>, until_ms: u64) {
     ctx.client.postponed = true;
 }
 
-/// A command refused before it ran: counted as a rejected call and an error reply.
+/// A command refused before it ran: counted as a rejected call and an error reply. A refused
+/// EXEC also ends the transaction (see [`abort_exec`]).
 fn rejected(ctx: &mut Ctx<'_>, cmd: &'static Command, reply_start: usize) -> Option<&'static Command> {
     if let Some(i) = index_of(cmd) {
         ctx.shared.cmdstats.reject(i);
     }
+    abort_exec(ctx, cmd, reply_start);
     count_error(ctx, reply_start);
     Some(cmd)
+}
+
+/// EXEC refused before it ran (wrong arity, NOAUTH, BUSY...), inside MULTI or not: as Redis's
+/// `execCommandAbort`, the transaction is discarded (watches too) and the error, written from
+/// `reply_start`, becomes `EXECABORT Transaction discarded because of: <it>` (without its
+/// `ERR` code, which Redis's formatted refusals do not carry).
+fn abort_exec(ctx: &mut Ctx<'_>, cmd: &'static Command, reply_start: usize) {
+    if cmd.name != "exec" {
+        return;
+    }
+    let written = ctx.out.owned_from(reply_start);
+    let text = written.strip_prefix(b"-").unwrap_or(written);
+    let text = text.strip_suffix(b"\r\n").unwrap_or(text);
+    let text = text.strip_prefix(b"ERR ").unwrap_or(text);
+    let mut msg = b"EXECABORT Transaction discarded because of: ".to_vec();
+    msg.extend_from_slice(text);
+    ctx.out.truncate(reply_start);
+    ctx.client.tx.reset();
+    reply::error(ctx.out, &String::from_utf8_lossy(&msg));
 }
 
 /// Count the reply written from `reply_start` in INFO errorstats if it is an error.

@@ -439,6 +439,24 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_exec_discards_the_transaction_as_redis() {
+        // Redis 7.0's execCommandAbort: EXEC refused before it runs (here: wrong arity),
+        // inside MULTI or not, answers EXECABORT and ends the transaction and its watches.
+        let s = shared();
+        let mut c = ClientState::new(&s);
+        let abort = "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n";
+        let out = run(
+            &s,
+            &mut c,
+            &[&["WATCH", "w"], &["MULTI"], &["SET", "a", "1"], &["EXEC", "x"], &["EXEC"], &["GET", "a"]],
+        );
+        assert_eq!(out, format!("+OK\r\n+OK\r\n+QUEUED\r\n{abort}-ERR EXEC without MULTI\r\n$-1\r\n"));
+        assert_eq!(c.tx.watched(), 0);
+        assert_eq!(s.store.watched_keys(), 0);
+        assert_eq!(run(&s, &mut c, &[&["EXEC", "x"]]), abort, "outside MULTI too");
+    }
+
+    #[test]
     fn discard_drops_queue_and_watches() {
         let s = shared();
         let mut c = ClientState::new(&s);
