@@ -323,6 +323,31 @@ mod tests {
     }
 
     #[test]
+    fn a_loading_library_sees_only_redis() {
+        // Redis 7.0 loads a library with the library API as its only globals (found by
+        // scripts/redis-diff; replies captured from redis-server 7.0.15); its functions see
+        // every allowed global when they run.
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |args: &[&str]| run(&shared, &mut c, args);
+        let missing = |name: &str| {
+            format!("-ERR Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable '{name}'\r\n")
+        };
+        assert_eq!(r(&["FUNCTION", "LOAD", "#!lua name=a\nerror('x')"]), missing("error"));
+        assert_eq!(
+            r(&[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=b\nlocal s = string.upper('a')\nredis.register_function('f', function() return s end)"
+            ]),
+            missing("string")
+        );
+        let lib = "#!lua name=c\nredis.log(redis.LOG_NOTICE, 'hi')\nredis.register_function('up', function(k, a) return string.upper(a[1]) end)";
+        assert_eq!(r(&["FUNCTION", "LOAD", lib]), "$1\r\nc\r\n");
+        assert_eq!(r(&["FCALL", "up", "0", "abc"]), "$3\r\nABC\r\n");
+    }
+
+    #[test]
     fn collection_writes_in_scripts_invalidate_watch() {
         let shared = Shared::new(Config::defaults());
         let mut watcher = ClientState::new(&shared);

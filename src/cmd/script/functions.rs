@@ -192,6 +192,7 @@ fn run_library(engine: &mut Engine, code: &[u8]) -> Result<Vec<Func>, String> {
     let api = load_api(lua).map_err(|e| format!("ERR {e}"))?;
     let normal: Value = engine.lib_overrides.raw_get("redis").map_err(|e| format!("ERR {e}"))?;
     let _ = engine.lib_overrides.raw_set("redis", api);
+    let _ = engine.set_loading.call::<()>(true);
     lua.set_app_data(Pending::default());
     let run = engine.run_state();
     run.started_ms.store(super::monotonic_ms(), SeqCst);
@@ -199,6 +200,7 @@ fn run_library(engine: &mut Engine, code: &[u8]) -> Result<Vec<Func>, String> {
     run.loading.store(true, SeqCst);
     let result = compiled.call::<Value>(());
     run.loading.store(false, SeqCst);
+    let _ = engine.set_loading.call::<()>(false);
     let _ = engine.lib_overrides.raw_set("redis", normal);
     let pending = lua.remove_app_data::<Pending>().unwrap_or_default();
     if let Err(e) = result {

@@ -100,12 +100,21 @@ end
 rawset(G, "redis", readonly(redis))
 local env = readonly(G)
 -- Libraries resolve `redis` through `lib_overrides` first (the load-time API while loading).
+-- While a library loads, `redis` is all it sees, as in Redis 7.0 (its load runs with only the
+-- library API as globals): any other name is a nonexistent global.
 local lib_overrides = {}
+local loading = false
 local lib_env = setmetatable({}, {__metatable = false, __newindex = refuse, __index = function(_, k)
   local v = lib_overrides[k]
-  if v == nil then v = G[k] end
+  if v == nil then
+    if loading then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    v = G[k]
+  end
   return v
 end})
+local function set_loading(on) loading = on end
 real[lib_env] = G
 local function wrap(loader)
   return function(s, name)
@@ -128,7 +137,7 @@ rawset(G, "setmetatable", function(t, mt)
   if real[t] or t == G then error("Attempt to modify a readonly table", 0) end
   return setmetatable(t, mt)
 end)
-return env, lib_env, lib_overrides
+return env, lib_env, lib_overrides, set_loading
 "#;
 
 /// Runs a script's main function under the error handler; a function gets (keys, args).
@@ -193,6 +202,8 @@ pub struct Engine {
     /// library loads, the normal `redis` otherwise.
     pub(super) lib_env: Table,
     pub(super) lib_overrides: Table,
+    /// `set_loading(true|false)`: a library is loading (it sees `redis` only).
+    pub(super) set_loading: Function,
     run_eval: Function,
     run_function: Function,
     /// SHA1 (lower-case hex) → compiled script and its shebang flags (`None`: no shebang).
@@ -220,7 +231,7 @@ impl Engine {
         let raw_call = unsafe { lua.create_c_function(call_raising)? };
         let raw_pcall = lua.create_function(|lua, args: MultiValue| Ok(call(lua, args)?.0))?;
         let prelude = lua.load(PRELUDE).set_name("=redis").into_function()?;
-        let (env, lib_env, lib_overrides): (Table, Table, Table) = prelude.call((
+        let (env, lib_env, lib_overrides, set_loading): (Table, Table, Table, Function) = prelude.call((
             globals.clone(),
             raw_call,
             raw_pcall,
@@ -241,6 +252,7 @@ impl Engine {
             env,
             lib_env,
             lib_overrides,
+            set_loading,
             run_eval,
             run_function,
             scripts: Default::default(),
