@@ -289,7 +289,7 @@ impl Session {
         // (cmd::execute_batched); released when the batch ends.
         let mut read = cmd::BatchRead::new(shared);
         // AOF on: the batch's small writes are filled into the journal together at its end.
-        let fills = crate::store::journal::BatchFills::begin();
+        let fills = shared.store.journal().enabled_relaxed().then(crate::store::journal::BatchFills::begin);
         while pos < buf.len() && self.close.is_none() {
             if self.client.blocked.is_some() {
                 self.held = true; // runs once the wait ends
@@ -346,8 +346,9 @@ impl Session {
         }
         // The batch's run of fast commands ends here (cmd::timing).
         cmd::timing::close(shared, &mut self.client);
-        drop(fills); // before the reply waits for (or is sent ahead of) the AOF
-                     // Released before waiting for the AOF: a wait must not hold up EXEC or a rewrite.
+        // Filled before the replies wait for (or are sent ahead of) the AOF.
+        drop(fills);
+        // Released before waiting for the AOF: a wait must not hold up EXEC or a rewrite.
         drop(read);
         if wait_for_seq > 0 {
             if let Some(aof) = shared.persist.aof() {

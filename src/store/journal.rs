@@ -510,10 +510,15 @@ impl Drop for UnitGuard {
                 let max_seq = u.seqs.last().copied().unwrap_or(0);
                 wrap_transaction(&mut u.pieces, commands, max_seq);
             }
-            if !(deferrable && u.batch_depth > 0 && u.defer()) {
-                // Filled in number order: whatever the batch deferred goes first.
-                u.fill_deferred();
+            if deferrable && u.batch_depth > 0 && u.defer(true) {
+                return;
+            }
+            if u.deferred.seqs.is_empty() {
                 u.fill_own();
+            } else {
+                // With what the batch deferred, in one lock of the order.
+                u.defer(false);
+                u.fill_deferred();
             }
         });
     }
@@ -521,10 +526,10 @@ impl Drop for UnitGuard {
 
 impl Unit {
     /// Move the finished unit's numbers and pieces to the batch's deferred ones. False (the
-    /// caller fills now) when the batch is full.
-    fn defer(&mut self) -> bool {
+    /// caller fills now) when `bounded` and the batch is full.
+    fn defer(&mut self, bounded: bool) -> bool {
         let d = &mut self.deferred;
-        if d.seqs.len() + self.seqs.len() > DEFERRED_SEQS_MAX || d.bytes >= DEFERRED_BYTES_MAX {
+        if bounded && (d.seqs.len() + self.seqs.len() > DEFERRED_SEQS_MAX || d.bytes >= DEFERRED_BYTES_MAX) {
             return false;
         }
         d.seqs.append(&mut self.seqs);
