@@ -19,8 +19,21 @@
 //! unit's highest number, and a `DEL` for every key found expired at the number of the section
 //! that removed it. Every number the unit took is marked filled, with or without pieces. The
 //! journal releases filled numbers strictly in order: a number is released only once every
-//! lower number is filled (a reorder window). Released pieces are encoded into the pending
-//! AOF bytes, with a `SELECT` whenever the database differs from the last one written.
+//! lower number is filled. Released pieces are encoded into the pending AOF bytes, with a
+//! `SELECT` whenever the database differs from the last one written.
+//!
+//! # Lanes: filling without a shared lock
+//!
+//! A thread fills into its own *lane* (numbers and pieces appended in the order it filled
+//! them: ascending, since a thread takes its numbers one unit after the other). Only the
+//! consumer, whoever takes the pending bytes (the AOF writer every 10 ms, or the worker that
+//! flushes for `appendfsync always`), locks the lanes, under the order's lock: it swaps each
+//! lane's buffer for an empty one and merges the taken runs by number (a k-way merge) for as
+//! long as the next number is there. A number still held by a unit (or filled into a lane
+//! after the swap) stops the merge; the runs wait for the next take. Before lanes, every fill
+//! took the one order mutex: with two workers at pipeline 16 that lock, its waits and its
+//! reorder slots were about a tenth of the server's CPU samples (docs/persistence.md,
+//! "Lanes").
 //!
 //! # Why replay rebuilds what clients saw
 //!
@@ -49,9 +62,8 @@
 //!
 //! # Filling once per batch
 //!
-//! Filling takes the journal's one mutex, which every worker shares: at pipeline 16 that lock
-//! was a sixth of what `appendfsync everysec` added to a SET (docs/persistence.md). So a
-//! worker running a batch of requests (a [`BatchFills`] scope, opened by the session around
+//! Each fill locks the thread's lane and copies the pieces' bytes into it. So a worker
+//! running a batch of requests (a [`BatchFills`] scope, opened by the session around
 //! one read's worth of requests) keeps the numbers and pieces of its finished units and fills
 //! them all at once when the batch ends. That changes when numbers are released, never which
 //! pieces they carry: each piece keeps its own unit's number, so the file order is the same.
@@ -63,14 +75,18 @@
 //!
 //! # Bounds
 //!
-//! The reorder window holds one slot per number taken but not yet released: at most the
-//! sections of the units in flight (one per worker thread, plus the expiry thread), each a
-//! handful of sections (FLUSHALL: one per shard), plus the numbers a batch defers
-//! ([`DEFERRED_SEQS_MAX`], [`DEFERRED_BYTES_MAX`] per worker). The pending bytes are bounded
-//! by what writers produce between two flushes of the AOF.
+//! What waits in lanes and runs is what was filled behind the lowest number still held: the
+//! units in flight (one per thread that writes), each a handful of sections (FLUSHALL: one
+//! per shard), plus the numbers a batch defers ([`DEFERRED_SEQS_MAX`], [`DEFERRED_BYTES_MAX`]
+//! per worker), plus what writers produce between two takes. The pending bytes are bounded by
+//! what writers produce between two flushes of the AOF. Emptied lane buffers are kept for
+//! reuse: at most [`SPARE_LANE_BUFS_MAX`] of them, each of at most
+//! [`SPARE_LANE_BUF_BYTES_MAX`] bytes. There is one lane per thread that filled; a lane whose
+//! thread has ended is dropped at the first take that finds it empty.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -100,13 +116,16 @@ pub struct Pending {
     pub cut: bool,
 }
 
-/// The reorder window.
+/// The reorder window: the consumer's side, merging the lanes' filled numbers into one
+/// order (see [`Journal::collect`]).
 #[derive(Default)]
 struct Order {
     /// The lowest number not yet released.
     next: u64,
-    /// `slots[i]` is number `next + i`: `None` until filled.
-    slots: VecDeque<Option<Vec<Piece>>>,
+    /// What was taken from the lanes and is not released yet (each sorted by number).
+    runs: Vec<Run>,
+    /// Emptied lane buffers kept for the next swap (at most [`SPARE_LANE_BUFS_MAX`]).
+    spares: Vec<LaneBuf>,
     pending: Pending,
     /// The database the last released piece ran in (the AOF's current SELECT).
     selected_db: Option<usize>,
@@ -117,9 +136,53 @@ struct Order {
     before_cut: Option<(Vec<u8>, u64)>,
 }
 
-/// The journal of one store (see the module header).
+/// Filled numbers and their pieces, in the order one thread filled them.
 #[derive(Default)]
+struct LaneBuf {
+    /// The numbers filled (ascending, unless [`LaneBuf::sort`] has something to do).
+    seqs: Vec<u64>,
+    pieces: Vec<LanePiece>,
+    /// The pieces' RESP, back to back.
+    bytes: Vec<u8>,
+}
+
+/// A piece in a [`LaneBuf`]: its RESP is `bytes[start..end]`.
+struct LanePiece {
+    seq: u64,
+    db: Option<usize>,
+    start: usize,
+    end: usize,
+}
+
+/// One thread's lane: only that thread pushes, only the consumer (under the order's lock)
+/// takes, so its lock is almost never contended.
+#[derive(Default)]
+struct Lane {
+    buf: Mutex<LaneBuf>,
+}
+
+/// A lane buffer taken by the consumer, with how far its merge got.
+struct Run {
+    buf: LaneBuf,
+    /// Index of the next number in `buf.seqs`.
+    s: usize,
+    /// Index of the next piece in `buf.pieces`.
+    p: usize,
+}
+
+/// At most this many emptied lane buffers are kept for reuse...
+const SPARE_LANE_BUFS_MAX: usize = 16;
+/// ... each holding at most this many bytes of capacity (larger ones are freed).
+const SPARE_LANE_BUF_BYTES_MAX: usize = 1 << 20;
+
+/// Gives every journal an identity for the thread-local lane cache (an address could be
+/// reused by a later journal).
+static NEXT_JOURNAL_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The journal of one store (see the module header).
 pub struct Journal {
+    /// Tells this journal's lanes from another's in the thread-local cache.
+    id: u64,
     /// The last number handed out; every change takes one: the dirty counter.
     seq: AtomicU64,
     /// Changes made while the journal is off, counted per worker (the dirty counter without
@@ -128,6 +191,22 @@ pub struct Journal {
     /// True once the AOF consumes released pieces (otherwise units drop them).
     enabled: AtomicBool,
     order: Mutex<Order>,
+    /// Every thread's lane (one per thread that filled numbers; a lane whose thread is gone
+    /// is dropped once emptied).
+    lanes: Mutex<Vec<Arc<Lane>>>,
+}
+
+impl Default for Journal {
+    fn default() -> Journal {
+        Journal {
+            id: NEXT_JOURNAL_ID.fetch_add(1, Ordering::Relaxed),
+            seq: AtomicU64::new(0),
+            off_changes: Default::default(),
+            enabled: AtomicBool::new(false),
+            order: Mutex::default(),
+            lanes: Mutex::default(),
+        }
+    }
 }
 
 /// A batch defers at most this many numbers before filling them: the other workers' changes
@@ -140,6 +219,8 @@ thread_local! {
     /// Bumped at every acquisition of shard locks (see [`new_section`]).
     static SECTION: Cell<u64> = const { Cell::new(0) };
     static UNIT: RefCell<Unit> = RefCell::new(Unit::default());
+    /// This thread's lane and the id of the journal it belongs to.
+    static LANE: RefCell<Option<(u64, Arc<Lane>)>> = const { RefCell::new(None) };
 }
 
 /// What the running unit of work on this thread has changed so far.
@@ -225,7 +306,7 @@ impl Journal {
         self.enabled.store(true, Ordering::SeqCst);
         let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
         order.next = self.seq.load(Ordering::SeqCst) + 1;
-        order.slots.clear();
+        order.runs.clear();
         order.selected_db = selected_db;
         order.pending.released_seq = order.next - 1;
     }
@@ -235,6 +316,7 @@ impl Journal {
     /// the current file, then moves to the next one before taking the rest.
     pub fn take_pending(&self) -> Pending {
         let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        self.collect(&mut order);
         if let Some((bytes, released_seq)) = order.before_cut.take() {
             return Pending { bytes, released_seq, cut: true };
         }
@@ -257,7 +339,8 @@ impl Journal {
 
     /// Bytes released and not yet taken, and the highest number released.
     pub fn pending_len(&self) -> (usize, u64) {
-        let order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
+        self.collect(&mut order);
         let before = order.before_cut.as_ref().map_or(0, |(b, _)| b.len());
         (order.pending.bytes.len() + before, order.pending.released_seq)
     }
@@ -366,55 +449,89 @@ impl Journal {
             pieces.clear();
             return;
         }
-        // Pieces of one number keep their order; across numbers they go in number order
-        // (already the case for a unit's or a batch's pieces: this is a check).
-        if !pieces.windows(2).all(|w| w[0].seq <= w[1].seq) {
-            pieces.sort_by_key(|p| p.seq);
-        }
-        let mut order = self.order.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut rest = seqs.iter().copied().peekable();
-        // The common case: the numbers are the next to release and nothing waits before
-        // them (one worker, or workers not racing): their pieces go straight to the pending
-        // bytes. (Pieces are read in place here and freed after the lock is let go.)
-        let mut used = 0;
-        while let Some(&seq) = rest.peek() {
-            if seq < order.next {
-                rest.next();
-            } else if seq == order.next && order.slots.is_empty() {
-                rest.next();
-                while let Some(piece) = pieces.get(used).filter(|p| p.seq <= seq) {
-                    if piece.seq == seq {
-                        order.append(piece);
-                    }
-                    used += 1;
+        let push = |lane: &Lane| lane.buf.lock().unwrap_or_else(PoisonError::into_inner).push(seqs, pieces);
+        let pushed = LANE.try_with(|cached| {
+            let mut cached = cached.borrow_mut();
+            match &*cached {
+                Some((id, lane)) if *id == self.id => push(lane),
+                _ => {
+                    let lane = self.new_lane();
+                    push(&lane);
+                    *cached = Some((self.id, lane));
                 }
-                order.advance();
-            } else {
-                break;
             }
+        });
+        if pushed.is_err() {
+            // The thread is exiting (its locals are gone): a lane of its own, orphaned at once.
+            push(&self.new_lane());
         }
-        let next = order.next;
-        for seq in rest {
-            let i = (seq - next) as usize;
-            if order.slots.len() <= i {
-                order.slots.resize(i + 1, None);
-            }
-            if order.slots[i].is_none() {
-                order.slots[i] = Some(Vec::new());
-            }
-        }
-        for piece in pieces.drain(used..) {
-            if piece.seq < next {
-                continue;
-            }
-            let i = (piece.seq - next) as usize;
-            if let Some(Some(list)) = order.slots.get_mut(i) {
-                list.push(piece);
-            }
-        }
-        order.release();
-        drop(order);
         pieces.clear();
+    }
+
+    /// A new lane for the calling thread, registered for the consumer.
+    fn new_lane(&self) -> Arc<Lane> {
+        let lane = Arc::new(Lane::default());
+        self.lanes.lock().unwrap_or_else(PoisonError::into_inner).push(lane.clone());
+        lane
+    }
+
+    /// The consumer's side (the caller holds the order's lock): take what every lane filled
+    /// and release whatever is now contiguous. A lane whose thread is gone is dropped once
+    /// emptied.
+    fn collect(&self, order: &mut Order) {
+        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        lanes.retain(|lane| {
+            // Only the registry holds it: nothing can be pushed to it any more.
+            let orphan = Arc::strong_count(lane) == 1;
+            let mut buf = lane.buf.lock().unwrap_or_else(PoisonError::into_inner);
+            if !buf.seqs.is_empty() || !buf.pieces.is_empty() {
+                let spare = order.spares.pop().unwrap_or_default();
+                let mut taken = std::mem::replace(&mut *buf, spare);
+                drop(buf);
+                taken.sort();
+                order.runs.push(Run { buf: taken, s: 0, p: 0 });
+            }
+            !orphan
+        });
+        drop(lanes);
+        order.merge();
+    }
+}
+
+impl LaneBuf {
+    /// Add filled numbers and their pieces.
+    fn push(&mut self, seqs: &[u64], pieces: &[Piece]) {
+        self.seqs.extend_from_slice(seqs);
+        for piece in pieces {
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(&piece.resp);
+            self.pieces.push(LanePiece { seq: piece.seq, db: piece.db, start, end: self.bytes.len() });
+        }
+    }
+
+    /// Put numbers and pieces in number order (pieces of one number keep theirs). They
+    /// already are unless the thread filled a number outside its units between deferred
+    /// ones: a check.
+    fn sort(&mut self) {
+        if !self.seqs.is_sorted() {
+            self.seqs.sort_unstable();
+        }
+        if !self.pieces.is_sorted_by_key(|p| p.seq) {
+            self.pieces.sort_by_key(|p| p.seq);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.seqs.clear();
+        self.pieces.clear();
+        self.bytes.clear();
+    }
+}
+
+impl Run {
+    /// The next number of this run not yet merged.
+    fn head(&self) -> Option<u64> {
+        self.buf.seqs.get(self.s).copied()
     }
 }
 
@@ -435,28 +552,58 @@ impl Order {
         self.cut = None;
     }
 
-    /// Move every filled number at the front into the pending bytes.
-    fn release(&mut self) {
-        while let Some(Some(_)) = self.slots.front() {
-            let pieces = self.slots.pop_front().flatten().unwrap_or_default();
-            for piece in &pieces {
-                self.append(piece);
+    /// Release every number that is now contiguous, taking them from the runs in number
+    /// order (a k-way merge: each run is sorted; a thread's numbers often follow each other,
+    /// so a run is drained for as long as it holds the next number).
+    fn merge(&mut self) {
+        let mut runs = std::mem::take(&mut self.runs);
+        let mut heads: BinaryHeap<Reverse<(u64, usize)>> =
+            runs.iter().enumerate().filter_map(|(i, r)| Some(Reverse((r.head()?, i)))).collect();
+        while let Some(&Reverse((head, i))) = heads.peek() {
+            if head > self.next {
+                break; // a gap: that number is still held by its thread
             }
-            self.advance();
+            heads.pop();
+            let run = &mut runs[i];
+            while let Some(seq) = run.head().filter(|&seq| seq <= self.next) {
+                // A number below `next` was taken before the journal was enabled: skipped.
+                let release = seq == self.next;
+                while let Some(piece) = run.buf.pieces.get(run.p).filter(|p| p.seq <= seq) {
+                    if release && piece.seq == seq {
+                        self.append(piece.db, &run.buf.bytes[piece.start..piece.end]);
+                    }
+                    run.p += 1;
+                }
+                run.s += 1;
+                if release {
+                    self.advance();
+                }
+            }
+            if let Some(seq) = run.head() {
+                heads.push(Reverse((seq, i)));
+            }
+        }
+        for mut run in runs {
+            if run.head().is_some() {
+                self.runs.push(run);
+            } else if self.spares.len() < SPARE_LANE_BUFS_MAX && run.buf.bytes.capacity() <= SPARE_LANE_BUF_BYTES_MAX {
+                run.buf.clear();
+                self.spares.push(run.buf);
+            }
         }
     }
 
     /// Encode one released piece into the pending bytes, after a SELECT when its database
     /// differs from the last one written.
-    fn append(&mut self, piece: &Piece) {
-        if let Some(db) = piece.db {
+    fn append(&mut self, db: Option<usize>, resp: &[u8]) {
+        if let Some(db) = db {
             if self.selected_db != Some(db) {
                 let mut buf = itoa::Buffer::new();
                 crate::client::encode_command(&mut self.pending.bytes, &[b"SELECT", buf.format(db).as_bytes()]);
                 self.selected_db = Some(db);
             }
         }
-        self.pending.bytes.extend_from_slice(&piece.resp);
+        self.pending.bytes.extend_from_slice(resp);
     }
 
     /// Number `next` is released: move on (and switch files at a rewrite's cut).
@@ -880,5 +1027,54 @@ mod tests {
         let bytes = j.take_pending().bytes;
         let expected: Vec<u8> = (1..=2000u64).flat_map(|v| encode(&[b"SET", b"c", v.to_string().as_bytes()])).collect();
         assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn short_lived_threads_fill_while_a_consumer_takes_and_their_lanes_go() {
+        // Threads that write a little and end (the threads engine's connections), while
+        // another thread keeps taking: every change comes out once, in order, and the lanes
+        // of the ended threads are dropped.
+        let j = Arc::new(Journal::default());
+        j.enable(Some(0));
+        let value = Arc::new(Mutex::new(0u64));
+        let done = AtomicBool::new(false);
+        let mut bytes = Vec::new();
+        std::thread::scope(|s| {
+            let consumer = s.spawn(|| {
+                let mut out = Vec::new();
+                while !done.load(Ordering::Acquire) {
+                    out.extend(j.take_pending().bytes);
+                    std::thread::yield_now();
+                }
+                out
+            });
+            for _ in 0..20 {
+                std::thread::scope(|s| {
+                    for _ in 0..4 {
+                        let (j, value) = (j.clone(), value.clone());
+                        s.spawn(move || {
+                            for _ in 0..25 {
+                                let _unit = UnitGuard::begin();
+                                let v = {
+                                    let mut g = value.lock().unwrap();
+                                    new_section();
+                                    j.note_change();
+                                    *g += 1;
+                                    *g
+                                };
+                                Mark::now(0).push_command(encode(&[b"SET", b"c", v.to_string().as_bytes()]));
+                            }
+                        });
+                    }
+                });
+            }
+            done.store(true, Ordering::Release);
+            bytes = consumer.join().unwrap();
+        });
+        bytes.extend(j.take_pending().bytes);
+        let expected: Vec<u8> = (1..=2000u64).flat_map(|v| encode(&[b"SET", b"c", v.to_string().as_bytes()])).collect();
+        assert_eq!(bytes, expected);
+        assert_eq!(j.take_pending().released_seq, 2000);
+        assert!(j.lanes.lock().unwrap().is_empty(), "the ended threads' lanes are dropped");
     }
 }
