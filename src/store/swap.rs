@@ -15,14 +15,14 @@
 //!
 //! # Atomicity
 //!
-//! The command runs under the exclusive side of the isolation lock (no other command runs),
-//! and [`Store::swap_dbs`] holds every shard of both databases at once (locked in ascending
-//! (db, shard) order, as `with_keys` and `begin_snapshot_with` do, so nothing deadlocks). The
-//! shard locks matter for what runs without the isolation lock: active expiry and eviction
-//! (one shard at a time) and a rewrite's snapshot taker. Holding all of them makes the swap
-//! one lock section, hence one journal number: an expired key's `DEL` is ordered wholly
-//! before or wholly after `SWAPDB` in the AOF, never in the middle, where it would replay in
-//! the wrong database.
+//! The command runs under the exclusive side of the isolation lock, so no command, active
+//! expiry slice or eviction runs meanwhile, and [`Store::swap_dbs`] holds every shard of both
+//! databases at once (locked in ascending (db, shard) order, as `with_keys` and
+//! `begin_snapshot_with` do, so nothing deadlocks). The shard locks order it against what
+//! locks shards without the isolation lock (a snapshot being written, a disconnecting
+//! client's UNWATCH), and make the swap one lock section, hence one journal number: whatever
+//! else the AOF holds is wholly before or wholly after `SWAPDB`, never in the middle, where a
+//! command would replay in the wrong database.
 //!
 //! # Snapshots (BGSAVE, BGREWRITEAOF)
 //!
