@@ -49,6 +49,8 @@ impl Store {
             return false;
         }
         if a == b {
+            // Still a change, as Redis counts it (`server.dirty++`) and propagates it.
+            self.journal.note_change();
             return true;
         }
         let (low, high) = (a.min(b), a.max(b));
@@ -154,7 +156,9 @@ mod tests {
     fn same_or_bad_index() {
         let store = Store::new(2, 2);
         set(&store, 0, b"k", b"v", None);
+        let changes = store.journal().changes();
         assert!(store.swap_dbs(0, 0));
+        assert_eq!(store.journal().changes(), changes + 1, "counted, as Redis does");
         assert!(!store.swap_dbs(0, 2));
         assert!(!store.swap_dbs(5, 1));
         assert_eq!((store.db_len(0), store.db_len(1)), (1, 0));
