@@ -238,6 +238,16 @@ impl<C: Send + Sync + 'static> Blocking<C> {
         }
     }
 
+    /// The keys of `db` some client waits on (SWAPDB signals those that now hold data, as
+    /// Redis's `scanDatabaseForReadyKeys`). Empty at the cost of one load while nobody is
+    /// blocked.
+    pub fn waited_keys(&self, db: usize) -> Vec<Box<[u8]>> {
+        if self.blocked.load(Relaxed) == 0 {
+            return Vec::new();
+        }
+        self.queues().keys().filter(|(d, _)| *d == db).map(|(_, key)| key.clone()).collect()
+    }
+
     /// Take `w` out of every queue once its wait ended.
     fn remove(&self, w: &Arc<Waiter<C>>) {
         let mut queues = self.queues();
@@ -506,6 +516,28 @@ mod tests {
         assert!(!b.unblock(&clients, 3, false));
         assert_eq!(b.blocked_clients(), 0);
         assert!(b.queues().is_empty(), "no queue left behind");
+    }
+
+    #[test]
+    fn waited_keys_lists_each_key_of_a_db_once() {
+        let shared = Shared::new(Config::defaults());
+        let clients = shared.clients.clone();
+        let b = Arc::new(Blocking::<Shared>::default());
+        assert!(b.waited_keys(0).is_empty());
+        let stock = Arc::new(Mutex::new(Vec::new()));
+        let ws = [waiter(&clients, 1, "x", 0, stock.clone()), waiter(&clients, 2, "x", 0, stock.clone())];
+        let y = waiter(&clients, 3, "y", 0, stock);
+        for w in ws.iter().chain([&y]) {
+            b.block(w, &clients);
+        }
+        let mut keys = b.waited_keys(0);
+        keys.sort();
+        assert_eq!(keys, [Box::from(&b"x"[..]), Box::from(&b"y"[..])]);
+        assert!(b.waited_keys(1).is_empty(), "another db");
+        for w in ws.iter().chain([&y]) {
+            b.cancel(w);
+        }
+        assert!(b.waited_keys(0).is_empty());
     }
 
     #[test]

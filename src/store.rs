@@ -67,6 +67,7 @@ pub mod entry;
 mod evict;
 pub mod journal;
 mod snapshot;
+mod swap;
 mod typed;
 mod watch;
 pub use access::{idle_ms, AccessPolicy, DEADLINE_MAX_MS};

@@ -54,6 +54,10 @@ const DANGEROUS: &[&str] = &[
     "pfdebug",
 ];
 
+/// Commands of the `server` group Redis puts in `@keyspace` (the `generic` group is in it
+/// already): the ones that act on whole databases.
+const KEYSPACE: &[&str] = &["dbsize", "flushdb", "flushall", "swapdb"];
+
 /// Flags of subcommands (`"parent|sub"`): the command table has one row per command, so the
 /// subcommands' own flags live here. A subcommand not listed has none.
 pub const SUBCOMMAND_FLAGS: &[(&str, u32)] = &[
@@ -202,6 +206,9 @@ pub fn acl_categories(name: &str, group: &str, flags: u32) -> Vec<&'static str> 
         _ => None,
     };
     cats.extend(by_group);
+    if KEYSPACE.contains(&name) {
+        cats.push("@keyspace");
+    }
     let implied = [
         (WRITE, "@write"),
         (READONLY, "@read"),
@@ -303,6 +310,7 @@ mod tests {
         assert_eq!(acl_categories("set", "string", WRITE), ["@write", "@string", "@slow"]);
         assert_eq!(acl_categories("config|get", "server", ADMIN), ["@admin", "@slow", "@dangerous"]);
         assert_eq!(acl_categories("keys", "generic", READONLY), ["@keyspace", "@read", "@slow", "@dangerous"]);
+        assert_eq!(acl_categories("swapdb", "server", WRITE | FAST), ["@keyspace", "@write", "@fast", "@dangerous"]);
         assert_eq!(acl_categories("config", "server", 0), ["@slow"]);
     }
 

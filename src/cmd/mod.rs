@@ -97,6 +97,12 @@ pub const SENTINEL: u32 = 1 << 19;
 /// shortest form with small arguments (SET, SETEX, PSETEX, DEL: big old values are freed by
 /// `types::lazyfree`), so it may be timed in a run of fast commands ([`timing`]).
 pub const RUN_TIMED: u32 = 1 << 20;
+/// ringkv's own, not printed by COMMAND INFO: the command changes every shard, one after
+/// another (FLUSHALL, FLUSHDB, SWAPDB). It runs under the exclusive side of the isolation lock,
+/// so that no other change interleaves with it (see crate::store::journal), and its journal
+/// unit is never deferred to the batch's end even when it is `fast` (SWAPDB): a thread must
+/// not wait for the exclusive side while holding deferred numbers.
+pub const STORE_WIDE: u32 = 1 << 21;
 
 /// Every flag with the name COMMAND INFO prints, in Redis's order.
 pub const FLAG_NAMES: &[(u32, &str)] = &[
@@ -565,7 +571,7 @@ pub fn execute_batched(ctx: &mut Ctx<'_>, argv: Argv<'_>, read: &mut BatchRead<'
     // script: everything it ran; see crate::store::journal). A small command's unit may be
     // filled with the rest of the batch; before anything else runs, the batch's deferred
     // units are filled (such a command may wait for the AOF).
-    let deferrable = cmd.flags & (FAST | RUN_TIMED) != 0;
+    let deferrable = cmd.flags & (FAST | RUN_TIMED) != 0 && cmd.flags & STORE_WIDE == 0;
     if !deferrable {
         journal::flush_deferred();
     }
@@ -596,7 +602,7 @@ fn run_isolated(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>, read: 
         read.release();
         return crate::cmd::script::offload::run(ctx, cmd, argv);
     }
-    if STORE_WIDE.contains(&cmd.name) && !crate::exclusive::Isolation::holding_exclusive() {
+    if cmd.flags & STORE_WIDE != 0 && !crate::exclusive::Isolation::holding_exclusive() {
         // Touches every shard one after another: isolated like EXEC, so the AOF can order
         // it (see crate::store::journal).
         read.release();
@@ -619,10 +625,6 @@ fn run_isolated(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<'_>, read: 
     }
     call(ctx, cmd, argv);
 }
-
-/// Commands that change every shard one after another; they run under the exclusive side of
-/// the isolation lock so that no other change interleaves with them.
-const STORE_WIDE: &[&str] = &["flushall", "flushdb", "swapdb"];
 
 /// CLIENT PAUSE is in force for this command: park the client until `until_ms` (or CLIENT
 /// UNPAUSE); the session keeps the request and runs it again then (Redis's

@@ -1,8 +1,8 @@
-//! Server commands: INFO (its sections in `info.rs`), DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN. (COMMAND, CONFIG and
+//! Server commands: INFO (its sections in `info.rs`), DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TIME, SHUTDOWN. (COMMAND, CONFIG and
 //! SLOWLOG have their own files.)
 
-use super::{eq_ignore_case, Command, Ctx, Doc, ERR_SYNTAX};
-use super::{ADMIN, ALLOW_BUSY, FAST, LOADING, NOSCRIPT, NO_MULTI, READONLY, SENTINEL, STALE, WRITE};
+use super::{eq_ignore_case, parse_i64, Command, Ctx, Doc, ERR_DB_INDEX, ERR_SYNTAX};
+use super::{ADMIN, ALLOW_BUSY, FAST, LOADING, NOSCRIPT, NO_MULTI, READONLY, SENTINEL, STALE, STORE_WIDE, WRITE};
 use crate::protocol::Argv;
 use crate::reply;
 
@@ -48,6 +48,13 @@ pub const DOCS: &[Doc] = &[
         since: "1.0.0",
         summary: "Delete every key of every database.",
         syntax: "[ASYNC | SYNC]",
+    },
+    Doc {
+        name: "swapdb",
+        group: "server",
+        since: "4.0.0",
+        summary: "Exchange the contents of two databases, atomically for every client.",
+        syntax: "index1 index2",
     },
     Doc {
         name: "time",
@@ -117,8 +124,9 @@ pub const DOCS: &[Doc] = &[
 pub const COMMANDS: &[Command] = &[
     Command { name: "info", arity: -1, flags: LOADING | STALE | SENTINEL, keys: (0, 0, 0), handler: super::info::info },
     Command { name: "dbsize", arity: 1, flags: READONLY | FAST, keys: (0, 0, 0), handler: dbsize },
-    Command { name: "flushdb", arity: -1, flags: WRITE, keys: (0, 0, 0), handler: flushdb },
-    Command { name: "flushall", arity: -1, flags: WRITE, keys: (0, 0, 0), handler: flushall },
+    Command { name: "flushdb", arity: -1, flags: WRITE | STORE_WIDE, keys: (0, 0, 0), handler: flushdb },
+    Command { name: "flushall", arity: -1, flags: WRITE | STORE_WIDE, keys: (0, 0, 0), handler: flushall },
+    Command { name: "swapdb", arity: 3, flags: WRITE | FAST | STORE_WIDE, keys: (0, 0, 0), handler: swapdb },
     Command { name: "time", arity: 1, flags: LOADING | STALE | FAST, keys: (0, 0, 0), handler: time },
     Command {
         name: "role",
@@ -295,6 +303,35 @@ fn flushall(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
     }
     ctx.ok();
+}
+
+/// SWAPDB index1 index2 (under the exclusive side of the isolation lock: see `STORE_WIDE`)
+fn swapdb(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
+    let Some(a) = db_index(argv.get(1)) else { return ctx.error("ERR invalid first DB index") };
+    let Some(b) = db_index(argv.get(2)) else { return ctx.error("ERR invalid second DB index") };
+    let (Ok(a), Ok(b)) = (usize::try_from(a), usize::try_from(b)) else { return ctx.error(ERR_DB_INDEX) };
+    if !ctx.shared.store.swap_dbs(a, b) {
+        return ctx.error(ERR_DB_INDEX);
+    }
+    if a != b {
+        // Clients blocked on a key of either db that now holds data are served (Redis's
+        // `scanDatabaseForReadyKeys`), on their behalf, as a push serves them.
+        for db in [a, b] {
+            for key in ctx.shared.blocking.waited_keys(db) {
+                let present = ctx.shared.store.with_key(db, &key, ctx.now_ms, |kv| kv.peek().is_some());
+                if present {
+                    ctx.key_ready(db, &key);
+                }
+            }
+        }
+    }
+    ctx.ok();
+}
+
+/// A DB index as Redis's `getIntFromObjectOrReply` reads it: an integer that fits a C int
+/// (range is checked against the databases after).
+fn db_index(arg: &[u8]) -> Option<i32> {
+    parse_i64(arg).and_then(|n| i32::try_from(n).ok())
 }
 
 /// TIME

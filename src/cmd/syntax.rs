@@ -290,6 +290,8 @@ fn infer_type(name: &str) -> ArgType {
         "db",
         "destination-db",
         "index",
+        "index1",
+        "index2",
         "increment",
         "decrement",
         "timeout",
