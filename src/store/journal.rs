@@ -43,9 +43,10 @@
 //!   number of one is below every number of the other: ordering commands by their highest
 //!   number orders every conflicting pair as they were applied. Commands that conflict on no
 //!   key commute, and any order of them replays to the same state.
-//! - FLUSHALL, FLUSHDB and SWAPDB touch every shard, one after another; the command layer runs
-//!   them under the exclusive side of the isolation lock (`crate::exclusive`), like EXEC, so
-//!   no other command interleaves with them.
+//! - FLUSHALL and FLUSHDB touch every shard, one after another, and SWAPDB holds both
+//!   databases' shards in one section (`store::swap`); the command layer runs all three under
+//!   the exclusive side of the isolation lock (`crate::exclusive`), like EXEC, so no other
+//!   command interleaves with them.
 //! - EXEC runs its queue under the exclusive side, so nothing else takes numbers meanwhile;
 //!   its pieces are released together at its highest number, wrapped in MULTI/EXEC when it
 //!   changed more than one thing (as Redis 7.0 writes it), so a torn tail never applies half
