@@ -161,6 +161,10 @@ const KEY_SPEC_FLAGS: &[(&str, &[&str])] = &[
     ("exists", &["RO"]),
     ("type", &["RO"]),
     ("ttl", &["RO", "access"]),
+    ("pfadd", &["RW", "insert"]),
+    ("pfcount", &["RW", "access"]),
+    ("pfmerge", &["RW", "access", "insert"]),
+    ("pfdebug", &["RW", "access"]),
 ];
 
 /// One key spec, as COMMAND INFO prints it.

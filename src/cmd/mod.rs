@@ -25,6 +25,7 @@ pub mod connection;
 pub mod dump;
 pub mod function;
 pub mod hash;
+pub mod hyperloglog;
 pub mod info;
 pub mod keys;
 pub mod list;
@@ -336,6 +337,7 @@ const FAMILIES: &[&[Command]] = &[
     zset::COMMANDS,
     zset_algebra::COMMANDS,
     bits::COMMANDS,
+    hyperloglog::COMMANDS,
     sort::COMMANDS,
     blocking::COMMANDS,
     memory::COMMANDS,
@@ -362,6 +364,7 @@ const DOC_FAMILIES: &[&[Doc]] = &[
     zset::DOCS,
     zset_algebra::DOCS,
     bits::DOCS,
+    hyperloglog::DOCS,
     sort::DOCS,
     blocking::DOCS,
     memory::DOCS,
