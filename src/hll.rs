@@ -115,12 +115,17 @@ pub fn to_dense(v: &mut Vec<u8>) -> Result<bool, Corrupt> {
 
 /// Raise register `index` to `count` if lower, in whichever encoding `v` has (promoting a
 /// sparse one past `max_bytes` or past value 32). True if it changed. The cached
-/// cardinality is left for the caller to invalidate.
+/// cardinality is invalidated by a sparse update, else left for the caller (as in Redis).
 pub fn set_register(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: u64) -> Result<bool, Corrupt> {
     if encoding(v) == Some(Encoding::Sparse) {
         match sparse::set(v, index, count, max_bytes)? {
             sparse::SetOutcome::Unchanged => return Ok(false),
-            sparse::SetOutcome::Updated => return Ok(true),
+            sparse::SetOutcome::Updated => {
+                // Redis's hllSparseSet invalidates the cache itself on every in-place update
+                // (which shows when a later element of the same PFADD meets corrupt data).
+                invalidate(v);
+                return Ok(true);
+            }
             sparse::SetOutcome::Promote => {
                 to_dense(v)?;
             }
