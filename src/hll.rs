@@ -13,6 +13,8 @@
 
 pub mod dense;
 pub mod estimate;
+#[cfg(test)]
+mod golden_tests;
 pub mod murmur;
 pub mod selftest;
 pub mod sparse;

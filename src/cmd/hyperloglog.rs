@@ -301,3 +301,86 @@ fn pfselftest(ctx: &mut Ctx<'_>, _argv: Argv<'_>) {
         Err(msg) => ctx.error(&msg),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::{run_for_test, run_line_for_test, ClientState};
+    use crate::config::Config;
+    use crate::shared::Shared;
+
+    /// Replies captured from redis-server 7.0.15 for the same lines.
+    #[test]
+    fn replies_match_redis() {
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut r = |line: &str| run_line_for_test(&shared, &mut c, line);
+        for (line, want) in [
+            ("PFADD h", ":1\r\n"),
+            ("PFADD h", ":0\r\n"),
+            ("PFCOUNT h", ":0\r\n"),
+            ("PFADD h a b c hello world", ":1\r\n"),
+            ("PFADD h a", ":0\r\n"),
+            ("PFCOUNT h", ":5\r\n"),
+            ("PFCOUNT nokey", ":0\r\n"),
+            ("PFCOUNT nokey h nokey2", ":5\r\n"),
+            ("PFADD g x y", ":1\r\n"),
+            ("PFCOUNT h g", ":7\r\n"),
+            ("PFMERGE m h g", "+OK\r\n"),
+            ("PFCOUNT m", ":7\r\n"),
+            ("PFDEBUG ENCODING m", "+sparse\r\n"),
+            ("PFDEBUG DECODE g", "$30\r\nZ:14932 v:3,1 Z:1441 v:2,1 z:9\r\n"),
+            ("PFDEBUG TODENSE m", ":1\r\n"),
+            ("PFDEBUG TODENSE m", ":0\r\n"),
+            ("PFDEBUG ENCODING m", "+dense\r\n"),
+            ("PFDEBUG DECODE m", "-ERR HLL encoding is not sparse\r\n"),
+            ("PFMERGE m2 g m", "+OK\r\n"),
+            ("PFDEBUG ENCODING m2", "+dense\r\n"),
+            ("PFCOUNT m2", ":7\r\n"),
+            ("PFDEBUG foo h", "-ERR Unknown PFDEBUG subcommand 'foo'\r\n"),
+            ("PFDEBUG GETREG nokey", "-ERR The specified key does not exist\r\n"),
+            ("SET s hello", "+OK\r\n"),
+            ("PFADD s x", "-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n"),
+            ("PFCOUNT s", "-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n"),
+            ("PFCOUNT h s", "-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n"),
+            ("PFMERGE h s", "-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n"),
+            ("PFDEBUG ENCODING s", "-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n"),
+            ("RPUSH l x", ":1\r\n"),
+            ("PFADD l x", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("PFCOUNT l", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("PFMERGE l h", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("PFMERGE new l", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("EXISTS new", ":0\r\n"),
+            ("PFSELFTEST", "+OK\r\n"),
+        ] {
+            assert_eq!(r(line), want, "{line}");
+        }
+        let regs = r("PFDEBUG GETREG g");
+        assert!(regs.starts_with("*16384\r\n:0\r\n"), "{}", &regs[..20]);
+        assert_eq!((regs.matches(":3\r\n").count(), regs.matches(":2\r\n").count()), (1, 1), "g's two registers");
+        assert_eq!(r("PFDEBUG ENCODING g"), "+dense\r\n", "GETREG converts, as Redis");
+    }
+
+    /// PFCOUNT refreshes the cache in the stored bytes; corrupt register data is INVALIDOBJ.
+    #[test]
+    fn cache_refresh_and_corrupt_data() {
+        let shared = Shared::new(Config::defaults());
+        let mut c = ClientState::new(&shared);
+        let mut raw = |args: &[&[u8]]| run_for_test(&shared, &mut c, args);
+        raw(&[b"PFADD", b"h", b"a", b"b", b"c", b"hello", b"world"]);
+        let stale = raw(&[b"GET", b"h"]);
+        assert_eq!(stale[5 + 15], 0x80, "cache marked stale by PFADD");
+        assert_eq!(raw(&[b"PFCOUNT", b"h"]), b":5\r\n");
+        let fresh = raw(&[b"GET", b"h"]);
+        assert_eq!(&fresh[5 + 8..5 + 16], &[5, 0, 0, 0, 0, 0, 0, 0], "cardinality 5 cached");
+        // A valid header whose registers cover only 16383 registers.
+        let mut bad = b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80".to_vec();
+        bad.extend_from_slice(&[0x7f, 0xfe]);
+        raw(&[b"SET", b"bad", &bad]);
+        let corrupt = b"-INVALIDOBJ Corrupted HLL object detected\r\n";
+        assert_eq!(raw(&[b"PFCOUNT", b"bad"]), corrupt);
+        assert_eq!(raw(&[b"PFCOUNT", b"bad", b"h"]), corrupt);
+        assert_eq!(raw(&[b"PFMERGE", b"d", b"bad"]), corrupt);
+        assert_eq!(raw(&[b"PFDEBUG", b"TODENSE", b"bad"]), corrupt);
+        assert_eq!(raw(&[b"EXISTS", b"d"]), b":0\r\n");
+    }
+}
