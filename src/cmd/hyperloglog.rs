@@ -47,7 +47,7 @@ pub const DOCS: &[Doc] = &[
         group: "hyperloglog",
         since: "2.8.9",
         summary: "Store the union of HyperLogLogs in a key.",
-        syntax: "destkey sourcekey [sourcekey ...]",
+        syntax: "destkey [sourcekey [sourcekey ...]]",
     },
     Doc {
         name: "pfdebug",
