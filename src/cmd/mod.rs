@@ -99,7 +99,7 @@ pub const SENTINEL: u32 = 1 << 19;
 /// `types::lazyfree`), so it may be timed in a run of fast commands ([`timing`]).
 pub const RUN_TIMED: u32 = 1 << 20;
 
-/// Every flag with the name COMMAND INFO prints, in Redis's order.
+/// Every flag COMMAND INFO prints, with its name, in Redis's order.
 pub const FLAG_NAMES: &[(u32, &str)] = &[
     (WRITE, "write"),
     (READONLY, "readonly"),
@@ -114,8 +114,7 @@ pub const FLAG_NAMES: &[(u32, &str)] = &[
     (SKIP_SLOWLOG, "skip_slowlog"),
     (FAST, "fast"),
     (NO_AUTH, "no_auth"),
-    (MAY_REPLICATE, "may_replicate"),
-    (SENTINEL, "sentinel"),
+    // may_replicate and sentinel: Redis 7.0 hides them from COMMAND INFO on purpose.
     (NO_MANDATORY_KEYS, "no_mandatory_keys"),
     (NO_ASYNC_LOADING, "no_async_loading"),
     (NO_MULTI, "no_multi"),
