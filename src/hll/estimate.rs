@@ -46,8 +46,10 @@ fn tau(mut x: f64) -> f64 {
 /// NaN or out of range gives `i64::MIN` (the hardware's "integer indefinite"), which Redis
 /// then stores as the unsigned cardinality 2^63.
 fn llround(x: f64) -> i64 {
+    // 2^63 as a double: the first value past i64's range.
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
     let r = x.round();
-    if r >= -9.223_372_036_854_775_808e18 && r < 9.223_372_036_854_775_808e18 {
+    if (-TWO_POW_63..TWO_POW_63).contains(&r) {
         r as i64
     } else {
         i64::MIN
