@@ -1,10 +1,13 @@
 //! HyperLogLog through the real binary, on every engine: PFADD / PFCOUNT / PFMERGE basics,
 //! the error replies (a plain string, a list, corrupt register data), the cache refresh of
 //! PFCOUNT as a change of the key (WATCH sees it, the AOF records it), DUMP / RESTORE of
-//! sparse and dense values, counts kept across an AOF restart, and `hll-sparse-max-bytes`.
+//! sparse and dense values, counts kept across an AOF restart, `hll-sparse-max-bytes`, and
+//! interop with a real `redis-server` (same bytes after the same PFADDs, DUMP payloads moved
+//! both ways; skipped with a note when it is not installed).
 
 mod common;
 
+use common::real_redis::Redis;
 use common::{Engine, Launch, Server};
 use redis::Connection;
 
@@ -143,7 +146,38 @@ fn sparse_max_bytes_is_a_runtime_setting(engine: Engine) {
     assert_eq!(pfcount(&mut c, &["after"]), pfcount(&mut c, &["before"]));
 }
 
+fn same_bytes_as_redis_server(engine: Engine) {
+    // The same PFADDs / PFMERGE / PFCOUNT on ringkv and on redis-server leave the same bytes;
+    // DUMP payloads restore on the other side and keep counting the same.
+    let dir = tempfile::tempdir().unwrap();
+    let Some(redis) = Redis::start(dir.path(), &[]) else { return };
+    let mut r = redis.conn().unwrap();
+    let server = Server::start(engine, &[]);
+    let mut k = server.redis();
+    for c in [&mut r, &mut k] {
+        pfadd(c, "sparse", (0..150).map(|i| format!("s{i}")));
+        pfadd(c, "dense", (0..6000).map(|i| format!("d{i}")));
+        let _: () = redis::cmd("PFMERGE").arg("m").arg("sparse").arg("dense").query(c).unwrap();
+        pfcount(c, &["sparse"]);
+    }
+    for key in ["sparse", "dense", "m"] {
+        assert_eq!(get(&mut k, key), get(&mut r, key), "{key}");
+        let from_redis: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut r).unwrap();
+        let from_us: Vec<u8> = redis::cmd("DUMP").arg(key).query(&mut k).unwrap();
+        let copy = format!("{key}-copy");
+        let _: () = redis::cmd("RESTORE").arg(&copy).arg(0).arg(from_redis).query(&mut k).unwrap();
+        let _: () = redis::cmd("RESTORE").arg(&copy).arg(0).arg(from_us).query(&mut r).unwrap();
+        for c in [&mut r, &mut k] {
+            pfadd(c, &copy, (0..50).map(|i| format!("more{i}")));
+        }
+        assert_eq!(get(&mut k, &copy), get(&mut r, &copy), "{copy}");
+        assert_eq!(pfcount(&mut k, &[&copy, key]), pfcount(&mut r, &[&copy, key]), "{copy}");
+    }
+    redis.shutdown();
+}
+
 engine_tests!(
+    same_bytes_as_redis_server,
     basics_and_errors,
     cache_refresh_is_a_change,
     dump_restore_round_trip,

@@ -383,4 +383,40 @@ mod tests {
         assert_eq!(raw(&[b"PFDEBUG", b"TODENSE", b"bad"]), corrupt);
         assert_eq!(raw(&[b"EXISTS", b"d"]), b":0\r\n");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Any bytes in a key (mostly behind a valid header, so the register decoders run):
+        /// every PF command replies a value or an error and the server state stays usable.
+        #[test]
+        fn hostile_values_get_replies(
+            header in proptest::sample::select(vec![&b"HYLL\x01\0\0\0"[..], b"HYLL\x00\0\0\0", b"HYLL", b""]),
+            card in proptest::prelude::any::<[u8; 8]>(),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..48),
+            element in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8),
+        ) {
+            let shared = Shared::new(Config::defaults());
+            let mut c = ClientState::new(&shared);
+            let mut raw = |args: &[&[u8]]| run_for_test(&shared, &mut c, args);
+            let mut value = header.to_vec();
+            value.extend_from_slice(&card);
+            value.extend_from_slice(&body);
+            raw(&[b"SET", b"k", &value]);
+            raw(&[b"PFADD", b"ok", b"a"]);
+            for args in [
+                &[&b"PFADD"[..], b"k", &element][..],
+                &[b"PFCOUNT", b"k"],
+                &[b"PFCOUNT", b"k", b"ok"],
+                &[b"PFMERGE", b"d", b"ok", b"k"],
+                &[b"PFDEBUG", b"DECODE", b"k"],
+                &[b"PFDEBUG", b"GETREG", b"k"],
+                &[b"PFADD", b"k", b"x", b"y", b"z"],
+            ] {
+                let reply = raw(args);
+                proptest::prop_assert!(matches!(reply.first(), Some(b':' | b'+' | b'-' | b'*' | b'$')), "{:?}", reply);
+            }
+            proptest::prop_assert_eq!(raw(&[b"PFCOUNT", b"ok"]), b":1\r\n".to_vec());
+        }
+    }
 }
