@@ -133,7 +133,10 @@ pub fn set_register(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: u64) ->
             }
         }
     }
-    Ok(dense::raise(&mut v[HDR_SIZE..], index, count))
+    match v.get_mut(HDR_SIZE..) {
+        Some(regs) => Ok(dense::raise(regs, index, count)),
+        None => Err(Corrupt),
+    }
 }
 
 /// Add one element (Redis's `hllAdd`): true if a register changed. The caller invalidates

@@ -149,7 +149,7 @@ pub struct Doc {
     /// Lower-case name, as in the command table.
     pub name: &'static str,
     /// Redis's group: `string`, `generic`, `connection`, `server`, `list`, `hash`, `set`,
-    /// `sorted-set`, `bitmap`, `pubsub`, `transactions`, `scripting`.
+    /// `sorted-set`, `bitmap`, `hyperloglog`, `pubsub`, `transactions`, `scripting`.
     pub group: &'static str,
     /// The Redis version that introduced the command, e.g. `"1.0.0"`.
     pub since: &'static str,
