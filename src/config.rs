@@ -384,6 +384,10 @@ pub struct Config {
     /// Minutes after which an idle key's LFU counter is halved (decremented) (0 = never).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
     pub lfu_decay_time: u32,
+    /// Largest sparse HyperLogLog in bytes (header included; e.g. 3kb): past it, PFADD
+    /// converts it to the 12 KB dense encoding (Redis's `hll-sparse-max-bytes`).
+    #[arg(long, default_value = "3000", value_parser = parse_size)]
+    pub hll_sparse_max_bytes: u64,
     /// Keep an append-only file of every write (Redis 7 multi-part layout) and load it at
     /// startup.
     #[arg(long, value_enum, default_value_t = YesNo::No)]

@@ -27,11 +27,14 @@
 //! - [`cmd`] — **the command table** and the command families (`connection`, `server`,
 //!   `command`, `config`, `slowlog`, `strings`, `keys`, `hash`, `list`, `set`, `zset` +
 //!   `zset_algebra`, `bits`, `sort`, `blocking`, `multi`, `pubsub`, `client`, `scripting`,
-//!   `function`, `memory`): arity and auth checked
+//!   `function`, `memory`, `hyperloglog`): arity and auth checked
 //!   centrally, one handler per command; inside MULTI commands are queued centrally too.
 //!   `DOCS` rows beside each table, from which `cmd::syntax` and `cmd::meta` derive what
 //!   COMMAND INFO/DOCS report; `cmd::typed` runs a closure on a key's value of one type
 //!   (WRONGTYPE otherwise).
+//! - [`hll`] — HyperLogLog on plain bytes, byte-compatible with Redis 7.0 (a HyperLogLog is
+//!   a string value): header, dense and sparse encodings, MurmurHash64A, Ertl's estimator;
+//!   the PF* commands are `cmd::hyperloglog`.
 //! - [`types`] — **the value types** a key can hold (hash, list, set, sorted set), each with
 //!   Redis 7.0's compact encoding (listpack / intset) and general one (hash table, skiplist)
 //!   past named thresholds, and lazy free of big values on a background thread.
@@ -119,6 +122,7 @@ pub mod evict;
 pub mod exclusive;
 pub mod expire;
 pub mod glob;
+pub mod hll;
 pub mod loadgen;
 pub mod logfile;
 pub mod metrics;

@@ -58,6 +58,7 @@ pub struct Tunables {
     maxmemory_samples: AtomicU32,
     lfu_log_factor: AtomicU32,
     lfu_decay_time: AtomicU32,
+    hll_sparse_max_bytes: AtomicU64,
 }
 
 impl Tunables {
@@ -79,6 +80,7 @@ impl Tunables {
             maxmemory_samples: AtomicU32::new(config.maxmemory_samples),
             lfu_log_factor: AtomicU32::new(config.lfu_log_factor),
             lfu_decay_time: AtomicU32::new(config.lfu_decay_time),
+            hll_sparse_max_bytes: AtomicU64::new(config.hll_sparse_max_bytes),
         }
     }
 
@@ -165,6 +167,13 @@ impl Tunables {
     }
     pub fn set_lfu_decay_time(&self, n: u32) {
         self.lfu_decay_time.store(n, Relaxed);
+    }
+    /// Bytes a sparse HyperLogLog may reach before it becomes dense (`hll-sparse-max-bytes`).
+    pub fn hll_sparse_max_bytes(&self) -> u64 {
+        self.hll_sparse_max_bytes.load(Relaxed)
+    }
+    pub fn set_hll_sparse_max_bytes(&self, n: u64) {
+        self.hll_sparse_max_bytes.store(n, Relaxed);
     }
 
     /// The password clients must give, if one is set.

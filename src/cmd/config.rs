@@ -130,6 +130,7 @@ const PARAMS: &[Param] = &[
     runtime("maxmemory-samples", |s| s.tunables.maxmemory_samples().to_string(), set_maxmemory_samples),
     runtime("lfu-log-factor", |s| s.tunables.lfu_log_factor().to_string(), set_lfu_log_factor),
     runtime("lfu-decay-time", |s| s.tunables.lfu_decay_time().to_string(), set_lfu_decay_time),
+    runtime("hll-sparse-max-bytes", |s| s.tunables.hll_sparse_max_bytes().to_string(), set_hll_sparse_max_bytes),
     runtime("appendonly", |s| yes_no(s.persist.aof().is_some()), set_appendonly),
     fixed("appendfsync", |s| s.config.appendfsync.name().to_string()),
     fixed("dir", get_dir),
@@ -378,6 +379,15 @@ fn set_lfu_decay_time(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
     if apply {
         s.tunables.set_lfu_decay_time(n);
         crate::evict::sync_access_policy(s);
+    }
+    Ok(())
+}
+
+/// hll-sparse-max-bytes: a size (units allowed) from 0 to LONG_MAX, as Redis.
+fn set_hll_sparse_max_bytes(s: &Shared, v: &[u8], apply: bool) -> Result<(), String> {
+    let n = parse_num(v, true, 0, i64::MAX)? as u64;
+    if apply {
+        s.tunables.set_hll_sparse_max_bytes(n);
     }
     Ok(())
 }

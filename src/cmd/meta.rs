@@ -165,7 +165,14 @@ const KEY_SPEC_FLAGS: &[(&str, &[&str])] = &[
     ("exists", &["RO"]),
     ("type", &["RO"]),
     ("ttl", &["RO", "access"]),
+    ("pfadd", &["RW", "insert"]),
+    ("pfcount", &["RW", "access"]),
+    ("pfdebug", &["RW", "access"]),
 ];
+
+/// Commands whose first key is written and whose other keys (to the last argument) are only
+/// read, with the flags of each part: Redis gives them two key specs.
+const DEST_THEN_SOURCES: &[(&str, &[&str], &[&str])] = &[("pfmerge", &["RW", "access", "insert"], &["RO", "access"])];
 
 /// One key spec, as COMMAND INFO prints it.
 pub struct KeySpec {
@@ -250,6 +257,14 @@ pub fn key_specs(cmd: &Command) -> Vec<KeySpec> {
     let (first, last, step) = cmd.keys;
     if first <= 0 {
         return Vec::new();
+    }
+    if let Some((_, dest, sources)) = DEST_THEN_SOURCES.iter().find(|(n, _, _)| *n == cmd.name) {
+        let one = FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 };
+        let rest = FindKeys::Range { lastkey: last, keystep: step, limit: 0 };
+        return vec![
+            KeySpec { flags: dest, begin_index: first, find: one },
+            KeySpec { flags: sources, begin_index: first + 1, find: rest },
+        ];
     }
     let lastkey = if last < 0 { last } else { last - first };
     vec![KeySpec { flags, begin_index: first, find: FindKeys::Range { lastkey, keystep: step, limit: 0 } }]

@@ -25,6 +25,7 @@ pub mod connection;
 pub mod dump;
 pub mod function;
 pub mod hash;
+pub mod hyperloglog;
 pub mod info;
 pub mod keys;
 pub mod list;
@@ -104,7 +105,7 @@ pub const RUN_TIMED: u32 = 1 << 20;
 /// not wait for the exclusive side while holding deferred numbers.
 pub const STORE_WIDE: u32 = 1 << 21;
 
-/// Every flag with the name COMMAND INFO prints, in Redis's order.
+/// Every flag COMMAND INFO prints, with its name, in Redis's order.
 pub const FLAG_NAMES: &[(u32, &str)] = &[
     (WRITE, "write"),
     (READONLY, "readonly"),
@@ -119,8 +120,7 @@ pub const FLAG_NAMES: &[(u32, &str)] = &[
     (SKIP_SLOWLOG, "skip_slowlog"),
     (FAST, "fast"),
     (NO_AUTH, "no_auth"),
-    (MAY_REPLICATE, "may_replicate"),
-    (SENTINEL, "sentinel"),
+    // may_replicate and sentinel: Redis 7.0 hides them from COMMAND INFO on purpose.
     (NO_MANDATORY_KEYS, "no_mandatory_keys"),
     (NO_ASYNC_LOADING, "no_async_loading"),
     (NO_MULTI, "no_multi"),
@@ -155,7 +155,7 @@ pub struct Doc {
     /// Lower-case name, as in the command table.
     pub name: &'static str,
     /// Redis's group: `string`, `generic`, `connection`, `server`, `list`, `hash`, `set`,
-    /// `sorted-set`, `bitmap`, `pubsub`, `transactions`, `scripting`.
+    /// `sorted-set`, `bitmap`, `hyperloglog`, `pubsub`, `transactions`, `scripting`.
     pub group: &'static str,
     /// The Redis version that introduced the command, e.g. `"1.0.0"`.
     pub since: &'static str,
@@ -342,6 +342,7 @@ const FAMILIES: &[&[Command]] = &[
     zset::COMMANDS,
     zset_algebra::COMMANDS,
     bits::COMMANDS,
+    hyperloglog::COMMANDS,
     sort::COMMANDS,
     blocking::COMMANDS,
     memory::COMMANDS,
@@ -368,6 +369,7 @@ const DOC_FAMILIES: &[&[Doc]] = &[
     zset::DOCS,
     zset_algebra::DOCS,
     bits::DOCS,
+    hyperloglog::DOCS,
     sort::DOCS,
     blocking::DOCS,
     memory::DOCS,
