@@ -2,6 +2,7 @@
 //! BITOP, BITFIELD, BITFIELD_RO. Bitmaps are strings; bit 0 is the most significant bit of
 //! byte 0. Semantics and error texts follow Redis 7.0's `bitops.c`.
 
+use super::FAST;
 use super::{
     eq_ignore_case, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE,
 };
@@ -21,7 +22,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "bitpos", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: bitpos },
     Command { name: "bitop", arity: -4, flags: WRITE | DENYOOM, keys: (2, -1, 1), handler: bitop },
     Command { name: "bitfield", arity: -2, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: bitfield },
-    Command { name: "bitfield_ro", arity: -2, flags: READONLY, keys: (1, 1, 1), handler: bitfield_ro },
+    Command { name: "bitfield_ro", arity: -2, flags: READONLY | FAST, keys: (1, 1, 1), handler: bitfield_ro },
 ];
 
 /// Documentation of this family's commands (see [`super::Doc`]).

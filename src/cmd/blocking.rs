@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::list::{parse_side, pop_many, ERR_COUNT_POSITIVE, ERR_NUMKEYS};
+use super::NOSCRIPT;
 use super::{eq_ignore_case, parse_i64, Command, Ctx, Doc, ERR_SYNTAX, ERR_WRONGTYPE};
 use super::{BLOCKING, DENYOOM, FAST, MOVABLE_KEYS, WRITE};
 use crate::blocking::Waiter;
@@ -75,13 +76,37 @@ pub const DOCS: &[Doc] = &[
 ];
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "blpop", arity: -3, flags: WRITE | BLOCKING, keys: (1, -2, 1), handler: blpop },
-    Command { name: "brpop", arity: -3, flags: WRITE | BLOCKING, keys: (1, -2, 1), handler: brpop },
-    Command { name: "brpoplpush", arity: 4, flags: WRITE | DENYOOM | BLOCKING, keys: (1, 2, 1), handler: brpoplpush },
-    Command { name: "blmove", arity: 6, flags: WRITE | DENYOOM | BLOCKING, keys: (1, 2, 1), handler: blmove },
+    Command { name: "blpop", arity: -3, flags: WRITE | BLOCKING | NOSCRIPT, keys: (1, -2, 1), handler: blpop },
+    Command { name: "brpop", arity: -3, flags: WRITE | BLOCKING | NOSCRIPT, keys: (1, -2, 1), handler: brpop },
+    Command {
+        name: "brpoplpush",
+        arity: 4,
+        flags: WRITE | DENYOOM | BLOCKING | NOSCRIPT,
+        keys: (1, 2, 1),
+        handler: brpoplpush,
+    },
+    Command {
+        name: "blmove",
+        arity: 6,
+        flags: WRITE | DENYOOM | BLOCKING | NOSCRIPT,
+        keys: (1, 2, 1),
+        handler: blmove,
+    },
     Command { name: "blmpop", arity: -5, flags: WRITE | BLOCKING | MOVABLE_KEYS, keys: (0, 0, 0), handler: blmpop },
-    Command { name: "bzpopmin", arity: -3, flags: WRITE | FAST | BLOCKING, keys: (1, -2, 1), handler: bzpopmin },
-    Command { name: "bzpopmax", arity: -3, flags: WRITE | FAST | BLOCKING, keys: (1, -2, 1), handler: bzpopmax },
+    Command {
+        name: "bzpopmin",
+        arity: -3,
+        flags: WRITE | FAST | BLOCKING | NOSCRIPT,
+        keys: (1, -2, 1),
+        handler: bzpopmin,
+    },
+    Command {
+        name: "bzpopmax",
+        arity: -3,
+        flags: WRITE | FAST | BLOCKING | NOSCRIPT,
+        keys: (1, -2, 1),
+        handler: bzpopmax,
+    },
     Command { name: "bzmpop", arity: -5, flags: WRITE | BLOCKING | MOVABLE_KEYS, keys: (0, 0, 0), handler: bzmpop },
 ];
 

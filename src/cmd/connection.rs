@@ -173,7 +173,7 @@ pub const DOCS: &[super::Doc] = &[
 
 pub const COMMANDS: &[Command] = &[
     Command { name: "ping", arity: -1, flags: FAST | SENTINEL, keys: (0, 0, 0), handler: ping },
-    Command { name: "echo", arity: 2, flags: FAST, keys: (0, 0, 0), handler: echo },
+    Command { name: "echo", arity: 2, flags: FAST | LOADING | STALE, keys: (0, 0, 0), handler: echo },
     Command {
         name: "quit",
         arity: -1,

@@ -6,6 +6,7 @@
 //! is [`crate::types::List`].
 
 use super::typed::{with_created, with_existing};
+use super::FAST;
 use super::{
     eq_ignore_case, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE,
 };
@@ -26,13 +27,13 @@ pub const ERR_WRONG_NUMKEYS: &str = "ERR Number of keys can't be greater than nu
 pub const ERR_COUNT_POSITIVE: &str = "ERR count should be greater than 0";
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "lpush", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: lpush },
-    Command { name: "rpush", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: rpush },
-    Command { name: "lpushx", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: lpushx },
-    Command { name: "rpushx", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: rpushx },
-    Command { name: "lpop", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: lpop },
-    Command { name: "rpop", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: rpop },
-    Command { name: "llen", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: llen },
+    Command { name: "lpush", arity: -3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: lpush },
+    Command { name: "rpush", arity: -3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: rpush },
+    Command { name: "lpushx", arity: -3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: lpushx },
+    Command { name: "rpushx", arity: -3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: rpushx },
+    Command { name: "lpop", arity: -2, flags: WRITE | FAST, keys: (1, 1, 1), handler: lpop },
+    Command { name: "rpop", arity: -2, flags: WRITE | FAST, keys: (1, 1, 1), handler: rpop },
+    Command { name: "llen", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: llen },
     Command { name: "lindex", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: lindex },
     Command { name: "lset", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: lset },
     Command { name: "lrange", arity: 4, flags: READONLY, keys: (1, 1, 1), handler: lrange },

@@ -15,6 +15,7 @@ use super::typed::{
     ERR_INVALID_CURSOR,
 };
 use super::zset_range::{parse_score, LexRange, ScoreRange};
+use super::FAST;
 use super::{
     eq_ignore_case, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_NOT_FLOAT, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE,
 };
@@ -33,16 +34,16 @@ const ERR_LIMIT_ONLY: &str = "ERR syntax error, LIMIT is only supported in combi
 const ERR_WITHSCORES_LEX: &str = "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "zadd", arity: -4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: zadd },
-    Command { name: "zincrby", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: zincrby },
-    Command { name: "zrem", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: zrem },
-    Command { name: "zcard", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: zcard },
-    Command { name: "zscore", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: zscore },
-    Command { name: "zmscore", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: zmscore },
-    Command { name: "zrank", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: zrank },
-    Command { name: "zrevrank", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: zrevrank },
-    Command { name: "zcount", arity: 4, flags: READONLY, keys: (1, 1, 1), handler: zcount },
-    Command { name: "zlexcount", arity: 4, flags: READONLY, keys: (1, 1, 1), handler: zlexcount },
+    Command { name: "zadd", arity: -4, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: zadd },
+    Command { name: "zincrby", arity: 4, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: zincrby },
+    Command { name: "zrem", arity: -3, flags: WRITE | FAST, keys: (1, 1, 1), handler: zrem },
+    Command { name: "zcard", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: zcard },
+    Command { name: "zscore", arity: 3, flags: READONLY | FAST, keys: (1, 1, 1), handler: zscore },
+    Command { name: "zmscore", arity: -3, flags: READONLY | FAST, keys: (1, 1, 1), handler: zmscore },
+    Command { name: "zrank", arity: 3, flags: READONLY | FAST, keys: (1, 1, 1), handler: zrank },
+    Command { name: "zrevrank", arity: 3, flags: READONLY | FAST, keys: (1, 1, 1), handler: zrevrank },
+    Command { name: "zcount", arity: 4, flags: READONLY | FAST, keys: (1, 1, 1), handler: zcount },
+    Command { name: "zlexcount", arity: 4, flags: READONLY | FAST, keys: (1, 1, 1), handler: zlexcount },
     Command { name: "zrange", arity: -4, flags: READONLY, keys: (1, 1, 1), handler: zrange },
     Command { name: "zrangestore", arity: -5, flags: WRITE | DENYOOM, keys: (1, 2, 1), handler: zrangestore },
     Command { name: "zrevrange", arity: -4, flags: READONLY, keys: (1, 1, 1), handler: zrevrange },
@@ -53,8 +54,8 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "zremrangebyrank", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: zremrangebyrank },
     Command { name: "zremrangebyscore", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: zremrangebyscore },
     Command { name: "zremrangebylex", arity: 4, flags: WRITE, keys: (1, 1, 1), handler: zremrangebylex },
-    Command { name: "zpopmin", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: zpopmin },
-    Command { name: "zpopmax", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: zpopmax },
+    Command { name: "zpopmin", arity: -2, flags: WRITE | FAST, keys: (1, 1, 1), handler: zpopmin },
+    Command { name: "zpopmax", arity: -2, flags: WRITE | FAST, keys: (1, 1, 1), handler: zpopmax },
     Command { name: "zmpop", arity: -4, flags: WRITE, keys: (0, 0, 0), handler: zmpop },
     Command { name: "zrandmember", arity: -2, flags: READONLY, keys: (1, 1, 1), handler: zrandmember },
     Command { name: "zscan", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: zscan },
