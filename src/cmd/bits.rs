@@ -27,8 +27,8 @@ pub const COMMANDS: &[Command] = &[
 
 /// Documentation of this family's commands (see [`super::Doc`]).
 pub const DOCS: &[Doc] = &[
-    Doc { name: "bitpos", group: "bitmap", since: "2.8.7", summary: "Position of the first bit set to 0 or 1, optionally within a byte or bit range.", syntax: "key bit [start [end [BYTE | BIT]]]" },
-    Doc { name: "bitop", group: "bitmap", since: "2.6.0", summary: "AND, OR, XOR or NOT of strings, stored in a key.", syntax: "<AND | OR | XOR | NOT> destkey key [key ...]" },
+    Doc { name: "bitpos", group: "bitmap", since: "2.8.7", summary: "Position of the first bit set to 0 or 1, optionally within a byte or bit range.", syntax: "key bit:integer index=[start end_index=[end index_unit=[BYTE | BIT]]]" },
+    Doc { name: "bitop", group: "bitmap", since: "2.6.0", summary: "AND, OR, XOR or NOT of strings, stored in a key.", syntax: "operation destkey key [key ...]" },
     Doc { name: "bitfield", group: "bitmap", since: "3.2.0", summary: "Read, write and increment integers of any width at any bit offset.", syntax: "key [GET encoding offset] [OVERFLOW <WRAP | SAT | FAIL>] [SET encoding offset value] [INCRBY encoding offset increment]" },
     Doc { name: "bitfield_ro", group: "bitmap", since: "6.0.0", summary: "Read-only BITFIELD: GET only.", syntax: "key [GET encoding offset]" },
 ];

@@ -37,7 +37,7 @@ pub const DOCS: &[Doc] = &[
         group: "server",
         since: "7.0.0",
         summary: "The names of the commands, optionally filtered.",
-        syntax: "[FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]",
+        syntax: "[FILTERBY filterby=<MODULE module-name | ACLCAT category | PATTERN pattern>]",
     },
     Doc {
         name: "command|info",
@@ -58,14 +58,14 @@ pub const DOCS: &[Doc] = &[
         group: "server",
         since: "2.8.13",
         summary: "The key arguments of a full command line.",
-        syntax: "command arg [arg ...]",
+        syntax: "", // Redis 7.0 documents no arguments: `command arg [arg ...]`
     },
     Doc {
         name: "command|getkeysandflags",
         group: "server",
         since: "7.0.0",
         summary: "The key arguments of a full command line, with their access flags.",
-        syntax: "command arg [arg ...]",
+        syntax: "", // Redis 7.0 documents no arguments: `command arg [arg ...]`
     },
     Doc { name: "command|help", group: "server", since: "5.0.0", summary: "List the COMMAND subcommands.", syntax: "" },
 ];
@@ -247,7 +247,7 @@ fn sub_info_reply(out: &mut Out, d: &Doc) {
     let specs = meta::listed_specs(d.name).unwrap_or_default();
     reply::array(out, 10);
     reply::bulk(out, d.name.as_bytes());
-    reply::integer(out, sub_arity(d) as i64);
+    reply::integer(out, meta::subcommand_arity(d) as i64);
     flag_set(out, flags);
     let keys = meta::legacy_keys(specs);
     for k in [keys.0, keys.1, keys.2] {
@@ -257,16 +257,6 @@ fn sub_info_reply(out: &mut Out, d: &Doc) {
     tips_reply(out, d.name);
     key_specs_reply(out, specs);
     reply::set(out, 0); // subcommands
-}
-
-/// A subcommand's arity: from its syntax, or [`meta::SUBCOMMAND_ARITY`] where the syntax's
-/// optional arguments hide Redis's minimum.
-fn sub_arity(d: &Doc) -> i32 {
-    if let Some((_, a)) = meta::SUBCOMMAND_ARITY.iter().find(|(n, _)| *n == d.name) {
-        return *a;
-    }
-    let args = syntax::parse_doc(d).unwrap_or_default();
-    syntax::arity(2, &args)
 }
 
 fn key_specs_reply(out: &mut Out, specs: &[KeySpec]) {

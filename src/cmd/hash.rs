@@ -109,14 +109,14 @@ pub const DOCS: &[Doc] = &[
         group: "hash",
         since: "2.6.0",
         summary: "Add a float to a hash field holding a number.",
-        syntax: "key field increment",
+        syntax: "key field increment:double",
     },
     Doc {
         name: "hrandfield",
         group: "hash",
         since: "6.2.0",
         summary: "Random fields of a hash, distinct for a positive count, repeating for a negative one.",
-        syntax: "key [count [WITHVALUES]]",
+        syntax: "key options=[count [WITHVALUES]]",
     },
     Doc {
         name: "hscan",

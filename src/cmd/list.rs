@@ -110,14 +110,14 @@ pub const DOCS: &[Doc] = &[
         group: "list",
         since: "1.0.0",
         summary: "Elements between two inclusive indexes.",
-        syntax: "key start stop",
+        syntax: "key start stop:integer",
     },
     Doc {
         name: "ltrim",
         group: "list",
         since: "1.0.0",
         summary: "Keep only the elements between two inclusive indexes.",
-        syntax: "key start stop",
+        syntax: "key start stop:integer",
     },
     Doc {
         name: "lrem",
@@ -131,21 +131,21 @@ pub const DOCS: &[Doc] = &[
         group: "list",
         since: "2.2.0",
         summary: "Insert an element before or after a pivot element.",
-        syntax: "key <BEFORE | AFTER> pivot element",
+        syntax: "key where=<BEFORE | AFTER> pivot element",
     },
     Doc {
         name: "lpos",
         group: "list",
         since: "6.0.6",
         summary: "Positions of matching elements.",
-        syntax: "key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
+        syntax: "key element [RANK rank:integer] [COUNT num-matches:integer] [MAXLEN len]",
     },
     Doc {
         name: "lmove",
         group: "list",
         since: "6.2.0",
         summary: "Pop from one end of a list and push to an end of another.",
-        syntax: "source destination <LEFT | RIGHT> <LEFT | RIGHT>",
+        syntax: "source destination wherefrom=<LEFT | RIGHT> whereto=<LEFT | RIGHT>",
     },
     Doc {
         name: "rpoplpush",
@@ -159,7 +159,7 @@ pub const DOCS: &[Doc] = &[
         group: "list",
         since: "7.0.0",
         summary: "Pop elements from the first non-empty list of several.",
-        syntax: "numkeys key [key ...] <LEFT | RIGHT> [COUNT count]",
+        syntax: "numkeys key [key ...] where=<LEFT | RIGHT> [COUNT count]",
     },
 ];
 

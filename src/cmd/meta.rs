@@ -222,8 +222,10 @@ pub const SUBCOMMAND_FLAGS: &[(&str, u32)] = &[
 pub const CONTAINER_FLAGS: &[(&str, u32)] = &[("command", LOADING | STALE)];
 
 /// Arities of subcommands whose syntax row cannot give Redis's: CLIENT KILL's old form
-/// `ip:port` and its filters are alternatives, yet one of them is required.
-pub const SUBCOMMAND_ARITY: &[(&str, i32)] = &[("client|kill", -3)];
+/// `ip:port` and its filters are alternatives, yet one of them is required; COMMAND GETKEYS
+/// documents no arguments in Redis 7.0 (so its row has none) but needs a command and one.
+pub const SUBCOMMAND_ARITY: &[(&str, i32)] =
+    &[("client|kill", -3), ("command|getkeys", -4), ("command|getkeysandflags", -4)];
 
 /// How to find the keys of a command whose key count is an argument (`numkeys`): the key
 /// specs as Redis's `begin_search index` + `find_keys keynum` (index of the numkeys argument
@@ -260,6 +262,15 @@ pub const NUMKEYS: &[NumKeys] = &[
     NumKeys { name: "zinterstore", fixed_key: 1, begin: 2, keynumidx: 0, firstkey: 1, step: 1 },
     NumKeys { name: "zdiffstore", fixed_key: 1, begin: 2, keynumidx: 0, firstkey: 1, step: 1 },
 ];
+
+/// A subcommand's arity (checked before it runs, printed by COMMAND INFO): from its syntax,
+/// or [`SUBCOMMAND_ARITY`] where the syntax's optional arguments hide Redis's minimum.
+pub fn subcommand_arity(d: &Doc) -> i32 {
+    if let Some((_, a)) = SUBCOMMAND_ARITY.iter().find(|(n, _)| *n == d.name) {
+        return *a;
+    }
+    super::syntax::parse_doc(d).map(|args| super::syntax::arity(2, &args)).unwrap_or(-2)
+}
 
 /// The flags of `name` (a command row's, or a subcommand's from [`SUBCOMMAND_FLAGS`]).
 pub fn subcommand_flags(name: &str) -> u32 {

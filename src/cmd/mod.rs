@@ -826,7 +826,7 @@ pub fn subcommand(ctx: &mut Ctx<'_>, argv: Argv<'_>, parent: &str) -> Option<&'s
         ctx.error(&format!("ERR unknown subcommand '{name}'. Try {upper} HELP."));
         return None;
     };
-    let arity = syntax::parse_doc(doc).map(|args| syntax::arity(2, &args)).unwrap_or(-2);
+    let arity = meta::subcommand_arity(doc);
     let argc = argv.len() as i32;
     if (arity > 0 && argc != arity) || argc < -arity {
         wrong_arity(ctx, doc.name);

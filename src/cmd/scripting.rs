@@ -77,7 +77,7 @@ pub const DOCS: &[Doc] = &[
         group: "scripting",
         since: "2.6.0",
         summary: "Empty the script cache.",
-        syntax: "[ASYNC | SYNC]",
+        syntax: "async=[ASYNC | SYNC]",
     },
     Doc {
         name: "script|kill",

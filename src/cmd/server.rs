@@ -41,14 +41,14 @@ pub const DOCS: &[Doc] = &[
         group: "server",
         since: "1.0.0",
         summary: "Delete every key of the selected database.",
-        syntax: "[ASYNC | SYNC]",
+        syntax: "async=[ASYNC | SYNC]",
     },
     Doc {
         name: "flushall",
         group: "server",
         since: "1.0.0",
         summary: "Delete every key of every database.",
-        syntax: "[ASYNC | SYNC]",
+        syntax: "async=[ASYNC | SYNC]",
     },
     Doc {
         name: "swapdb",

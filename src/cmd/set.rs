@@ -106,7 +106,7 @@ pub const DOCS: &[Doc] = &[
         group: "set",
         since: "7.0.0",
         summary: "Size of the intersection, optionally stopping at a limit.",
-        syntax: "numkeys key [key ...] [LIMIT limit]",
+        syntax: "numkeys key [key ...] [LIMIT limit:integer]",
     },
     Doc {
         name: "sinterstore",
