@@ -103,7 +103,7 @@ pub const DOCS: &[super::Doc] = &[
         group: "connection",
         since: "2.4.0",
         summary: "One line per connected client: address, age, idle time, db, subscriptions, last command.",
-        syntax: "[TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id]",
+        syntax: "[TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID id=<client-id:integer [client-id:integer ...]>]",
     },
     super::Doc {
         name: "client|kill",

@@ -33,7 +33,7 @@ pub const DOCS: &[Doc] = &[
         group: "pubsub",
         since: "2.0.0",
         summary: "Listens for messages published to channels that match patterns.",
-        syntax: "pattern [pattern ...]",
+        syntax: "pattern=<pattern> [pattern=<pattern> ...]",
     },
     Doc {
         name: "punsubscribe",

@@ -12,7 +12,9 @@
 //! - `name:type` — an argument whose type its name does not tell (`timeout:double`,
 //!   `stop:integer`); `type` is one of COMMAND DOCS's plain types.
 //! - `name=[ ... ]` / `name=< ... >` — a group under Redis's name for it (`condition=[NX | XX]`);
-//!   unnamed, a group is named after its parts (`nx_xx`) or its leading token.
+//!   unnamed, a group is named after its parts (`nx_xx`) or its leading token. A named
+//!   required group of one argument is a block holding it (`parameter=<parameter>`, as
+//!   Redis documents CONFIG GET's repeated argument).
 //!
 //! The same tree gives a subcommand's arity ([`arity`]), so subcommands need no table of
 //! their own.
@@ -217,6 +219,10 @@ fn convert_seq(items: &[Item]) -> Result<Vec<Arg>, String> {
                     }
                 } else {
                     let mut arg = convert_group(alts)?;
+                    let single = !matches!(arg.kind, ArgType::Block | ArgType::Oneof);
+                    if name.is_some() && !*optional && single {
+                        arg = block(vec![arg]);
+                    }
                     arg.optional |= *optional;
                     if let Some(name) = name {
                         arg.name = name.clone();
@@ -408,6 +414,9 @@ mod tests {
         assert_eq!(args[4].token.as_deref(), Some("AGGREGATE"));
         let weights = parse("[WEIGHTS weight:integer [weight:integer ...]]").unwrap();
         assert_eq!((weights[0].kind, weights[0].multiple, weights[0].optional), (ArgType::Integer, true, true));
+        let get = parse("parameter=<parameter> [parameter=<parameter> ...]").unwrap();
+        assert_eq!((get.len(), get[0].kind, get[0].multiple), (1, ArgType::Block, true));
+        assert_eq!(names(&get[0].args), [("parameter", "string")]);
         // Not a type: `ip:port` stays one string argument.
         assert_eq!(names(&parse("ip:port").unwrap()), [("ip:port", "string")]);
         assert_eq!(arity(1, &parse("key value:integer").unwrap()), 3);
