@@ -91,6 +91,29 @@ enum Item {
     Ellipsis,
 }
 
+/// The syntax line as people read it (ringkv-cli's `help` and hints): without the
+/// `name=` of groups and the `:type` of arguments, which only COMMAND DOCS needs.
+pub fn display(syntax: &str) -> String {
+    syntax.split(' ').map(display_word).collect::<Vec<_>>().join(" ")
+}
+
+fn display_word(word: &str) -> String {
+    let mut w = word.to_string();
+    // `name=[` / `name=<` → `[` / `<` (a word may open several groups: `id=<client-id`).
+    while let Some(eq) = w.find("=[").or_else(|| w.find("=<")) {
+        let start = w[..eq].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).map_or(0, |i| i + 1);
+        w.replace_range(start..eq + 1, "");
+    }
+    // `stop:integer]` → `stop]`.
+    let end = w.find([']', '>']).unwrap_or(w.len());
+    if let Some(colon) = w[..end].rfind(':') {
+        if typed_word(&w[..end]).is_some() {
+            w.replace_range(colon..end, "");
+        }
+    }
+    w
+}
+
 /// Parse a command's Doc row.
 pub fn parse_doc(doc: &super::Doc) -> Result<Vec<Arg>, String> {
     parse(doc.syntax)
@@ -417,6 +440,10 @@ mod tests {
         let get = parse("parameter=<parameter> [parameter=<parameter> ...]").unwrap();
         assert_eq!((get.len(), get[0].kind, get[0].multiple), (1, ArgType::Block, true));
         assert_eq!(names(&get[0].args), [("parameter", "string")]);
+        assert_eq!(
+            display("key condition=[NX | XX] min:double [ID id=<client-id:integer [client-id:integer ...]>] ip:port"),
+            "key [NX | XX] min [ID <client-id [client-id ...]>] ip:port"
+        );
         // Not a type: `ip:port` stays one string argument.
         assert_eq!(names(&parse("ip:port").unwrap()), [("ip:port", "string")]);
         assert_eq!(arity(1, &parse("key value:integer").unwrap()), 3);
