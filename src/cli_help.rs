@@ -50,7 +50,8 @@ fn generic_help() -> String {
 /// redis-cli's `cliOutputCommandHelp`.
 fn command_help(out: &mut String, e: &Entry, with_group: bool) {
     let d = e.doc;
-    out.push_str(&format!("\r\n  \x1b[1m{}\x1b[0m \x1b[90m{}\x1b[0m\r\n", e.full, d.syntax));
+    let syntax = crate::cmd::syntax::display(d.syntax);
+    out.push_str(&format!("\r\n  \x1b[1m{}\x1b[0m \x1b[90m{}\x1b[0m\r\n", e.full, syntax));
     out.push_str(&format!("  \x1b[33msummary:\x1b[0m {}\r\n", d.summary));
     out.push_str(&format!("  \x1b[33msince:\x1b[0m {}\r\n", d.since));
     if with_group {
@@ -118,7 +119,8 @@ pub fn hint(line: &str) -> Option<String> {
         }
     }
     let (matched, entry) = best?;
-    let mut hint = entry.doc.syntax;
+    let shown = crate::cmd::syntax::display(entry.doc.syntax);
+    let mut hint = shown.as_str();
     let mut to_remove = typed.len() - matched;
     while to_remove > 0 && !hint.is_empty() {
         if hint.starts_with('[') {
@@ -173,17 +175,18 @@ mod tests {
 
     #[test]
     fn hints_drop_the_arguments_already_typed() {
-        let set = crate::cmd::doc("set").unwrap().syntax;
+        let set = &crate::cmd::syntax::display(crate::cmd::doc("set").unwrap().syntax);
+        assert!(!set.contains('='), "COMMAND DOCS names are not shown: {set}");
         assert_eq!(hint("set").as_deref(), Some(format!(" {set}").as_str()));
-        assert_eq!(hint("SET ").as_deref(), Some(set));
+        assert_eq!(hint("SET ").as_deref(), Some(set.as_str()));
         let after_key = set.split_once(' ').unwrap().1;
         assert_eq!(hint("set k").as_deref(), Some(format!(" {after_key}").as_str()));
         let after_value = after_key.split_once(' ').unwrap().1;
         assert_eq!(hint("set k v ").as_deref(), Some(after_value));
         assert!(after_value.starts_with('['), "optional arguments stay: {after_value}");
         assert_eq!(hint("set k v nx ").as_deref(), Some(after_value), "stops at the first [");
-        let get = crate::cmd::doc("config|get").unwrap().syntax;
-        assert_eq!(hint("config get ").as_deref(), Some(get), "the longest match is the subcommand");
+        let get = crate::cmd::syntax::display(crate::cmd::doc("config|get").unwrap().syntax);
+        assert_eq!(hint("config get ").as_deref(), Some(get.as_str()), "the longest match is the subcommand");
         assert_eq!(hint("nosuch x"), None);
         assert_eq!(hint(""), None);
         assert_eq!(hint("\"unbalanced"), None);

@@ -30,7 +30,8 @@
 //!   `function`, `memory`, `hyperloglog`): arity and auth checked
 //!   centrally, one handler per command; inside MULTI commands are queued centrally too.
 //!   `DOCS` rows beside each table, from which `cmd::syntax` and `cmd::meta` derive what
-//!   COMMAND INFO/DOCS report; `cmd::typed` runs a closure on a key's value of one type
+//!   COMMAND INFO/DOCS report (`cmd::key_specs`: Redis's key specs where the default is not
+//!   enough); `cmd::typed` runs a closure on a key's value of one type
 //!   (WRONGTYPE otherwise).
 //! - [`hll`] — HyperLogLog on plain bytes, byte-compatible with Redis 7.0 (a HyperLogLog is
 //!   a string value): header, dense and sparse encodings, MurmurHash64A, Ertl's estimator;

@@ -2,6 +2,7 @@
 //! BITOP, BITFIELD, BITFIELD_RO. Bitmaps are strings; bit 0 is the most significant bit of
 //! byte 0. Semantics and error texts follow Redis 7.0's `bitops.c`.
 
+use super::FAST;
 use super::{
     eq_ignore_case, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE,
 };
@@ -21,13 +22,13 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "bitpos", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: bitpos },
     Command { name: "bitop", arity: -4, flags: WRITE | DENYOOM, keys: (2, -1, 1), handler: bitop },
     Command { name: "bitfield", arity: -2, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: bitfield },
-    Command { name: "bitfield_ro", arity: -2, flags: READONLY, keys: (1, 1, 1), handler: bitfield_ro },
+    Command { name: "bitfield_ro", arity: -2, flags: READONLY | FAST, keys: (1, 1, 1), handler: bitfield_ro },
 ];
 
 /// Documentation of this family's commands (see [`super::Doc`]).
 pub const DOCS: &[Doc] = &[
-    Doc { name: "bitpos", group: "bitmap", since: "2.8.7", summary: "Position of the first bit set to 0 or 1, optionally within a byte or bit range.", syntax: "key bit [start [end [BYTE | BIT]]]" },
-    Doc { name: "bitop", group: "bitmap", since: "2.6.0", summary: "AND, OR, XOR or NOT of strings, stored in a key.", syntax: "<AND | OR | XOR | NOT> destkey key [key ...]" },
+    Doc { name: "bitpos", group: "bitmap", since: "2.8.7", summary: "Position of the first bit set to 0 or 1, optionally within a byte or bit range.", syntax: "key bit:integer index=[start end_index=[end index_unit=[BYTE | BIT]]]" },
+    Doc { name: "bitop", group: "bitmap", since: "2.6.0", summary: "AND, OR, XOR or NOT of strings, stored in a key.", syntax: "operation destkey key [key ...]" },
     Doc { name: "bitfield", group: "bitmap", since: "3.2.0", summary: "Read, write and increment integers of any width at any bit offset.", syntax: "key [GET encoding offset] [OVERFLOW <WRAP | SAT | FAIL>] [SET encoding offset value] [INCRBY encoding offset increment]" },
     Doc { name: "bitfield_ro", group: "bitmap", since: "6.0.0", summary: "Read-only BITFIELD: GET only.", syntax: "key [GET encoding offset]" },
 ];

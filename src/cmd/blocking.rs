@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::list::{parse_side, pop_many, ERR_COUNT_POSITIVE, ERR_NUMKEYS};
+use super::NOSCRIPT;
 use super::{eq_ignore_case, parse_i64, Command, Ctx, Doc, ERR_SYNTAX, ERR_WRONGTYPE};
 use super::{BLOCKING, DENYOOM, FAST, MOVABLE_KEYS, WRITE};
 use crate::blocking::Waiter;
@@ -21,67 +22,91 @@ pub const DOCS: &[Doc] = &[
         group: "list",
         since: "2.0.0",
         summary: "Pop the first element of the first non-empty list, waiting up to timeout seconds for one.",
-        syntax: "key [key ...] timeout",
+        syntax: "key [key ...] timeout:double",
     },
     Doc {
         name: "brpop",
         group: "list",
         since: "2.0.0",
         summary: "Pop the last element of the first non-empty list, waiting up to timeout seconds for one.",
-        syntax: "key [key ...] timeout",
+        syntax: "key [key ...] timeout:double",
     },
     Doc {
         name: "brpoplpush",
         group: "list",
         since: "2.2.0",
         summary: "Move the last element of a list to the head of another, waiting for one if needed.",
-        syntax: "source destination timeout",
+        syntax: "source destination timeout:double",
     },
     Doc {
         name: "blmove",
         group: "list",
         since: "6.2.0",
         summary: "Move an element from one end of a list to an end of another, waiting for one if needed.",
-        syntax: "source destination <LEFT | RIGHT> <LEFT | RIGHT> timeout",
+        syntax: "source destination wherefrom=<LEFT | RIGHT> whereto=<LEFT | RIGHT> timeout:double",
     },
     Doc {
         name: "blmpop",
         group: "list",
         since: "7.0.0",
         summary: "Pop up to count elements from the first non-empty list, waiting for one if needed.",
-        syntax: "timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]",
+        syntax: "timeout:double numkeys key [key ...] where=<LEFT | RIGHT> [COUNT count]",
     },
     Doc {
         name: "bzpopmin",
         group: "sorted-set",
         since: "5.0.0",
         summary: "Pop the lowest-scored member of the first non-empty sorted set, waiting for one if needed.",
-        syntax: "key [key ...] timeout",
+        syntax: "key [key ...] timeout:double",
     },
     Doc {
         name: "bzpopmax",
         group: "sorted-set",
         since: "5.0.0",
         summary: "Pop the highest-scored member of the first non-empty sorted set, waiting for one if needed.",
-        syntax: "key [key ...] timeout",
+        syntax: "key [key ...] timeout:double",
     },
     Doc {
         name: "bzmpop",
         group: "sorted-set",
         since: "7.0.0",
         summary: "Pop up to count members of the first non-empty sorted set, waiting for one if needed.",
-        syntax: "timeout numkeys key [key ...] <MIN | MAX> [COUNT count]",
+        syntax: "timeout:double numkeys key [key ...] where=<MIN | MAX> [COUNT count]",
     },
 ];
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "blpop", arity: -3, flags: WRITE | BLOCKING, keys: (1, -2, 1), handler: blpop },
-    Command { name: "brpop", arity: -3, flags: WRITE | BLOCKING, keys: (1, -2, 1), handler: brpop },
-    Command { name: "brpoplpush", arity: 4, flags: WRITE | DENYOOM | BLOCKING, keys: (1, 2, 1), handler: brpoplpush },
-    Command { name: "blmove", arity: 6, flags: WRITE | DENYOOM | BLOCKING, keys: (1, 2, 1), handler: blmove },
+    Command { name: "blpop", arity: -3, flags: WRITE | BLOCKING | NOSCRIPT, keys: (1, -2, 1), handler: blpop },
+    Command { name: "brpop", arity: -3, flags: WRITE | BLOCKING | NOSCRIPT, keys: (1, -2, 1), handler: brpop },
+    Command {
+        name: "brpoplpush",
+        arity: 4,
+        flags: WRITE | DENYOOM | BLOCKING | NOSCRIPT,
+        keys: (1, 2, 1),
+        handler: brpoplpush,
+    },
+    Command {
+        name: "blmove",
+        arity: 6,
+        flags: WRITE | DENYOOM | BLOCKING | NOSCRIPT,
+        keys: (1, 2, 1),
+        handler: blmove,
+    },
     Command { name: "blmpop", arity: -5, flags: WRITE | BLOCKING | MOVABLE_KEYS, keys: (0, 0, 0), handler: blmpop },
-    Command { name: "bzpopmin", arity: -3, flags: WRITE | FAST | BLOCKING, keys: (1, -2, 1), handler: bzpopmin },
-    Command { name: "bzpopmax", arity: -3, flags: WRITE | FAST | BLOCKING, keys: (1, -2, 1), handler: bzpopmax },
+    Command {
+        name: "bzpopmin",
+        arity: -3,
+        flags: WRITE | FAST | BLOCKING | NOSCRIPT,
+        keys: (1, -2, 1),
+        handler: bzpopmin,
+    },
+    Command {
+        name: "bzpopmax",
+        arity: -3,
+        flags: WRITE | FAST | BLOCKING | NOSCRIPT,
+        keys: (1, -2, 1),
+        handler: bzpopmax,
+    },
     Command { name: "bzmpop", arity: -5, flags: WRITE | BLOCKING | MOVABLE_KEYS, keys: (0, 0, 0), handler: bzmpop },
 ];
 

@@ -3,7 +3,7 @@
 //! `help` and inline hints from COMMAND DOCS; client libraries use COMMAND INFO for key
 //! positions. Everything is derived from the table, the `DOCS` rows and [`super::meta`].
 
-use super::meta::{self, FindKeys};
+use super::meta::{self, Begin, FindKeys, KeySpec};
 use super::syntax::{self, Arg, ArgType};
 use super::{all_commands, eq_ignore_case, Command, Ctx, Doc, FLAG_NAMES, LOADING, STALE};
 use crate::protocol::Argv;
@@ -37,7 +37,7 @@ pub const DOCS: &[Doc] = &[
         group: "server",
         since: "7.0.0",
         summary: "The names of the commands, optionally filtered.",
-        syntax: "[FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]",
+        syntax: "[FILTERBY filterby=<MODULE module-name | ACLCAT category | PATTERN pattern>]",
     },
     Doc {
         name: "command|info",
@@ -58,14 +58,14 @@ pub const DOCS: &[Doc] = &[
         group: "server",
         since: "2.8.13",
         summary: "The key arguments of a full command line.",
-        syntax: "command arg [arg ...]",
+        syntax: "", // Redis 7.0 documents no arguments: `command arg [arg ...]`
     },
     Doc {
         name: "command|getkeysandflags",
         group: "server",
         since: "7.0.0",
         summary: "The key arguments of a full command line, with their access flags.",
-        syntax: "command arg [arg ...]",
+        syntax: "", // Redis 7.0 documents no arguments: `command arg [arg ...]`
     },
     Doc { name: "command|help", group: "server", since: "5.0.0", summary: "List the COMMAND subcommands.", syntax: "" },
 ];
@@ -173,36 +173,63 @@ fn info(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     }
 }
 
+/// A container (CONFIG, CLIENT, OBJECT...): a command with subcommands. Redis gives it no
+/// flags, keys or specs of its own (its subcommands have them); ringkv's row keeps the flags
+/// it applies at run time before the subcommand is known, COMMAND INFO prints Redis's.
+fn is_container(cmd: &Command) -> bool {
+    meta::subcommand_docs(cmd.name).next().is_some()
+}
+
 fn categories(cmd: &Command) -> Vec<&'static str> {
+    if is_container(cmd) {
+        return meta::acl_categories(cmd.name, "", 0);
+    }
     let group = meta::doc(cmd.name).map(|d| d.group).unwrap_or("server");
     meta::acl_categories(cmd.name, group, cmd.flags)
 }
 
 fn flag_set(out: &mut Out, flags: u32) {
     let names: Vec<&str> = FLAG_NAMES.iter().filter(|(f, _)| flags & f != 0).map(|(_, n)| *n).collect();
+    names_set(out, &names);
+}
+
+fn names_set(out: &mut Out, names: &[&str]) {
     reply::set(out, names.len());
     for n in names {
         reply::simple(out, n.as_bytes());
     }
 }
 
+/// Redis's tips for `name`: a set of bulk strings.
+fn tips_reply(out: &mut Out, name: &str) {
+    let tips = meta::tips(name);
+    reply::set(out, tips.len());
+    for t in tips {
+        reply::bulk(out, t.as_bytes());
+    }
+}
+
 /// One command's 10-element COMMAND INFO entry.
 fn info_reply(out: &mut Out, cmd: &Command) {
+    let container = is_container(cmd);
+    let specs = if container { Vec::new() } else { meta::key_specs(cmd) };
     reply::array(out, 10);
     reply::bulk(out, cmd.name.as_bytes());
     reply::integer(out, cmd.arity as i64);
-    let movable = if meta::NUMKEYS.iter().any(|n| n.name == cmd.name) { super::MOVABLE_KEYS } else { 0 };
-    flag_set(out, cmd.flags | movable);
-    for k in [cmd.keys.0, cmd.keys.1, cmd.keys.2] {
+    let movable = meta::NUMKEYS.iter().any(|n| n.name == cmd.name) || specs.iter().any(|s| s.begin == Begin::Unknown);
+    let flags = if container {
+        meta::CONTAINER_FLAGS.iter().find(|(n, _)| *n == cmd.name).map_or(0, |(_, f)| *f)
+    } else {
+        cmd.flags | if movable { super::MOVABLE_KEYS } else { 0 }
+    };
+    flag_set(out, flags);
+    let keys = if container { (0, 0, 0) } else { cmd.keys };
+    for k in [keys.0, keys.1, keys.2] {
         reply::integer(out, k as i64);
     }
-    let cats = categories(cmd);
-    reply::set(out, cats.len());
-    for c in cats {
-        reply::simple(out, c.as_bytes());
-    }
-    reply::set(out, 0); // tips
-    key_specs_reply(out, cmd);
+    names_set(out, &categories(cmd));
+    tips_reply(out, cmd.name);
+    key_specs_reply(out, &specs);
     let subs: Vec<&Doc> = meta::subcommand_docs(cmd.name).collect();
     if subs.is_empty() {
         return reply::set(out, 0);
@@ -213,60 +240,71 @@ fn info_reply(out: &mut Out, cmd: &Command) {
     }
 }
 
-/// A subcommand's entry: arity from its syntax, flags from [`meta::SUBCOMMAND_FLAGS`].
+/// A subcommand's entry: arity from its syntax, flags from [`meta::SUBCOMMAND_FLAGS`], keys
+/// from [`super::key_specs::KEY_SPECS`].
 fn sub_info_reply(out: &mut Out, d: &Doc) {
     let flags = meta::subcommand_flags(d.name);
+    let specs = meta::listed_specs(d.name).unwrap_or_default();
     reply::array(out, 10);
     reply::bulk(out, d.name.as_bytes());
-    let args = syntax::parse_doc(d).unwrap_or_default();
-    reply::integer(out, syntax::arity(2, &args) as i64);
+    reply::integer(out, meta::subcommand_arity(d) as i64);
     flag_set(out, flags);
-    for _ in 0..3 {
-        reply::integer(out, 0);
+    let keys = meta::legacy_keys(specs);
+    for k in [keys.0, keys.1, keys.2] {
+        reply::integer(out, k as i64);
     }
-    let cats = meta::acl_categories(d.name, d.group, flags);
-    reply::set(out, cats.len());
-    for c in cats {
-        reply::simple(out, c.as_bytes());
-    }
-    reply::set(out, 0); // tips
-    reply::set(out, 0); // key specs
+    names_set(out, &meta::acl_categories(d.name, d.group, flags));
+    tips_reply(out, d.name);
+    key_specs_reply(out, specs);
     reply::set(out, 0); // subcommands
 }
 
-fn key_specs_reply(out: &mut Out, cmd: &Command) {
-    let specs = meta::key_specs(cmd);
+fn key_specs_reply(out: &mut Out, specs: &[KeySpec]) {
     reply::set(out, specs.len());
     for spec in specs {
-        reply::map(out, 3);
-        reply::bulk(out, b"flags");
-        reply::set(out, spec.flags.len());
-        for f in spec.flags {
-            reply::simple(out, f.as_bytes());
+        reply::map(out, 3 + usize::from(!spec.notes.is_empty()));
+        if !spec.notes.is_empty() {
+            reply::bulk(out, b"notes");
+            reply::bulk(out, spec.notes.as_bytes());
         }
+        reply::bulk(out, b"flags");
+        names_set(out, spec.flags);
         reply::bulk(out, b"begin_search");
         reply::map(out, 2);
         reply::bulk(out, b"type");
-        reply::bulk(out, b"index");
-        reply::bulk(out, b"spec");
-        reply::map(out, 1);
-        reply::bulk(out, b"index");
-        reply::integer(out, spec.begin_index as i64);
+        match spec.begin {
+            Begin::Index(index) => {
+                reply::bulk(out, b"index");
+                reply::bulk(out, b"spec");
+                reply::map(out, 1);
+                reply::bulk(out, b"index");
+                reply::integer(out, index as i64);
+            }
+            Begin::Unknown => {
+                reply::bulk(out, b"unknown");
+                reply::bulk(out, b"spec");
+                reply::map(out, 0);
+            }
+        }
         reply::bulk(out, b"find_keys");
         reply::map(out, 2);
         reply::bulk(out, b"type");
-        let fields: [(&[u8], i32); 3] = match spec.find {
+        let fields: Vec<(&[u8], i32)> = match spec.find {
             FindKeys::Range { lastkey, keystep, limit } => {
                 reply::bulk(out, b"range");
-                [(b"lastkey", lastkey), (b"keystep", keystep), (b"limit", limit)]
+                vec![(b"lastkey", lastkey), (b"keystep", keystep), (b"limit", limit)]
             }
             FindKeys::Keynum { keynumidx, firstkey, keystep } => {
                 reply::bulk(out, b"keynum");
-                [(b"keynumidx", keynumidx), (b"firstkey", firstkey), (b"keystep", keystep)]
+                vec![(b"keynumidx", keynumidx), (b"firstkey", firstkey), (b"keystep", keystep)]
+            }
+            FindKeys::Unknown => {
+                reply::bulk(out, b"unknown");
+                Vec::new()
             }
         };
         reply::bulk(out, b"spec");
-        reply::map(out, 3);
+        reply::map(out, fields.len());
         for (k, v) in fields {
             reply::bulk(out, k);
             reply::integer(out, v as i64);
@@ -296,7 +334,13 @@ fn doc_reply(out: &mut Out, d: &Doc) {
     }
     if !args.is_empty() {
         reply::bulk(out, b"arguments");
-        args_reply(out, &args, &mut 0);
+        // Key arguments take the key specs in order (RENAME: key 0, newkey 1); the rest of
+        // the keys belong to the last spec.
+        let specs = match d.name.contains('|') {
+            true => meta::listed_specs(d.name).map_or(0, <[KeySpec]>::len),
+            false => super::lookup(d.name.as_bytes()).map_or(0, |c| meta::key_specs(c).len()),
+        };
+        args_reply(out, &args, &mut KeyIndex { next: 0, last: specs.saturating_sub(1) as i64 });
     }
     if !subs.is_empty() {
         reply::bulk(out, b"subcommands");
@@ -308,9 +352,14 @@ fn doc_reply(out: &mut Out, d: &Doc) {
     }
 }
 
-/// The argument list of COMMAND DOCS; `key_index` numbers key arguments in order (capped at
-/// the first spec: ringkv's key specs come from one triple).
-fn args_reply(out: &mut Out, args: &[Arg], key_index: &mut i64) {
+/// The `key_spec_index` of the next key argument of COMMAND DOCS, at most `last`.
+struct KeyIndex {
+    next: i64,
+    last: i64,
+}
+
+/// The argument list of COMMAND DOCS; key arguments are numbered by `key_index`.
+fn args_reply(out: &mut Out, args: &[Arg], key_index: &mut KeyIndex) {
     reply::array(out, args.len());
     for a in args {
         let flags = a.flags();
@@ -324,7 +373,8 @@ fn args_reply(out: &mut Out, args: &[Arg], key_index: &mut i64) {
         reply::bulk(out, a.kind.name().as_bytes());
         if is_key {
             reply::bulk(out, b"key_spec_index");
-            reply::integer(out, *key_index);
+            reply::integer(out, key_index.next.min(key_index.last));
+            key_index.next += 1;
         }
         if let Some(t) = &a.token {
             reply::bulk(out, b"token");
@@ -344,19 +394,25 @@ fn args_reply(out: &mut Out, args: &[Arg], key_index: &mut i64) {
     }
 }
 
-/// COMMAND GETKEYS | GETKEYSANDFLAGS command [arg ...]
+/// COMMAND GETKEYS | GETKEYSANDFLAGS command [arg ...]: the keys as the key specs find
+/// them (a container's from its subcommand's, as OBJECT ENCODING key).
 fn getkeys(ctx: &mut Ctx<'_>, argv: Argv<'_>, with_flags: bool) {
     let Some(cmd) = super::lookup(argv.get(2)) else {
         return ctx.error("ERR Invalid command specified");
     };
     let argc = argv.len() - 2;
-    if cmd.keys.0 == 0 && !meta::NUMKEYS.iter().any(|n| n.name == cmd.name) {
+    let sub = (argc >= 2 && is_container(cmd)).then(|| {
+        let name = format!("{}|{}", cmd.name, String::from_utf8_lossy(argv.get(3)).to_ascii_lowercase());
+        meta::listed_specs(&name).unwrap_or_default().to_vec()
+    });
+    let specs = sub.unwrap_or_else(|| meta::key_specs(cmd));
+    if !specs.iter().any(KeySpec::is_key) {
         return ctx.error("ERR The command has no key arguments");
     }
     if (cmd.arity > 0 && cmd.arity as usize != argc) || (argc as i32) < -cmd.arity {
         return ctx.error("ERR Invalid number of arguments specified for command");
     }
-    let keys = meta::keys_of(cmd, argc, |i| super::parse_i64(argv.get(i + 2)));
+    let keys = meta::keys_of(&specs, argc, |i| super::parse_i64(argv.get(i + 2)));
     if keys.is_empty() {
         return ctx.error("ERR Invalid arguments specified for command");
     }
@@ -404,6 +460,25 @@ mod tests {
         // An unknown name is a null (`addReplyNull`): `$-1` in RESP2, `_` in RESP3.
         assert_eq!(run(&["COMMAND", "INFO", "nope"]), "*1\r\n$-1\r\n");
         assert_eq!(run_in(Proto::Resp3, &["COMMAND", "INFO", "nope"]), "*1\r\n_\r\n");
+    }
+
+    #[test]
+    fn info_sort_has_redis_key_specs_with_notes_and_unknown_positions() {
+        // Captured from redis-server 7.0.15 (HELLO 3, COMMAND INFO sort).
+        let want = "*1\r\n*10\r\n$4\r\nsort\r\n:-2\r\n~3\r\n+write\r\n+denyoom\r\n+movablekeys\r\n:1\r\n:1\r\n:1\r\n~6\r\n+@write\r\n+@set\r\n+@sortedset\r\n+@list\r\n+@slow\r\n+@dangerous\r\n~0\r\n~3\r\n%3\r\n$5\r\nflags\r\n~2\r\n+RO\r\n+access\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n%4\r\n$5\r\nnotes\r\n$120\r\nFor the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort\r\n$5\r\nflags\r\n~2\r\n+RO\r\n+access\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$7\r\nunknown\r\n$4\r\nspec\r\n%0\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$7\r\nunknown\r\n$4\r\nspec\r\n%0\r\n%4\r\n$5\r\nnotes\r\n$116\r\nFor the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array\r\n$5\r\nflags\r\n~2\r\n+OW\r\n+update\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$7\r\nunknown\r\n$4\r\nspec\r\n%0\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$7\r\nunknown\r\n$4\r\nspec\r\n%0\r\n~0\r\n";
+        assert_eq!(run_in(Proto::Resp3, &["COMMAND", "INFO", "sort"]), want);
+    }
+
+    #[test]
+    fn getkeys_follows_specs_of_subcommands_and_skips_not_keys() {
+        // As redis-server 7.0.15: OBJECT's key is found through OBJECT ENCODING's spec; a
+        // shard channel is not a key; RENAME's two specs.
+        assert_eq!(run(&["COMMAND", "GETKEYS", "object", "encoding", "foo"]), "*1\r\n$3\r\nfoo\r\n");
+        assert_eq!(run(&["COMMAND", "GETKEYS", "ssubscribe", "a", "b"]), "-ERR The command has no key arguments\r\n");
+        assert_eq!(
+            run(&["COMMAND", "GETKEYSANDFLAGS", "rename", "a", "b"]),
+            "*2\r\n*2\r\n$1\r\na\r\n*3\r\n+RW\r\n+access\r\n+delete\r\n*2\r\n$1\r\nb\r\n*2\r\n+OW\r\n+update\r\n"
+        );
     }
 
     #[test]

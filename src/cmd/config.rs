@@ -21,7 +21,7 @@ pub const DOCS: &[Doc] = &[
         group: "server",
         since: "2.0.0",
         summary: "The values of the settings whose names match the patterns.",
-        syntax: "parameter [parameter ...]",
+        syntax: "parameter=<parameter> [parameter=<parameter> ...]",
     },
     Doc {
         name: "config|set",

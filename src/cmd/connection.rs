@@ -54,7 +54,7 @@ pub const DOCS: &[super::Doc] = &[
         group: "connection",
         since: "6.0.0",
         summary: "Handshake: pick the protocol, authenticate, name the client.",
-        syntax: "[protover [AUTH username password] [SETNAME clientname]]",
+        syntax: "arguments=[protover username_password=[AUTH username password] [SETNAME clientname]]",
     },
     super::Doc {
         name: "client",
@@ -103,7 +103,7 @@ pub const DOCS: &[super::Doc] = &[
         group: "connection",
         since: "2.4.0",
         summary: "One line per connected client: address, age, idle time, db, subscriptions, last command.",
-        syntax: "[TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id]",
+        syntax: "[TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID id=<client-id:integer [client-id:integer ...]>]",
     },
     super::Doc {
         name: "client|kill",
@@ -124,14 +124,14 @@ pub const DOCS: &[super::Doc] = &[
         group: "connection",
         since: "5.0.0",
         summary: "End another client's wait in a blocking command, with a timeout or an error.",
-        syntax: "client-id [TIMEOUT | ERROR]",
+        syntax: "client-id:integer [TIMEOUT | ERROR]",
     },
     super::Doc {
         name: "client|pause",
         group: "connection",
-        since: "3.0.0",
+        since: "2.9.50",
         summary: "Make every client's commands (or only writes) wait for a number of milliseconds.",
-        syntax: "timeout [WRITE | ALL]",
+        syntax: "timeout mode=[WRITE | ALL]",
     },
     super::Doc {
         name: "client|unpause",
@@ -152,7 +152,7 @@ pub const DOCS: &[super::Doc] = &[
         group: "connection",
         since: "7.0.0",
         summary: "Exclude this connection from client eviction (accepted; ringkv evicts no clients).",
-        syntax: "<ON | OFF>",
+        syntax: "enabled=<ON | OFF>",
     },
     super::Doc {
         name: "monitor",
@@ -173,7 +173,7 @@ pub const DOCS: &[super::Doc] = &[
 
 pub const COMMANDS: &[Command] = &[
     Command { name: "ping", arity: -1, flags: FAST | SENTINEL, keys: (0, 0, 0), handler: ping },
-    Command { name: "echo", arity: 2, flags: FAST, keys: (0, 0, 0), handler: echo },
+    Command { name: "echo", arity: 2, flags: FAST | LOADING | STALE, keys: (0, 0, 0), handler: echo },
     Command {
         name: "quit",
         arity: -1,

@@ -27,7 +27,7 @@ pub const DOCS: &[super::Doc] = &[
         group: "generic",
         since: "2.6.0",
         summary: "Create a key from a DUMP payload, with a TTL in milliseconds (0: none).",
-        syntax: "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]",
+        syntax: "key ttl:integer serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency:integer]",
     },
 ];
 

@@ -62,7 +62,7 @@ pub const DOCS: &[Doc] = &[
         group: "scripting",
         since: "7.0.0",
         summary: "Remove every library.",
-        syntax: "[ASYNC | SYNC]",
+        syntax: "async=[ASYNC | SYNC]",
     },
     Doc {
         name: "function|list",
@@ -83,7 +83,7 @@ pub const DOCS: &[Doc] = &[
         group: "scripting",
         since: "7.0.0",
         summary: "Load the libraries of a FUNCTION DUMP payload.",
-        syntax: "serialized-value [FLUSH | APPEND | REPLACE]",
+        syntax: "serialized-value policy=[FLUSH | APPEND | REPLACE]",
     },
     Doc {
         name: "function|stats",

@@ -9,6 +9,7 @@ use super::typed::{
     distinct_random_indices, parse_random_with, parse_scan, random_below, scan_reply, with_created, with_existing,
     ERR_INVALID_CURSOR,
 };
+use super::FAST;
 use super::{format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, Doc, DENYOOM, ERR_NOT_FLOAT};
 use super::{ERR_NOT_INTEGER, ERR_OVERFLOW, READONLY, WRITE};
 use crate::protocol::Argv;
@@ -22,20 +23,20 @@ const ERR_FLOAT_RESULT: &str = "ERR increment would produce NaN or Infinity";
 const ERR_INCR_NOT_FINITE: &str = "ERR value is NaN or Infinity";
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "hset", arity: -4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: hset },
-    Command { name: "hmset", arity: -4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: hmset },
-    Command { name: "hsetnx", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: hsetnx },
-    Command { name: "hget", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: hget },
-    Command { name: "hmget", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: hmget },
-    Command { name: "hdel", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: hdel },
-    Command { name: "hlen", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: hlen },
-    Command { name: "hstrlen", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: hstrlen },
-    Command { name: "hexists", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: hexists },
+    Command { name: "hset", arity: -4, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: hset },
+    Command { name: "hmset", arity: -4, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: hmset },
+    Command { name: "hsetnx", arity: 4, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: hsetnx },
+    Command { name: "hget", arity: 3, flags: READONLY | FAST, keys: (1, 1, 1), handler: hget },
+    Command { name: "hmget", arity: -3, flags: READONLY | FAST, keys: (1, 1, 1), handler: hmget },
+    Command { name: "hdel", arity: -3, flags: WRITE | FAST, keys: (1, 1, 1), handler: hdel },
+    Command { name: "hlen", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: hlen },
+    Command { name: "hstrlen", arity: 3, flags: READONLY | FAST, keys: (1, 1, 1), handler: hstrlen },
+    Command { name: "hexists", arity: 3, flags: READONLY | FAST, keys: (1, 1, 1), handler: hexists },
     Command { name: "hkeys", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: hkeys },
     Command { name: "hvals", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: hvals },
     Command { name: "hgetall", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: hgetall },
-    Command { name: "hincrby", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: hincrby },
-    Command { name: "hincrbyfloat", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: hincrbyfloat },
+    Command { name: "hincrby", arity: 4, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: hincrby },
+    Command { name: "hincrbyfloat", arity: 4, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: hincrbyfloat },
     Command { name: "hrandfield", arity: -2, flags: READONLY, keys: (1, 1, 1), handler: hrandfield },
     Command { name: "hscan", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: hscan },
 ];
@@ -108,14 +109,14 @@ pub const DOCS: &[Doc] = &[
         group: "hash",
         since: "2.6.0",
         summary: "Add a float to a hash field holding a number.",
-        syntax: "key field increment",
+        syntax: "key field increment:double",
     },
     Doc {
         name: "hrandfield",
         group: "hash",
         since: "6.2.0",
         summary: "Random fields of a hash, distinct for a positive count, repeating for a negative one.",
-        syntax: "key [count [WITHVALUES]]",
+        syntax: "key options=[count [WITHVALUES]]",
     },
     Doc {
         name: "hscan",

@@ -6,6 +6,7 @@
 //! is [`crate::types::List`].
 
 use super::typed::{with_created, with_existing};
+use super::FAST;
 use super::{
     eq_ignore_case, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE,
 };
@@ -26,13 +27,13 @@ pub const ERR_WRONG_NUMKEYS: &str = "ERR Number of keys can't be greater than nu
 pub const ERR_COUNT_POSITIVE: &str = "ERR count should be greater than 0";
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "lpush", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: lpush },
-    Command { name: "rpush", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: rpush },
-    Command { name: "lpushx", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: lpushx },
-    Command { name: "rpushx", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: rpushx },
-    Command { name: "lpop", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: lpop },
-    Command { name: "rpop", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: rpop },
-    Command { name: "llen", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: llen },
+    Command { name: "lpush", arity: -3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: lpush },
+    Command { name: "rpush", arity: -3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: rpush },
+    Command { name: "lpushx", arity: -3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: lpushx },
+    Command { name: "rpushx", arity: -3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: rpushx },
+    Command { name: "lpop", arity: -2, flags: WRITE | FAST, keys: (1, 1, 1), handler: lpop },
+    Command { name: "rpop", arity: -2, flags: WRITE | FAST, keys: (1, 1, 1), handler: rpop },
+    Command { name: "llen", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: llen },
     Command { name: "lindex", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: lindex },
     Command { name: "lset", arity: 4, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: lset },
     Command { name: "lrange", arity: 4, flags: READONLY, keys: (1, 1, 1), handler: lrange },
@@ -109,14 +110,14 @@ pub const DOCS: &[Doc] = &[
         group: "list",
         since: "1.0.0",
         summary: "Elements between two inclusive indexes.",
-        syntax: "key start stop",
+        syntax: "key start stop:integer",
     },
     Doc {
         name: "ltrim",
         group: "list",
         since: "1.0.0",
         summary: "Keep only the elements between two inclusive indexes.",
-        syntax: "key start stop",
+        syntax: "key start stop:integer",
     },
     Doc {
         name: "lrem",
@@ -130,21 +131,21 @@ pub const DOCS: &[Doc] = &[
         group: "list",
         since: "2.2.0",
         summary: "Insert an element before or after a pivot element.",
-        syntax: "key <BEFORE | AFTER> pivot element",
+        syntax: "key where=<BEFORE | AFTER> pivot element",
     },
     Doc {
         name: "lpos",
         group: "list",
         since: "6.0.6",
         summary: "Positions of matching elements.",
-        syntax: "key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
+        syntax: "key element [RANK rank:integer] [COUNT num-matches:integer] [MAXLEN len]",
     },
     Doc {
         name: "lmove",
         group: "list",
         since: "6.2.0",
         summary: "Pop from one end of a list and push to an end of another.",
-        syntax: "source destination <LEFT | RIGHT> <LEFT | RIGHT>",
+        syntax: "source destination wherefrom=<LEFT | RIGHT> whereto=<LEFT | RIGHT>",
     },
     Doc {
         name: "rpoplpush",
@@ -158,7 +159,7 @@ pub const DOCS: &[Doc] = &[
         group: "list",
         since: "7.0.0",
         summary: "Pop elements from the first non-empty list of several.",
-        syntax: "numkeys key [key ...] <LEFT | RIGHT> [COUNT count]",
+        syntax: "numkeys key [key ...] where=<LEFT | RIGHT> [COUNT count]",
     },
 ];
 

@@ -1,10 +1,15 @@
 //! What COMMAND INFO / DOCS / GETKEYS derive from the command table: ACL categories (from
-//! the group and the flags, as Redis's `setImplicitACLCategories`), key specs (from the
-//! `keys: (first, last, step)` triple, or from [`NUMKEYS`] for commands whose key count is
-//! an argument), the flags of subcommands ([`SUBCOMMAND_FLAGS`]), and the keys of a given
-//! call. Kept beside the table rather than in it, so families add rows without new fields.
+//! the group and the flags, as Redis's `setImplicitACLCategories`, plus [`EXTRA_CATEGORIES`]),
+//! key specs (from the `keys: (first, last, step)` triple, or from [`NUMKEYS`] for commands
+//! whose key count is an argument, unless [`super::key_specs`] lists them), the flags of
+//! subcommands ([`SUBCOMMAND_FLAGS`]), Redis's tips ([`TIPS`]), and the keys of a given call.
+//! Kept beside the table rather than in it, so families add rows without new fields.
 
-use super::{Command, Doc, ADMIN, BLOCKING, FAST, LOADING, NOSCRIPT, PUBSUB, READONLY, STALE, WRITE};
+pub use super::key_specs::{Begin, FindKeys, KeySpec};
+use super::key_specs::{KEY_SPECS, KEY_SPEC_FLAGS};
+use super::{
+    Command, Doc, ADMIN, ALLOW_BUSY, BLOCKING, DENYOOM, FAST, LOADING, NOSCRIPT, PUBSUB, READONLY, STALE, WRITE,
+};
 
 /// Redis's ACL categories, in the order COMMAND INFO prints them.
 const CATEGORY_ORDER: &[&str] = &[
@@ -45,13 +50,97 @@ const DANGEROUS: &[&str] = &[
     "swapdb",
     "role",
     "lastsave",
-    "client",
     "debug",
     "monitor",
     "cluster",
     "replconf",
     "pfselftest",
     "pfdebug",
+];
+
+/// Categories Redis gives a command besides its group's and those its flags imply (the
+/// `acl_categories` of its JSON file); COMMAND's subcommands are all `@connection` too.
+const EXTRA_CATEGORIES: &[(&str, &[&str])] = &[
+    ("command", &["@connection"]),
+    ("lastsave", &["@admin"]),
+    ("role", &["@admin"]),
+    ("sort", &["@set", "@sortedset", "@list"]),
+    ("sort_ro", &["@set", "@sortedset", "@list"]),
+];
+
+/// Commands of the `generic` group Redis does not put in `@keyspace` (they act on values).
+const NOT_KEYSPACE: &[&str] = &["sort", "sort_ro"];
+
+/// Redis's command tips (`request_policy`, `response_policy`, `nondeterministic_output`...),
+/// in its order. Cluster clients read them; ringkv has no cluster, so they are for show.
+pub const TIPS: &[(&str, &[&str])] = &[
+    ("client|info", &["nondeterministic_output"]),
+    ("client|list", &["nondeterministic_output"]),
+    ("command", &["nondeterministic_output_order"]),
+    ("command|docs", &["nondeterministic_output_order"]),
+    ("command|info", &["nondeterministic_output_order"]),
+    ("command|list", &["nondeterministic_output_order"]),
+    ("config|set", &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    ("dbsize", &["request_policy:all_shards", "response_policy:agg_sum"]),
+    ("del", &["request_policy:multi_shard", "response_policy:agg_sum"]),
+    ("dump", &["nondeterministic_output"]),
+    ("exists", &["request_policy:multi_shard", "response_policy:agg_sum"]),
+    ("flushall", &["request_policy:all_shards", "response_policy:all_succeeded"]),
+    ("flushdb", &["request_policy:all_shards", "response_policy:all_succeeded"]),
+    ("function|delete", &["request_policy:all_shards", "response_policy:all_succeeded"]),
+    ("function|flush", &["request_policy:all_shards", "response_policy:all_succeeded"]),
+    ("function|kill", &["request_policy:all_shards", "response_policy:one_succeeded"]),
+    ("function|list", &["nondeterministic_output_order"]),
+    ("function|load", &["request_policy:all_shards", "response_policy:all_succeeded"]),
+    ("function|restore", &["request_policy:all_shards", "response_policy:all_succeeded"]),
+    ("function|stats", &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+    ("hgetall", &["nondeterministic_output_order"]),
+    ("hkeys", &["nondeterministic_output_order"]),
+    ("hrandfield", &["nondeterministic_output"]),
+    ("hscan", &["nondeterministic_output"]),
+    ("hvals", &["nondeterministic_output_order"]),
+    ("info", &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+    ("keys", &["request_policy:all_shards", "nondeterministic_output_order"]),
+    ("lastsave", &["nondeterministic_output"]),
+    ("latency|doctor", &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"]),
+    ("latency|history", &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"]),
+    ("latency|latest", &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"]),
+    ("latency|reset", &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    ("memory|doctor", &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+    ("memory|malloc-stats", &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+    ("memory|purge", &["request_policy:all_shards", "response_policy:all_succeeded"]),
+    ("memory|stats", &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+    ("mget", &["request_policy:multi_shard"]),
+    ("mset", &["request_policy:multi_shard", "response_policy:all_succeeded"]),
+    ("msetnx", &["request_policy:multi_shard", "response_policy:agg_min"]),
+    ("object|encoding", &["nondeterministic_output"]),
+    ("object|freq", &["nondeterministic_output"]),
+    ("object|idletime", &["nondeterministic_output"]),
+    ("object|refcount", &["nondeterministic_output"]),
+    ("ping", &["request_policy:all_shards", "response_policy:all_succeeded"]),
+    ("pttl", &["nondeterministic_output"]),
+    ("randomkey", &["request_policy:all_shards", "nondeterministic_output"]),
+    ("scan", &["nondeterministic_output", "request_policy:special"]),
+    ("script|exists", &["request_policy:all_shards", "response_policy:agg_logical_and"]),
+    ("script|flush", &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    ("script|kill", &["request_policy:all_shards", "response_policy:one_succeeded"]),
+    ("script|load", &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    ("sdiff", &["nondeterministic_output_order"]),
+    ("sinter", &["nondeterministic_output_order"]),
+    ("slowlog|get", &["request_policy:all_nodes", "nondeterministic_output"]),
+    ("slowlog|len", &["request_policy:all_nodes", "response_policy:agg_sum", "nondeterministic_output"]),
+    ("slowlog|reset", &["request_policy:all_nodes", "response_policy:all_succeeded"]),
+    ("smembers", &["nondeterministic_output_order"]),
+    ("spop", &["nondeterministic_output"]),
+    ("srandmember", &["nondeterministic_output"]),
+    ("sscan", &["nondeterministic_output"]),
+    ("sunion", &["nondeterministic_output_order"]),
+    ("time", &["nondeterministic_output"]),
+    ("touch", &["request_policy:multi_shard", "response_policy:agg_sum"]),
+    ("ttl", &["nondeterministic_output"]),
+    ("unlink", &["request_policy:multi_shard", "response_policy:agg_sum"]),
+    ("zrandmember", &["nondeterministic_output"]),
+    ("zscan", &["nondeterministic_output"]),
 ];
 
 /// Commands of the `server` group Redis puts in `@keyspace` (the `generic` group is in it
@@ -112,7 +201,31 @@ pub const SUBCOMMAND_FLAGS: &[(&str, u32)] = &[
     ("memory|malloc-stats", 0),
     ("memory|doctor", 0),
     ("memory|help", LOADING | STALE),
+    ("function|delete", WRITE | NOSCRIPT),
+    ("function|dump", NOSCRIPT),
+    ("function|flush", WRITE | NOSCRIPT),
+    ("function|help", LOADING | STALE),
+    ("function|kill", NOSCRIPT | ALLOW_BUSY),
+    ("function|list", NOSCRIPT),
+    ("function|load", WRITE | DENYOOM | NOSCRIPT),
+    ("function|restore", WRITE | DENYOOM | NOSCRIPT),
+    ("function|stats", NOSCRIPT | ALLOW_BUSY),
+    ("script|exists", NOSCRIPT),
+    ("script|flush", NOSCRIPT),
+    ("script|help", LOADING | STALE),
+    ("script|kill", NOSCRIPT | ALLOW_BUSY),
+    ("script|load", NOSCRIPT | STALE),
 ];
+
+/// The flags COMMAND INFO prints for a container (a command with subcommands): Redis gives
+/// most none (their subcommands carry them); one not listed prints none.
+pub const CONTAINER_FLAGS: &[(&str, u32)] = &[("command", LOADING | STALE)];
+
+/// Arities of subcommands whose syntax row cannot give Redis's: CLIENT KILL's old form
+/// `ip:port` and its filters are alternatives, yet one of them is required; COMMAND GETKEYS
+/// documents no arguments in Redis 7.0 (so its row has none) but needs a command and one.
+pub const SUBCOMMAND_ARITY: &[(&str, i32)] =
+    &[("client|kill", -3), ("command|getkeys", -4), ("command|getkeysandflags", -4)];
 
 /// How to find the keys of a command whose key count is an argument (`numkeys`): the key
 /// specs as Redis's `begin_search index` + `find_keys keynum` (index of the numkeys argument
@@ -150,41 +263,13 @@ pub const NUMKEYS: &[NumKeys] = &[
     NumKeys { name: "zdiffstore", fixed_key: 1, begin: 2, keynumidx: 0, firstkey: 1, step: 1 },
 ];
 
-/// Key-spec flags Redis gives some commands that the read/write default gets wrong.
-const KEY_SPEC_FLAGS: &[(&str, &[&str])] = &[
-    ("del", &["RM", "delete"]),
-    ("unlink", &["RM", "delete"]),
-    ("getdel", &["RW", "access", "delete"]),
-    ("mset", &["OW", "update"]),
-    ("msetnx", &["OW", "insert"]),
-    ("set", &["RW", "access", "update", "variable_flags"]),
-    ("setex", &["OW", "update"]),
-    ("psetex", &["OW", "update"]),
-    ("setnx", &["OW", "insert"]),
-    ("touch", &["RO"]),
-    ("exists", &["RO"]),
-    ("type", &["RO"]),
-    ("ttl", &["RO", "access"]),
-    ("pfadd", &["RW", "insert"]),
-    ("pfcount", &["RW", "access"]),
-    ("pfdebug", &["RW", "access"]),
-];
-
-/// Commands whose first key is written and whose other keys (to the last argument) are only
-/// read, with the flags of each part: Redis gives them two key specs.
-const DEST_THEN_SOURCES: &[(&str, &[&str], &[&str])] = &[("pfmerge", &["RW", "access", "insert"], &["RO", "access"])];
-
-/// One key spec, as COMMAND INFO prints it.
-pub struct KeySpec {
-    pub flags: &'static [&'static str],
-    /// `begin_search index`.
-    pub begin_index: i32,
-    pub find: FindKeys,
-}
-
-pub enum FindKeys {
-    Range { lastkey: i32, keystep: i32, limit: i32 },
-    Keynum { keynumidx: i32, firstkey: i32, keystep: i32 },
+/// A subcommand's arity (checked before it runs, printed by COMMAND INFO): from its syntax,
+/// or [`SUBCOMMAND_ARITY`] where the syntax's optional arguments hide Redis's minimum.
+pub fn subcommand_arity(d: &Doc) -> i32 {
+    if let Some((_, a)) = SUBCOMMAND_ARITY.iter().find(|(n, _)| *n == d.name) {
+        return *a;
+    }
+    super::syntax::parse_doc(d).map(|args| super::syntax::arity(2, &args)).unwrap_or(-2)
 }
 
 /// The flags of `name` (a command row's, or a subcommand's from [`SUBCOMMAND_FLAGS`]).
@@ -192,11 +277,13 @@ pub fn subcommand_flags(name: &str) -> u32 {
     SUBCOMMAND_FLAGS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).unwrap_or(0)
 }
 
-/// The ACL categories of a command: its group's category plus those implied by its flags.
+/// The ACL categories of a command: its group's category plus those implied by its flags
+/// and [`EXTRA_CATEGORIES`]. A container (CONFIG, CLIENT...) passes no group and no flags:
+/// Redis gives it only what its JSON lists, its subcommands carry the rest.
 pub fn acl_categories(name: &str, group: &str, flags: u32) -> Vec<&'static str> {
     let mut cats: Vec<&'static str> = Vec::new();
     let by_group = match group {
-        "generic" => Some("@keyspace"),
+        "generic" if !NOT_KEYSPACE.contains(&name) => Some("@keyspace"),
         "string" => Some("@string"),
         "list" => Some("@list"),
         "hash" => Some("@hash"),
@@ -206,16 +293,19 @@ pub fn acl_categories(name: &str, group: &str, flags: u32) -> Vec<&'static str> 
         "hyperloglog" => Some("@hyperloglog"),
         "geo" => Some("@geo"),
         "stream" => Some("@stream"),
-        "pubsub" => Some("@pubsub"),
         "connection" => Some("@connection"),
         "transactions" => Some("@transaction"),
         "scripting" => Some("@scripting"),
+        // `pubsub`: from the `pubsub` flag only (PUBSUB HELP has none, so no @pubsub).
         _ => None,
     };
     cats.extend(by_group);
     if KEYSPACE.contains(&name) {
         cats.push("@keyspace");
     }
+    let parent = name.split('|').next().unwrap_or(name);
+    let extra = EXTRA_CATEGORIES.iter().find(|(n, _)| *n == name || (*n == "command" && parent == "command"));
+    cats.extend(extra.map(|(_, c)| *c).unwrap_or_default());
     let implied = [
         (WRITE, "@write"),
         (READONLY, "@read"),
@@ -232,13 +322,30 @@ pub fn acl_categories(name: &str, group: &str, flags: u32) -> Vec<&'static str> 
     if DANGEROUS.contains(&name) {
         cats.push("@dangerous");
     }
+    if group == "scripting" {
+        // Redis keeps scripts out of @read even when read-only (EVAL_RO, FCALL_RO).
+        cats.retain(|c| *c != "@read");
+    }
     let mut ordered: Vec<&'static str> = CATEGORY_ORDER.iter().copied().filter(|c| cats.contains(c)).collect();
     ordered.dedup();
     ordered
 }
 
+/// Redis's tips for `name` (a command or `"parent|sub"`).
+pub fn tips(name: &str) -> &'static [&'static str] {
+    TIPS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).unwrap_or_default()
+}
+
+/// The key specs [`super::key_specs::KEY_SPECS`] lists for `name` (subcommands included).
+pub fn listed_specs(name: &str) -> Option<&'static [KeySpec]> {
+    KEY_SPECS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
 /// The key specs of a command.
 pub fn key_specs(cmd: &Command) -> Vec<KeySpec> {
+    if let Some(specs) = listed_specs(cmd.name) {
+        return specs.to_vec();
+    }
     let flags = KEY_SPEC_FLAGS
         .iter()
         .find(|(n, _)| *n == cmd.name)
@@ -247,40 +354,43 @@ pub fn key_specs(cmd: &Command) -> Vec<KeySpec> {
     if let Some(nk) = NUMKEYS.iter().find(|n| n.name == cmd.name) {
         let mut specs = Vec::new();
         if nk.fixed_key > 0 {
-            let find = FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 };
-            specs.push(KeySpec { flags: &["OW", "update"], begin_index: nk.fixed_key, find });
+            specs.push(super::key_specs::range(&["OW", "update"], nk.fixed_key, 0, 1, 0));
         }
-        let find = FindKeys::Keynum { keynumidx: nk.keynumidx, firstkey: nk.firstkey, keystep: nk.step };
-        specs.push(KeySpec { flags: &["RO", "access"], begin_index: nk.begin, find });
+        specs.push(super::key_specs::keynum(&["RO", "access"], nk.begin, nk.keynumidx, nk.firstkey, nk.step));
         return specs;
     }
     let (first, last, step) = cmd.keys;
     if first <= 0 {
         return Vec::new();
     }
-    if let Some((_, dest, sources)) = DEST_THEN_SOURCES.iter().find(|(n, _, _)| *n == cmd.name) {
-        let one = FindKeys::Range { lastkey: 0, keystep: 1, limit: 0 };
-        let rest = FindKeys::Range { lastkey: last, keystep: step, limit: 0 };
-        return vec![
-            KeySpec { flags: dest, begin_index: first, find: one },
-            KeySpec { flags: sources, begin_index: first + 1, find: rest },
-        ];
-    }
     let lastkey = if last < 0 { last } else { last - first };
-    vec![KeySpec { flags, begin_index: first, find: FindKeys::Range { lastkey, keystep: step, limit: 0 } }]
+    vec![super::key_specs::range(flags, first, lastkey, step, 0)]
+}
+
+/// The `(first, last, step)` COMMAND INFO prints for a subcommand: from its first range spec
+/// (OBJECT ENCODING, MEMORY USAGE: `2, 2, 1`), `(0, 0, 0)` without one.
+pub fn legacy_keys(specs: &[KeySpec]) -> (i32, i32, i32) {
+    for spec in specs {
+        if let (Begin::Index(i), FindKeys::Range { lastkey, keystep, .. }) = (spec.begin, spec.find) {
+            return (i, if lastkey < 0 { lastkey } else { i + lastkey }, keystep);
+        }
+    }
+    (0, 0, 0)
 }
 
 /// The positions of the keys in a call `args` (`args[0]` is the command name), with the flags
-/// of the spec that found each; out-of-range specs yield no keys.
+/// of the spec that found each; out-of-range specs, `unknown` ones and `not_key` ones yield
+/// no keys.
 pub fn keys_of(
-    cmd: &Command,
+    specs: &[KeySpec],
     argc: usize,
     numkeys_arg: impl Fn(usize) -> Option<i64>,
 ) -> Vec<(usize, &'static [&'static str])> {
     let mut out = Vec::new();
     let argc = argc as i64;
-    for spec in key_specs(cmd) {
-        let begin = spec.begin_index as i64;
+    for spec in specs.iter().filter(|s| s.is_key()) {
+        let Begin::Index(begin) = spec.begin else { continue };
+        let begin = begin as i64;
         if begin >= argc {
             continue;
         }
@@ -295,6 +405,7 @@ pub fn keys_of(
                 let n = n.clamp(0, argc);
                 (first, (first + (n - 1) * keystep as i64).min(argc - 1), keystep.max(1) as i64)
             }
+            FindKeys::Unknown => continue,
         };
         let mut i = first;
         while i <= last {
@@ -332,12 +443,13 @@ mod tests {
     #[test]
     fn keys_from_triple_and_numkeys() {
         let mset = super::super::lookup(b"mset").unwrap();
-        let keys: Vec<usize> = keys_of(mset, 5, |_| None).into_iter().map(|k| k.0).collect();
+        let keys: Vec<usize> = keys_of(&key_specs(mset), 5, |_| None).into_iter().map(|k| k.0).collect();
         assert_eq!(keys, [1, 3]);
         let fake = Command { name: "zunionstore", arity: -4, flags: WRITE, keys: (1, 1, 1), handler: |_, _| {} };
-        let keys: Vec<usize> = keys_of(&fake, 6, |i| (i == 2).then_some(3)).into_iter().map(|k| k.0).collect();
+        let keys: Vec<usize> =
+            keys_of(&key_specs(&fake), 6, |i| (i == 2).then_some(3)).into_iter().map(|k| k.0).collect();
         assert_eq!(keys, [1, 3, 4, 5]);
-        let huge: Vec<usize> = keys_of(&fake, 4, |_| Some(i64::MAX)).into_iter().map(|k| k.0).collect();
+        let huge: Vec<usize> = keys_of(&key_specs(&fake), 4, |_| Some(i64::MAX)).into_iter().map(|k| k.0).collect();
         assert_eq!(huge, [1, 3], "a numkeys past the end is clamped");
     }
 }

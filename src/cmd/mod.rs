@@ -27,6 +27,7 @@ pub mod function;
 pub mod hash;
 pub mod hyperloglog;
 pub mod info;
+pub mod key_specs;
 pub mod keys;
 pub mod list;
 pub mod memory;
@@ -105,7 +106,8 @@ pub const RUN_TIMED: u32 = 1 << 20;
 /// not wait for the exclusive side while holding deferred numbers.
 pub const STORE_WIDE: u32 = 1 << 21;
 
-/// Every flag COMMAND INFO prints, with its name, in Redis's order.
+/// Every flag with the name COMMAND INFO prints, in Redis's order. Redis 7.0 hides
+/// `may_replicate` and `sentinel` on purpose (`addReplyCommandFlags`), so they are not here.
 pub const FLAG_NAMES: &[(u32, &str)] = &[
     (WRITE, "write"),
     (READONLY, "readonly"),
@@ -120,7 +122,6 @@ pub const FLAG_NAMES: &[(u32, &str)] = &[
     (SKIP_SLOWLOG, "skip_slowlog"),
     (FAST, "fast"),
     (NO_AUTH, "no_auth"),
-    // may_replicate and sentinel: Redis 7.0 hides them from COMMAND INFO on purpose.
     (NO_MANDATORY_KEYS, "no_mandatory_keys"),
     (NO_ASYNC_LOADING, "no_async_loading"),
     (NO_MULTI, "no_multi"),
@@ -573,7 +574,8 @@ pub fn execute_batched(ctx: &mut Ctx<'_>, argv: Argv<'_>, read: &mut BatchRead<'
     // script: everything it ran; see crate::store::journal). A small command's unit may be
     // filled with the rest of the batch; before anything else runs, the batch's deferred
     // units are filled (such a command may wait for the AOF).
-    let deferrable = cmd.flags & (FAST | RUN_TIMED) != 0 && cmd.flags & STORE_WIDE == 0;
+    // A blocking pop may park the client: never deferred, though BZPOPMIN is `fast`.
+    let deferrable = cmd.flags & (FAST | RUN_TIMED) != 0 && cmd.flags & (STORE_WIDE | BLOCKING) == 0;
     if !deferrable {
         journal::flush_deferred();
     }
@@ -827,7 +829,7 @@ pub fn subcommand(ctx: &mut Ctx<'_>, argv: Argv<'_>, parent: &str) -> Option<&'s
         ctx.error(&format!("ERR unknown subcommand '{name}'. Try {upper} HELP."));
         return None;
     };
-    let arity = syntax::parse_doc(doc).map(|args| syntax::arity(2, &args)).unwrap_or(-2);
+    let arity = meta::subcommand_arity(doc);
     let argc = argv.len() as i32;
     if (arity > 0 && argc != arity) || argc < -arity {
         wrong_arity(ctx, doc.name);

@@ -42,8 +42,6 @@ const QUEUE_RETAIN_BYTES: usize = 64 * 1024;
 
 /// Commands that run at once inside MULTI instead of being queued (Redis's processCommand).
 const RUN_AT_ONCE: &[&str] = &["exec", "discard", "multi", "watch", "quit", "exit", "reset"];
-/// Commands Redis 7.0 flags `no-multi`: refused inside MULTI (and the transaction flagged).
-const NOT_IN_MULTI: &[&str] = &["shutdown", "save", "sync", "psync"];
 
 const ERR_EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 const ERR_NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
@@ -253,7 +251,8 @@ pub(super) fn queue_or_run(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: Argv<
         return;
     }
     let tx = &mut ctx.client.tx;
-    if NOT_IN_MULTI.contains(&cmd.name) {
+    // Flagged `no_multi` (SHUTDOWN, SAVE): refused inside MULTI, the transaction flagged.
+    if cmd.flags & super::NO_MULTI != 0 {
         tx.reject();
         return ctx.error(ERR_NOT_IN_MULTI);
     }

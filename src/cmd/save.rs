@@ -3,6 +3,7 @@
 //! command layer sits below durability).
 
 use super::{eq_ignore_case, Command, Ctx, ADMIN, ERR_SYNTAX, FAST, NOSCRIPT};
+use super::{LOADING, NO_ASYNC_LOADING, NO_MULTI, STALE};
 use crate::persist::save::{ERR_BGSAVE_IN_PROGRESS, ERR_REWRITE_RUNNING};
 use crate::protocol::Argv;
 use crate::reply;
@@ -33,9 +34,15 @@ pub const DOCS: &[super::Doc] = &[
 ];
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "save", arity: 1, flags: ADMIN | NOSCRIPT, keys: (0, 0, 0), handler: save },
-    Command { name: "bgsave", arity: -1, flags: ADMIN | NOSCRIPT, keys: (0, 0, 0), handler: bgsave },
-    Command { name: "lastsave", arity: 1, flags: FAST, keys: (0, 0, 0), handler: lastsave },
+    Command {
+        name: "save",
+        arity: 1,
+        flags: ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI,
+        keys: (0, 0, 0),
+        handler: save,
+    },
+    Command { name: "bgsave", arity: -1, flags: ADMIN | NOSCRIPT | NO_ASYNC_LOADING, keys: (0, 0, 0), handler: bgsave },
+    Command { name: "lastsave", arity: 1, flags: FAST | LOADING | STALE, keys: (0, 0, 0), handler: lastsave },
 ];
 
 /// SAVE

@@ -1,6 +1,7 @@
 //! Server commands: INFO (its sections in `info.rs`), DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TIME, SHUTDOWN. (COMMAND, CONFIG and
 //! SLOWLOG have their own files.)
 
+use super::NO_ASYNC_LOADING;
 use super::{eq_ignore_case, parse_i64, Command, Ctx, Doc, ERR_DB_INDEX, ERR_SYNTAX};
 use super::{ADMIN, ALLOW_BUSY, FAST, LOADING, NOSCRIPT, NO_MULTI, READONLY, SENTINEL, STALE, STORE_WIDE, WRITE};
 use crate::protocol::Argv;
@@ -40,14 +41,14 @@ pub const DOCS: &[Doc] = &[
         group: "server",
         since: "1.0.0",
         summary: "Delete every key of the selected database.",
-        syntax: "[ASYNC | SYNC]",
+        syntax: "async=[ASYNC | SYNC]",
     },
     Doc {
         name: "flushall",
         group: "server",
         since: "1.0.0",
         summary: "Delete every key of every database.",
-        syntax: "[ASYNC | SYNC]",
+        syntax: "async=[ASYNC | SYNC]",
     },
     Doc {
         name: "swapdb",
@@ -136,7 +137,13 @@ pub const COMMANDS: &[Command] = &[
         handler: role,
     },
     Command { name: "latency", arity: -2, flags: 0, keys: (0, 0, 0), handler: latency },
-    Command { name: "bgrewriteaof", arity: 1, flags: ADMIN | NOSCRIPT, keys: (0, 0, 0), handler: bgrewriteaof },
+    Command {
+        name: "bgrewriteaof",
+        arity: 1,
+        flags: ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
+        keys: (0, 0, 0),
+        handler: bgrewriteaof,
+    },
     Command {
         name: "shutdown",
         arity: -1,

@@ -11,6 +11,7 @@ use super::typed::{
     distinct_random_indices, parse_random_count, parse_scan, random_below, scan_reply, with_created, with_existing,
     ERR_INVALID_CURSOR,
 };
+use super::FAST;
 use super::{eq_ignore_case, parse_i64, Command, Ctx, Doc, DENYOOM, ERR_SYNTAX, ERR_WRONGTYPE, READONLY, WRITE};
 use crate::protocol::Argv;
 use crate::reply;
@@ -21,15 +22,15 @@ const ERR_POSITIVE: &str = "ERR value is out of range, must be positive";
 const ERR_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
 
 pub const COMMANDS: &[Command] = &[
-    Command { name: "sadd", arity: -3, flags: WRITE | DENYOOM, keys: (1, 1, 1), handler: sadd },
-    Command { name: "srem", arity: -3, flags: WRITE, keys: (1, 1, 1), handler: srem },
-    Command { name: "sismember", arity: 3, flags: READONLY, keys: (1, 1, 1), handler: sismember },
-    Command { name: "smismember", arity: -3, flags: READONLY, keys: (1, 1, 1), handler: smismember },
-    Command { name: "scard", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: scard },
+    Command { name: "sadd", arity: -3, flags: WRITE | DENYOOM | FAST, keys: (1, 1, 1), handler: sadd },
+    Command { name: "srem", arity: -3, flags: WRITE | FAST, keys: (1, 1, 1), handler: srem },
+    Command { name: "sismember", arity: 3, flags: READONLY | FAST, keys: (1, 1, 1), handler: sismember },
+    Command { name: "smismember", arity: -3, flags: READONLY | FAST, keys: (1, 1, 1), handler: smismember },
+    Command { name: "scard", arity: 2, flags: READONLY | FAST, keys: (1, 1, 1), handler: scard },
     Command { name: "smembers", arity: 2, flags: READONLY, keys: (1, 1, 1), handler: smembers },
-    Command { name: "spop", arity: -2, flags: WRITE, keys: (1, 1, 1), handler: spop },
+    Command { name: "spop", arity: -2, flags: WRITE | FAST, keys: (1, 1, 1), handler: spop },
     Command { name: "srandmember", arity: -2, flags: READONLY, keys: (1, 1, 1), handler: srandmember },
-    Command { name: "smove", arity: 4, flags: WRITE, keys: (1, 2, 1), handler: smove },
+    Command { name: "smove", arity: 4, flags: WRITE | FAST, keys: (1, 2, 1), handler: smove },
     Command { name: "sinter", arity: -2, flags: READONLY, keys: (1, -1, 1), handler: sinter },
     Command { name: "sintercard", arity: -3, flags: READONLY, keys: (0, 0, 0), handler: sintercard },
     Command { name: "sinterstore", arity: -3, flags: WRITE | DENYOOM, keys: (1, -1, 1), handler: sinterstore },
@@ -105,7 +106,7 @@ pub const DOCS: &[Doc] = &[
         group: "set",
         since: "7.0.0",
         summary: "Size of the intersection, optionally stopping at a limit.",
-        syntax: "numkeys key [key ...] [LIMIT limit]",
+        syntax: "numkeys key [key ...] [LIMIT limit:integer]",
     },
     Doc {
         name: "sinterstore",

@@ -27,8 +27,8 @@ pub const COMMANDS: &[Command] = &[
 
 /// Documentation of this family's commands (see [`super::Doc`]).
 pub const DOCS: &[Doc] = &[
-    Doc { name: "sort", group: "generic", since: "1.0.0", summary: "Sort a list, set or sorted set, optionally by or fetching other keys, optionally storing the result.", syntax: "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA] [STORE destination]" },
-    Doc { name: "sort_ro", group: "generic", since: "7.0.0", summary: "Read-only SORT (no STORE).", syntax: "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA]" },
+    Doc { name: "sort", group: "generic", since: "1.0.0", summary: "Sort a list, set or sorted set, optionally by or fetching other keys, optionally storing the result.", syntax: "key [BY pattern] offset_count=[LIMIT offset count] [GET pattern [GET pattern ...]] order=[ASC | DESC] sorting=[ALPHA] [STORE destination]" },
+    Doc { name: "sort_ro", group: "generic", since: "7.0.0", summary: "Read-only SORT (no STORE).", syntax: "key [BY pattern] offset_count=[LIMIT offset count] [GET pattern [GET pattern ...]] order=[ASC | DESC] sorting=[ALPHA]" },
 ];
 
 /// Parsed SORT options.

@@ -21,13 +21,13 @@ use crate::store::Entry;
 /// Documentation of this family's commands (see [`super::Doc`]).
 pub const DOCS: &[super::Doc] = &[
     super::Doc { name: "get", group: "string", since: "1.0.0", summary: "The value stored at a key, or null.", syntax: "key" },
-    super::Doc { name: "set", group: "string", since: "1.0.0", summary: "Store a value at a key, with optional expiry and conditions.", syntax: "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]" },
+    super::Doc { name: "set", group: "string", since: "1.0.0", summary: "Store a value at a key, with optional expiry and conditions.", syntax: "key value condition=[NX | XX] [GET] expiration=[EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]" },
     super::Doc { name: "setnx", group: "string", since: "1.0.0", summary: "Store a value only if the key does not exist.", syntax: "key value" },
     super::Doc { name: "setex", group: "string", since: "2.0.0", summary: "Store a value that expires after some seconds.", syntax: "key seconds value" },
     super::Doc { name: "psetex", group: "string", since: "2.6.0", summary: "Store a value that expires after some milliseconds.", syntax: "key milliseconds value" },
     super::Doc { name: "getset", group: "string", since: "1.0.0", summary: "Store a value and return the one it replaced.", syntax: "key value" },
     super::Doc { name: "getdel", group: "string", since: "6.2.0", summary: "Return a key's value and delete the key.", syntax: "key" },
-    super::Doc { name: "getex", group: "string", since: "6.2.0", summary: "Return a key's value, changing or removing its expiry.", syntax: "key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]" },
+    super::Doc { name: "getex", group: "string", since: "6.2.0", summary: "Return a key's value, changing or removing its expiry.", syntax: "key expiration=[EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]" },
     super::Doc { name: "mget", group: "string", since: "1.0.0", summary: "The values of several keys, null for missing ones.", syntax: "key [key ...]" },
     super::Doc { name: "mset", group: "string", since: "1.0.1", summary: "Store several key/value pairs at once.", syntax: "key value [key value ...]" },
     super::Doc { name: "msetnx", group: "string", since: "1.0.1", summary: "Store several pairs only if none of the keys exists.", syntax: "key value [key value ...]" },
@@ -37,14 +37,14 @@ pub const DOCS: &[super::Doc] = &[
     super::Doc { name: "decr", group: "string", since: "1.0.0", summary: "Subtract one from the integer stored at a key.", syntax: "key" },
     super::Doc { name: "incrby", group: "string", since: "1.0.0", summary: "Add an integer to the integer stored at a key.", syntax: "key increment" },
     super::Doc { name: "decrby", group: "string", since: "1.0.0", summary: "Subtract an integer from the integer stored at a key.", syntax: "key decrement" },
-    super::Doc { name: "incrbyfloat", group: "string", since: "2.6.0", summary: "Add a floating-point number to the number stored at a key.", syntax: "key increment" },
+    super::Doc { name: "incrbyfloat", group: "string", since: "2.6.0", summary: "Add a floating-point number to the number stored at a key.", syntax: "key increment:double" },
     super::Doc { name: "getrange", group: "string", since: "2.4.0", summary: "A byte range of a value (negative offsets count from the end).", syntax: "key start end" },
     super::Doc { name: "substr", group: "string", since: "1.0.0", summary: "Old name of GETRANGE.", syntax: "key start end" },
     super::Doc { name: "setrange", group: "string", since: "2.2.0", summary: "Overwrite part of a value from an offset, padding with zero bytes.", syntax: "key offset value" },
-    super::Doc { name: "setbit", group: "bitmap", since: "2.2.0", summary: "Set or clear one bit of a value; returns the old bit.", syntax: "key offset value" },
+    super::Doc { name: "setbit", group: "bitmap", since: "2.2.0", summary: "Set or clear one bit of a value; returns the old bit.", syntax: "key offset value:integer" },
     super::Doc { name: "getbit", group: "bitmap", since: "2.2.0", summary: "One bit of a value.", syntax: "key offset" },
-    super::Doc { name: "bitcount", group: "bitmap", since: "2.6.0", summary: "Count the set bits of a value or of a byte/bit range.", syntax: "key [start end [BYTE | BIT]]" },
-    super::Doc { name: "lcs", group: "string", since: "7.0.0", summary: "The longest common subsequence of two values, its length or its match positions.", syntax: "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]" },
+    super::Doc { name: "bitcount", group: "bitmap", since: "2.6.0", summary: "Count the set bits of a value or of a byte/bit range.", syntax: "key index=[start end index_unit=[BYTE | BIT]]" },
+    super::Doc { name: "lcs", group: "string", since: "7.0.0", summary: "The longest common subsequence of two values, its length or its match positions.", syntax: "key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]" },
 ];
 
 pub const COMMANDS: &[Command] = &[

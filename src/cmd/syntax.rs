@@ -9,6 +9,12 @@
 //!   or a group it is that argument's `token`;
 //! - `[ ... ]` optional, `< ... >` required group; `a | b` inside a group: one of;
 //! - `x [x ...]` — `x` repeated (`multiple`); a group of several arguments is a `block`.
+//! - `name:type` — an argument whose type its name does not tell (`timeout:double`,
+//!   `stop:integer`); `type` is one of COMMAND DOCS's plain types.
+//! - `name=[ ... ]` / `name=< ... >` — a group under Redis's name for it (`condition=[NX | XX]`);
+//!   unnamed, a group is named after its parts (`nx_xx`) or its leading token. A named
+//!   required group of one argument is a block holding it (`parameter=<parameter>`, as
+//!   Redis documents CONFIG GET's repeated argument).
 //!
 //! The same tree gives a subcommand's arity ([`arity`]), so subcommands need no table of
 //! their own.
@@ -76,22 +82,41 @@ const DEPTH_MAX: usize = 16;
 #[derive(Clone, Debug, PartialEq)]
 enum Item {
     Word(String),
-    Group { optional: bool, alts: Vec<Vec<Item>> },
+    /// `name`: given as `name=[...]`.
+    Group {
+        optional: bool,
+        alts: Vec<Vec<Item>>,
+        name: Option<String>,
+    },
     Ellipsis,
 }
 
-/// Arguments whose type the name does not tell: (command, argument, type).
-const TYPE_OVERRIDES: &[(&str, &str, ArgType)] = &[("incrbyfloat", "increment", ArgType::Double)];
+/// The syntax line as people read it (ringkv-cli's `help` and hints): without the
+/// `name=` of groups and the `:type` of arguments, which only COMMAND DOCS needs.
+pub fn display(syntax: &str) -> String {
+    syntax.split(' ').map(display_word).collect::<Vec<_>>().join(" ")
+}
 
-/// Parse a command's Doc row, applying `TYPE_OVERRIDES`.
-pub fn parse_doc(doc: &super::Doc) -> Result<Vec<Arg>, String> {
-    let mut args = parse(doc.syntax)?;
-    for a in &mut args {
-        if let Some(o) = TYPE_OVERRIDES.iter().find(|o| o.0 == doc.name && o.1 == a.name) {
-            a.kind = o.2;
+fn display_word(word: &str) -> String {
+    let mut w = word.to_string();
+    // `name=[` / `name=<` → `[` / `<` (a word may open several groups: `id=<client-id`).
+    while let Some(eq) = w.find("=[").or_else(|| w.find("=<")) {
+        let start = w[..eq].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).map_or(0, |i| i + 1);
+        w.replace_range(start..eq + 1, "");
+    }
+    // `stop:integer]` → `stop]`.
+    let end = w.find([']', '>']).unwrap_or(w.len());
+    if let Some(colon) = w[..end].rfind(':') {
+        if typed_word(&w[..end]).is_some() {
+            w.replace_range(colon..end, "");
         }
     }
-    Ok(args)
+    w
+}
+
+/// Parse a command's Doc row.
+pub fn parse_doc(doc: &super::Doc) -> Result<Vec<Arg>, String> {
+    parse(doc.syntax)
 }
 
 /// Parse a syntax line into its top-level arguments.
@@ -146,9 +171,11 @@ fn parse_alts(w: &[String], pos: &mut usize, close: Option<&str>, depth: usize) 
             }
             "]" | ">" if Some(t) == close => return Ok(alts),
             "]" | ">" => return Err(format!("unexpected '{t}'")),
-            "[" | "<" => {
-                let closer = if t == "[" { "]" } else { ">" };
-                Item::Group { optional: t == "[", alts: parse_alts(w, pos, Some(closer), depth + 1)? }
+            "[" | "<" => group(w, pos, t, None, depth)?,
+            word if word.ends_with('=') && matches!(w.get(*pos).map(String::as_str), Some("[" | "<")) => {
+                let open = w[*pos].as_str();
+                *pos += 1;
+                group(w, pos, open, Some(word[..word.len() - 1].to_string()), depth)?
             }
             "..." => Item::Ellipsis,
             word => Item::Word(word.to_string()),
@@ -159,6 +186,20 @@ fn parse_alts(w: &[String], pos: &mut usize, close: Option<&str>, depth: usize) 
         Some(c) => Err(format!("missing '{c}'")),
         None => Ok(alts),
     }
+}
+
+/// The group opened by `open` (already consumed), named `name` if given.
+fn group(w: &[String], pos: &mut usize, open: &str, name: Option<String>, depth: usize) -> Result<Item, String> {
+    let closer = if open == "[" { "]" } else { ">" };
+    Ok(Item::Group { optional: open == "[", alts: parse_alts(w, pos, Some(closer), depth + 1)?, name })
+}
+
+/// `name:type` → the name and the type, for the plain types COMMAND DOCS names.
+fn typed_word(word: &str) -> Option<(&str, ArgType)> {
+    const PLAIN: &[ArgType] =
+        &[ArgType::String, ArgType::Integer, ArgType::Double, ArgType::Key, ArgType::Pattern, ArgType::UnixTime];
+    let (name, ty) = word.rsplit_once(':')?;
+    PLAIN.iter().find(|t| t.name() == ty).map(|t| (name, *t))
 }
 
 fn is_token(word: &str) -> bool {
@@ -189,13 +230,26 @@ fn convert_seq(items: &[Item]) -> Result<Vec<Arg>, String> {
                 arg.token = Some(w.clone());
                 out.push(arg);
             }
-            Item::Word(w) => out.push(Arg::new(w.clone(), infer_type(w))),
-            Item::Group { optional, alts } => {
+            Item::Word(w) => match typed_word(w) {
+                Some((name, kind)) => out.push(Arg::new(name.to_string(), kind)),
+                None => out.push(Arg::new(w.clone(), infer_type(w))),
+            },
+            Item::Group { optional, alts, name } => {
                 if is_repetition(&items[i]) {
                     fold_repetition(&mut out, &alts[0])?;
+                    if let (Some(name), Some(last)) = (name, out.last_mut()) {
+                        last.name = name.clone();
+                    }
                 } else {
                     let mut arg = convert_group(alts)?;
+                    let single = !matches!(arg.kind, ArgType::Block | ArgType::Oneof);
+                    if name.is_some() && !*optional && single {
+                        arg = block(vec![arg]);
+                    }
                     arg.optional |= *optional;
+                    if let Some(name) = name {
+                        arg.name = name.clone();
+                    }
                     out.push(arg);
                 }
             }
@@ -363,6 +417,36 @@ mod tests {
 
     fn names(args: &[Arg]) -> Vec<(&str, &str)> {
         args.iter().map(|a| (a.name.as_str(), a.kind.name())).collect()
+    }
+
+    #[test]
+    fn names_and_types_can_be_given() {
+        // ZADD and ZUNIONSTORE as Redis 7.0's COMMAND DOCS names and types their arguments.
+        let args = parse("key condition=[NX | XX] change=[CH] min:double AGGREGATE aggregate=<SUM | MAX>").unwrap();
+        assert_eq!(
+            names(&args),
+            [
+                ("key", "key"),
+                ("condition", "oneof"),
+                ("change", "pure-token"),
+                ("min", "double"),
+                ("aggregate", "oneof")
+            ]
+        );
+        assert!(args[1].optional && args[2].optional && !args[4].optional);
+        assert_eq!(args[4].token.as_deref(), Some("AGGREGATE"));
+        let weights = parse("[WEIGHTS weight:integer [weight:integer ...]]").unwrap();
+        assert_eq!((weights[0].kind, weights[0].multiple, weights[0].optional), (ArgType::Integer, true, true));
+        let get = parse("parameter=<parameter> [parameter=<parameter> ...]").unwrap();
+        assert_eq!((get.len(), get[0].kind, get[0].multiple), (1, ArgType::Block, true));
+        assert_eq!(names(&get[0].args), [("parameter", "string")]);
+        assert_eq!(
+            display("key condition=[NX | XX] min:double [ID id=<client-id:integer [client-id:integer ...]>] ip:port"),
+            "key [NX | XX] min [ID <client-id [client-id ...]>] ip:port"
+        );
+        // Not a type: `ip:port` stays one string argument.
+        assert_eq!(names(&parse("ip:port").unwrap()), [("ip:port", "string")]);
+        assert_eq!(arity(1, &parse("key value:integer").unwrap()), 3);
     }
 
     #[test]

@@ -35,14 +35,14 @@ pub const DOCS: &[Doc] = &[
         group: "sorted-set",
         since: "6.2.0",
         summary: "Union of sorted sets (or sets), scores combined.",
-        syntax: "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
+        syntax: "numkeys key [key ...] [WEIGHTS weight:integer [weight:integer ...]] [AGGREGATE aggregate=<SUM | MIN | MAX>] [WITHSCORES]",
     },
     Doc {
         name: "zinter",
         group: "sorted-set",
         since: "6.2.0",
         summary: "Intersection of sorted sets (or sets), scores combined.",
-        syntax: "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
+        syntax: "numkeys key [key ...] [WEIGHTS weight:integer [weight:integer ...]] [AGGREGATE aggregate=<SUM | MIN | MAX>] [WITHSCORES]",
     },
     Doc {
         name: "zdiff",
@@ -56,14 +56,14 @@ pub const DOCS: &[Doc] = &[
         group: "sorted-set",
         since: "2.0.0",
         summary: "Store a ZUNION result in a key.",
-        syntax: "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
+        syntax: "destination numkeys key [key ...] [WEIGHTS weight:integer [weight:integer ...]] [AGGREGATE aggregate=<SUM | MIN | MAX>]",
     },
     Doc {
         name: "zinterstore",
         group: "sorted-set",
         since: "2.0.0",
         summary: "Store a ZINTER result in a key.",
-        syntax: "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
+        syntax: "destination numkeys key [key ...] [WEIGHTS weight:integer [weight:integer ...]] [AGGREGATE aggregate=<SUM | MIN | MAX>]",
     },
     Doc {
         name: "zdiffstore",
@@ -77,7 +77,7 @@ pub const DOCS: &[Doc] = &[
         group: "sorted-set",
         since: "7.0.0",
         summary: "Size of the intersection, optionally stopping at a limit.",
-        syntax: "numkeys key [key ...] [LIMIT limit]",
+        syntax: "numkeys key [key ...] [LIMIT limit:integer]",
     },
 ];
 
