@@ -1076,6 +1076,13 @@ mod tests {
         let expected: Vec<u8> = (1..=2000u64).flat_map(|v| encode(&[b"SET", b"c", v.to_string().as_bytes()])).collect();
         assert_eq!(bytes, expected);
         assert_eq!(j.take_pending().released_seq, 2000);
+        // A thread drops its lane with its locals, which can happen just after the scope's
+        // join returned: the lanes go at a take after that (bounded wait).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !j.lanes.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            j.take_pending();
+        }
         assert!(j.lanes.lock().unwrap().is_empty(), "the ended threads' lanes are dropped");
     }
 }
