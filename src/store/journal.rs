@@ -1000,6 +1000,20 @@ mod tests {
         assert_eq!(j.take_pending().bytes, [encode(&[b"SET", b"a", b"1"]), encode(&[b"SET", b"b", b"1"])].concat());
     }
 
+    /// One unit that bumps a shared counter under its mutex (as under a shard lock) and logs
+    /// `SET c <new value>`.
+    fn counter_unit(j: &Arc<Journal>, value: &Mutex<u64>) {
+        let _unit = UnitGuard::begin();
+        let v = {
+            let mut g = value.lock().unwrap();
+            new_section();
+            j.note_change();
+            *g += 1;
+            *g
+        };
+        Mark::now(0).push_command(encode(&[b"SET", b"c", v.to_string().as_bytes()]));
+    }
+
     #[test]
     fn concurrent_units_release_in_number_order() {
         // Four threads each run units that change a shared counter under one mutex (as a
@@ -1012,15 +1026,7 @@ mod tests {
                 let (j, value) = (j.clone(), value.clone());
                 s.spawn(move || {
                     for _ in 0..500 {
-                        let _unit = UnitGuard::begin();
-                        let v = {
-                            let mut g = value.lock().unwrap();
-                            new_section();
-                            j.note_change();
-                            *g += 1;
-                            *g
-                        };
-                        Mark::now(0).push_command(encode(&[b"SET", b"c", v.to_string().as_bytes()]));
+                        counter_unit(&j, &value);
                     }
                 });
             }
@@ -1055,15 +1061,7 @@ mod tests {
                         let (j, value) = (j.clone(), value.clone());
                         s.spawn(move || {
                             for _ in 0..25 {
-                                let _unit = UnitGuard::begin();
-                                let v = {
-                                    let mut g = value.lock().unwrap();
-                                    new_section();
-                                    j.note_change();
-                                    *g += 1;
-                                    *g
-                                };
-                                Mark::now(0).push_command(encode(&[b"SET", b"c", v.to_string().as_bytes()]));
+                                counter_unit(&j, &value);
                             }
                         });
                     }
