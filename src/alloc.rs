@@ -93,6 +93,12 @@ fn count(n: isize) {
 static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// Set by the first allocation through [`Counting`].
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// `used_memory` once the server was set up, without the data it loaded (Redis's
+/// `used_memory_startup`), see [`record_startup`].
+static STARTUP_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// `used_memory` when loading the data began, then what the load added (see [`loading`]).
+static LOAD_START_BYTES: AtomicUsize = AtomicUsize::new(0);
+static LOADED_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every method forwards to `Jemalloc` with the caller's arguments unchanged and only
 // adds bookkeeping on a static counter, so `Jemalloc`'s guarantees carry over.
@@ -144,6 +150,29 @@ pub fn installed() -> bool {
 /// Bytes the program holds from the allocator now (Redis's `used_memory`).
 pub fn used_memory() -> usize {
     USED_BYTES.iter().map(|s| s.load(Relaxed)).sum::<isize>().max(0) as usize
+}
+
+/// The server loads its data (AOF or RDB) between `loading(true)` and `loading(false)`:
+/// what the load adds is data, not startup overhead.
+pub fn loading(started: bool) {
+    if started {
+        LOAD_START_BYTES.store(used_memory(), Relaxed);
+    } else {
+        LOADED_BYTES.store(used_memory().saturating_sub(LOAD_START_BYTES.load(Relaxed)), Relaxed);
+    }
+}
+
+/// Note the memory the server holds once its engine is ready, less the data it loaded
+/// (Redis notes it before loading; ringkv loads before its engine sets up its rings and
+/// buffers, which are overhead too). MEMORY STATS / INFO count it as overhead
+/// (`startup.allocated`, `used_memory_startup`).
+pub fn record_startup() {
+    STARTUP_BYTES.store(used_memory().saturating_sub(LOADED_BYTES.load(Relaxed)), Relaxed);
+}
+
+/// What [`record_startup`] noted (0 before it ran).
+pub fn used_memory_startup() -> usize {
+    STARTUP_BYTES.load(Relaxed)
 }
 
 /// The highest `used_memory` observed so far (updated by this call).

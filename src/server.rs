@@ -333,7 +333,9 @@ pub fn run(mut config: Config) -> anyhow::Result<()> {
     install_signal_handlers(&shared)?;
     spawn_sampler(&shared)?;
     let pidfile = PidFile::create(&shared.config.pidfile);
+    crate::alloc::loading(true);
     let aof_threads = crate::durability::start(&shared)?;
+    crate::alloc::loading(false);
     let served = serve(&shared, &listeners);
     shared.begin_shutdown();
     crate::durability::stop(&shared, aof_threads);

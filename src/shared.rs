@@ -168,6 +168,7 @@ impl Shared {
             IoInfo { engine: engine.to_string(), workers: (0..workers).map(|_| WorkerIo::default()).collect() }
         });
         if first {
+            crate::alloc::record_startup();
             self.log_settings(engine, workers);
             tracing::info!(
                 engine,

@@ -930,6 +930,23 @@ impl Store {
         self.dbs.iter().flat_map(|db| db.iter()).map(|s| lock(s).watched.as_ref().map_or(0, |r| r.len())).sum()
     }
 
+    /// Bytes `db`'s keyspace structures take beside the entries themselves: each shard's
+    /// hash table and its slab of entry handles (MEMORY STATS `overhead.hashtable.main`, as
+    /// Redis counts its dict's buckets and entries there). Deadlines live in the entries, so
+    /// there is no second table for them.
+    pub fn table_overhead(&self, db: usize) -> usize {
+        self.dbs.get(db).map_or(0, |shards| {
+            shards
+                .iter()
+                .map(|s| {
+                    let shard = lock_raw(s);
+                    let slab: usize = shard.slab.chunks.iter().map(|c| c.capacity()).sum();
+                    shard.table.allocation_size() + slab * std::mem::size_of::<Entry>()
+                })
+                .sum()
+        })
+    }
+
     /// Number of keys in `db` (like Redis, may count expired keys not yet reaped).
     pub fn db_len(&self, db: usize) -> usize {
         self.dbs.get(db).map_or(0, |shards| shards.iter().map(|s| lock(s).slab.len()).sum())

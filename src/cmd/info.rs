@@ -152,43 +152,60 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// Redis's `%.2f` ratio (0 when the divisor is 0).
-fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        a as f64 / b as f64
-    }
-}
-
 fn memory(shared: &Shared, s: &mut String) {
-    let rss = crate::alloc::rss_bytes();
-    // Without the counting allocator (library tests) the resident set stands in.
-    let used = if crate::alloc::installed() { crate::alloc::used_memory() } else { rss };
-    let peak = crate::alloc::used_memory_peak().max(used);
-    let a = crate::alloc::allocator_stats();
+    let o = crate::cmd::memory::overhead::Overhead::now(shared);
+    let (used, peak, a, sc) = (o.used, o.peak, o.allocator, o.scripts);
     let sys = total_system_memory();
     let max = shared.tunables.maxmemory();
+    let ((afr, afb), (arr, arb)) = (o.allocator_frag(), o.allocator_rss());
+    let ((ror, rob), (mfr, mfb)) = (o.rss_overhead(), o.total_frag());
+    let lazyfree = (crate::types::lazyfree::pending(), crate::types::lazyfree::freed_total());
     let _ = write!(
         s,
-        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\ntotal_system_memory:{sys}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:jemalloc-5.3.0\r\nlazyfree_pending_objects:0\r\n{}",
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\n\
+         used_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\n\
+         used_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\n\
+         allocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\n\
+         total_system_memory:{sys}\r\ntotal_system_memory_human:{}\r\n\
+         used_memory_lua:{vm}\r\nused_memory_vm_eval:{vm}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{}\r\n\
+         number_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\n\
+         used_memory_vm_functions:0\r\nused_memory_vm_total:{vm}\r\nused_memory_vm_total_human:{}\r\n\
+         used_memory_functions:{}\r\nused_memory_scripts:{scripts}\r\nused_memory_scripts_human:{}\r\n\
+         maxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n\
+         allocator_frag_ratio:{afr:.2}\r\nallocator_frag_bytes:{afb}\r\nallocator_rss_ratio:{arr:.2}\r\nallocator_rss_bytes:{arb}\r\n\
+         rss_overhead_ratio:{ror:.2}\r\nrss_overhead_bytes:{rob}\r\nmem_fragmentation_ratio:{mfr:.2}\r\nmem_fragmentation_bytes:{mfb}\r\n\
+         mem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\n\
+         mem_clients_slaves:0\r\nmem_clients_normal:{}\r\nmem_cluster_links:0\r\nmem_aof_buffer:{}\r\n\
+         mem_allocator:jemalloc-5.3.0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
         human(used as u64),
-        human(rss as u64),
+        o.rss,
+        human(o.rss as u64),
         human(peak as u64),
-        ratio(used, peak) * 100.0,
+        o.peak_percent(),
+        o.total,
+        o.startup,
+        o.dataset,
+        o.dataset_percent(),
         a.allocated,
         a.active,
         a.resident,
         human(sys),
+        human(sc.vm as u64),
+        sc.scripts,
+        sc.cached_scripts,
+        sc.functions,
+        sc.libraries,
+        human(sc.vm as u64),
+        sc.functions_bytes,
+        human((sc.scripts + sc.functions_bytes) as u64),
         human(max),
         shared.tunables.maxmemory_policy().name(),
-        ratio(a.active, a.allocated),
-        a.active as i64 - a.allocated as i64,
-        ratio(a.resident, a.active),
-        a.resident as i64 - a.active as i64,
-        ratio(rss, used),
-        rss as i64 - used as i64,
-        crate::cmd::script::of(shared).info_memory(),
+        o.clients_normal,
+        o.aof_buffer,
+        lazyfree.0,
+        lazyfree.1,
+        vm = sc.vm,
+        scripts = sc.scripts + sc.functions_bytes,
     );
 }
 

@@ -1,5 +1,6 @@
-//! MEMORY: USAGE (an estimate of one key's bytes), STATS (a subset of Redis's fields with its
-//! names), PURGE (jemalloc returns unused dirty pages now), MALLOC-STATS, DOCTOR, HELP.
+//! MEMORY: USAGE (an estimate of one key's bytes), STATS (Redis 7.0's fields, from the
+//! overhead model in [`overhead`]), PURGE (jemalloc returns unused dirty pages now),
+//! MALLOC-STATS, DOCTOR (Redis's checks on the same model), HELP.
 //!
 //! USAGE estimates from sizes, as Redis's `objectComputeSize` does: the entry (slab slot,
 //! its hash and table slot), its block (key, header and a short string exactly, see
@@ -14,6 +15,10 @@ use crate::reply;
 use crate::store::Entry;
 use crate::types::ValueRef;
 
+pub mod overhead;
+
+use overhead::Overhead;
+
 /// Bytes a key costs in its shard beside the entry: its 32-bit hash and its table slot
 /// (a `u32` index and a control byte, rounded up).
 const ENTRY_SIDE_BYTES: usize = 4 + 8;
@@ -21,8 +26,6 @@ const ENTRY_SIDE_BYTES: usize = 4 + 8;
 const COMPACT_ELEMENT_BYTES: usize = 12;
 /// ... and a general one (hash table / skiplist / linked list: node, pointers, element).
 const GENERAL_ELEMENT_BYTES: usize = 64;
-/// MEMORY DOCTOR's threshold under which Redis has nothing to say.
-const DOCTOR_EMPTY_BYTES: usize = 5 << 20;
 
 pub const COMMANDS: &[Command] = &[Command { name: "memory", arity: -2, flags: 0, keys: (0, 0, 0), handler: memory }];
 
@@ -131,41 +134,60 @@ pub fn entry_bytes(e: &Entry) -> usize {
     std::mem::size_of::<Entry>() + ENTRY_SIDE_BYTES + e.block_bytes() + value
 }
 
-/// MEMORY STATS: Redis's field names, for what ringkv can tell.
+/// MEMORY STATS: Redis 7.0's fields, in its order, from the overhead model.
 fn stats(ctx: &mut Ctx<'_>) {
-    let used = crate::alloc::used_memory();
-    let peak = crate::alloc::used_memory_peak();
-    let a = crate::alloc::allocator_stats();
-    let rss = crate::alloc::rss_bytes();
-    let keys: usize = (0..ctx.shared.store.databases()).map(|db| ctx.shared.store.db_len(db)).sum();
-    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let ints: [(&str, i64); 9] = [
-        ("peak.allocated", peak as i64),
-        ("total.allocated", used as i64),
-        ("keys.count", keys as i64),
-        ("keys.bytes-per-key", used.checked_div(keys).unwrap_or(0) as i64),
-        ("allocator.allocated", a.allocated as i64),
-        ("allocator.active", a.active as i64),
-        ("allocator.resident", a.resident as i64),
-        ("allocator-fragmentation.bytes", a.active as i64 - a.allocated as i64),
-        ("fragmentation.bytes", rss as i64 - used as i64),
-    ];
-    let doubles: [(&str, f64); 4] = [
-        ("peak.percentage", ratio(used, peak) * 100.0),
-        ("allocator-fragmentation.ratio", ratio(a.active, a.allocated)),
-        ("allocator.rss-ratio", ratio(a.resident, a.active)),
-        ("fragmentation", ratio(rss, used)),
-    ];
-    reply::map(ctx.out, ints.len() + doubles.len());
-    for (name, v) in ints {
-        reply::bulk(ctx.out, name.as_bytes());
-        reply::integer(ctx.out, v);
+    let o = Overhead::now(ctx.shared);
+    let int = |out: &mut crate::reply::Out, name: &str, v: i64| {
+        reply::bulk(out, name.as_bytes());
+        reply::integer(out, v);
+    };
+    let double = |out: &mut crate::reply::Out, name: &str, v: f64| {
+        reply::bulk(out, name.as_bytes());
+        reply::double(out, v);
+    };
+    reply::map(ctx.out, STATS_FIELDS + o.dbs.len());
+    let out = &mut *ctx.out;
+    int(out, "peak.allocated", o.peak as i64);
+    int(out, "total.allocated", o.used as i64);
+    int(out, "startup.allocated", o.startup as i64);
+    int(out, "replication.backlog", 0);
+    int(out, "clients.slaves", 0);
+    int(out, "clients.normal", o.clients_normal as i64);
+    int(out, "cluster.links", 0);
+    int(out, "aof.buffer", o.aof_buffer as i64);
+    int(out, "lua.caches", o.lua_caches as i64);
+    int(out, "functions.caches", o.functions_caches as i64);
+    for &(db, main) in &o.dbs {
+        reply::bulk(out, format!("db.{db}").as_bytes());
+        reply::map(out, 3);
+        int(out, "overhead.hashtable.main", main as i64);
+        int(out, "overhead.hashtable.expires", 0);
+        int(out, "overhead.hashtable.slot-to-keys", 0);
     }
-    for (name, v) in doubles {
-        reply::bulk(ctx.out, name.as_bytes());
-        reply::double(ctx.out, v);
+    int(out, "overhead.total", o.total as i64);
+    int(out, "keys.count", o.keys as i64);
+    int(out, "keys.bytes-per-key", o.bytes_per_key() as i64);
+    int(out, "dataset.bytes", o.dataset as i64);
+    double(out, "dataset.percentage", o.dataset_percent());
+    double(out, "peak.percentage", o.peak_percent());
+    int(out, "allocator.allocated", o.allocator.allocated as i64);
+    int(out, "allocator.active", o.allocator.active as i64);
+    int(out, "allocator.resident", o.allocator.resident as i64);
+    for (name, (ratio, bytes)) in [
+        ("allocator-fragmentation", o.allocator_frag()),
+        ("allocator-rss", o.allocator_rss()),
+        ("rss-overhead", o.rss_overhead()),
+    ] {
+        double(out, &format!("{name}.ratio"), ratio);
+        int(out, &format!("{name}.bytes"), bytes);
     }
+    let (frag, frag_bytes) = o.total_frag();
+    double(out, "fragmentation", frag);
+    int(out, "fragmentation.bytes", frag_bytes);
 }
+
+/// MEMORY STATS's fields besides one per database with keys.
+const STATS_FIELDS: usize = 27;
 
 /// MEMORY MALLOC-STATS: jemalloc's `malloc_stats_print` text.
 fn malloc_stats(ctx: &mut Ctx<'_>) {
@@ -177,15 +199,11 @@ fn malloc_stats(ctx: &mut Ctx<'_>) {
     reply::verbatim(ctx.out, b"txt", &text);
 }
 
-/// MEMORY DOCTOR: Redis's two simplest diagnoses (too little data to judge, or nothing
-/// found); its finer checks need counters ringkv does not keep.
+/// MEMORY DOCTOR: Redis 7.0's checks and texts on the overhead model (its replica check
+/// never fires: ringkv has no replicas).
 fn doctor(ctx: &mut Ctx<'_>) {
-    let text: &[u8] = if crate::alloc::used_memory() < DOCTOR_EMPTY_BYTES {
-        b"Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting."
-    } else {
-        b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base."
-    };
-    reply::verbatim(ctx.out, b"txt", text);
+    let report = Overhead::now(ctx.shared).doctor();
+    reply::verbatim(ctx.out, b"txt", report.as_bytes());
 }
 
 #[cfg(test)]
@@ -222,8 +240,13 @@ mod tests {
         let s = Shared::new(Config::defaults());
         let mut c = ClientState::new(&s);
         let stats = String::from_utf8(run_for_test(&s, &mut c, &[b"MEMORY", b"STATS"])).unwrap();
-        assert!(stats.starts_with("*26\r\n$14\r\npeak.allocated\r\n:"), "{stats}");
+        assert!(stats.starts_with("*54\r\n$14\r\npeak.allocated\r\n:"), "{stats}");
         assert!(stats.contains("$10\r\nkeys.count\r\n:0\r\n"), "{stats}");
+        assert!(stats.contains("$19\r\nallocator-rss.ratio\r\n"), "{stats}");
+        run_for_test(&s, &mut c, &[b"SET", b"k", b"v"]);
+        let stats = String::from_utf8(run_for_test(&s, &mut c, &[b"MEMORY", b"STATS"])).unwrap();
+        assert!(stats.starts_with("*56\r\n"), "{stats}");
+        assert!(stats.contains("$4\r\ndb.0\r\n*6\r\n$23\r\noverhead.hashtable.main\r\n:"), "{stats}");
         assert_eq!(run_for_test(&s, &mut c, &[b"MEMORY", b"PURGE"]), b"+OK\r\n");
         assert!(run_for_test(&s, &mut c, &[b"MEMORY", b"DOCTOR"]).starts_with(b"$"));
         assert!(run_for_test(&s, &mut c, &[b"MEMORY", b"HELP"]).starts_with(b"*14\r\n"));

@@ -130,6 +130,13 @@ pub struct Scripting {
     pub cached_scripts: AtomicUsize,
     /// Bytes the Lua VM uses, updated after each script (INFO `used_memory_lua`).
     pub used_memory_lua: AtomicUsize,
+    /// Bytes of the EVAL cache outside the VM (INFO `used_memory_scripts_eval`).
+    scripts_bytes: AtomicUsize,
+    /// Functions and libraries loaded, and their bytes outside the VM (INFO
+    /// `number_of_functions`, `number_of_libraries`, `used_memory_functions`).
+    functions: AtomicUsize,
+    libraries: AtomicUsize,
+    functions_bytes: AtomicUsize,
     /// The running function's name and command line, for FUNCTION STATS (set by FCALL only,
     /// so EVAL's path takes no extra lock).
     pub running_function: Mutex<Option<RunningFunction>>,
@@ -180,15 +187,33 @@ impl Scripting {
         self.run.abort_for_shutdown();
     }
 
-    /// INFO's memory fields for Lua.
-    pub fn info_memory(&self) -> String {
-        let used = self.used_memory_lua.load(Relaxed).max(vm::EMPTY_VM_BYTES);
-        format!(
-            "used_memory_lua:{used}\r\nused_memory_lua_human:{:.2}K\r\nnumber_of_cached_scripts:{}\r\n",
-            used as f64 / 1024.0,
-            self.cached_scripts.load(Relaxed)
-        )
+    /// What scripting holds, as of the last release of the engine.
+    pub fn memory(&self) -> ScriptMemory {
+        ScriptMemory {
+            vm: self.used_memory_lua.load(Relaxed).max(vm::EMPTY_VM_BYTES),
+            cached_scripts: self.cached_scripts.load(Relaxed),
+            scripts: self.scripts_bytes.load(Relaxed),
+            functions: self.functions.load(Relaxed),
+            libraries: self.libraries.load(Relaxed),
+            functions_bytes: self.functions_bytes.load(Relaxed),
+        }
     }
+}
+
+/// Scripting's share of memory, for INFO memory and MEMORY STATS (Redis 7.0's fields). One
+/// Lua VM runs both EVAL scripts and function libraries, so its bytes are reported as the
+/// EVAL VM's and the functions' VM as empty.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScriptMemory {
+    /// Bytes the Lua VM uses.
+    pub vm: usize,
+    pub cached_scripts: usize,
+    /// Bytes of the EVAL cache outside the VM.
+    pub scripts: usize,
+    pub functions: usize,
+    pub libraries: usize,
+    /// Bytes of the libraries outside the VM.
+    pub functions_bytes: usize,
 }
 
 /// The locked engine; updates the INFO counters when released.
@@ -213,8 +238,13 @@ impl std::ops::DerefMut for EngineGuard<'_> {
 impl Drop for EngineGuard<'_> {
     fn drop(&mut self) {
         if let Some(engine) = self.guard.as_ref() {
-            self.scripting.cached_scripts.store(engine.cached_scripts(), Relaxed);
-            self.scripting.used_memory_lua.store(engine.used_memory(), Relaxed);
+            let s = self.scripting;
+            s.cached_scripts.store(engine.cached_scripts(), Relaxed);
+            s.used_memory_lua.store(engine.used_memory(), Relaxed);
+            s.scripts_bytes.store(engine.scripts_bytes(), Relaxed);
+            s.functions.store(engine.libraries.function_count(), Relaxed);
+            s.libraries.store(engine.libraries.libs.len(), Relaxed);
+            s.functions_bytes.store(engine.libraries.bytes(), Relaxed);
         }
     }
 }

@@ -23,6 +23,8 @@ pub type Garbage = Box<dyn Send>;
 
 /// Values handed to the background thread so far (INFO-style counter, and for tests).
 static DEFERRED: AtomicU64 = AtomicU64::new(0);
+/// Values the background thread has freed so far (INFO `lazyfreed_objects`).
+static FREED: AtomicU64 = AtomicU64::new(0);
 
 fn sender() -> Option<&'static SyncSender<Garbage>> {
     static SENDER: OnceLock<Option<SyncSender<Garbage>>> = OnceLock::new();
@@ -32,6 +34,7 @@ fn sender() -> Option<&'static SyncSender<Garbage>> {
             let spawned = std::thread::Builder::new().name("ringkv-lazyfree".into()).spawn(move || {
                 for garbage in rx {
                     drop(garbage);
+                    FREED.fetch_add(1, Ordering::Relaxed);
                 }
             });
             spawned.ok().map(|_| tx)
@@ -53,7 +56,17 @@ pub fn defer(garbage: Garbage) {
     }
 }
 
-/// Values freed in the background since start.
+/// Values handed to the background thread since start.
 pub fn deferred_total() -> u64 {
     DEFERRED.load(Ordering::Relaxed)
+}
+
+/// Values the background thread has freed since start (INFO `lazyfreed_objects`).
+pub fn freed_total() -> u64 {
+    FREED.load(Ordering::Relaxed)
+}
+
+/// Values handed over and not freed yet (INFO `lazyfree_pending_objects`).
+pub fn pending() -> u64 {
+    deferred_total().saturating_sub(freed_total())
 }

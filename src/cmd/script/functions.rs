@@ -52,6 +52,21 @@ pub struct Libraries {
     pub libs: BTreeMap<Vec<u8>, Library>,
     /// Function name → library name.
     index: ahash::HashMap<Vec<u8>, Vec<u8>>,
+    /// Bytes of the libraries' code, names and function entries (INFO `used_memory_functions`).
+    bytes: usize,
+}
+
+/// What one library costs outside the Lua VM: its code and name, its functions' names and
+/// descriptions, their entries and their index entries.
+fn library_bytes(lib: &Library) -> usize {
+    let funcs: usize = lib
+        .functions
+        .iter()
+        .map(|f| {
+            2 * f.name.len() + lib.name.len() + f.description.as_ref().map_or(0, Vec::len) + std::mem::size_of::<Func>()
+        })
+        .sum();
+    lib.code.len() + lib.name.len() + std::mem::size_of::<Library>() + funcs
 }
 
 impl Libraries {
@@ -62,8 +77,12 @@ impl Libraries {
     pub fn function_count(&self) -> usize {
         self.index.len()
     }
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
     pub fn delete(&mut self, lib: &[u8]) -> bool {
         let Some(old) = self.libs.remove(lib) else { return false };
+        self.bytes -= library_bytes(&old);
         for f in &old.functions {
             self.index.remove(&f.name);
         }
@@ -72,8 +91,10 @@ impl Libraries {
     pub fn flush(&mut self) {
         self.libs.clear();
         self.index.clear();
+        self.bytes = 0;
     }
     fn insert(&mut self, lib: Library) {
+        self.bytes += library_bytes(&lib);
         for f in &lib.functions {
             self.index.insert(f.name.clone(), lib.name.clone());
         }

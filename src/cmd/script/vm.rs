@@ -208,6 +208,8 @@ pub struct Engine {
     run_function: Function,
     /// SHA1 (lower-case hex) → compiled script and its shebang flags (`None`: no shebang).
     scripts: ahash::HashMap<[u8; 40], (Function, Option<u8>)>,
+    /// Bytes of the cached scripts' bodies and entries (INFO `used_memory_scripts_eval`).
+    scripts_bytes: usize,
     /// The script's own client (selected db; never in the client list).
     client: Option<ClientState>,
     pub libraries: super::functions::Libraries,
@@ -256,6 +258,7 @@ impl Engine {
             run_eval,
             run_function,
             scripts: Default::default(),
+            scripts_bytes: 0,
             client: None,
             libraries: Default::default(),
         })
@@ -267,6 +270,11 @@ impl Engine {
 
     pub fn cached_scripts(&self) -> usize {
         self.scripts.len()
+    }
+
+    /// Bytes of the EVAL cache (the bodies as sent, their SHA1s and entries).
+    pub fn scripts_bytes(&self) -> usize {
+        self.scripts_bytes
     }
 
     pub fn used_memory(&self) -> usize {
@@ -297,12 +305,14 @@ impl Engine {
             self.flush_scripts();
         }
         self.scripts.insert(*sha, (f.clone(), flags));
+        self.scripts_bytes += body.len() + sha.len() + std::mem::size_of::<(Function, Option<u8>)>();
         Ok((f, flags))
     }
 
     /// SCRIPT FLUSH: forget every cached script.
     pub fn flush_scripts(&mut self) {
         self.scripts.clear();
+        self.scripts_bytes = 0;
         let _ = self.lua.gc_collect();
     }
 
