@@ -51,23 +51,60 @@ pub struct OutOfMemory;
 pub fn make_room(shared: &Shared, now_ms: u64) -> Result<(), OutOfMemory> {
     let max = shared.tunables.maxmemory();
     if max == 0 || (crate::alloc::used_memory() as u64) <= max {
+        exceeded(shared, false);
         return Ok(());
     }
     let policy = shared.tunables.maxmemory_policy();
     if policy == MaxmemoryPolicy::Noeviction {
+        exceeded(shared, true);
         return Err(OutOfMemory);
     }
     let samples = (shared.tunables.maxmemory_samples() as usize).clamp(1, SAMPLES_MAX);
     for _ in 0..EVICTIONS_PER_COMMAND_MAX {
         if !evict_one(shared, policy, samples, now_ms) {
+            exceeded(shared, true);
             return Err(OutOfMemory);
         }
         shared.stats.evicted_keys.fetch_add(1, Relaxed);
         if crate::alloc::used_memory() as u64 <= max {
+            exceeded(shared, false);
             return Ok(());
         }
     }
+    // Still over after this command's share of evictions: the next write goes on.
+    exceeded(shared, true);
     Ok(())
+}
+
+/// Track how long used memory stays over the limit, as Redis's `performEvictions` does: the
+/// clock starts when eviction leaves it over (or cannot evict) and stops when a check finds
+/// it under (INFO `current_eviction_exceeded_time`, `total_eviction_exceeded_time`).
+fn exceeded(shared: &Shared, over: bool) {
+    let st = &shared.stats;
+    let since = &st.eviction_exceeded_since_us;
+    if over {
+        if since.load(Relaxed) == 0 {
+            let _ = since.compare_exchange(0, uptime_us(shared), Relaxed, Relaxed);
+        }
+    } else if since.load(Relaxed) != 0 {
+        let start = since.swap(0, Relaxed);
+        if start != 0 {
+            st.eviction_exceeded_total_us.fetch_add(uptime_us(shared).saturating_sub(start), Relaxed);
+        }
+    }
+}
+
+/// µs since the server started, plus one (0 stays free to mean "not over the limit").
+fn uptime_us(shared: &Shared) -> u64 {
+    shared.started.elapsed().as_micros() as u64 + 1
+}
+
+/// (current, total) time used memory has been over `maxmemory` in ms (INFO stats).
+pub fn exceeded_ms(shared: &Shared) -> (u64, u64) {
+    let st = &shared.stats;
+    let since = st.eviction_exceeded_since_us.load(Relaxed);
+    let current = if since == 0 { 0 } else { uptime_us(shared).saturating_sub(since) };
+    (current / 1000, (st.eviction_exceeded_total_us.load(Relaxed) + current) / 1000)
 }
 
 /// Evict one key by `policy`; false if no key is eligible.

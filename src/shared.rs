@@ -42,6 +42,17 @@ pub struct Stats {
     pub net_output_bytes: StripedCounter,
     /// Largest unparsed input (bytes) any client has had buffered (INFO clients).
     pub client_input_max: AtomicUsize,
+    /// Active expiry (INFO `expire_cycle_cpu_milliseconds`, `expired_time_cap_reached_count`,
+    /// `expired_stale_perc`): time spent in cycles (µs), cycles stopped by their time budget,
+    /// and the moving estimate of the share of expired keys among those sampled (f64 bits).
+    pub expire_cycle_us: AtomicU64,
+    pub expire_time_cap_reached: AtomicU64,
+    pub expired_stale_perc: AtomicU64,
+    /// maxmemory: µs since start (+1) when eviction last failed to get under the limit (0:
+    /// it is under), and the total µs spent over it before (INFO
+    /// `current_eviction_exceeded_time`, `total_eviction_exceeded_time`).
+    pub eviction_exceeded_since_us: AtomicU64,
+    pub eviction_exceeded_total_us: AtomicU64,
 }
 
 /// I/O counters of one worker (one ring or event loop), for INFO io.

@@ -497,9 +497,10 @@ impl Shard {
     /// Active expiry on this shard: one round of up to [`EXPIRE_SAMPLE_KEYS`] samples.
     /// Returns how many keys expired and whether another round is worthwhile (at least
     /// 1/[`EXPIRE_REPEAT_RATIO`] of a random sample had expired).
-    fn expire_round(&mut self, now_ms: u64) -> (usize, bool) {
+    fn expire_round(&mut self, now_ms: u64) -> (usize, usize, bool) {
         let mut expired = 0;
         if self.volatile <= EXPIRE_SAMPLE_KEYS {
+            let sampled = self.volatile;
             // Few enough to check them all. Walking down is safe: removing `i` moves the
             // entry from `volatile - 1` (already checked) into `i`.
             for i in (0..self.volatile).rev() {
@@ -508,19 +509,21 @@ impl Shard {
                     expired += 1;
                 }
             }
-            return (expired, false);
+            return (sampled, expired, false);
         }
+        let mut sampled = 0;
         for _ in 0..EXPIRE_SAMPLE_KEYS {
             if self.volatile == 0 {
                 break;
             }
+            sampled += 1;
             let i = random_below(self.volatile);
             if self.slab.entry(i).is_expired(now_ms) {
                 self.remove_expired(i);
                 expired += 1;
             }
         }
-        (expired, expired * EXPIRE_REPEAT_RATIO >= EXPIRE_SAMPLE_KEYS)
+        (sampled, expired, expired * EXPIRE_REPEAT_RATIO >= EXPIRE_SAMPLE_KEYS)
     }
 }
 
@@ -1050,12 +1053,18 @@ impl Store {
     /// Walks at most every shard once, starting where the previous cycle stopped. A shard is
     /// re-sampled (lock released between rounds) while a quarter or more of a round expired.
     pub fn active_expire_cycle(&self, now_ms: u64, budget: std::time::Duration) -> usize {
+        self.active_expire_cycle_counted(now_ms, budget).removed
+    }
+
+    /// [`Store::active_expire_cycle`], also counting the keys it sampled (INFO
+    /// `expired_stale_perc`).
+    pub fn active_expire_cycle_counted(&self, now_ms: u64, budget: std::time::Duration) -> ExpireCycle {
         let stop_at = Instant::now().checked_add(budget);
         let over_budget = || stop_at.is_some_and(|t| Instant::now() >= t);
         let shards = self.shards_per_db();
         let total = self.dbs.len() * shards;
         let start = self.expire_cursor.load(Ordering::Relaxed) % total;
-        let (mut removed, mut walked) = (0, 0);
+        let (mut removed, mut sampled, mut walked) = (0, 0, 0);
         // Whether the db being walked still has deadlines (known only for a db walked from its
         // first shard, whose flag was cleared on the way in).
         let mut left: Option<bool> = None;
@@ -1075,8 +1084,9 @@ impl Store {
             walked += 1;
             let mut guard = lock(&self.dbs[db][index]);
             loop {
-                let (expired, again) = guard.expire_round(now_ms);
+                let (seen, expired, again) = guard.expire_round(now_ms);
                 removed += expired;
+                sampled += seen;
                 if !again || over_budget() {
                     break;
                 }
@@ -1098,8 +1108,17 @@ impl Store {
             }
         }
         self.expire_cursor.store((start + walked) % total, Ordering::Relaxed);
-        removed
+        ExpireCycle { removed, sampled }
     }
+}
+
+/// What one active expiry cycle did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExpireCycle {
+    /// Keys it deleted.
+    pub removed: usize,
+    /// Keys with a deadline it looked at.
+    pub sampled: usize,
 }
 
 #[cfg(test)]

@@ -105,16 +105,24 @@ fn server(shared: &Shared, s: &mut String) {
     let config_file = shared.config.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let _ = write!(
         s,
-        "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nringkv_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:{}\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:{engine}\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nexecutable:{exe}\r\nconfig_file:{config_file}\r\nio_threads_active:0\r\n",
+        "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nringkv_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:{:x}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:{}\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:{engine}\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nlru_clock:{}\r\nexecutable:{exe}\r\nconfig_file:{config_file}\r\nio_threads_active:0\r\n",
         env!("CARGO_PKG_VERSION"),
+        crate::persist::rdb::crc64::crc64(crate::version::VERSION_LONG.as_bytes()),
         os_name(),
         usize::BITS,
         std::process::id(),
         run_id(),
         shared.config.port,
         now_us(),
-        up / 86400
+        up / 86400,
+        lru_clock(),
     );
+}
+
+/// Redis's LRU clock: seconds, wrapping at 24 bits (`LRU_CLOCK_RESOLUTION` 1000 ms,
+/// `LRU_CLOCK_MAX`).
+fn lru_clock() -> u64 {
+    ((now_us() / 1_000_000) & ((1 << 24) - 1)) as u64
 }
 
 fn clients(shared: &Shared, s: &mut String) {
@@ -215,9 +223,24 @@ fn persistence(shared: &Shared, s: &mut String) {
 
 fn stats(shared: &Shared, s: &mut String) {
     let st = &shared.stats;
+    let (exceeded_now, exceeded_total) = crate::evict::exceeded_ms(shared);
+    // Replication, forks, defragmentation, key tracking and MIGRATE do not exist in ringkv:
+    // their counters are 0, as on a Redis that never used them.
     let _ = write!(
         s,
-        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\ntotal_error_replies:{}\r\ntotal_protocol_errors:{}\r\ntimedout_clients:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n",
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\n\
+         total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\n\
+         instantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\n\
+         instantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\n\
+         sync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\n\
+         expired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\n\
+         total_eviction_exceeded_time:{exceeded_total}\r\ncurrent_eviction_exceeded_time:{exceeded_now}\r\n\
+         keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\n\
+         latest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\n\
+         active_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\n\
+         total_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\n\
+         tracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:0\r\n\
+         total_error_replies:{}\r\ntotal_protocol_errors:{}\r\ntimedout_clients:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n",
         st.total_connections_received.load(Relaxed),
         st.total_commands_processed.load(Relaxed),
         shared.inst_ops.per_sec().round() as u64,
@@ -227,6 +250,9 @@ fn stats(shared: &Shared, s: &mut String) {
         shared.inst_output.per_sec() / 1024.0,
         st.rejected_connections.load(Relaxed),
         st.expired_keys.load(Relaxed),
+        f64::from_bits(st.expired_stale_perc.load(Relaxed)) * 100.0,
+        st.expire_time_cap_reached.load(Relaxed),
+        st.expire_cycle_us.load(Relaxed) / 1000,
         st.evicted_keys.load(Relaxed),
         st.keyspace_hits.load(Relaxed),
         st.keyspace_misses.load(Relaxed),
