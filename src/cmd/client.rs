@@ -11,7 +11,8 @@ use crate::protocol::Argv;
 use crate::reply;
 
 /// One CLIENT LIST / CLIENT INFO line (Redis 7.0's fields and order; memory figures ringkv
-/// does not track per client are 0).
+/// does not track per client are 0). `tot-mem` is what MEMORY STATS counts for the client
+/// (`clients.normal`): its unsent replies and its fixed state.
 pub fn info_line(h: &ClientHandle, s: &Snapshot, name: Option<&[u8]>, now_ms: u64) -> String {
     let mut flags = String::new();
     if s.sub + s.psub + s.ssub > 0 {
@@ -29,7 +30,7 @@ pub fn info_line(h: &ClientHandle, s: &Snapshot, name: Option<&[u8]>, now_ms: u6
     let name = String::from_utf8_lossy(name.unwrap_or(b""));
     format!(
         "id={} addr={} laddr={} fd={} name={name} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} \
-         multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r \
+         multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r \
          cmd={} user=default redir=-1 resp={}\n",
         h.id,
         h.addr(),
@@ -43,6 +44,7 @@ pub fn info_line(h: &ClientHandle, s: &Snapshot, name: Option<&[u8]>, now_ms: u6
         s.ssub,
         s.multi,
         s.pending_out,
+        s.pending_out + super::memory::overhead::CLIENT_BASE_BYTES,
         s.cmd,
         s.resp,
     )
