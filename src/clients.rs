@@ -295,6 +295,19 @@ impl Clients {
         self.shard(id).get(&id).cloned()
     }
 
+    /// How many connections there are and the reply bytes they have waiting to be sent
+    /// (MEMORY STATS `clients.normal`): one lock per registry shard and per client, nothing
+    /// copied.
+    pub fn output_totals(&self) -> (usize, usize) {
+        let (mut count, mut bytes) = (0, 0);
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            count += shard.len();
+            bytes += shard.values().map(|h| h.lock_snapshot().pending_out).sum::<usize>();
+        }
+        (count, bytes)
+    }
+
     /// Every connection, ordered by id (CLIENT LIST order).
     pub fn all(&self) -> Vec<Arc<ClientHandle>> {
         let mut all: Vec<_> = self

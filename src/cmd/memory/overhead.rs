@@ -60,15 +60,14 @@ impl Overhead {
         let rss = crate::alloc::rss_bytes();
         // Without the counting allocator (library tests) the resident set stands in.
         let used = if crate::alloc::installed() { crate::alloc::used_memory() } else { rss };
-        let handles = shared.clients.all();
-        let clients_normal = handles.iter().map(|h| h.snapshot().pending_out + CLIENT_BASE_BYTES).sum();
+        let (clients, pending_out) = shared.clients.output_totals();
         let scripts = crate::cmd::script::of(shared).memory();
         let mut o = Overhead {
             used,
             peak: crate::alloc::used_memory_peak().max(used),
             startup: crate::alloc::used_memory_startup(),
-            clients: handles.len(),
-            clients_normal,
+            clients,
+            clients_normal: pending_out + clients * CLIENT_BASE_BYTES,
             aof_buffer: shared.persist.aof().map_or(0, |aof| aof.buffer_length()),
             lua_caches: scripts.scripts,
             functions_caches: scripts.functions_bytes,
