@@ -142,6 +142,12 @@ impl CommandStats {
         }
     }
 
+    /// Bytes the allocated stripes take (MEMORY STATS counts them as overhead). Each thread
+    /// that records on a stripe not yet allocated allocates it: at most [`COUNTER_STRIPES`].
+    pub fn allocated_bytes(&self) -> usize {
+        self.stripes.iter().filter_map(|s| s.get()).map(|slots| std::mem::size_of_val(&**slots)).sum()
+    }
+
     fn slot(&self, cmd: usize) -> Option<(&CmdSlot, Stripe)> {
         if cmd >= self.commands {
             return None;

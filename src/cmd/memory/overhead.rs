@@ -3,8 +3,9 @@
 //!
 //! `used_memory` splits into *overhead* and *dataset*. Overhead is what the server holds
 //! whatever the data: what it held once set up (`startup`), the clients' state and unsent
-//! replies, the AOF bytes not yet written, scripting's caches and its Lua VM, and each
-//! database's keyspace structures (hash tables and entry slabs). The dataset is the rest:
+//! replies, the AOF bytes not yet written, scripting's caches and its Lua VM, the
+//! per-command statistics, and each database's keyspace structures (hash tables and entry
+//! slabs). The dataset is the rest:
 //! keys, values and their entries. Like Redis's, the split is an estimate: the client and
 //! script figures are sizes the server keeps, not allocator readings.
 //!
@@ -84,9 +85,11 @@ impl Overhead {
             }
         }
         // The Lua VM allocates through the server's allocator, so `used_memory` includes it
-        // (Redis's does not): overhead, though no MEMORY STATS field names it.
+        // (Redis's does not); the per-command statistics' stripes are allocated as threads
+        // first record on them. Both are overhead, though no MEMORY STATS field names them.
         o.total = o.startup
             + o.scripts.vm
+            + shared.cmdstats.allocated_bytes()
             + o.clients_normal
             + o.aof_buffer
             + o.lua_caches
