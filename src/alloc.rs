@@ -147,6 +147,10 @@ pub fn installed() -> bool {
     INSTALLED.load(Relaxed)
 }
 
+/// The allocator as INFO's `mem_allocator` and MEMORY DOCTOR name it (the jemalloc that
+/// `tikv-jemalloc-sys` builds).
+pub const ALLOCATOR_NAME: &str = "jemalloc-5.3.0";
+
 /// Bytes the program holds from the allocator now (Redis's `used_memory`).
 pub fn used_memory() -> usize {
     USED_BYTES.iter().map(|s| s.load(Relaxed)).sum::<isize>().max(0) as usize

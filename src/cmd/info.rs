@@ -184,7 +184,7 @@ fn memory(shared: &Shared, s: &mut String) {
          rss_overhead_ratio:{ror:.2}\r\nrss_overhead_bytes:{rob}\r\nmem_fragmentation_ratio:{mfr:.2}\r\nmem_fragmentation_bytes:{mfb}\r\n\
          mem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\n\
          mem_clients_slaves:0\r\nmem_clients_normal:{}\r\nmem_cluster_links:0\r\nmem_aof_buffer:{}\r\n\
-         mem_allocator:jemalloc-5.3.0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
+         mem_allocator:{}\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
         human(used as u64),
         o.rss,
         human(o.rss as u64),
@@ -198,21 +198,22 @@ fn memory(shared: &Shared, s: &mut String) {
         a.active,
         a.resident,
         human(sys),
-        human(sc.vm as u64),
+        human(sc.vm_reported() as u64),
         sc.scripts,
         sc.cached_scripts,
         sc.functions,
         sc.libraries,
-        human(sc.vm as u64),
+        human(sc.vm_reported() as u64),
         sc.functions_bytes,
         human((sc.scripts + sc.functions_bytes) as u64),
         human(max),
         shared.tunables.maxmemory_policy().name(),
         o.clients_normal,
         o.aof_buffer,
+        crate::alloc::ALLOCATOR_NAME,
         lazyfree.0,
         lazyfree.1,
-        vm = sc.vm,
+        vm = sc.vm_reported(),
         scripts = sc.scripts + sc.functions_bytes,
     );
 }

@@ -155,8 +155,8 @@ fn stats(ctx: &mut Ctx<'_>) {
     int(out, "clients.normal", o.clients_normal as i64);
     int(out, "cluster.links", 0);
     int(out, "aof.buffer", o.aof_buffer as i64);
-    int(out, "lua.caches", o.lua_caches as i64);
-    int(out, "functions.caches", o.functions_caches as i64);
+    int(out, "lua.caches", o.scripts.scripts as i64);
+    int(out, "functions.caches", o.scripts.functions_bytes as i64);
     for &(db, main) in &o.dbs {
         reply::bulk(out, format!("db.{db}").as_bytes());
         reply::map(out, 3);

@@ -190,7 +190,7 @@ impl Scripting {
     /// What scripting holds, as of the last release of the engine.
     pub fn memory(&self) -> ScriptMemory {
         ScriptMemory {
-            vm: self.used_memory_lua.load(Relaxed).max(vm::EMPTY_VM_BYTES),
+            vm: self.used_memory_lua.load(Relaxed),
             cached_scripts: self.cached_scripts.load(Relaxed),
             scripts: self.scripts_bytes.load(Relaxed),
             functions: self.functions.load(Relaxed),
@@ -205,7 +205,7 @@ impl Scripting {
 /// EVAL VM's and the functions' VM as empty.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ScriptMemory {
-    /// Bytes the Lua VM uses.
+    /// Bytes the Lua VM uses (0 before the first script creates it).
     pub vm: usize,
     pub cached_scripts: usize,
     /// Bytes of the EVAL cache outside the VM.
@@ -214,6 +214,14 @@ pub struct ScriptMemory {
     pub libraries: usize,
     /// Bytes of the libraries outside the VM.
     pub functions_bytes: usize,
+}
+
+impl ScriptMemory {
+    /// INFO's `used_memory_lua` / `used_memory_vm_eval`: before the VM exists, a fresh VM's
+    /// size, as Redis (whose VM exists from the start) reports.
+    pub fn vm_reported(&self) -> usize {
+        self.vm.max(vm::EMPTY_VM_BYTES)
+    }
 }
 
 /// The locked engine; updates the INFO counters when released.

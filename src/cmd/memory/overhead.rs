@@ -43,8 +43,6 @@ pub struct Overhead {
     pub clients: usize,
     pub clients_normal: usize,
     pub aof_buffer: usize,
-    pub lua_caches: usize,
-    pub functions_caches: usize,
     /// `(db, its keyspace structures' bytes)` for every database with keys.
     pub dbs: Vec<(usize, usize)>,
     pub total: usize,
@@ -70,8 +68,6 @@ impl Overhead {
             clients,
             clients_normal: pending_out + clients * CLIENT_BASE_BYTES,
             aof_buffer: shared.persist.aof().map_or(0, |aof| aof.buffer_length()),
-            lua_caches: scripts.scripts,
-            functions_caches: scripts.functions_bytes,
             scripts,
             allocator: crate::alloc::allocator_stats(),
             rss,
@@ -92,8 +88,8 @@ impl Overhead {
             + shared.cmdstats.allocated_bytes()
             + o.clients_normal
             + o.aof_buffer
-            + o.lua_caches
-            + o.functions_caches
+            + o.scripts.scripts
+            + o.scripts.functions_bytes
             + o.dbs.iter().map(|(_, bytes)| bytes).sum::<usize>();
         o.dataset = used.saturating_sub(o.total);
         o
@@ -140,9 +136,10 @@ impl Overhead {
             return "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n".into();
         }
         let over = |(ratio, bytes): (f64, i64), limit: f64| ratio > limit && bytes > DOCTOR_FRAG_BYTES;
+        let high_rss = format!("{HIGH_RSS}{}\".", crate::alloc::ALLOCATOR_NAME);
         let findings: [(bool, &str); 7] = [
             (ratio(self.peak, self.used) > DOCTOR_PEAK_RATIO, PEAK),
-            (over(self.total_frag(), DOCTOR_RSS_RATIO), HIGH_RSS),
+            (over(self.total_frag(), DOCTOR_RSS_RATIO), &high_rss),
             (over(self.allocator_frag(), DOCTOR_ALLOCATOR_RATIO), ALLOCATOR_FRAG),
             (over(self.allocator_rss(), DOCTOR_ALLOCATOR_RATIO), ALLOCATOR_RSS),
             (over(self.rss_overhead(), DOCTOR_ALLOCATOR_RATIO), PROCESS_RSS),
@@ -172,7 +169,8 @@ pub fn ratio(a: usize, b: usize) -> f64 {
 }
 
 const PEAK: &str = " * Peak memory: In the past this instance used more than 150% the memory that is currently using. The allocator is normally not able to release memory after a peak, so you can expect to see a big fragmentation ratio, however this is actually harmless and is only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently bigger than expected, the memory will be used as soon as you fill the Redis instance with more data. If the memory peak was only occasional and you want to try to reclaim memory, please try the MEMORY PURGE command, otherwise the only other option is to shutdown and restart the instance.";
-const HIGH_RSS: &str = " * High total RSS: This instance has a memory fragmentation and RSS overhead greater than 1.4 (this means that the Resident Set Size of the Redis process is much larger than the sum of the logical allocations Redis performed). This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. If the problem is a large peak memory, then there is no issue. Otherwise, make sure you are using the Jemalloc allocator and not the default libc malloc. Note: The currently used allocator is \"jemalloc-5.3.0\".";
+/// Followed by the allocator's name and `".`.
+const HIGH_RSS: &str = " * High total RSS: This instance has a memory fragmentation and RSS overhead greater than 1.4 (this means that the Resident Set Size of the Redis process is much larger than the sum of the logical allocations Redis performed). This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. If the problem is a large peak memory, then there is no issue. Otherwise, make sure you are using the Jemalloc allocator and not the default libc malloc. Note: The currently used allocator is \"";
 const ALLOCATOR_FRAG: &str = " * High allocator fragmentation: This instance has an allocator external fragmentation greater than 1.1. This problem is usually due either to a large peak memory (check if there is a peak memory entry above in the report) or may result from a workload that causes the allocator to fragment memory a lot. You can try enabling 'activedefrag' config option.";
 const ALLOCATOR_RSS: &str = " * High allocator RSS overhead: This instance has an RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the allocator is much larger than the sum what the allocator actually holds). This problem is usually due to a large peak memory (check if there is a peak memory entry above in the report), you can try the MEMORY PURGE command to reclaim it.";
 const PROCESS_RSS: &str = " * High process RSS overhead: This instance has non-allocator RSS memory overhead is greater than 1.1 (this means that the Resident Set Size of the Redis process is much larger than the RSS the allocator holds). This problem may be due to Lua scripts or Modules.";
