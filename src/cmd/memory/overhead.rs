@@ -81,8 +81,9 @@ impl Overhead {
             }
         }
         // The Lua VM allocates through the server's allocator, so `used_memory` includes it
-        // (Redis's does not); the per-command statistics' stripes are allocated as threads
-        // first record on them. Both are overhead, though no MEMORY STATS field names them.
+        // (Redis's does not); the per-command statistics' stripe tables and slots are
+        // allocated as threads first record commands. Both are overhead, though no MEMORY
+        // STATS field names them.
         o.total = o.startup
             + o.scripts.vm
             + shared.cmdstats.allocated_bytes()
