@@ -5,8 +5,9 @@
 
 use std::io::Read;
 
-/// Nesting depth a reply may have before it is called malformed (the server never nests).
-const DEPTH_MAX: usize = 8;
+/// Nesting depth a reply may have before it is called malformed (COMMAND DOCS nests the
+/// deepest: arguments of arguments, each a map in an array, about 10 levels).
+const DEPTH_MAX: usize = 32;
 
 /// Length of the complete reply that starts `buf`: `Ok(Some(n))`, `Ok(None)` if more bytes
 /// are needed, `Err` if `buf` does not start with a well-formed RESP2 or RESP3 reply.

@@ -10,7 +10,8 @@
 //!
 //! Lua → Redis: [`lua_to_reply`] writes the script's result: string → bulk, number →
 //! integer (truncated), boolean → `:1` / null (RESP2 script) or a boolean (RESP3 script),
-//! table with `err` / `ok` / `double` / `map` / `set` / `big_number` fields → that reply,
+//! table with `err` / `ok` / `double` / `big_number` / `verbatim_string` / `map` / `set`
+//! fields → that reply (checked in that order, as Redis),
 //! other tables → array up to the first nil, anything else → null.
 
 use mlua::{Lua, Table, Value};
@@ -193,7 +194,21 @@ fn table_to_reply(out: &mut Out, t: &Table, resp3_script: bool, depth: usize) {
         }
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
-        return big_number(out, &s.as_bytes());
+        let digits: Vec<u8> = s.as_bytes().iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
+        return big_number(out, &digits);
+    }
+    if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
+        if let (Ok(Value::String(format)), Ok(Value::String(text))) =
+            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
+        {
+            // Redis's addReplyVerbatim: the format's first three bytes, up to a NUL, padded
+            // with spaces.
+            let mut ext = [b' '; 3];
+            for (to, &from) in ext.iter_mut().zip(format.as_bytes().iter().take_while(|&&b| b != 0)) {
+                *to = from;
+            }
+            return reply::verbatim(out, &ext, &text.as_bytes());
+        }
     }
     if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
         let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
@@ -273,6 +288,33 @@ mod tests {
         assert_eq!(roundtrip(&lua, b"#t\r\n", p), b"#t\r\n");
         assert_eq!(roundtrip(&lua, b"_\r\n", p), b"_\r\n");
         assert_eq!(roundtrip(&lua, b"(123\r\n", p), b"(123\r\n");
+        assert_eq!(roundtrip(&lua, b"=7\r\ntxt:abc\r\n", p), b"=7\r\ntxt:abc\r\n");
+        // The same verbatim string reaches a RESP2 client as a bulk.
+        assert_eq!(roundtrip(&lua, b"=7\r\ntxt:abc\r\n", Proto::Resp2), b"$3\r\nabc\r\n");
+    }
+
+    #[test]
+    fn tagged_tables_a_script_returns_reply_as_redis_writes_them() {
+        let lua = Lua::new();
+        let reply = |script: &str, proto: Proto| {
+            let v: Value = lua.load(script).eval().expect("eval");
+            let mut out = Out::with_proto(proto);
+            lua_to_reply(&mut out, &v, false, 0);
+            out.take()
+        };
+        let p = Proto::Resp3;
+        assert_eq!(reply("return {verbatim_string={format='md', string='x'}}", p), b"=5\r\nmd :x\r\n");
+        assert_eq!(reply("return {verbatim_string={format='text', string='x'}}", p), b"=5\r\ntex:x\r\n");
+        assert_eq!(reply("return {verbatim_string={format='txt', string='x'}}", Proto::Resp2), b"$1\r\nx\r\n");
+        // Without both fields as strings, the table is an array (Redis falls through too).
+        assert_eq!(reply("return {verbatim_string={format='txt'}}", p), b"*0\r\n");
+        // A big number cannot break the reply's framing: CR and LF become spaces, as Redis.
+        assert_eq!(reply("return {big_number='12\\r\\n34'}", p), b"(12  34\r\n");
+        // The order Redis checks the fields in: err, ok, double, big_number, verbatim, map, set.
+        assert_eq!(reply("return {ok='fine', double=1.5}", p), b"+fine\r\n");
+        assert_eq!(reply("return {double=1.5, big_number='7'}", p), b",1.5\r\n");
+        assert_eq!(reply("return {big_number='7', verbatim_string={format='txt', string='x'}}", p), b"(7\r\n");
+        assert_eq!(reply("return {verbatim_string={format='txt', string='x'}, map={}}", p), b"=5\r\ntxt:x\r\n");
     }
 
     #[test]
