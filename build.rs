@@ -9,12 +9,17 @@
 //! - `RINGKV_BUILD_PROFILE`: cargo's `PROFILE` (`debug` or `release`).
 //!
 //! The commit is re-read when HEAD moves (the files named below), not on every source edit.
+//!
+//! It also compiles `src/cmd/long_double.c`: INCRBYFLOAT's arithmetic in C's `long double`,
+//! which Rust cannot express (see `src/cmd/long_double.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/cmd/long_double.c");
+    cc::Build::new().file("src/cmd/long_double.c").warnings(true).compile("ringkv_long_double");
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     println!("cargo:rerun-if-env-changed=RINGKV_GIT_COMMIT");
     let commit = commit_from_env().or_else(|| git_commit(&manifest_dir)).unwrap_or_else(|| "unknown".to_string());

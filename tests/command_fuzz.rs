@@ -29,11 +29,53 @@ const COMMANDS_PER_CONNECTION: usize = 400;
 /// Not fuzzed here: they end or park the connection, block, stop or reconfigure the server,
 /// or change the connection's mode (each has its own tests).
 const SKIP: &[&str] = &[
-    "shutdown", "debug", "monitor", "sync", "psync", "replicaof", "slaveof", "failover", "hello", "subscribe",
-    "psubscribe", "ssubscribe", "quit", "reset", "exit", "auth", "acl", "config", "client", "wait", "waitaof", "save",
-    "bgsave", "bgrewriteaof", "blpop", "brpop", "blmove", "brpoplpush", "bzpopmin", "bzpopmax", "blmpop", "bzmpop",
-    "xread", "xreadgroup", "module", "latency", "select", "swapdb", "multi", "exec", "watch", "cluster", "readonly",
-    "readwrite", "asking", "migrate", "restore-asking",
+    "shutdown",
+    "debug",
+    "monitor",
+    "sync",
+    "psync",
+    "replicaof",
+    "slaveof",
+    "failover",
+    "hello",
+    "subscribe",
+    "psubscribe",
+    "ssubscribe",
+    "quit",
+    "reset",
+    "exit",
+    "auth",
+    "acl",
+    "config",
+    "client",
+    "wait",
+    "waitaof",
+    "save",
+    "bgsave",
+    "bgrewriteaof",
+    "blpop",
+    "brpop",
+    "blmove",
+    "brpoplpush",
+    "bzpopmin",
+    "bzpopmax",
+    "blmpop",
+    "bzmpop",
+    "xread",
+    "xreadgroup",
+    "module",
+    "latency",
+    "select",
+    "swapdb",
+    "multi",
+    "exec",
+    "watch",
+    "cluster",
+    "readonly",
+    "readwrite",
+    "asking",
+    "migrate",
+    "restore-asking",
 ];
 /// Subcommands left out for the same reasons (a script or function killed under another
 /// client's feet is the scripting tests' business).
@@ -42,9 +84,38 @@ const SKIP_SUB: &[(&str, &str)] = &[("script", "kill"), ("function", "kill")];
 const MANY_REPLIES: &[&str] = &["unsubscribe", "punsubscribe", "sunsubscribe"];
 
 const NUMBERS: &[&str] = &[
-    "0", "1", "-1", "2", "3", "10", "100", "-100", "9223372036854775807", "-9223372036854775808",
-    "9223372036854775808", "18446744073709551615", "1.5", "-1.5", "inf", "-inf", "+inf", "nan", "1e308", "-1e308",
-    "(1", "(-1", "[a", "(a", "-", "+", "abc", "", "0x10", " 1", "1 ", "99999999999999999999999",
+    "0",
+    "1",
+    "-1",
+    "2",
+    "3",
+    "10",
+    "100",
+    "-100",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",
+    "18446744073709551615",
+    "1.5",
+    "-1.5",
+    "inf",
+    "-inf",
+    "+inf",
+    "nan",
+    "1e308",
+    "-1e308",
+    "(1",
+    "(-1",
+    "[a",
+    "(a",
+    "-",
+    "+",
+    "abc",
+    "",
+    "0x10",
+    " 1",
+    "1 ",
+    "99999999999999999999999",
 ];
 const KEYS: &[&str] = &["s1", "s2", "l1", "l2", "h1", "h2", "z1", "z2", "st1", "st2", "hll1", "nokey", "{s1}x"];
 const OTHER: &[&str] = &["a", "b", "c", "f", "*", "$", "0-0", "1-1", ">", "\x00\u{ff}"];
@@ -220,10 +291,35 @@ fn random_request(rng: &mut Rng, table: &[Cmd], tokens: &[String]) -> Option<Vec
 
 /// Values a script returns or passes on: every Lua type the conversion to RESP handles.
 const LUA_VALUES: &[&str] = &[
-    "nil", "true", "false", "0", "-1", "1.5", "-0.5", "1e308", "0/0", "1/0", "'x'", "''", "{}", "{1,2,{3,'a'}}",
-    "{1,nil,3}", "{ok='fine'}", "{err='ERR custom'}", "{err=5}", "{double=1.5}", "{map={a=1}}", "{set={a=true}}",
-    "{big_number='123'}", "{verbatim_string={format='txt',string='s'}}", "redis.status_reply('S')",
-    "redis.error_reply('E bad')", "string.rep('a', 100)", "KEYS", "ARGV", "{{{{{{{{{{{{1}}}}}}}}}}}}",
+    "nil",
+    "true",
+    "false",
+    "0",
+    "-1",
+    "1.5",
+    "-0.5",
+    "1e308",
+    "0/0",
+    "1/0",
+    "'x'",
+    "''",
+    "{}",
+    "{1,2,{3,'a'}}",
+    "{1,nil,3}",
+    "{ok='fine'}",
+    "{err='ERR custom'}",
+    "{err=5}",
+    "{double=1.5}",
+    "{map={a=1}}",
+    "{set={a=true}}",
+    "{big_number='123'}",
+    "{verbatim_string={format='txt',string='s'}}",
+    "redis.status_reply('S')",
+    "redis.error_reply('E bad')",
+    "string.rep('a', 100)",
+    "KEYS",
+    "ARGV",
+    "{{{{{{{{{{{{1}}}}}}}}}}}}",
 ];
 
 /// EVAL of a script that calls a random command (through `redis.call` or `redis.pcall`)
@@ -239,10 +335,8 @@ fn random_script(rng: &mut Rng, table: &[Cmd], tokens: &[String], eval: &str) ->
                 }
             }
         };
-        let quoted: Vec<String> = inner
-            .iter()
-            .map(|a| format!("'{}'", a.iter().map(|b| format!("\\{b}")).collect::<String>()))
-            .collect();
+        let quoted: Vec<String> =
+            inner.iter().map(|a| format!("'{}'", a.iter().map(|b| format!("\\{b}")).collect::<String>())).collect();
         let call = if rng.below(2) == 0 { "call" } else { "pcall" };
         format!("return redis.{call}({})", quoted.join(", "))
     };
@@ -309,11 +403,7 @@ fn random_arguments_get_one_reply_each(engine: Engine) {
                 replies += 1;
             }
             let many = MANY_REPLIES.contains(&String::from_utf8_lossy(&args[0]).as_ref());
-            assert!(
-                replies == 1 || (many && replies > 1),
-                "seed {seed}, #{sent} {}: {replies} replies",
-                show(&args)
-            );
+            assert!(replies == 1 || (many && replies > 1), "seed {seed}, #{sent} {}: {replies} replies", show(&args));
             sent += 1;
             on_this += 1;
         }

@@ -5,12 +5,13 @@
 //! HRANDFIELD WITHVALUES an array of [field, value] pairs in RESP3. The data structure is
 //! [`crate::types::Hash`].
 
+use super::long_double::{self, AddError};
 use super::typed::{
     distinct_random_indices, parse_random_with, parse_scan, random_below, scan_reply, with_created, with_existing,
     ERR_INVALID_CURSOR,
 };
 use super::FAST;
-use super::{format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, Doc, DENYOOM, ERR_NOT_FLOAT};
+use super::{parse_i64, wrong_arity, Command, Ctx, Doc, DENYOOM, ERR_NOT_FLOAT};
 use super::{ERR_NOT_INTEGER, ERR_OVERFLOW, READONLY, WRITE};
 use crate::protocol::Argv;
 use crate::reply;
@@ -261,29 +262,25 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
 
 /// HINCRBYFLOAT key field increment
 fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let Some(delta) = parse_f64(argv.get(3)) else {
-        return ctx.error(ERR_NOT_FLOAT);
-    };
-    // Redis rejects an infinite increment before it looks at the key. It reads a long
-    // double, so only a spelled-out infinity is one there (1e400 is finite for it).
-    if delta.is_infinite() && argv.get(3).to_ascii_lowercase().windows(3).any(|w| w == b"inf") {
-        return ctx.error(ERR_INCR_NOT_FINITE);
+    // In long double, as Redis (see long_double). An infinite increment is refused before
+    // the key is looked at.
+    match long_double::check(argv.get(3)) {
+        None => return ctx.error(ERR_NOT_FLOAT),
+        Some(true) => return ctx.error(ERR_INCR_NOT_FINITE),
+        Some(false) => {}
     }
     let result = with_created(ctx, argv.get(1), create, |h, _| {
-        let old = match h.get(argv.get(2)) {
-            Some(v) => parse_f64(v).ok_or(ERR_HASH_NOT_FLOAT)?,
-            None => 0.0,
+        let text = match long_double::add(Some(h.get(argv.get(2)).unwrap_or(b"0")), argv.get(3)) {
+            Ok(text) => text,
+            Err(AddError::OldNotFloat) => return Err(ERR_HASH_NOT_FLOAT),
+            Err(AddError::IncrNotFloat) => return Err(ERR_NOT_FLOAT),
+            Err(AddError::NotFinite) => return Err(ERR_FLOAT_RESULT),
         };
-        let new = old + delta;
-        if !new.is_finite() {
-            return Err(ERR_FLOAT_RESULT);
-        }
-        let text = format_f64(new);
-        h.set(argv.get(2), text.as_bytes());
+        h.set(argv.get(2), &text);
         Ok(text)
     });
     match result {
-        Some(Ok(text)) => reply::bulk(ctx.out, text.as_bytes()),
+        Some(Ok(text)) => reply::bulk(ctx.out, &text),
         Some(Err(e)) => ctx.error(e),
         None => {}
     }
@@ -393,10 +390,15 @@ mod tests {
         assert_eq!(r(&mut c, &["HSET", "h2", "f", "v"]), ":1\r\n");
         assert_eq!(r(&mut c, &["HSCAN", "h2", "0", "count", "0"]), "-ERR syntax error\r\n");
         assert_eq!(r(&mut c, &["HINCRBYFLOAT", "s", "f", "inf"]), "-ERR value is NaN or Infinity\r\n");
+        // Long double, as Redis: 1e400 is finite there (its 401 digits), 1e4932 twice is not.
+        assert!(r(&mut c, &["HINCRBYFLOAT", "h2", "nof", "1e400"]).starts_with("$401\r\n10000000000000000000281880"));
+        assert_eq!(r(&mut c, &["HINCRBYFLOAT", "h2", "big", "1e4932"]).len(), 4934 + 8);
         assert_eq!(
-            r(&mut c, &["HINCRBYFLOAT", "h2", "nof", "1e400"]),
+            r(&mut c, &["HINCRBYFLOAT", "h2", "big", "1e4932"]),
             "-ERR increment would produce NaN or Infinity\r\n"
         );
+        assert_eq!(r(&mut c, &["HINCRBYFLOAT", "h2", "f2", "0.1"]), "$3\r\n0.1\r\n");
+        assert_eq!(r(&mut c, &["HINCRBYFLOAT", "h2", "f2", "0.2"]), "$3\r\n0.3\r\n");
         assert_eq!(r(&mut c, &["DEL", "h2"]), ":1\r\n");
         assert_eq!(r(&mut c, &["HSCAN", "h", "abc"]), "-ERR invalid cursor\r\n");
         assert_eq!(r(&mut c, &["SET", "s", "v"]), "+OK\r\n");

@@ -30,6 +30,7 @@ pub mod info;
 pub mod key_specs;
 pub mod keys;
 pub mod list;
+pub mod long_double;
 pub mod memory;
 pub mod meta;
 pub mod multi;

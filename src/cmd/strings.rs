@@ -8,9 +8,10 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::long_double::AddError;
 use super::{
-    eq_ignore_case, format_f64, parse_f64, parse_i64, wrong_arity, Command, Ctx, DENYOOM, ERR_NOT_FLOAT,
-    ERR_NOT_INTEGER, ERR_OVERFLOW, ERR_STRING_TOO_LONG, ERR_SYNTAX, ERR_WRONGTYPE, FAST, READONLY, RUN_TIMED, WRITE,
+    eq_ignore_case, parse_i64, wrong_arity, Command, Ctx, DENYOOM, ERR_NOT_FLOAT, ERR_NOT_INTEGER, ERR_OVERFLOW,
+    ERR_STRING_TOO_LONG, ERR_SYNTAX, ERR_WRONGTYPE, FAST, READONLY, RUN_TIMED, WRITE,
 };
 use crate::protocol::Argv;
 use crate::reply;
@@ -477,16 +478,12 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     let (shared, db, now) = (ctx.shared, ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
     let result = shared.store.with_key(db, argv.get(1), now, |k| {
-        let old = match k.string().map_err(|_| ERR_WRONGTYPE)? {
-            Some(value) => parse_f64(value).ok_or(ERR_NOT_FLOAT)?,
-            None => 0.0,
+        // In long double, as Redis (see long_double).
+        let text = match super::long_double::add(k.string().map_err(|_| ERR_WRONGTYPE)?, argv.get(2)) {
+            Ok(text) => text,
+            Err(AddError::OldNotFloat | AddError::IncrNotFloat) => return Err(ERR_NOT_FLOAT),
+            Err(AddError::NotFinite) => return Err(ERR_FLOAT_RESULT),
         };
-        let delta = parse_f64(argv.get(2)).ok_or(ERR_NOT_FLOAT)?;
-        let new = old + delta;
-        if !new.is_finite() {
-            return Err(ERR_FLOAT_RESULT);
-        }
-        let text = format_f64(new).into_bytes();
         reply::bulk(out, &text);
         k.set_bytes_keep_ttl(&text);
         Ok(())
@@ -1308,8 +1305,13 @@ mod tests {
         assert_eq!(t.cmd("INCRBYFLOAT f abc"), err(ERR_NOT_FLOAT));
         assert_eq!(t.cmd("INCRBYFLOAT f nan"), err(ERR_NOT_FLOAT));
         assert_eq!(t.cmd("INCRBYFLOAT f inf"), err("ERR increment would produce NaN or Infinity"));
+        // Long double, as Redis: 2e308 is finite there, 1e4932 twice is not.
         assert_eq!(t.cmd("SET f 1e308"), OK);
-        assert_eq!(t.cmd("INCRBYFLOAT f 1e308"), err("ERR increment would produce NaN or Infinity"));
+        assert_eq!(t.cmd("INCRBYFLOAT f 1e308").len(), 309 + 8);
+        assert_eq!(t.cmd("SET f 1e4932"), OK);
+        assert_eq!(t.cmd("INCRBYFLOAT f 1e4932"), err("ERR increment would produce NaN or Infinity"));
+        assert_eq!(t.cmd("SET f 0.1"), OK);
+        assert_eq!(t.cmd("INCRBYFLOAT f 0.2"), bulk("0.3"));
         assert_eq!(t.cmd("SET s hello"), OK);
         assert_eq!(t.cmd("INCRBYFLOAT s 1"), err(ERR_NOT_FLOAT));
         assert_eq!(t.raw(&[b"SET", b"s", b" 1"]), b"+OK\r\n");

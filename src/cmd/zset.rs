@@ -268,8 +268,8 @@ struct AddFlags {
 type Pairs<'a> = Vec<(f64, &'a [u8])>;
 
 /// Parse ZADD's flags and pairs; the first pair's index is returned with the flags.
-fn parse_zadd(argv: Argv<'_>) -> Result<(AddFlags, Pairs<'_>), &'static str> {
-    let mut f = AddFlags::default();
+fn parse_zadd(argv: Argv<'_>, incr: bool) -> Result<(AddFlags, Pairs<'_>), &'static str> {
+    let mut f = AddFlags { incr, ..AddFlags::default() };
     let mut i = 2;
     while i < argv.len() {
         let a = argv.get(i);
@@ -339,7 +339,12 @@ fn add_one(z: &mut ZSet, f: &AddFlags, score: f64, member: &[u8]) -> Result<Adde
 
 /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]
 fn zadd(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let (f, pairs) = match parse_zadd(argv) {
+    zadd_generic(ctx, argv, false);
+}
+
+/// ZADD, or ZINCRBY (`incr`: INCR is on whatever the flags say).
+fn zadd_generic(ctx: &mut Ctx<'_>, argv: Argv<'_>, incr: bool) {
+    let (f, pairs) = match parse_zadd(argv, incr) {
         Ok(p) => p,
         Err(e) => return ctx.error(e),
     };
@@ -376,21 +381,10 @@ fn zadd(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
     }
 }
 
-/// ZINCRBY key increment member
+/// ZINCRBY key increment member: ZADD with INCR, as Redis (`zaddGenericCommand`), so a ZADD
+/// flag in the increment's place is read as one (and leaves a syntax error).
 fn zincrby(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
-    let Some(delta) = parse_score(argv.get(2)) else {
-        return ctx.error(ERR_NOT_FLOAT);
-    };
-    let f = AddFlags { incr: true, ..AddFlags::default() };
-    let done = with_created(ctx, argv.get(1), create, |z, out| match add_one(z, &f, delta, argv.get(3)) {
-        Err(e) => reply::error(out, e),
-        Ok(Added::New) => reply::double(out, delta),
-        Ok(Added::Changed(s) | Added::Same(s)) => reply::double(out, s),
-        Ok(Added::Skipped) => reply::null(out),
-    });
-    if done.is_some() {
-        ctx.key_ready(ctx.db(), argv.get(1));
-    }
+    zadd_generic(ctx, argv, true);
 }
 
 /// ZREM key member [member ...]
@@ -545,12 +539,11 @@ fn parse_range(argv: Argv<'_>, first: usize, style: Style) -> Result<RangeSpec, 
     while i < argv.len() {
         let a = argv.get(i);
         let generic = matches!(style, Style::Generic { .. });
-        if eq_ignore_case(a, "withscores")
-            && style != (Style::Generic { store: true })
-            && !matches!(style, Style::Lex { .. })
-        {
+        // Every form parses WITHSCORES and LIMIT, as Redis's zrangeGenericCommand: the checks
+        // below then refuse them where they do not apply, with Redis's own errors.
+        if eq_ignore_case(a, "withscores") && style != (Style::Generic { store: true }) {
             with_scores = true;
-        } else if eq_ignore_case(a, "limit") && i + 2 < argv.len() && !matches!(style, Style::Rank { .. }) {
+        } else if eq_ignore_case(a, "limit") && i + 2 < argv.len() {
             let (Some(o), Some(c)) = (parse_i64(argv.get(i + 1)), parse_i64(argv.get(i + 2))) else {
                 return Err(ERR_NOT_INTEGER);
             };
@@ -878,6 +871,21 @@ mod tests {
             r("ZRANGE zz 0 1 LIMIT 0 1"),
             "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX\r\n"
         );
+        // The older forms parse LIMIT and WITHSCORES too, then refuse them as ZRANGE does.
+        assert_eq!(
+            r("ZREVRANGE zz 0 1 LIMIT 0 1"),
+            "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX\r\n"
+        );
+        assert_eq!(r("ZREVRANGE zz 0 1 LIMIT x 1"), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(r("ZREVRANGE zz 0 1 LIMIT 0 -1"), "*2\r\n$1\r\nb\r\n$1\r\na\r\n");
+        assert_eq!(
+            r("ZRANGEBYLEX zz - + WITHSCORES"),
+            "-ERR syntax error, WITHSCORES not supported in combination with BYLEX\r\n"
+        );
+        // ZINCRBY is ZADD with INCR: a flag in the increment's place is a flag.
+        assert_eq!(r("ZINCRBY zz GT a"), "-ERR syntax error\r\n");
+        assert_eq!(r("ZINCRBY zz abc a"), "-ERR value is not a valid float\r\n");
+        assert_eq!(r("ZINCRBY zz 2 a"), "$1\r\n3\r\n");
     }
 
     #[test]
