@@ -106,9 +106,10 @@ fn bitpos_range(argv: Argv<'_>) -> Result<([i64; 2], bool), &'static str> {
     if argv.len() > 6 {
         return Err(ERR_SYNTAX);
     }
+    // Redis's order: start, then the unit, then end.
     let mut nums = [0i64; 2];
-    for (i, n) in nums.iter_mut().enumerate().take(argv.len().saturating_sub(3).min(2)) {
-        *n = parse_i64(argv.get(3 + i)).ok_or(ERR_NOT_INTEGER)?;
+    if argv.len() > 3 {
+        nums[0] = parse_i64(argv.get(3)).ok_or(ERR_NOT_INTEGER)?;
     }
     let bit_units = match argv.len() {
         6 if eq_ignore_case(argv.get(5), "bit") => true,
@@ -116,6 +117,9 @@ fn bitpos_range(argv: Argv<'_>) -> Result<([i64; 2], bool), &'static str> {
         6 => return Err(ERR_SYNTAX),
         _ => false,
     };
+    if argv.len() > 4 {
+        nums[1] = parse_i64(argv.get(4)).ok_or(ERR_NOT_INTEGER)?;
+    }
     Ok((nums, bit_units))
 }
 
@@ -396,6 +400,8 @@ mod tests {
             ("BITPOS nokey 0 1 2 3 4 5", ":0\r\n"),
             ("BITPOS b 1 x", "-ERR value is not an integer or out of range\r\n"),
             ("BITPOS b 1 0 1 2 3", "-ERR syntax error\r\n"),
+            ("BITPOS b 1 0 x y", "-ERR syntax error\r\n"),
+            ("BITPOS b 1 x y z", "-ERR value is not an integer or out of range\r\n"),
             ("BITPOS nokey 1", ":-1\r\n"),
             ("BITPOS b 1 0 -1 BIT", ":1\r\n"),
             ("BITPOS b 0 0 9 BIT", ":0\r\n"),
