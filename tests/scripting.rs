@@ -23,6 +23,7 @@ engine_tests!(
     functions_load_call_list_dump_restore,
     script_cache_and_info,
     redis_crate_script_falls_back_to_eval,
+    big_tables_and_argument_lists_convert,
 );
 
 /// Send `EVAL <script> 0 [args]` and expect exactly `reply`.
@@ -439,4 +440,49 @@ fn redis_crate_script_falls_back_to_eval(engine: Engine) {
     assert_eq!(n, 5);
     let n: i64 = script.key("counter").arg(2).invoke(&mut con).expect("EVALSHA hits the cache");
     assert_eq!(n, 7);
+}
+
+/// Tables and argument lists past mlua's reference stack (under 8 000 values held from Rust
+/// at once): a script that returns 10 000 strings, a map or a set of thousands, or gets
+/// 10 000 arguments used to panic the worker and take the server down.
+fn big_tables_and_argument_lists_convert(engine: Engine) {
+    let server = Server::start(engine, &[]);
+    let mut con = server.redis();
+    let array: Vec<String> = redis::cmd("EVAL")
+        .arg("local t={} for i=1,10000 do t[i]=tostring(i) end return t")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(array.len(), 10_000);
+    assert_eq!((array[0].as_str(), array[9_999].as_str()), ("1", "10000"));
+    let nested: Vec<Vec<i64>> =
+        redis::cmd("EVAL").arg("local t={} for i=1,5000 do t[i]={i,-i} end return t").arg(0).query(&mut con).unwrap();
+    assert_eq!((nested.len(), nested[4_999].clone()), (5_000, vec![5_000, -5_000]));
+    let map: redis::Value = redis::cmd("EVAL")
+        .arg("local t={} for i=1,5000 do t['k'..i]=tostring(i) end return {map=t}")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    let redis::Value::Array(flat) = map else { panic!("RESP2 map: a flat array, got {map:?}") };
+    assert_eq!(flat.len(), 10_000);
+    let set: Vec<String> = redis::cmd("EVAL")
+        .arg("local t={} for i=1,9000 do t['m'..i]=true end return {set=t}")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(set.len(), 9_000);
+    let many: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+    let n: i64 = redis::cmd("EVAL").arg("return #ARGV + #KEYS").arg(0).arg(&many).query(&mut con).unwrap();
+    assert_eq!(n, 10_000);
+    let n: i64 = redis::cmd("EVAL").arg("return #KEYS").arg(10_000).arg(&many).query(&mut con).unwrap();
+    assert_eq!(n, 10_000);
+    let packed: i64 = redis::cmd("EVAL")
+        .arg("local t={} for i=1,9000 do t['k'..i]=i end local n=0 for _ in pairs(cmsgpack.unpack(cmsgpack.pack(t))) do n=n+1 end return n")
+        .arg(0)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(packed, 9_000);
+    let pong: String = redis::cmd("PING").query(&mut server.redis()).unwrap();
+    assert_eq!(pong, "PONG");
+    assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
 }

@@ -210,33 +210,31 @@ fn table_to_reply(out: &mut Out, t: &Table, resp3_script: bool, depth: usize) {
             return reply::verbatim(out, &ext, &text.as_bytes());
         }
     }
+    // Aggregates are counted in a first pass and converted in a second, one element at a
+    // time: every Lua value held from Rust takes a slot of mlua's reference stack, which
+    // has under 8 000 (LUAI_MAXCSTACK), and running out panics. A table of 10 000 strings
+    // must not be 10 000 values held at once.
     if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
-        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
-        reply::map(out, pairs.len());
-        for (k, v) in &pairs {
-            lua_to_reply(out, k, resp3_script, depth + 1);
-            lua_to_reply(out, v, resp3_script, depth + 1);
+        reply::map(out, m.pairs::<Value, Value>().filter(Result::is_ok).count());
+        for (k, v) in m.pairs::<Value, Value>().filter_map(Result::ok) {
+            lua_to_reply(out, &k, resp3_script, depth + 1);
+            lua_to_reply(out, &v, resp3_script, depth + 1);
         }
         return;
     }
     if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
-        let keys: Vec<Value> = s.pairs::<Value, Value>().filter_map(|p| p.ok().map(|(k, _)| k)).collect();
-        reply::set(out, keys.len());
-        for k in &keys {
-            lua_to_reply(out, k, resp3_script, depth + 1);
+        reply::set(out, s.pairs::<Value, Value>().filter(Result::is_ok).count());
+        for (k, _) in s.pairs::<Value, Value>().filter_map(Result::ok) {
+            lua_to_reply(out, &k, resp3_script, depth + 1);
         }
         return;
     }
-    let mut items = Vec::new();
-    for i in 1.. {
-        match t.raw_get::<Value>(i) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(v),
-        }
-    }
-    reply::array(out, items.len());
-    for v in &items {
-        lua_to_reply(out, v, resp3_script, depth + 1);
+    // An array stops at the first nil, as Redis's.
+    let len = (1..).take_while(|&i| !matches!(t.raw_get::<Value>(i), Ok(Value::Nil) | Err(_))).count();
+    reply::array(out, len);
+    for i in 1..=len {
+        let v = t.raw_get::<Value>(i).unwrap_or(Value::Nil);
+        lua_to_reply(out, &v, resp3_script, depth + 1);
     }
 }
 

@@ -356,10 +356,8 @@ impl Engine {
 
     fn call_target(&self, target: &Target<'_>, keys: &[&[u8]], args: &[&[u8]]) -> mlua::Result<MultiValue> {
         let lua = &self.lua;
-        let keys =
-            lua.create_sequence_from(keys.iter().map(|k| lua.create_string(k)).collect::<Result<Vec<_>, _>>()?)?;
-        let args =
-            lua.create_sequence_from(args.iter().map(|a| lua.create_string(a)).collect::<Result<Vec<_>, _>>()?)?;
+        let keys = sequence(lua, keys)?;
+        let args = sequence(lua, args)?;
         if target.eval {
             self.globals.raw_set("KEYS", keys)?;
             self.globals.raw_set("ARGV", args)?;
@@ -772,6 +770,17 @@ fn log(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         _ => tracing::warn!("lua: {text}"),
     }
     Ok(())
+}
+
+/// A Lua sequence of `items`, built one string at a time: holding them all from Rust first
+/// would take a slot of mlua's reference stack each (under 8 000; running out panics), and
+/// `EVAL script 0` may carry any number of arguments.
+fn sequence(lua: &Lua, items: &[&[u8]]) -> mlua::Result<mlua::Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        t.raw_seti(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(t)
 }
 
 #[cfg(test)]

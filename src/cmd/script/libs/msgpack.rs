@@ -83,11 +83,18 @@ fn table(out: &mut Vec<u8>, t: &Table, depth: usize) -> mlua::Result<()> {
         }
         return Ok(());
     }
-    let pairs: Vec<(Value, Value)> = t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
-    header(out, pairs.len(), 0x80, 16, [0xde, 0xde, 0xdf]);
-    for (k, v) in &pairs {
-        pack(out, k, depth + 1)?;
-        pack(out, v, depth + 1)?;
+    // Counted first, then packed pair by pair: holding every pair at once would take two
+    // of mlua's reference slots each (under 8 000 in all; running out panics).
+    let mut n = 0;
+    for pair in t.pairs::<Value, Value>() {
+        pair?;
+        n += 1;
+    }
+    header(out, n, 0x80, 16, [0xde, 0xde, 0xdf]);
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        pack(out, &k, depth + 1)?;
+        pack(out, &v, depth + 1)?;
     }
     Ok(())
 }
