@@ -24,6 +24,7 @@ engine_tests!(
     script_cache_and_info,
     redis_crate_script_falls_back_to_eval,
     big_tables_and_argument_lists_convert,
+    thousands_of_scripts_and_functions_stay_cached,
 );
 
 /// Send `EVAL <script> 0 [args]` and expect exactly `reply`.
@@ -484,5 +485,44 @@ fn big_tables_and_argument_lists_convert(engine: Engine) {
     assert_eq!(packed, 9_000);
     let pong: String = redis::cmd("PING").query(&mut server.redis()).unwrap();
     assert_eq!(pong, "PONG");
+    assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
+}
+
+/// More cached scripts and registered functions than mlua's reference stack has slots
+/// (under 8 000): each used to hold one, and the 8 000th distinct EVAL panicked the worker.
+fn thousands_of_scripts_and_functions_stay_cached(engine: Engine) {
+    let server = Server::start(engine, &[]);
+    let mut con = server.redis();
+    const SCRIPTS: i64 = 9_000;
+    for chunk in (0..SCRIPTS).collect::<Vec<_>>().chunks(500) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            pipe.cmd("EVAL").arg(format!("return {i}")).arg(0);
+        }
+        let got: Vec<i64> = pipe.query(&mut con).unwrap();
+        assert_eq!(got, chunk.to_vec());
+    }
+    let cached = common::info_field(&server.info("memory"), "number_of_cached_scripts").unwrap();
+    assert_eq!(cached, SCRIPTS.to_string());
+    // The first script is still cached, and runs by its SHA1.
+    let again: i64 = redis::cmd("EVALSHA").arg(sha1("return 0")).arg(0).query(&mut con).unwrap();
+    assert_eq!(again, 0);
+    // Nine libraries of 1 000 functions each.
+    for lib in 0..9 {
+        let mut code = format!("#!lua name=lib{lib}\n");
+        for f in 0..1000 {
+            code.push_str(&format!("redis.register_function('f{lib}_{f}', function() return {f} end)\n"));
+        }
+        let name: String = redis::cmd("FUNCTION").arg("LOAD").arg(&code).query(&mut con).unwrap();
+        assert_eq!(name, format!("lib{lib}"));
+    }
+    let n: i64 = redis::cmd("FCALL").arg("f8_999").arg(0).query(&mut con).unwrap();
+    assert_eq!(n, 999);
+    let n: i64 = redis::cmd("FCALL").arg("f0_0").arg(0).query(&mut con).unwrap();
+    assert_eq!(n, 0);
+    let _: () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut con).unwrap();
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut con).unwrap();
+    let n: i64 = redis::cmd("EVAL").arg("return 7").arg(0).query(&mut con).unwrap();
+    assert_eq!(n, 7);
     assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
 }

@@ -136,7 +136,10 @@ fn call_function(ctx: &mut Ctx<'_>, argv: Argv<'_>, read_only: bool) {
     if read_only && !no_writes {
         return ctx.error("ERR Can not execute a script with write flag using *_ro command.");
     }
-    let (func, name) = (f.func.clone(), String::from_utf8_lossy(&f.name).into_owned());
+    let Ok(func) = engine.lua.registry_value(&f.func) else {
+        return ctx.error("ERR Function not found");
+    };
+    let name = String::from_utf8_lossy(&f.name).into_owned();
     let running = &crate::cmd::script::of(shared).running_function;
     *running.lock().unwrap_or_else(PoisonError::into_inner) =
         Some((f.name.clone(), argv.iter().map(<[u8]>::to_vec).collect()));
@@ -218,6 +221,7 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
         }
         "delete" => {
             if engine.libraries.delete(argv.get(2)) {
+                engine.lua.expire_registry_values();
                 ctx.ok()
             } else {
                 ctx.error("ERR Library not found")
@@ -229,6 +233,7 @@ fn function(ctx: &mut Ctx<'_>, argv: Argv<'_>) {
                 return ctx.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
             }
             engine.libraries.flush();
+            engine.lua.expire_registry_values();
             ctx.ok()
         }
         "list" => list(ctx, &engine, argv),
@@ -332,6 +337,7 @@ fn restore(ctx: &mut Ctx<'_>, engine: &mut crate::cmd::script::vm::Engine, argv:
     for code in &codes {
         if let Err(e) = functions::load(engine, code, policy == b"replace") {
             engine.libraries = saved;
+            engine.lua.expire_registry_values();
             return ctx.error(&e);
         }
     }

@@ -33,7 +33,8 @@ pub const LOAD_TIMEOUT_MS: u64 = 500;
 /// One registered function.
 pub struct Func {
     pub name: Vec<u8>,
-    pub func: Function,
+    /// In the Lua registry (see `vm::Engine::scripts` for why not a `Function`).
+    pub func: mlua::RegistryKey,
     pub flags: u8,
     pub description: Option<Vec<u8>>,
 }
@@ -199,6 +200,8 @@ pub fn load(engine: &mut Engine, code: &[u8], replace: bool) -> Result<Vec<u8>, 
     }
     engine.libraries.delete(&name);
     engine.libraries.insert(Library { name: name.clone(), code: code.to_vec(), functions });
+    // A replaced library's functions leave the registry (their keys were dropped).
+    engine.lua.expire_registry_values();
     Ok(name)
 }
 
@@ -250,7 +253,7 @@ fn load_api(lua: &Lua) -> mlua::Result<Table> {
 
 /// `redis.register_function(name, callback)` or `redis.register_function{...}`.
 fn register_function(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<()> {
-    let parsed = parse_registration(&args);
+    let parsed = parse_registration(lua, &args);
     let mut pending = lua.app_data_mut::<Pending>().ok_or_else(|| mlua::Error::runtime("not loading a library"))?;
     match parsed {
         Err(e) => {
@@ -272,7 +275,7 @@ fn register_function(lua: &Lua, args: mlua::MultiValue) -> mlua::Result<()> {
     }
 }
 
-fn parse_registration(args: &mlua::MultiValue) -> Result<Func, String> {
+fn parse_registration(lua: &Lua, args: &mlua::MultiValue) -> Result<Func, String> {
     let (name, func, flags, description) = match (args.len(), args.front(), args.get(1)) {
         (2, Some(Value::String(n)), Some(Value::Function(f))) => (n.as_bytes().to_vec(), f.clone(), 0, None),
         (1, Some(Value::Table(t)), _) => from_table(t)?,
@@ -281,6 +284,7 @@ fn parse_registration(args: &mlua::MultiValue) -> Result<Func, String> {
     if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
         return Err("Function names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
     }
+    let func = lua.create_registry_value(func).map_err(|e| e.to_string())?;
     Ok(Func { name, func, flags, description })
 }
 

@@ -16,7 +16,7 @@ use std::ops::Range;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, RegistryKey, StdLib, Table, Value, VmState};
 
 use super::convert;
 use super::{monotonic_ms, Kill, RunState};
@@ -207,7 +207,10 @@ pub struct Engine {
     run_eval: Function,
     run_function: Function,
     /// SHA1 (lower-case hex) → compiled script and its shebang flags (`None`: no shebang).
-    scripts: ahash::HashMap<[u8; 40], (Function, Option<u8>)>,
+    /// Kept in the Lua registry, not as `Function` handles: each handle held from Rust takes
+    /// a slot of mlua's reference stack (under 8 000, and running out panics), and the cache
+    /// holds up to [`SCRIPT_CACHE_MAX`] scripts.
+    scripts: ahash::HashMap<[u8; 40], (RegistryKey, Option<u8>)>,
     /// Bytes of the cached scripts' bodies and entries (INFO `used_memory_scripts_eval`).
     scripts_bytes: usize,
     /// The script's own client (selected db; never in the client list).
@@ -283,7 +286,8 @@ impl Engine {
 
     /// The cached script with this SHA1 and its shebang flags, if any.
     pub fn script(&self, sha: &[u8; 40]) -> Option<(Function, Option<u8>)> {
-        self.scripts.get(sha).cloned()
+        let (key, flags) = self.scripts.get(sha)?;
+        Some((self.lua.registry_value(key).ok()?, *flags))
     }
 
     pub fn has_script(&self, sha: &[u8; 40]) -> bool {
@@ -293,8 +297,8 @@ impl Engine {
     /// Compile `body` and cache it under `sha` with its shebang flags; Err is the full error
     /// reply text.
     pub fn load_script(&mut self, sha: &[u8; 40], body: &[u8]) -> Result<(Function, Option<u8>), String> {
-        if let Some(f) = self.scripts.get(sha) {
-            return Ok(f.clone());
+        if let Some(cached) = self.script(sha) {
+            return Ok(cached);
         }
         let flags = super::functions::eval_flags(body)?;
         let code = super::functions::strip_shebang(body);
@@ -304,8 +308,9 @@ impl Engine {
         if self.scripts.len() >= SCRIPT_CACHE_MAX {
             self.flush_scripts();
         }
-        self.scripts.insert(*sha, (f.clone(), flags));
-        self.scripts_bytes += body.len() + sha.len() + std::mem::size_of::<(Function, Option<u8>)>();
+        let key = self.lua.create_registry_value(f.clone()).map_err(|e| format!("ERR {e}"))?;
+        self.scripts.insert(*sha, (key, flags));
+        self.scripts_bytes += body.len() + sha.len() + std::mem::size_of::<(RegistryKey, Option<u8>)>();
         Ok((f, flags))
     }
 
@@ -313,6 +318,7 @@ impl Engine {
     pub fn flush_scripts(&mut self) {
         self.scripts.clear();
         self.scripts_bytes = 0;
+        self.lua.expire_registry_values();
         let _ = self.lua.gc_collect();
     }
 
