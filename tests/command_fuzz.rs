@@ -16,7 +16,7 @@ mod replies;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 
-use common::{resp, Engine, Server};
+use common::{resp, Engine, Rng, Server};
 use replies::ReplyReader;
 
 engine_tests!(random_arguments_get_one_reply_each);
@@ -134,24 +134,6 @@ const SETUP: &[&[&str]] = &[
     &["SADD", "st2", "b", "c"],
     &["PFADD", "hll1", "a", "b"],
 ];
-
-/// xorshift64*: deterministic for one seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, from: &'a [T]) -> &'a T {
-        &from[self.below(from.len())]
-    }
-}
 
 /// One command of the table: name, arity (Redis's: negative = at least), subcommand names.
 struct Cmd {
@@ -373,7 +355,7 @@ fn random_arguments_get_one_reply_each(engine: Engine) {
     let table = command_table(&mut con);
     let tokens = doc_tokens(&mut con);
     assert!(table.len() > 150 && tokens.len() > 50, "{} commands, {} tokens", table.len(), tokens.len());
-    let mut rng = Rng(seed.max(1));
+    let mut rng = Rng::new(seed);
     let mut sent = 0;
     let mut conn_index = 0;
     let mut errors = 0;

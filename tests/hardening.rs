@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     bulk, eventually, info_field, info_u64, pattern, read_n, read_until_closed, resp, roundtrip, rss_of, Engine,
-    Launch, Server, IO_TIMEOUT, THREADS,
+    Launch, Rng, Server, IO_TIMEOUT, THREADS,
 };
 use replies::{reply_len, ReplyReader};
 
@@ -40,37 +40,6 @@ engine_tests!(
 );
 
 // ---- small helpers ----------------------------------------------------------------------
-
-/// xorshift64*: a tiny deterministic generator, so every run with one seed does the same.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform-ish in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// True with probability 1/n.
-    fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-    /// Random bytes, a random length in `0..n`.
-    fn bytes_below(&mut self, n: usize) -> Vec<u8> {
-        let len = self.below(n);
-        self.bytes(len)
-    }
-}
 
 /// The seed of the chaos test: `RINGKV_CHAOS_SEED` or a fixed default.
 fn chaos_seed() -> u64 {
