@@ -302,6 +302,9 @@ const LUA_VALUES: &[&str] = &[
     "KEYS",
     "ARGV",
     "{{{{{{{{{{{{1}}}}}}}}}}}}",
+    // Bigger than mlua's reference stack (under 8 000 slots) if held all at once.
+    "(function() local t = {} for i = 1, 9000 do t[i] = tostring(i) end return t end)()",
+    "{map=(function() local t = {} for i = 1, 5000 do t['k'..i] = i end return t end)()}",
 ];
 
 /// EVAL of a script that calls a random command (through `redis.call` or `redis.pcall`)
