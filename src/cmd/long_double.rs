@@ -52,7 +52,41 @@ pub fn check(text: &[u8]) -> Option<bool> {
 /// `old + incr` in long double (`old` absent: 0), printed as Redis prints it
 /// (`ld2string(LD_STR_HUMAN)`).
 pub fn add(old: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, AddError> {
-    let mut out = vec![0u8; LD_CHARS_MAX];
+    // Nearly every sum prints in a few dozen bytes: try a small stack buffer first, and the
+    // largest text only when the C side says it did not fit.
+    let mut small = [0u8; SMALL_TEXT_BYTES];
+    match add_into(old, incr, &mut small) {
+        Err(AddError::NotFinite) if too_long(old, incr) => {
+            let mut big = vec![0u8; LD_CHARS_MAX];
+            add_into(old, incr, &mut big).map(|len| big[..len].to_vec())
+        }
+        other => other.map(|len| small[..len].to_vec()),
+    }
+}
+
+/// Bytes of the first buffer [`add`] tries.
+const SMALL_TEXT_BYTES: usize = 128;
+
+/// Whether the C side's "does not fit" (4) is why [`add_into`] failed with a small buffer:
+/// asked again with the length check only.
+fn too_long(old: Option<&[u8]>, incr: &[u8]) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(raw_add(old, incr, &mut probe), (4, _))
+}
+
+/// `old + incr` written into `out`: its length.
+fn add_into(old: Option<&[u8]>, incr: &[u8], out: &mut [u8]) -> Result<usize, AddError> {
+    match raw_add(old, incr, out) {
+        (0, len) => Ok(len),
+        (1, _) => Err(AddError::OldNotFloat),
+        (2, _) => Err(AddError::IncrNotFloat),
+        // 3: NaN or infinite; 4: does not fit in `out` (see `add`).
+        _ => Err(AddError::NotFinite),
+    }
+}
+
+/// The C call: its return code and the text's length.
+fn raw_add(old: Option<&[u8]>, incr: &[u8], out: &mut [u8]) -> (c_int, usize) {
     let mut len = 0usize;
     let (old_ptr, old_len) = old.map_or((std::ptr::null(), 0), |o| (o.as_ptr(), o.len()));
     // SAFETY: `old` (when not null) and `incr` are valid for their lengths and only read;
@@ -69,16 +103,7 @@ pub fn add(old: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, AddError> {
             &mut len,
         )
     };
-    match rc {
-        0 => {
-            out.truncate(len);
-            Ok(out)
-        }
-        1 => Err(AddError::OldNotFloat),
-        2 => Err(AddError::IncrNotFloat),
-        // 4 (does not fit) cannot happen for a finite long double in LD_CHARS_MAX bytes.
-        _ => Err(AddError::NotFinite),
-    }
+    (rc, len)
 }
 
 #[cfg(test)]
