@@ -52,35 +52,34 @@ pub fn check(text: &[u8]) -> Option<bool> {
 /// `old + incr` in long double (`old` absent: 0), printed as Redis prints it
 /// (`ld2string(LD_STR_HUMAN)`).
 pub fn add(old: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, AddError> {
-    // Nearly every sum prints in a few dozen bytes: try a small stack buffer first, and the
-    // largest text only when the C side says it did not fit.
+    // Nearly every sum prints in a few dozen bytes: a small stack buffer first, the largest
+    // text only when the C side says it did not fit.
     let mut small = [0u8; SMALL_TEXT_BYTES];
-    match add_into(old, incr, &mut small) {
-        Err(AddError::NotFinite) if too_long(old, incr) => {
+    match raw_add(old, incr, &mut small) {
+        (RC_TOO_LONG, _) => {
             let mut big = vec![0u8; LD_CHARS_MAX];
-            add_into(old, incr, &mut big).map(|len| big[..len].to_vec())
+            let (rc, len) = raw_add(old, incr, &mut big);
+            outcome(rc).map(|()| {
+                big.truncate(len);
+                big
+            })
         }
-        other => other.map(|len| small[..len].to_vec()),
+        (rc, len) => outcome(rc).map(|()| small[..len].to_vec()),
     }
 }
 
 /// Bytes of the first buffer [`add`] tries.
 const SMALL_TEXT_BYTES: usize = 128;
+/// `ringkv_ld_add`'s code for "the text does not fit in the buffer".
+const RC_TOO_LONG: c_int = 4;
 
-/// Whether the C side's "does not fit" (4) is why [`add_into`] failed with a small buffer:
-/// asked again with the length check only.
-fn too_long(old: Option<&[u8]>, incr: &[u8]) -> bool {
-    let mut probe = [0u8; 1];
-    matches!(raw_add(old, incr, &mut probe), (4, _))
-}
-
-/// `old + incr` written into `out`: its length.
-fn add_into(old: Option<&[u8]>, incr: &[u8], out: &mut [u8]) -> Result<usize, AddError> {
-    match raw_add(old, incr, out) {
-        (0, len) => Ok(len),
-        (1, _) => Err(AddError::OldNotFloat),
-        (2, _) => Err(AddError::IncrNotFloat),
-        // 3: NaN or infinite; 4: does not fit in `out` (see `add`).
+/// `ringkv_ld_add`'s other return codes as a result.
+fn outcome(rc: c_int) -> Result<(), AddError> {
+    match rc {
+        0 => Ok(()),
+        1 => Err(AddError::OldNotFloat),
+        2 => Err(AddError::IncrNotFloat),
+        // 3, and 4 (cannot happen for a finite long double in LD_CHARS_MAX bytes).
         _ => Err(AddError::NotFinite),
     }
 }

@@ -176,17 +176,22 @@ fn number_to_i64(n: f64) -> i64 {
     }
 }
 
+/// `text` with CR and LF made spaces (Redis's `sdsmapchars(.., "\r\n", "  ", 2)`), so a
+/// one-line reply cannot break the protocol's framing.
+fn no_crlf(text: &[u8]) -> Vec<u8> {
+    text.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect()
+}
+
 fn table_to_reply(out: &mut Out, t: &Table, resp3_script: bool, depth: usize) {
     if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
         let text = String::from_utf8_lossy(&e.as_bytes()).into_owned();
         out.push(b'-');
-        out.extend(text.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+        out.extend_from_slice(&no_crlf(text.as_bytes()));
         out.extend_from_slice(b"\r\n");
         return;
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-        let text: Vec<u8> = s.as_bytes().iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
-        return reply::simple(out, &text);
+        return reply::simple(out, &no_crlf(&s.as_bytes()));
     }
     if let Ok(d) = t.raw_get::<Value>("double") {
         if let Some(n) = d.as_number().or_else(|| d.as_integer().map(|i| i as f64)) {
@@ -194,8 +199,7 @@ fn table_to_reply(out: &mut Out, t: &Table, resp3_script: bool, depth: usize) {
         }
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
-        let digits: Vec<u8> = s.as_bytes().iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
-        return big_number(out, &digits);
+        return big_number(out, &no_crlf(&s.as_bytes()));
     }
     if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
         if let (Ok(Value::String(format)), Ok(Value::String(text))) =
