@@ -106,7 +106,8 @@ pub struct CommandStats {
     commands: usize,
     /// A stripe's table is allocated when a thread on it first records something, and each
     /// command's slot in it when that command is first recorded there: memory follows the
-    /// commands each thread runs (a GET/SET load on all 32 stripes: about 330 KiB), not
+    /// commands each thread runs (a GET/SET load on all 32 stripes: 32 × (8 KiB + 2 × 1 144 B)
+    /// ≈ 330 KiB), not
     /// stripes × commands (18 MiB).
     stripes: [CachePadded<OnceLock<Box<[StripeSlot]>>>; COUNTER_STRIPES],
     /// Sums at the last CONFIG RESETSTAT, per command (empty: never reset).
